@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Entry of the `beamline` CLI. Runs the compiled output; `npm install` builds it (the `prepare` script).
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const entry = new URL("../dist/src/cli/main.js", import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write("beamline: the compiled CLI is missing; run `npm run build` (or `npm install`) first.\n");
+  process.exit(1);
+}
+await import(entry.href);

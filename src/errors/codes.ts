@@ -1,0 +1,47 @@
+/**
+ * The registry of Beamline's stable error codes. A code is never reused for another meaning;
+ * `docs/errors.md` documents each one. `httpStatus` is what the gateway answers; `handling`
+ * is what a stage consumer does with a message whose processing threw this error:
+ * - `retry`: nak with a delay, the message is delivered again;
+ * - `terminate`: the message is poison, terminated and dead-lettered;
+ * - `fail-request`: the request ends with `request.failed` carrying this code.
+ */
+export const ErrorCodes = {
+  BL_BAD_REQUEST: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_MALFORMED_JSON: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, type: "invalid_request_error", handling: "fail-request" },
+  BL_BODY_TOO_LARGE: { httpStatus: 413, type: "invalid_request_error", handling: "fail-request" },
+  BL_UNKNOWN_MODEL: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
+  BL_NOT_FOUND: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
+  BL_INVALID_TENANT_ID: { httpStatus: 400, type: "invalid_request_error", handling: "terminate" },
+  BL_MISSING_API_KEY: { httpStatus: 401, type: "authentication_error", handling: "fail-request" },
+  BL_INVALID_API_KEY: { httpStatus: 401, type: "authentication_error", handling: "fail-request" },
+  BL_TENANT_DISABLED: { httpStatus: 403, type: "permission_error", handling: "fail-request" },
+  BL_REQUEST_TIMEOUT: { httpStatus: 504, type: "timeout_error", handling: "fail-request" },
+  BL_PROVIDER_RATE_LIMITED: { httpStatus: 429, type: "rate_limit_error", handling: "fail-request" },
+  BL_PROVIDER_ERROR: { httpStatus: 502, type: "api_error", handling: "fail-request" },
+  BL_PROVIDER_TIMEOUT: { httpStatus: 504, type: "timeout_error", handling: "fail-request" },
+  BL_PROVIDER_BAD_REQUEST: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_PROVIDER_AUTH: { httpStatus: 502, type: "api_error", handling: "fail-request" },
+  BL_PROVIDER_MALFORMED_RESPONSE: { httpStatus: 502, type: "api_error", handling: "fail-request" },
+  BL_PROVIDER_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
+  BL_STREAM_INTERRUPTED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
+  BL_EVENT_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_EVENT_VERSION_UNSUPPORTED: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_NATS_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "retry" },
+  BL_NATS_VERSION_UNSUPPORTED: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_STREAM_CONFLICT: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_CONFIG_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_INTERNAL: { httpStatus: 500, type: "api_error", handling: "retry" },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+export interface ErrorCodeSpec {
+  /** Status the HTTP gateway answers with. */
+  httpStatus: number;
+  /** The OpenAI-style `error.type` of the body. */
+  type: string;
+  /** What a stage consumer does with the message. */
+  handling: "retry" | "terminate" | "fail-request";
+}
+
+export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,0 +1,54 @@
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
+
+/** Why a provider call failed, in words every adapter maps its wire errors to. */
+export const ProviderErrorClass = {
+  RateLimited: "rate_limited",
+  Overloaded: "overloaded",
+  ServerError: "server_error",
+  Timeout: "timeout",
+  Connection: "connection",
+  BadRequest: "bad_request",
+  ContextWindow: "context_window",
+  Auth: "auth",
+  Malformed: "malformed",
+  StreamInterrupted: "stream_interrupted",
+} as const;
+export type ProviderErrorClass = (typeof ProviderErrorClass)[keyof typeof ProviderErrorClass];
+
+/** Token counts of one call, normalised across providers. */
+export interface ProviderUsage {
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens served from the provider's cache, where it reports them. */
+  cachedTokens: number;
+}
+
+export interface ProviderCall {
+  /** The model name the provider knows (not Beamline's alias). */
+  upstreamModel: string;
+  request: ChatRequest;
+  /** Aborts the HTTP exchange (timeouts, client gone, shutdown). */
+  signal?: AbortSignal;
+  /**
+   * Present for streaming calls: receives every chunk as soon as it is parsed, before the
+   * call resolves. Chunks carry the provider's own id/model; the caller rewrites them.
+   */
+  onChunk?: (chunk: ChatCompletionChunk) => void;
+}
+
+export interface ProviderResult {
+  /** The whole answer; for a streamed call, assembled from the chunks. */
+  completion: ChatCompletion;
+  usage: ProviderUsage;
+  /** Milliseconds from sending the request to the first content byte. */
+  timeToFirstTokenMs: number;
+}
+
+/** One provider's wire protocol. Implementations are stateless apart from connection pools. */
+export interface ProviderAdapter {
+  /** Provider name as the model catalog refers to it (`openai`, `mock`, ...). */
+  readonly name: string;
+  complete(call: ProviderCall): Promise<ProviderResult>;
+  /** Releases pooled connections. */
+  close(): Promise<void>;
+}
