@@ -1,0 +1,119 @@
+import { Decoder, Encoder } from "cbor-x";
+import { BeamlineError } from "../errors/index.js";
+import { type Envelope, envelopeSchema } from "./envelope.js";
+import { type EventData, type EventType, EventTypes, isEventType } from "./registry.js";
+
+/**
+ * Events travel as CBOR (standard, no cbor-x record extension, so any language can read
+ * them). Type and version are repeated in headers so a consumer can route or skip a message
+ * without decoding it. Producers outside Beamline may send JSON instead, with
+ * `content-type: application/json`.
+ */
+export const EventHeaders = {
+  type: "bl-type",
+  version: "bl-v",
+  tenant: "bl-tenant",
+  requestId: "bl-request",
+  contentType: "content-type",
+  traceparent: "traceparent",
+} as const;
+
+export const CBOR_CONTENT_TYPE = "application/cbor";
+export const JSON_CONTENT_TYPE = "application/json";
+
+const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+/** A fully typed event of type T (envelope plus validated data). */
+export type BeamlineEvent<T extends EventType = EventType> = Omit<Envelope, "type" | "data"> & {
+  type: T;
+  data: EventData<T>;
+};
+
+export interface EncodedEvent {
+  payload: Uint8Array;
+  /** Header name → value; the NATS adapter turns these into message headers. */
+  headers: Record<string, string>;
+}
+
+/** Reads one header of a message; adapters pass their own header accessor. */
+export type HeaderReader = { get(name: string): string };
+
+/** Serialises an event; the envelope is validated so a bug never writes bad history. */
+export function encodeEvent<T extends EventType>(event: BeamlineEvent<T>): EncodedEvent {
+  const spec = EventTypes[event.type];
+  if (event.v !== spec.version) {
+    throw new BeamlineError(
+      "BL_EVENT_INVALID",
+      `${event.type} must be written at version ${spec.version}, got ${event.v}`,
+    );
+  }
+  const headers: Record<string, string> = {
+    [EventHeaders.type]: event.type,
+    [EventHeaders.version]: String(event.v),
+    [EventHeaders.tenant]: event.tenant,
+    [EventHeaders.contentType]: CBOR_CONTENT_TYPE,
+  };
+  if (event.requestId) headers[EventHeaders.requestId] = event.requestId;
+  if (event.traceparent) headers[EventHeaders.traceparent] = event.traceparent;
+  return { payload: encoder.encode(event), headers };
+}
+
+/**
+ * Reads an event from a message: decodes CBOR or JSON, upcasts old versions to the current
+ * one and validates. Throws `BL_EVENT_INVALID` / `BL_EVENT_VERSION_UNSUPPORTED` for poison.
+ */
+export function decodeEvent(payload: Uint8Array, headers?: HeaderReader): BeamlineEvent {
+  const raw = decodePayload(payload, headers?.get(EventHeaders.contentType) || undefined);
+  const envelope = envelopeSchema.safeParse(raw);
+  if (!envelope.success) {
+    throw new BeamlineError("BL_EVENT_INVALID", `event envelope is invalid: ${envelope.error.message}`);
+  }
+  return upcastAndValidate(envelope.data);
+}
+
+/** Upcasts an envelope's data to the current version of its type and validates it. */
+export function upcastAndValidate(envelope: Envelope): BeamlineEvent {
+  const { type } = envelope;
+  if (!isEventType(type)) {
+    throw new BeamlineError("BL_EVENT_INVALID", `unknown event type ${JSON.stringify(type)}`);
+  }
+  const spec = EventTypes[type];
+  let data = envelope.data;
+  let version = envelope.v;
+  if (version > spec.version) {
+    throw new BeamlineError(
+      "BL_EVENT_VERSION_UNSUPPORTED",
+      `${type} v${version} is newer than this Beamline understands (v${spec.version}); upgrade the reader`,
+    );
+  }
+  while (version < spec.version) {
+    const upcast = (spec.upcasters as Record<number, ((d: unknown) => unknown) | undefined>)[version];
+    if (!upcast) {
+      throw new BeamlineError("BL_EVENT_VERSION_UNSUPPORTED", `no upcaster for ${type} v${version}`);
+    }
+    data = upcast(data);
+    version++;
+  }
+  const parsed = spec.schema.safeParse(data);
+  if (!parsed.success) {
+    throw new BeamlineError("BL_EVENT_INVALID", `${type} v${version} data is invalid: ${parsed.error.message}`);
+  }
+  return { ...envelope, type, v: version, data: parsed.data } as BeamlineEvent;
+}
+
+function decodePayload(payload: Uint8Array, contentType: string | undefined): unknown {
+  try {
+    if (contentType === JSON_CONTENT_TYPE) return JSON.parse(new TextDecoder().decode(payload));
+    return decoder.decode(payload);
+  } catch (error) {
+    throw new BeamlineError("BL_EVENT_INVALID", "event payload is neither valid CBOR nor, as declared, JSON", {
+      cause: error,
+    });
+  }
+}
+
+/** Narrows a decoded event to one type, for handlers that accept several. */
+export function isEvent<T extends EventType>(event: BeamlineEvent, type: T): event is BeamlineEvent<T> {
+  return event.type === type;
+}

@@ -1,0 +1,65 @@
+/**
+ * The subject hierarchy is the index. Every event of one request lives under
+ * `bl.req.<tenant>.<requestId>.<slot>`, so:
+ * - a tenant's whole history is the filter `bl.req.<tenant>.>`;
+ * - one request's history is the filter `bl.req.<tenant>.<requestId>.>`;
+ * - one kind of step across all tenants is `bl.req.*.*.<slot>` (what stage consumers use).
+ * A slot that may hold only one event per request (accepted, decided, terminal, attempt.N) is
+ * written with "expected last subject sequence = 0", which makes the write idempotent forever,
+ * not only within the stream's duplicate window.
+ */
+export const SubjectRoots = {
+  requests: "bl.req",
+  usage: "bl.usage",
+  config: "bl.cfg",
+  deadLetter: "bl.dead",
+  /** Core NATS (not persisted): streamed chunks to a waiting gateway or producer. */
+  live: "bl.live",
+} as const;
+
+export const RequestSlots = {
+  accepted: "accepted",
+  decided: "decided",
+  attempt: "attempt",
+  terminal: "terminal",
+} as const;
+
+export function requestSubject(tenant: string, requestId: string, slot: string): string {
+  return `${SubjectRoots.requests}.${tenant}.${requestId}.${slot}`;
+}
+
+export function attemptSubject(tenant: string, requestId: string, attempt: number): string {
+  return `${SubjectRoots.requests}.${tenant}.${requestId}.${RequestSlots.attempt}.${attempt}`;
+}
+
+/** Filter of every request event of one tenant. */
+export function tenantHistoryFilter(tenant: string): string {
+  return `${SubjectRoots.requests}.${tenant}.>`;
+}
+
+/** Filter of every event of one request, in the order they were stored. */
+export function requestHistoryFilter(tenant: string, requestId: string): string {
+  return `${SubjectRoots.requests}.${tenant}.${requestId}.>`;
+}
+
+/** Filter of one slot across all tenants and requests (a stage consumer's input). */
+export function slotFilter(slot: string): string {
+  return `${SubjectRoots.requests}.*.*.${slot}`;
+}
+
+export function usageSubject(tenant: string, requestId: string): string {
+  return `${SubjectRoots.usage}.${tenant}.${requestId}`;
+}
+
+export function tenantUsageFilter(tenant: string): string {
+  return `${SubjectRoots.usage}.${tenant}.>`;
+}
+
+/** Configuration events: `bl.cfg.<aggregate>.<id>`, e.g. `bl.cfg.tenant.acme`, `bl.cfg.apikey.k_1`. */
+export function configSubject(aggregate: string, id: string): string {
+  return `${SubjectRoots.config}.${aggregate}.${id}`;
+}
+
+export function deadLetterSubject(consumer: string): string {
+  return `${SubjectRoots.deadLetter}.${consumer}`;
+}

@@ -1,0 +1,80 @@
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { BeamlineError } from "../errors/index.js";
+import { type BeamlineEvent, decodeEvent, encodeEvent } from "../events/index.js";
+import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
+
+export interface AppendOptions {
+  /**
+   * The subject may hold only this one event, ever (an "expected last subject sequence 0"
+   * check). A second write — a redelivered stage, a producer's retry — is reported as a
+   * duplicate instead of being stored, however long after the first.
+   */
+  once?: boolean;
+}
+
+export interface AppendResult {
+  /** Stream sequence of the stored event; for a duplicate, of the one stored first when known. */
+  seq: number | undefined;
+  duplicate: boolean;
+}
+
+/** How long a write keeps retrying transient failures (a stream leader election takes 4-9 s). */
+const RETRY_FOR_MS = 30_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function toHeaders(entries: Record<string, string>): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(entries)) h.set(k, v);
+  return h;
+}
+
+/**
+ * Appends and reads events. Every write carries the event id as its JetStream message id,
+ * so a repeated write inside the duplicate window is dropped by the server; `once` slots are
+ * also guarded by a per-subject sequence check, which holds beyond the window.
+ */
+export class EventStore {
+  readonly js: JetStreamClient;
+  readonly jsm: Promise<JetStreamManager>;
+
+  constructor(readonly nc: NatsConnection) {
+    this.js = jetstream(nc);
+    this.jsm = jetstreamManager(nc);
+  }
+
+  async append(subject: string, event: BeamlineEvent, options: AppendOptions = {}): Promise<AppendResult> {
+    const encoded = encodeEvent(event);
+    const headers = toHeaders(encoded.headers);
+    const deadline = Date.now() + RETRY_FOR_MS;
+    let delayMs = 50;
+    for (;;) {
+      try {
+        const ack = await this.js.publish(subject, encoded.payload, {
+          msgID: event.id,
+          headers,
+          ...(options.once ? { expect: { lastSubjectSequence: 0 } } : {}),
+        });
+        return { seq: ack.seq, duplicate: ack.duplicate };
+      } catch (error) {
+        if (options.once && isWrongLastSequence(error)) return { seq: undefined, duplicate: true };
+        if (!isTransientNatsError(error) || Date.now() + delayMs > deadline) {
+          throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} on ${subject}`, {
+            cause: error,
+          });
+        }
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 1000);
+      }
+    }
+  }
+
+  /** The event stored on an exact subject (a `once` slot), or undefined. */
+  async readLast(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+    const jsm = await this.jsm;
+    const stored = await jsm.direct.getMessage(stream, { last_by_subj: subject });
+    if (!stored) return undefined;
+    return decodeEvent(stored.data, stored.header);
+  }
+}

@@ -1,0 +1,136 @@
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
+
+/** Settings that differ between a laptop (R1) and a cluster (R3); see docs/operations.md. */
+export interface TopologySettings {
+  replicas: number;
+  requestRetentionDays: number;
+  usageRetentionDays: number;
+  duplicateWindowMs: number;
+  persistMode: "default" | "async";
+  ackWaitMs: number;
+  maxDeliver: number;
+  maxAckPending: number;
+}
+
+/** The part of a stream's configuration Beamline owns. Fields not listed are left to the server. */
+export interface StreamSpec {
+  name: string;
+  description: string;
+  subjects: string[];
+  retention: "limits";
+  storage: "file";
+  num_replicas: number;
+  /** Nanoseconds; 0 keeps messages forever. */
+  max_age: number;
+  max_bytes: number;
+  duplicate_window: number;
+  discard: "old" | "new";
+  allow_direct: boolean;
+  persist_mode: "default" | "async";
+}
+
+export interface ConsumerSpec {
+  stream: string;
+  durable_name: string;
+  description: string;
+  filter_subjects: string[];
+  ack_policy: "explicit";
+  deliver_policy: "all";
+  /** Nanoseconds. */
+  ack_wait: number;
+  max_deliver: number;
+  max_ack_pending: number;
+}
+
+export interface KvSpec {
+  bucket: string;
+  description: string;
+  history: number;
+  replicas: number;
+}
+
+export interface Topology {
+  streams: StreamSpec[];
+  consumers: ConsumerSpec[];
+  kv: KvSpec[];
+}
+
+export const StreamNames = {
+  requests: "BL_REQUESTS",
+  usage: "BL_USAGE",
+  config: "BL_CONFIG",
+  deadLetter: "BL_DEAD",
+} as const;
+
+export const ConsumerNames = {
+  route: "route",
+  execute: "execute",
+  finish: "finish",
+  billing: "billing",
+  apiKeysProjector: "projector-apikeys",
+} as const;
+
+export const KvBuckets = {
+  apiKeys: "bl_apikeys",
+} as const;
+
+const MS_NS = 1_000_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * Every stream, durable consumer and KV bucket Beamline needs, derived from the settings.
+ * `beamline streams apply` makes the server match this, idempotently.
+ */
+export function beamlineTopology(s: TopologySettings): Topology {
+  const stream = (
+    name: string,
+    description: string,
+    subjects: string[],
+    maxAgeDays: number,
+  ): StreamSpec => ({
+    name,
+    description,
+    subjects,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: s.replicas,
+    max_age: Math.round(maxAgeDays * DAY_MS) * MS_NS,
+    max_bytes: -1,
+    duplicate_window: s.duplicateWindowMs * MS_NS,
+    // Discarding old messages is the only safe choice for a log of facts under limits:
+    // refusing new ones would reject accepted requests.
+    discard: DiscardPolicy.Old,
+    allow_direct: true,
+    persist_mode: s.persistMode,
+  });
+  const consumer = (stream: string, name: string, description: string, filters: string[]): ConsumerSpec => ({
+    stream,
+    durable_name: name,
+    description,
+    filter_subjects: filters,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: s.ackWaitMs * MS_NS,
+    max_deliver: s.maxDeliver,
+    max_ack_pending: s.maxAckPending,
+  });
+  return {
+    streams: [
+      stream(StreamNames.requests, "Beamline request lifecycle events", [`${SubjectRoots.requests}.>`], s.requestRetentionDays),
+      stream(StreamNames.usage, "Beamline usage records: one per billable result", [`${SubjectRoots.usage}.>`], s.usageRetentionDays),
+      stream(StreamNames.config, "Beamline configuration changes (tenants, keys, ...)", [`${SubjectRoots.config}.>`], 0),
+      stream(StreamNames.deadLetter, "Beamline stage messages that could not be processed", [`${SubjectRoots.deadLetter}.>`], 30),
+    ],
+    consumers: [
+      consumer(StreamNames.requests, ConsumerNames.route, "route stage: accepted → decided", [slotFilter(RequestSlots.accepted)]),
+      consumer(StreamNames.requests, ConsumerNames.execute, "execute stage: decided → attempts", [slotFilter(RequestSlots.decided)]),
+      consumer(StreamNames.requests, ConsumerNames.finish, "finish stage: final attempt → terminal", [
+        slotFilter(`${RequestSlots.attempt}.*`),
+      ]),
+      consumer(StreamNames.requests, ConsumerNames.billing, "billing: terminal → usage record", [slotFilter(RequestSlots.terminal)]),
+      consumer(StreamNames.config, ConsumerNames.apiKeysProjector, "API key projection into KV", [`${SubjectRoots.config}.>`]),
+    ],
+    kv: [{ bucket: KvBuckets.apiKeys, description: "API key hash → tenant and status", history: 1, replicas: s.replicas }],
+  };
+}
