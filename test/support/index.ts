@@ -1,0 +1,9 @@
+export type {
+  NatsCluster,
+  NatsServer,
+  StartNatsClusterOptions,
+  StartNatsServerOptions,
+} from "./nats-server.js";
+export { natsServerBinary, startNatsCluster, startNatsServer } from "./nats-server.js";
+export type { WaitForOptions } from "./wait.js";
+export { waitFor } from "./wait.js";
