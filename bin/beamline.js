@@ -5,7 +5,9 @@ import { fileURLToPath } from "node:url";
 
 const entry = new URL("../dist/src/cli/main.js", import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
-  process.stderr.write("beamline: the compiled CLI is missing; run `npm run build` (or `npm install`) first.\n");
+  process.stderr.write(
+    "beamline: the compiled CLI is missing; run `npm run build` (or `npm install`) first.\n",
+  );
   process.exit(1);
 }
 await import(entry.href);

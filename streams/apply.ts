@@ -3,7 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../src/errors/index.js";
 import type { ConsumerSpec, KvSpec, StreamSpec, Topology } from "./definitions.js";
-import { type PlannedChange, describeChange, needsForce, planConsumer, planKv, planStream } from "./plan.js";
+import { describeChange, needsForce, type PlannedChange, planConsumer, planKv, planStream } from "./plan.js";
 
 export interface ApplyOptions {
   /** Allow changes that lose data or consumer position (recreate, shrinking limits). */
@@ -24,7 +24,10 @@ const isNotFound = (error: unknown) => {
   return code === 10059 || code === 10014 || /not found/i.test((error as Error).message ?? "");
 };
 
-async function streamConfig(jsm: JetStreamManager, name: string): Promise<Record<string, unknown> | undefined> {
+async function streamConfig(
+  jsm: JetStreamManager,
+  name: string,
+): Promise<Record<string, unknown> | undefined> {
   try {
     return (await jsm.streams.info(name)).config as unknown as Record<string, unknown>;
   } catch (error) {
@@ -33,16 +36,25 @@ async function streamConfig(jsm: JetStreamManager, name: string): Promise<Record
   }
 }
 
-async function consumerConfig(jsm: JetStreamManager, spec: ConsumerSpec): Promise<Record<string, unknown> | undefined> {
+async function consumerConfig(
+  jsm: JetStreamManager,
+  spec: ConsumerSpec,
+): Promise<Record<string, unknown> | undefined> {
   try {
-    return (await jsm.consumers.info(spec.stream, spec.durable_name)).config as unknown as Record<string, unknown>;
+    return (await jsm.consumers.info(spec.stream, spec.durable_name)).config as unknown as Record<
+      string,
+      unknown
+    >;
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
   }
 }
 
-async function kvState(jsm: JetStreamManager, spec: KvSpec): Promise<{ history: number; replicas: number } | undefined> {
+async function kvState(
+  jsm: JetStreamManager,
+  spec: KvSpec,
+): Promise<{ history: number; replicas: number } | undefined> {
   const config = await streamConfig(jsm, `KV_${spec.bucket}`);
   if (!config) return undefined;
   return { history: Number(config["max_msgs_per_subject"]), replicas: Number(config["num_replicas"]) };
@@ -67,7 +79,12 @@ function consumerConfigOf(spec: ConsumerSpec) {
   return config as unknown as Parameters<JetStreamManager["consumers"]["add"]>[1];
 }
 
-async function applyOne(nc: NatsConnection, jsm: JetStreamManager, change: PlannedChange, topology: Topology) {
+async function applyOne(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  change: PlannedChange,
+  topology: Topology,
+) {
   const { action } = change;
   if (action.kind === "unchanged") return;
   if (change.target === "stream") {
@@ -78,16 +95,25 @@ async function applyOne(nc: NatsConnection, jsm: JetStreamManager, change: Plann
   } else if (change.target === "consumer") {
     const spec = topology.consumers.find((c) => `${c.stream}/${c.durable_name}` === change.name)!;
     if (action.kind === "recreate") await jsm.consumers.delete(spec.stream, spec.durable_name);
-    if (action.kind === "update") await jsm.consumers.update(spec.stream, spec.durable_name, consumerConfigOf(spec));
+    if (action.kind === "update")
+      await jsm.consumers.update(spec.stream, spec.durable_name, consumerConfigOf(spec));
     else await jsm.consumers.add(spec.stream, consumerConfigOf(spec));
   } else {
     const spec = topology.kv.find((k) => k.bucket === change.name)!;
     if (action.kind === "create") {
-      await new Kvm(nc).create(spec.bucket, { history: spec.history, replicas: spec.replicas, description: spec.description });
+      await new Kvm(nc).create(spec.bucket, {
+        history: spec.history,
+        replicas: spec.replicas,
+        description: spec.description,
+      });
     } else {
       const name = `KV_${spec.bucket}`;
       const current = (await jsm.streams.info(name)).config;
-      await jsm.streams.update(name, { ...current, max_msgs_per_subject: spec.history, num_replicas: spec.replicas });
+      await jsm.streams.update(name, {
+        ...current,
+        max_msgs_per_subject: spec.history,
+        num_replicas: spec.replicas,
+      });
     }
   }
 }
@@ -98,7 +124,11 @@ async function applyOne(nc: NatsConnection, jsm: JetStreamManager, change: Plann
  * no-op on the server, and a lost race ("already in use") is re-planned once.
  * Refuses destructive changes unless `force` is set.
  */
-export async function applyTopology(nc: NatsConnection, topology: Topology, options: ApplyOptions = {}): Promise<ApplyReport> {
+export async function applyTopology(
+  nc: NatsConnection,
+  topology: Topology,
+  options: ApplyOptions = {},
+): Promise<ApplyReport> {
   const jsm = await jetstreamManager(nc);
   const plan = await planTopology(jsm, topology);
   const lines = plan.map(describeChange);
@@ -106,7 +136,10 @@ export async function applyTopology(nc: NatsConnection, topology: Topology, opti
   if (needsForce(plan) && !options.force) {
     throw new BeamlineError(
       "BL_STREAM_CONFLICT",
-      `refusing destructive changes without --force:\n${lines.filter((l) => l.includes("destructive") || l.startsWith("recreate")).map((l) => `  ${l}`).join("\n")}`,
+      `refusing destructive changes without --force:\n${lines
+        .filter((l) => l.includes("destructive") || l.startsWith("recreate"))
+        .map((l) => `  ${l}`)
+        .join("\n")}`,
     );
   }
   for (const change of plan) {
@@ -118,7 +151,10 @@ export async function applyTopology(nc: NatsConnection, topology: Topology, opti
       const replanned = await planTopology(jsm, topology);
       const again = replanned.find((p) => p.target === change.target && p.name === change.name)!;
       if (needsForce([again]) && !options.force) {
-        throw new BeamlineError("BL_STREAM_CONFLICT", `concurrent change to ${again.name}: ${describeChange(again)}`);
+        throw new BeamlineError(
+          "BL_STREAM_CONFLICT",
+          `concurrent change to ${again.name}: ${describeChange(again)}`,
+        );
       }
       await applyOne(nc, jsm, again, topology);
     }

@@ -83,12 +83,7 @@ const DAY_MS = 86_400_000;
  * `beamline streams apply` makes the server match this, idempotently.
  */
 export function beamlineTopology(s: TopologySettings): Topology {
-  const stream = (
-    name: string,
-    description: string,
-    subjects: string[],
-    maxAgeDays: number,
-  ): StreamSpec => ({
+  const stream = (name: string, description: string, subjects: string[], maxAgeDays: number): StreamSpec => ({
     name,
     description,
     subjects,
@@ -117,20 +112,55 @@ export function beamlineTopology(s: TopologySettings): Topology {
   });
   return {
     streams: [
-      stream(StreamNames.requests, "Beamline request lifecycle events", [`${SubjectRoots.requests}.>`], s.requestRetentionDays),
-      stream(StreamNames.usage, "Beamline usage records: one per billable result", [`${SubjectRoots.usage}.>`], s.usageRetentionDays),
-      stream(StreamNames.config, "Beamline configuration changes (tenants, keys, ...)", [`${SubjectRoots.config}.>`], 0),
-      stream(StreamNames.deadLetter, "Beamline stage messages that could not be processed", [`${SubjectRoots.deadLetter}.>`], 30),
+      stream(
+        StreamNames.requests,
+        "Beamline request lifecycle events",
+        [`${SubjectRoots.requests}.>`],
+        s.requestRetentionDays,
+      ),
+      stream(
+        StreamNames.usage,
+        "Beamline usage records: one per billable result",
+        [`${SubjectRoots.usage}.>`],
+        s.usageRetentionDays,
+      ),
+      stream(
+        StreamNames.config,
+        "Beamline configuration changes (tenants, keys, ...)",
+        [`${SubjectRoots.config}.>`],
+        0,
+      ),
+      stream(
+        StreamNames.deadLetter,
+        "Beamline stage messages that could not be processed",
+        [`${SubjectRoots.deadLetter}.>`],
+        30,
+      ),
     ],
     consumers: [
-      consumer(StreamNames.requests, ConsumerNames.route, "route stage: accepted → decided", [slotFilter(RequestSlots.accepted)]),
-      consumer(StreamNames.requests, ConsumerNames.execute, "execute stage: decided → attempts", [slotFilter(RequestSlots.decided)]),
+      consumer(StreamNames.requests, ConsumerNames.route, "route stage: accepted → decided", [
+        slotFilter(RequestSlots.accepted),
+      ]),
+      consumer(StreamNames.requests, ConsumerNames.execute, "execute stage: decided → attempts", [
+        slotFilter(RequestSlots.decided),
+      ]),
       consumer(StreamNames.requests, ConsumerNames.finish, "finish stage: final attempt → terminal", [
         slotFilter(`${RequestSlots.attempt}.*`),
       ]),
-      consumer(StreamNames.requests, ConsumerNames.billing, "billing: terminal → usage record", [slotFilter(RequestSlots.terminal)]),
-      consumer(StreamNames.config, ConsumerNames.apiKeysProjector, "API key projection into KV", [`${SubjectRoots.config}.>`]),
+      consumer(StreamNames.requests, ConsumerNames.billing, "billing: terminal → usage record", [
+        slotFilter(RequestSlots.terminal),
+      ]),
+      consumer(StreamNames.config, ConsumerNames.apiKeysProjector, "API key projection into KV", [
+        `${SubjectRoots.config}.>`,
+      ]),
     ],
-    kv: [{ bucket: KvBuckets.apiKeys, description: "API key hash → tenant and status", history: 1, replicas: s.replicas }],
+    kv: [
+      {
+        bucket: KvBuckets.apiKeys,
+        description: "API key hash → tenant and status",
+        history: 1,
+        replicas: s.replicas,
+      },
+    ],
   };
 }

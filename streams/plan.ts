@@ -59,9 +59,11 @@ export function planStream(desired: StreamSpec, current: Record<string, unknown>
     if (field === "subjects") {
       const removed = (from as string[] | undefined)?.filter((s) => !(to as string[]).includes(s)) ?? [];
       destructive = removed.length > 0;
-      if (!destructive && same([...((from as string[]) ?? [])].sort(), [...(to as string[])].sort())) continue;
+      if (!destructive && same([...((from as string[]) ?? [])].sort(), [...(to as string[])].sort()))
+        continue;
     }
-    if (field === "max_age" || field === "max_bytes") destructive = limitShrinks(Number(from ?? 0), Number(to));
+    if (field === "max_age" || field === "max_bytes")
+      destructive = limitShrinks(Number(from ?? 0), Number(to));
     changes.push({ field, from, to, destructive });
   }
   return { target: "stream", name: desired.name, action: decide(changes, STREAM_IMMUTABLE) };
@@ -69,7 +71,10 @@ export function planStream(desired: StreamSpec, current: Record<string, unknown>
 
 const CONSUMER_IMMUTABLE = new Set(["deliver_policy", "ack_policy"]);
 
-export function planConsumer(desired: ConsumerSpec, current: Record<string, unknown> | undefined): PlannedChange {
+export function planConsumer(
+  desired: ConsumerSpec,
+  current: Record<string, unknown> | undefined,
+): PlannedChange {
   const name = `${desired.stream}/${desired.durable_name}`;
   if (!current) return { target: "consumer", name, action: { kind: "create" } };
   const changes: FieldChange[] = [];
@@ -86,11 +91,19 @@ export function planConsumer(desired: ConsumerSpec, current: Record<string, unkn
   return { target: "consumer", name, action: decide(changes, CONSUMER_IMMUTABLE) };
 }
 
-export function planKv(desired: KvSpec, current: { history: number; replicas: number } | undefined): PlannedChange {
+export function planKv(
+  desired: KvSpec,
+  current: { history: number; replicas: number } | undefined,
+): PlannedChange {
   if (!current) return { target: "kv", name: desired.bucket, action: { kind: "create" } };
   const changes: FieldChange[] = [];
   if (current.history !== desired.history) {
-    changes.push({ field: "history", from: current.history, to: desired.history, destructive: desired.history < current.history });
+    changes.push({
+      field: "history",
+      from: current.history,
+      to: desired.history,
+      destructive: desired.history < current.history,
+    });
   }
   if (current.replicas !== desired.replicas) {
     changes.push({ field: "replicas", from: current.replicas, to: desired.replicas, destructive: false });
@@ -117,7 +130,10 @@ export function describeChange(change: PlannedChange): string {
     case "update":
     case "recreate": {
       const fields = action.changes
-        .map((c) => `${c.field} ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}${c.destructive ? " (destructive)" : ""}`)
+        .map(
+          (c) =>
+            `${c.field} ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}${c.destructive ? " (destructive)" : ""}`,
+        )
         .join(", ");
       return `${action.kind} ${head}: ${fields}`;
     }

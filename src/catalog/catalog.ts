@@ -65,5 +65,8 @@ export function parseCatalog(document: unknown): ModelCatalog {
 
 /** The catalog restricted to models whose provider this deployment can reach. */
 export function withProviders(catalog: ModelCatalog, providers: ReadonlySet<string>): ModelCatalog {
-  return parseCatalog({ version: catalog.version, models: catalog.models.filter((m) => providers.has(m.provider)) });
+  return parseCatalog({
+    version: catalog.version,
+    models: catalog.models.filter((m) => providers.has(m.provider)),
+  });
 }

@@ -15,13 +15,18 @@ export async function loadCatalogFile(path?: string): Promise<ModelCatalog> {
   try {
     text = await readFile(location, "utf8");
   } catch (error) {
-    throw new BeamlineError("BL_CONFIG_INVALID", `cannot read the model catalog ${String(location)}`, { cause: error });
+    throw new BeamlineError("BL_CONFIG_INVALID", `cannot read the model catalog ${String(location)}`, {
+      cause: error,
+    });
   }
   try {
     return parseCatalog(JSON.parse(text));
   } catch (error) {
     if (error instanceof SyntaxError) {
-      throw new BeamlineError("BL_CONFIG_INVALID", `model catalog ${String(location)} is not valid JSON: ${error.message}`);
+      throw new BeamlineError(
+        "BL_CONFIG_INVALID",
+        `model catalog ${String(location)} is not valid JSON: ${error.message}`,
+      );
     }
     throw error;
   }

@@ -58,7 +58,12 @@ export interface ChatToolCall {
 
 export interface ChatChoice {
   index: number;
-  message: { role: "assistant"; content: string | null; tool_calls?: ChatToolCall[]; refusal?: string | null };
+  message: {
+    role: "assistant";
+    content: string | null;
+    tool_calls?: ChatToolCall[];
+    refusal?: string | null;
+  };
   finish_reason: string | null;
   logprobs?: null;
 }
@@ -83,7 +88,12 @@ export interface ChatChunkToolCallDelta {
 
 export interface ChatChunkChoice {
   index: number;
-  delta: { role?: "assistant"; content?: string | null; tool_calls?: ChatChunkToolCallDelta[]; refusal?: string | null };
+  delta: {
+    role?: "assistant";
+    content?: string | null;
+    tool_calls?: ChatChunkToolCallDelta[];
+    refusal?: string | null;
+  };
   finish_reason: string | null;
   logprobs?: null;
 }

@@ -1,3 +1,3 @@
 export { configInputFromEnv, loadConfig, loadConfigFromEnv } from "./load.js";
-export { ROLES, configSchema } from "./schema.js";
 export type { BeamlineConfig, BeamlineConfigInput, Role } from "./schema.js";
+export { configSchema, ROLES } from "./schema.js";

@@ -42,7 +42,13 @@ export function configInputFromEnv(env: NodeJS.ProcessEnv): BeamlineConfigInput 
   for (const [name, path] of ENV_KEYS) {
     const raw = env[name];
     if (raw === undefined || raw === "") continue;
-    const value = name === "BEAMLINE_ROLES" ? raw.split(",").map((r) => r.trim()).filter(Boolean) : raw;
+    const value =
+      name === "BEAMLINE_ROLES"
+        ? raw
+            .split(",")
+            .map((r) => r.trim())
+            .filter(Boolean)
+        : raw;
     let target = input;
     for (const key of path.slice(0, -1)) target = target[key] as Record<string, unknown>;
     target[path.at(-1)!] = value;
@@ -65,7 +71,9 @@ function deepFreeze<T>(value: T): T {
 export function loadConfig(input: BeamlineConfigInput): BeamlineConfig {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `  - ${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
     throw new BeamlineError("BL_CONFIG_INVALID", `configuration is invalid:\n${problems.join("\n")}`);
   }
   return deepFreeze(parsed.data);

@@ -23,10 +23,17 @@ export const configSchema = z.object({
   /** Fixes the dev tenant's key instead of generating one on first start. */
   devKey: z.string().min(16, "BEAMLINE_DEV_KEY must be at least 16 characters").optional(),
   /** Roles this process runs; all of them by default (one process for a laptop). */
-  roles: z.array(z.enum(ROLES)).min(1).default([...ROLES]),
+  roles: z
+    .array(z.enum(ROLES))
+    .min(1)
+    .default([...ROLES]),
   instanceId: z.string().min(1).default(`${process.pid}`),
   /** Largest accepted HTTP request body. */
-  maxBodyBytes: z.coerce.number().int().positive().default(1024 * 1024),
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   /** How long the gateway waits for a request's terminal event before answering 504. */
   requestTimeoutMs: positiveMs.default(300_000),
   /** Redelivery delay of a stage message whose worker died; long provider calls heartbeat. */

@@ -97,7 +97,10 @@ export function upcastAndValidate(envelope: Envelope): BeamlineEvent {
   }
   const parsed = spec.schema.safeParse(data);
   if (!parsed.success) {
-    throw new BeamlineError("BL_EVENT_INVALID", `${type} v${version} data is invalid: ${parsed.error.message}`);
+    throw new BeamlineError(
+      "BL_EVENT_INVALID",
+      `${type} v${version} data is invalid: ${parsed.error.message}`,
+    );
   }
   return { ...envelope, type, v: version, data: parsed.data } as BeamlineEvent;
 }
@@ -107,9 +110,13 @@ function decodePayload(payload: Uint8Array, contentType: string | undefined): un
     if (contentType === JSON_CONTENT_TYPE) return JSON.parse(new TextDecoder().decode(payload));
     return decoder.decode(payload);
   } catch (error) {
-    throw new BeamlineError("BL_EVENT_INVALID", "event payload is neither valid CBOR nor, as declared, JSON", {
-      cause: error,
-    });
+    throw new BeamlineError(
+      "BL_EVENT_INVALID",
+      "event payload is neither valid CBOR nor, as declared, JSON",
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -1,19 +1,27 @@
-export { decodeEvent, encodeEvent, isEvent, upcastAndValidate, EventHeaders, CBOR_CONTENT_TYPE, JSON_CONTENT_TYPE } from "./codec.js";
 export type { BeamlineEvent, EncodedEvent, HeaderReader } from "./codec.js";
-export { envelopeSchema } from "./envelope.js";
-export type { Envelope } from "./envelope.js";
-export { causedBy, makeEvent } from "./factory.js";
-export type { EventContext } from "./factory.js";
-export { EventTypes, isEventType } from "./registry.js";
-export type { EventData, EventType, EventTypeSpec, Upcaster } from "./registry.js";
 export {
-  RequestSlots,
-  SubjectRoots,
+  CBOR_CONTENT_TYPE,
+  decodeEvent,
+  EventHeaders,
+  encodeEvent,
+  isEvent,
+  JSON_CONTENT_TYPE,
+  upcastAndValidate,
+} from "./codec.js";
+export type { Envelope } from "./envelope.js";
+export { envelopeSchema } from "./envelope.js";
+export type { EventContext } from "./factory.js";
+export { causedBy, makeEvent } from "./factory.js";
+export type { EventData, EventType, EventTypeSpec, Upcaster } from "./registry.js";
+export { EventTypes, isEventType } from "./registry.js";
+export {
   attemptSubject,
   configSubject,
   deadLetterSubject,
+  RequestSlots,
   requestHistoryFilter,
   requestSubject,
+  SubjectRoots,
   slotFilter,
   tenantHistoryFilter,
   tenantUsageFilter,

@@ -86,6 +86,8 @@ export const attemptFailedV1 = attemptBase.extend({
 });
 
 export const requestCompletedV1 = z.object({
+  /** Copied from request.accepted so billing needs no second read. */
+  apiKeyId: z.string().optional(),
   completion: completionSchema,
   provider: z.string(),
   model: z.string(),
@@ -94,6 +96,7 @@ export const requestCompletedV1 = z.object({
 });
 
 export const requestFailedV1 = z.object({
+  apiKeyId: z.string().optional(),
   /** The stage that ended the request: route, execute, ... */
   stage: z.string(),
   error: errorSchema,

@@ -1,6 +1,6 @@
-import { type NatsConnection, connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
-import { MIN_NATS_SERVER_VERSION, isSupportedServerVersion } from "./version.js";
+import { isSupportedServerVersion, MIN_NATS_SERVER_VERSION } from "./version.js";
 
 export interface ConnectOptions {
   servers: string | string[];

@@ -1,0 +1,4 @@
+export type { Logger } from "./logger.js";
+export { createLogger } from "./logger.js";
+export type { BeamlineMetrics } from "./metrics.js";
+export { createMetrics } from "./metrics.js";

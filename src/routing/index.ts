@@ -1,0 +1,2 @@
+export type { RouteDecision } from "./decide.js";
+export { decideRoute } from "./decide.js";

@@ -1,0 +1,17 @@
+/**
+ * The live channel: core NATS messages (not persisted) from the stages to the client
+ * waiting on a request's `replyTo` subject. Chunks are the OpenAI chunk JSON, ready to be
+ * written as an SSE `data:` line; the terminal message is the stored terminal event.
+ */
+export const LiveHeaders = {
+  kind: "bl-live",
+  /** Which execution produced a chunk: `<delivery>.<attempt>`. A change mid-stream means a
+   * redelivered executor started over, and the client must not see two answers spliced. */
+  generation: "bl-gen",
+  sequence: "bl-seq",
+} as const;
+
+export const LiveKinds = {
+  chunk: "chunk",
+  terminal: "terminal",
+} as const;

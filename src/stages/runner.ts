@@ -1,0 +1,158 @@
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { StreamNames } from "../../streams/definitions.js";
+import { type BeamlineError, toBeamlineError } from "../errors/index.js";
+import { type BeamlineEvent, deadLetterSubject, decodeEvent } from "../events/index.js";
+import type { EventStore } from "../nats/event-store.js";
+import type { BeamlineMetrics, Logger } from "../observability/index.js";
+
+/** What a stage does with one event. Throwing means "not done": the message comes back. */
+export interface StageHandler {
+  /** Consumer (and metric label) name. */
+  readonly name: string;
+  readonly stream: string;
+  handle(event: BeamlineEvent, delivery: Delivery): Promise<void>;
+  /**
+   * Called once when the message's last allowed delivery failed, before it is dead-lettered:
+   * the stage ends the request (request.failed) so no client waits forever.
+   */
+  giveUp?(event: BeamlineEvent, error: BeamlineError): Promise<void>;
+}
+
+/** Facts about this delivery of a message that a handler may need. */
+export interface Delivery {
+  /** 1 on first delivery; more after a crash or a retry. */
+  deliveryCount: number;
+  /** Stream sequence of the message. */
+  streamSequence: number;
+  subject: string;
+}
+
+export interface StageRunnerOptions {
+  store: EventStore;
+  handler: StageHandler;
+  log: Logger;
+  metrics: BeamlineMetrics;
+  /** The consumer's ack wait: in-progress heartbeats are sent at a third of it. */
+  ackWaitMs: number;
+  /** The consumer's max deliveries: the last one gives up instead of retrying. */
+  maxDeliver: number;
+  /** Messages pulled per batch; bounded further by the consumer's max_ack_pending. */
+  batchSize?: number;
+}
+
+export interface RunningStage {
+  readonly name: string;
+  /** Stops pulling, waits for in-flight messages to finish (or `drainMs`), leaves the rest to others. */
+  stop(drainMs?: number): Promise<void>;
+}
+
+/** Redelivery delay after a failure: grows with the delivery count, capped at 10 s. */
+export function retryDelayMs(deliveryCount: number): number {
+  return Math.min(10_000, 250 * 2 ** Math.max(0, deliveryCount - 1));
+}
+
+/**
+ * Runs one stage as a durable pull consumer. Any number of processes may run the same
+ * stage: the consumer spreads messages among them, and a message whose worker dies is
+ * delivered again after the ack wait. Handlers must therefore be idempotent (they are:
+ * every write is once-per-slot or de-duplicated by event id).
+ */
+export async function runStage(options: StageRunnerOptions): Promise<RunningStage> {
+  const { store, handler, log, metrics } = options;
+  const consumer = await store.js.consumers.get(handler.stream, handler.name);
+  const inFlight = new Set<Promise<void>>();
+  const heartbeatMs = Math.max(1000, Math.floor(options.ackWaitMs / 3));
+
+  const process = async (msg: JsMsg): Promise<void> => {
+    const started = performance.now();
+    const deliveryCount = msg.info.deliveryCount;
+    let event: BeamlineEvent;
+    try {
+      event = decodeEvent(msg.data, msg.headers);
+    } catch (error) {
+      await deadLetter(msg, toBeamlineError(error, "BL_EVENT_INVALID"));
+      metrics.stageMessages.inc({ stage: handler.name, outcome: "poison" });
+      return;
+    }
+    const heartbeat = setInterval(() => msg.working(), heartbeatMs);
+    try {
+      await handler.handle(event, { deliveryCount, streamSequence: msg.seq, subject: msg.subject });
+      msg.ack();
+      metrics.stageMessages.inc({ stage: handler.name, outcome: "ok" });
+    } catch (thrown) {
+      const error = toBeamlineError(thrown);
+      const lastTry = deliveryCount >= options.maxDeliver;
+      log.warn(
+        {
+          stage: handler.name,
+          tenant: event.tenant,
+          requestId: event.requestId,
+          code: error.code,
+          deliveryCount,
+          err: error,
+        },
+        lastTry ? "stage gave up on a message" : "stage failed on a message; it will be retried",
+      );
+      if (lastTry || error.handling === "terminate") {
+        try {
+          await handler.giveUp?.(event, error);
+        } catch (giveUpError) {
+          log.error({ stage: handler.name, err: giveUpError }, "could not end the request after giving up");
+        }
+        await deadLetter(msg, error);
+        metrics.stageMessages.inc({ stage: handler.name, outcome: "dead" });
+      } else {
+        msg.nak(error.retryAfterMs ?? retryDelayMs(deliveryCount));
+        metrics.stageMessages.inc({ stage: handler.name, outcome: "retry" });
+      }
+    } finally {
+      clearInterval(heartbeat);
+      metrics.stageDuration.observe({ stage: handler.name }, (performance.now() - started) / 1000);
+    }
+  };
+
+  /** Keeps a copy of an unprocessable message for operators, then stops its redelivery. */
+  const deadLetter = async (msg: JsMsg, error: BeamlineError): Promise<void> => {
+    const h = natsHeaders();
+    h.set("bl-dead-stage", handler.name);
+    h.set("bl-dead-subject", msg.subject);
+    h.set("bl-dead-sequence", String(msg.seq));
+    h.set("bl-dead-code", error.code);
+    h.set("bl-dead-reason", error.message.slice(0, 512).replace(/[\r\n]+/g, " "));
+    try {
+      await store.js.publish(deadLetterSubject(handler.name), msg.data, {
+        headers: h,
+        msgID: `${StreamNames.requests}:${msg.seq}:${handler.name}`,
+      });
+      msg.term(error.code);
+    } catch (publishError) {
+      // Without a dead-letter copy the message must not be dropped: let it come back.
+      log.error(
+        { stage: handler.name, err: publishError },
+        "dead-letter write failed; message will be redelivered",
+      );
+      msg.nak(retryDelayMs(msg.info.deliveryCount));
+    }
+  };
+
+  const messages: ConsumerMessages = await consumer.consume({
+    max_messages: options.batchSize ?? 256,
+    callback: (msg) => {
+      const work = process(msg).catch((error) =>
+        log.error({ stage: handler.name, err: error }, "stage crashed"),
+      );
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+    },
+  });
+
+  return {
+    name: handler.name,
+    async stop(drainMs = 10_000) {
+      await messages.close().catch(() => undefined);
+      const drained = Promise.allSettled([...inFlight]);
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
+    },
+  };
+}
