@@ -1,0 +1,402 @@
+import { setMaxListeners } from "node:events";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
+import { z } from "zod";
+import { BeamlineError } from "../../errors/index.js";
+import { answerFor, type MockChatRequest } from "./answers.js";
+import { type CompletionMeta, completionBody, errorBody, streamFrames } from "./frames.js";
+
+/**
+ * Faults the mock injects on request, chosen per request by the `x-mock-fault` header or a
+ * model named `mock-fault-<fault>` (the header wins).
+ */
+export const MockFault = {
+  /** 400 `invalid_request_error`. */
+  BadRequest: "400",
+  /** 400 with code `context_length_exceeded`. */
+  ContextLength: "context_length_exceeded",
+  /** 429 `rate_limit_exceeded` with a `retry-after` header (`retryAfterSeconds`). */
+  RateLimited: "429",
+  /** 500 `server_error`. */
+  ServerError: "500",
+  /** 503, the provider is overloaded. */
+  Overloaded: "503",
+  /** Never answers: no headers, the connection stays open until the client gives up. */
+  Hang: "hang",
+  /** Closes the connection mid-answer: after two chunks when streaming, mid-body otherwise. */
+  Cut: "cut",
+  /** Answers 200 with JSON that does not parse (as the body, or as the first SSE event). */
+  Malformed: "malformed",
+} as const;
+export type MockFault = (typeof MockFault)[keyof typeof MockFault];
+
+const FAULTS: ReadonlySet<string> = new Set(Object.values(MockFault));
+const FAULT_MODEL_PREFIX = "mock-fault-";
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Options of {@link startMockProvider}. Validated once at start. */
+export interface MockProviderOptions {
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Wait before the response headers (and so before the first token), in milliseconds. Default 0. */
+  latencyMs?: number;
+  /** Wait between two streamed chunks, in milliseconds. Default 0. */
+  chunkDelayMs?: number;
+  /** Number of chunks the content (or tool-call arguments) is streamed in. Default 4. */
+  chunks?: number;
+  /** Share of requests (0..1) answered 500 with OpenAI's error body. Default 0. */
+  failureRate?: number;
+  /** Seed of the default random source that draws failures. Default 1. */
+  seed?: number;
+  /** Random source in [0, 1) replacing the seeded one, for tests that pick the draws. */
+  random?: () => number;
+  /** When set, requests must send `Authorization: Bearer <apiKey>`, or get 401. */
+  apiKey?: string;
+  /** Models listed by `GET /v1/models`. Any model name is answered regardless. */
+  models?: string[];
+  /** `retry-after` of the 429 fault, in seconds. Default 1. */
+  retryAfterSeconds?: number;
+  /**
+   * Called before each streamed chunk is written (0-based index); the mock waits for the
+   * returned promise. Lets tests prove chunks reach the caller before the stream ends.
+   */
+  beforeChunk?: (index: number) => Promise<void> | undefined;
+  /** Clock for `created`, in milliseconds since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+export interface MockProvider {
+  /** Base URL ending in `/v1`, ready for an OpenAI client or adapter. */
+  readonly url: string;
+  readonly port: number;
+  /** Requests being answered right now (hanging ones included). */
+  readonly inFlight: number;
+  /** Stops listening, ends hanging and streaming answers, closes all connections. */
+  close(): Promise<void>;
+}
+
+const millis = z.number().int().nonnegative();
+const optionsSchema = z.strictObject({
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65_535).default(0),
+  latencyMs: millis.default(0),
+  chunkDelayMs: millis.default(0),
+  chunks: z.number().int().positive().default(4),
+  failureRate: z.number().min(0).max(1).default(0),
+  seed: z.number().int().default(1),
+  random: z.custom<() => number>((value) => typeof value === "function").optional(),
+  apiKey: z.string().min(1).optional(),
+  models: z.array(z.string().min(1)).default(["mock-small", "mock-large"]),
+  retryAfterSeconds: z.number().nonnegative().default(1),
+  beforeChunk: z
+    .custom<(index: number) => Promise<void> | undefined>((value) => typeof value === "function")
+    .optional(),
+  now: z.custom<() => number>((value) => typeof value === "function").optional(),
+});
+
+/** A small seeded PRNG (mulberry32): deterministic failure draws without global state. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const JSON_HEADERS = { "content-type": "application/json" };
+const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { ...JSON_HEADERS, ...headers, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on("data", (part: Buffer) => {
+      size += part.length;
+      if (size <= MAX_BODY_BYTES) parts.push(part);
+    });
+    req.on("end", () => resolve(size <= MAX_BODY_BYTES ? Buffer.concat(parts, size) : undefined));
+    req.on("error", reject);
+  });
+}
+
+type RequestCheck =
+  | { ok: true; request: MockChatRequest & Record<string, unknown> }
+  | { ok: false; body: string };
+
+function checkRequest(value: unknown): RequestCheck {
+  const invalid = (message: string, param: string | null) => ({
+    ok: false as const,
+    body: errorBody(message, "invalid_request_error", null, param),
+  });
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return invalid("The request body must be a JSON object.", null);
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record["model"] !== "string" || record["model"].length === 0) {
+    return invalid("You must provide a model parameter.", "model");
+  }
+  if (!Array.isArray(record["messages"]) || record["messages"].length === 0) {
+    return invalid("'messages' must be a non-empty array.", "messages");
+  }
+  if (record["stream_options"] != null && record["stream"] !== true) {
+    return invalid(
+      "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      "stream_options",
+    );
+  }
+  return { ok: true, request: record as MockChatRequest & Record<string, unknown> };
+}
+
+/**
+ * Starts the built-in mock provider: a `node:http` server speaking OpenAI's wire format
+ * (`POST /v1/chat/completions`, plain and SSE; `GET /v1/models`) with deterministic answers
+ * (see `answers.ts`), configurable latency and failure rate, and per-request faults
+ * ({@link MockFault}). It is the baseline of benchmarks, so a request does little more
+ * than parse JSON and write the answer.
+ */
+export async function startMockProvider(options: MockProviderOptions = {}): Promise<MockProvider> {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
+    throw new BeamlineError("BL_CONFIG_INVALID", `Invalid mock provider options: ${problems.join("; ")}`);
+  }
+  const config = Object.freeze(parsed.data);
+  const random = config.random ?? seededRandom(config.seed);
+  const now = config.now ?? Date.now;
+  const expectedAuthorization = config.apiKey === undefined ? undefined : `Bearer ${config.apiKey}`;
+  const closing = new AbortController();
+  // Every pending delay listens on this signal; thousands of concurrent requests are expected.
+  setMaxListeners(0, closing.signal);
+  let completionCount = 0;
+  let inFlight = 0;
+
+  const modelsBody = JSON.stringify({
+    object: "list",
+    data: config.models.map((id) => ({ id, object: "model", created: 0, owned_by: "beamline-mock" })),
+  });
+  const rateLimitedBody = errorBody(
+    "Rate limit reached for the mock provider; retry after the time in the retry-after header.",
+    "requests",
+    "rate_limit_exceeded",
+  );
+  const serverErrorBody = errorBody(
+    "The mock provider had an error while processing your request.",
+    "server_error",
+    null,
+  );
+  const overloadedBody = errorBody(
+    "The mock provider is overloaded, please try again later.",
+    "server_error",
+    null,
+  );
+  const badRequestBody = errorBody(
+    "The mock provider rejected the request (injected fault).",
+    "invalid_request_error",
+    null,
+  );
+  const contextLengthBody = errorBody(
+    "This model's maximum context length is 8192 tokens; your messages resulted in more. Please reduce the length of the messages.",
+    "invalid_request_error",
+    "context_length_exceeded",
+    "messages",
+  );
+
+  async function hang(res: ServerResponse): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        closing.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      closing.signal.addEventListener("abort", done, { once: true });
+      res.once("close", done);
+    });
+    res.destroy();
+  }
+
+  function cutAfter(res: ServerResponse, data: string): void {
+    // Destroy only once the bytes reached the socket, so the client sees them before the cut.
+    res.write(data, () => res.socket?.destroy());
+  }
+
+  async function stream(res: ServerResponse, frames: string[], fault: MockFault | undefined): Promise<void> {
+    res.writeHead(200, SSE_HEADERS);
+    if (fault === MockFault.Malformed) {
+      res.end('data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","choices":[\n\ndata: [DONE]\n\n');
+      return;
+    }
+    for (let index = 0; index < frames.length; index++) {
+      if (index > 0 && config.chunkDelayMs > 0)
+        await delay(config.chunkDelayMs, undefined, { signal: closing.signal });
+      if (config.beforeChunk !== undefined) await config.beforeChunk(index);
+      if (res.destroyed) return;
+      if (fault === MockFault.Cut && index === 1) {
+        cutAfter(res, frames[index]!);
+        return;
+      }
+      res.write(frames[index]!);
+    }
+    res.end("data: [DONE]\n\n");
+  }
+
+  async function chatCompletions(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    if (raw === undefined) {
+      sendJson(res, 413, errorBody("The request body is too large.", "invalid_request_error", null));
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(raw.toString("utf8"));
+    } catch {
+      sendJson(
+        res,
+        400,
+        errorBody("We could not parse the JSON body of your request.", "invalid_request_error", null),
+      );
+      return;
+    }
+    const checked = checkRequest(value);
+    if (!checked.ok) {
+      sendJson(res, 400, checked.body);
+      return;
+    }
+    const request = checked.request;
+
+    const header = req.headers["x-mock-fault"];
+    const requested =
+      (Array.isArray(header) ? header[0] : header) ??
+      (request.model.startsWith(FAULT_MODEL_PREFIX)
+        ? request.model.slice(FAULT_MODEL_PREFIX.length)
+        : undefined);
+    if (requested !== undefined && !FAULTS.has(requested)) {
+      const known = [...FAULTS].join(", ");
+      sendJson(
+        res,
+        400,
+        errorBody(`Unknown mock fault "${requested}"; use one of ${known}.`, "invalid_request_error", null),
+      );
+      return;
+    }
+    let fault = requested as MockFault | undefined;
+    if (fault === undefined && config.failureRate > 0 && random() < config.failureRate)
+      fault = MockFault.ServerError;
+
+    if (fault === MockFault.Hang) return hang(res);
+    if (config.latencyMs > 0) await delay(config.latencyMs, undefined, { signal: closing.signal });
+    switch (fault) {
+      case MockFault.RateLimited:
+        return sendJson(res, 429, rateLimitedBody, { "retry-after": String(config.retryAfterSeconds) });
+      case MockFault.ServerError:
+        return sendJson(res, 500, serverErrorBody);
+      case MockFault.Overloaded:
+        return sendJson(res, 503, overloadedBody);
+      case MockFault.BadRequest:
+        return sendJson(res, 400, badRequestBody);
+      case MockFault.ContextLength:
+        return sendJson(res, 400, contextLengthBody);
+      default:
+        break;
+    }
+
+    const answer = answerFor(request);
+    completionCount++;
+    const meta: CompletionMeta = {
+      id: `chatcmpl-mock-${completionCount}`,
+      created: Math.floor(now() / 1000),
+      model: request.model,
+    };
+    if (request["stream"] === true) {
+      const options = request["stream_options"] as { include_usage?: unknown } | null | undefined;
+      const frames = streamFrames(answer, meta, options?.include_usage === true, config.chunks);
+      return stream(res, frames, fault);
+    }
+    if (fault === MockFault.Malformed) {
+      return sendJson(res, 200, '{"id":"chatcmpl-mock","object":"chat.completion","choices":[');
+    }
+    const body = JSON.stringify(completionBody(answer, meta));
+    if (fault === MockFault.Cut) {
+      res.writeHead(200, { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) });
+      cutAfter(res, body.slice(0, body.length >> 1));
+      return;
+    }
+    sendJson(res, 200, body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (expectedAuthorization !== undefined && req.headers.authorization !== expectedAuthorization) {
+      const missing = req.headers.authorization === undefined;
+      const message = missing
+        ? "You didn't provide an API key. Send it in the Authorization header as 'Bearer <key>'."
+        : "Incorrect API key provided.";
+      return sendJson(
+        res,
+        401,
+        errorBody(message, "invalid_request_error", missing ? null : "invalid_api_key"),
+      );
+    }
+    const query = req.url?.indexOf("?") ?? -1;
+    const path = query === -1 ? req.url : req.url?.slice(0, query);
+    if (req.method === "POST" && path === "/v1/chat/completions") return chatCompletions(req, res);
+    if (req.method === "GET" && path === "/v1/models") return sendJson(res, 200, modelsBody);
+    sendJson(
+      res,
+      404,
+      errorBody(`Unknown request URL: ${req.method} ${path}.`, "invalid_request_error", "unknown_url"),
+    );
+  }
+
+  const server = createServer({ noDelay: true, keepAlive: true }, (req, res) => {
+    inFlight++;
+    res.once("close", () => inFlight--);
+    handle(req, res).catch(() => {
+      // Delays reject when the mock closes; an answer cut short is the expected outcome.
+      if (!res.headersSent && !closing.signal.aborted) sendJson(res, 500, serverErrorBody);
+      else res.destroy();
+    });
+  });
+  // Longer than clients' idle timeouts (undici: 4 s), so the client closes idle sockets first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+
+  return {
+    url: `http://${host}:${port}/v1`,
+    port,
+    get inFlight() {
+      return inFlight;
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        closing.abort();
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
