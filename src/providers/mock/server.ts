@@ -5,33 +5,9 @@ import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
 import { BeamlineError } from "../../errors/index.js";
 import { answerFor, type MockChatRequest } from "./answers.js";
+import { faultAnswers, MOCK_FAULTS, MockFault, SERVER_ERROR_BODY } from "./faults.js";
 import { type CompletionMeta, completionBody, errorBody, streamFrames } from "./frames.js";
 
-/**
- * Faults the mock injects on request, chosen per request by the `x-mock-fault` header or a
- * model named `mock-fault-<fault>` (the header wins).
- */
-export const MockFault = {
-  /** 400 `invalid_request_error`. */
-  BadRequest: "400",
-  /** 400 with code `context_length_exceeded`. */
-  ContextLength: "context_length_exceeded",
-  /** 429 `rate_limit_exceeded` with a `retry-after` header (`retryAfterSeconds`). */
-  RateLimited: "429",
-  /** 500 `server_error`. */
-  ServerError: "500",
-  /** 503, the provider is overloaded. */
-  Overloaded: "503",
-  /** Never answers: no headers, the connection stays open until the client gives up. */
-  Hang: "hang",
-  /** Closes the connection mid-answer: after two chunks when streaming, mid-body otherwise. */
-  Cut: "cut",
-  /** Answers 200 with JSON that does not parse (as the body, or as the first SSE event). */
-  Malformed: "malformed",
-} as const;
-export type MockFault = (typeof MockFault)[keyof typeof MockFault];
-
-const FAULTS: ReadonlySet<string> = new Set(Object.values(MockFault));
 const FAULT_MODEL_PREFIX = "mock-fault-";
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -192,32 +168,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     object: "list",
     data: config.models.map((id) => ({ id, object: "model", created: 0, owned_by: "beamline-mock" })),
   });
-  const rateLimitedBody = errorBody(
-    "Rate limit reached for the mock provider; retry after the time in the retry-after header.",
-    "requests",
-    "rate_limit_exceeded",
-  );
-  const serverErrorBody = errorBody(
-    "The mock provider had an error while processing your request.",
-    "server_error",
-    null,
-  );
-  const overloadedBody = errorBody(
-    "The mock provider is overloaded, please try again later.",
-    "server_error",
-    null,
-  );
-  const badRequestBody = errorBody(
-    "The mock provider rejected the request (injected fault).",
-    "invalid_request_error",
-    null,
-  );
-  const contextLengthBody = errorBody(
-    "This model's maximum context length is 8192 tokens; your messages resulted in more. Please reduce the length of the messages.",
-    "invalid_request_error",
-    "context_length_exceeded",
-    "messages",
-  );
+  const errorAnswers = faultAnswers(config.retryAfterSeconds);
 
   async function hang(res: ServerResponse): Promise<void> {
     await new Promise<void>((resolve) => {
@@ -286,8 +237,8 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
       (request.model.startsWith(FAULT_MODEL_PREFIX)
         ? request.model.slice(FAULT_MODEL_PREFIX.length)
         : undefined);
-    if (requested !== undefined && !FAULTS.has(requested)) {
-      const known = [...FAULTS].join(", ");
+    if (requested !== undefined && !MOCK_FAULTS.has(requested)) {
+      const known = [...MOCK_FAULTS].join(", ");
       sendJson(
         res,
         400,
@@ -301,20 +252,9 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
 
     if (fault === MockFault.Hang) return hang(res);
     if (config.latencyMs > 0) await delay(config.latencyMs, undefined, { signal: closing.signal });
-    switch (fault) {
-      case MockFault.RateLimited:
-        return sendJson(res, 429, rateLimitedBody, { "retry-after": String(config.retryAfterSeconds) });
-      case MockFault.ServerError:
-        return sendJson(res, 500, serverErrorBody);
-      case MockFault.Overloaded:
-        return sendJson(res, 503, overloadedBody);
-      case MockFault.BadRequest:
-        return sendJson(res, 400, badRequestBody);
-      case MockFault.ContextLength:
-        return sendJson(res, 400, contextLengthBody);
-      default:
-        break;
-    }
+    const errorAnswer = fault === undefined ? undefined : errorAnswers.get(fault);
+    if (errorAnswer !== undefined)
+      return sendJson(res, errorAnswer.status, errorAnswer.body, errorAnswer.headers);
 
     const answer = answerFor(request);
     completionCount++;
@@ -368,7 +308,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     res.once("close", () => inFlight--);
     handle(req, res).catch(() => {
       // Delays reject when the mock closes; an answer cut short is the expected outcome.
-      if (!res.headersSent && !closing.signal.aborted) sendJson(res, 500, serverErrorBody);
+      if (!res.headersSent && !closing.signal.aborted) sendJson(res, 500, SERVER_ERROR_BODY);
       else res.destroy();
     });
   });

@@ -1,0 +1,93 @@
+import { errorBody } from "./frames.js";
+
+/**
+ * Faults the mock injects on request, chosen per request by the `x-mock-fault` header or a
+ * model named `mock-fault-<fault>` (the header wins).
+ */
+export const MockFault = {
+  /** 400 `invalid_request_error`. */
+  BadRequest: "400",
+  /** 400 with code `context_length_exceeded`. */
+  ContextLength: "context_length_exceeded",
+  /** 429 `rate_limit_exceeded` with a `retry-after` header (`retryAfterSeconds`). */
+  RateLimited: "429",
+  /** 500 `server_error`. */
+  ServerError: "500",
+  /** 503, the provider is overloaded. */
+  Overloaded: "503",
+  /** Never answers: no headers, the connection stays open until the client gives up. */
+  Hang: "hang",
+  /** Closes the connection mid-answer: after two chunks when streaming, mid-body otherwise. */
+  Cut: "cut",
+  /** Answers 200 with JSON that does not parse (as the body, or as the first SSE event). */
+  Malformed: "malformed",
+} as const;
+export type MockFault = (typeof MockFault)[keyof typeof MockFault];
+
+export const MOCK_FAULTS: ReadonlySet<string> = new Set(Object.values(MockFault));
+
+/** The body of a 500, injected or drawn by `failureRate`. */
+export const SERVER_ERROR_BODY = errorBody(
+  "The mock provider had an error while processing your request.",
+  "server_error",
+  null,
+);
+
+/** A canned error answer: status, OpenAI-shaped body, extra headers. */
+export interface ErrorAnswer {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** The error answers of the faults that answer with an HTTP error, built once per server. */
+export function faultAnswers(retryAfterSeconds: number): ReadonlyMap<MockFault, ErrorAnswer> {
+  return new Map<MockFault, ErrorAnswer>([
+    [
+      MockFault.RateLimited,
+      {
+        status: 429,
+        body: errorBody(
+          "Rate limit reached for the mock provider; retry after the time in the retry-after header.",
+          "requests",
+          "rate_limit_exceeded",
+        ),
+        headers: { "retry-after": String(retryAfterSeconds) },
+      },
+    ],
+    [MockFault.ServerError, { status: 500, body: SERVER_ERROR_BODY, headers: {} }],
+    [
+      MockFault.Overloaded,
+      {
+        status: 503,
+        body: errorBody("The mock provider is overloaded, please try again later.", "server_error", null),
+        headers: {},
+      },
+    ],
+    [
+      MockFault.BadRequest,
+      {
+        status: 400,
+        body: errorBody(
+          "The mock provider rejected the request (injected fault).",
+          "invalid_request_error",
+          null,
+        ),
+        headers: {},
+      },
+    ],
+    [
+      MockFault.ContextLength,
+      {
+        status: 400,
+        body: errorBody(
+          "This model's maximum context length is 8192 tokens; your messages resulted in more. Please reduce the length of the messages.",
+          "invalid_request_error",
+          "context_length_exceeded",
+          "messages",
+        ),
+        headers: {},
+      },
+    ],
+  ]);
+}
