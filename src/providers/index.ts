@@ -1,0 +1,18 @@
+/**
+ * Providers: the wire protocols Beamline speaks to model providers, the registry the
+ * router looks them up in, and the built-in mock provider.
+ */
+export { type ChunkAssembler, createChunkAssembler } from "./chunk-assembler.js";
+export { MockFault } from "./mock/faults.js";
+export { type MockProvider, type MockProviderOptions, startMockProvider } from "./mock/server.js";
+export { createOpenAiAdapter, type OpenAiAdapterOptions } from "./openai/adapter.js";
+export { ProviderError } from "./provider-error.js";
+export { createProviderRegistry, type ProviderRegistry } from "./registry.js";
+export { createSseParser, type SseEvent, type SseParser } from "./sse.js";
+export {
+  type ProviderAdapter,
+  type ProviderCall,
+  ProviderErrorClass,
+  type ProviderResult,
+  type ProviderUsage,
+} from "./types.js";
