@@ -174,6 +174,8 @@ function liveChunkSender(
   let sequence = 0;
   return {
     send(chunk: ChatCompletionChunk) {
+      // The usage-only chunk is the gateway's to send (from the stored result, when asked).
+      if (chunk.choices.length === 0) return;
       chunk.id = accepted.requestId;
       chunk.model = candidate.model;
       const h = natsHeaders();

@@ -1,0 +1,2 @@
+export type { StoredEvent } from "./request-history.js";
+export { readEvents, readRequestHistory, readTenantUsage } from "./request-history.js";

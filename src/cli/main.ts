@@ -1,0 +1,170 @@
+import { Command, Option } from "commander";
+import { readRequestHistory } from "../../replay/index.js";
+import { applyTopology } from "../../streams/index.js";
+import { loadConfigFromEnv, ROLES, type Role } from "../config/index.js";
+import { isBeamlineError } from "../errors/index.js";
+import { assertTenantId, configSubject, makeEvent } from "../events/index.js";
+import { EventStore } from "../nats/event-store.js";
+import { startMockProvider } from "../providers/index.js";
+import { startBeamline, topologyOf } from "../runtime/index.js";
+import { generateApiKey, hashApiKey, keyPrefix } from "../tenancy/index.js";
+import { connectForCommand } from "./nats-target.js";
+
+const program = new Command("beamline")
+  .description("Beamline Router: an event-sourced AI request router on NATS JetStream")
+  .showHelpAfterError();
+
+program
+  .command("start")
+  .description("run the router (all roles by default); starts a local nats-server when NATS_URL is unset")
+  .addOption(new Option("--roles <roles>", `comma-separated roles to run (${ROLES.join(", ")})`))
+  .action(async (options: { roles?: string }) => {
+    const config = loadConfigFromEnv(
+      process.env,
+      options.roles ? { roles: options.roles.split(",") as Role[] } : {},
+    );
+    const app = await startBeamline(config);
+    if (app.httpUrl) {
+      const key = app.devKey?.key;
+      const shown =
+        key ??
+        "(generated on first start; set BEAMLINE_DEV_KEY or run `npx beamline keys issue --tenant dev`)";
+      process.stdout.write(
+        `\nBeamline is listening on ${app.httpUrl}\n  dev tenant API key: ${shown}\n` +
+          `  try: curl ${app.httpUrl}/v1/chat/completions -H "Authorization: Bearer ${key ?? "<key>"}" ` +
+          `-H "Content-Type: application/json" -d '{"model":"mock-small","messages":[{"role":"user","content":"Hello"}]}'\n\n`,
+      );
+    }
+    const shutdown = async (signal: string) => {
+      process.stdout.write(`\n${signal}: stopping…\n`);
+      await app.stop();
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void shutdown("SIGINT"));
+    process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  });
+
+const streams = program.command("streams").description("JetStream streams, consumers and KV buckets");
+streams
+  .command("apply")
+  .description("create or update every stream, consumer and KV bucket; idempotent")
+  .option("--force", "allow destructive changes (recreate, shrinking limits)")
+  .option("--dry-run", "print the plan only")
+  .action(async (options: { force?: boolean; dryRun?: boolean }) => {
+    const config = loadConfigFromEnv();
+    const nc = await connectForCommand(config, "streams");
+    try {
+      const report = await applyTopology(nc, topologyOf(config), options);
+      for (const line of report.lines) process.stdout.write(`${line}\n`);
+      const changed = report.plan.filter((p) => p.action.kind !== "unchanged").length;
+      process.stdout.write(
+        options.dryRun
+          ? `${changed} change(s) planned\n`
+          : changed === 0
+            ? "nothing to change\n"
+            : `${changed} change(s) applied\n`,
+      );
+    } finally {
+      await nc.close();
+    }
+  });
+streams
+  .command("status")
+  .description("show the plan against the server without changing anything")
+  .action(async () => {
+    const config = loadConfigFromEnv();
+    const nc = await connectForCommand(config, "streams");
+    try {
+      const report = await applyTopology(nc, topologyOf(config), { dryRun: true });
+      for (const line of report.lines) process.stdout.write(`${line}\n`);
+    } finally {
+      await nc.close();
+    }
+  });
+
+program
+  .command("requests")
+  .description("request history")
+  .command("show <tenant> <requestId>")
+  .description("print one request's ordered event chain")
+  .action(async (tenant: string, requestId: string) => {
+    const config = loadConfigFromEnv();
+    const nc = await connectForCommand(config, "requests");
+    try {
+      const history = await readRequestHistory(nc, assertTenantId(tenant), requestId);
+      if (history.length === 0) process.stdout.write("no events for that request\n");
+      for (const { seq, event } of history) {
+        process.stdout.write(
+          `${seq}\t${event.time}\t${event.type}\t${JSON.stringify(event.data).slice(0, 200)}\n`,
+        );
+      }
+    } finally {
+      await nc.close();
+    }
+  });
+
+program
+  .command("keys")
+  .description("API keys")
+  .command("issue")
+  .description("issue a new API key for a tenant; the key is shown once")
+  .requiredOption("--tenant <tenant>", "tenant id")
+  .option("--label <label>", "a name to recognise the key by")
+  .action(async (options: { tenant: string; label?: string }) => {
+    const tenant = assertTenantId(options.tenant);
+    const config = loadConfigFromEnv();
+    const nc = await connectForCommand(config, "keys");
+    try {
+      const key = generateApiKey();
+      const keyHash = hashApiKey(key);
+      const keyId = `key_${keyHash.slice(0, 16)}`;
+      const data = {
+        keyId,
+        keyHash,
+        keyPrefix: keyPrefix(key),
+        ...(options.label ? { label: options.label } : {}),
+      };
+      const event = makeEvent(
+        "apikey.issued",
+        `apikey.issued:${keyId}`,
+        { tenant, requestId: "", correlationId: keyId },
+        data,
+        new Date(),
+      );
+      await new EventStore(nc).append(configSubject("apikey", keyId), event, { once: true });
+      process.stdout.write(`${key}\n`);
+      process.stderr.write(
+        `issued ${keyId} for tenant ${tenant}; store the key now, it is not shown again\n`,
+      );
+    } finally {
+      await nc.close();
+    }
+  });
+
+program
+  .command("mock")
+  .description("run the built-in mock provider on its own (OpenAI wire format)")
+  .option("--port <port>", "port", "0")
+  .option("--latency-ms <ms>", "delay before the answer", "0")
+  .option("--chunk-delay-ms <ms>", "delay between streamed chunks", "0")
+  .option("--failure-rate <rate>", "share of requests answered 500", "0")
+  .action(async (options: { port: string; latencyMs: string; chunkDelayMs: string; failureRate: string }) => {
+    const mock = await startMockProvider({
+      port: Number(options.port),
+      latencyMs: Number(options.latencyMs),
+      chunkDelayMs: Number(options.chunkDelayMs),
+      failureRate: Number(options.failureRate),
+    });
+    process.stdout.write(`${mock.url}\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (isBeamlineError(error)) {
+    process.stderr.write(`beamline: ${error.message} [${error.code}]\n`);
+  } else {
+    process.stderr.write(`beamline: ${(error as Error).stack ?? String(error)}\n`);
+  }
+  process.exit(1);
+}

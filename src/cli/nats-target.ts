@@ -1,0 +1,20 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { BeamlineConfig } from "../config/index.js";
+import { BeamlineError } from "../errors/index.js";
+import { connectNats } from "../nats/connect.js";
+import { runningEmbeddedNatsUrl } from "../runtime/index.js";
+
+/**
+ * The NATS an operator command talks to: NATS_URL, else the embedded server of a Beamline
+ * running from this folder. Commands never start a server of their own.
+ */
+export async function connectForCommand(config: BeamlineConfig, name: string): Promise<NatsConnection> {
+  const url = config.natsUrl ?? (await runningEmbeddedNatsUrl(config.dataDir));
+  if (!url) {
+    throw new BeamlineError(
+      "BL_NATS_UNAVAILABLE",
+      "no NATS to talk to: set NATS_URL, or start Beamline (`npm start`) so its embedded nats-server is running",
+    );
+  }
+  return connectNats({ servers: url.split(","), name: `beamline-cli-${name}` });
+}

@@ -1,0 +1,98 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import type { ModelCatalog } from "../catalog/index.js";
+import { BeamlineError } from "../errors/index.js";
+import type { EventStore } from "../nats/event-store.js";
+import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import type { ApiKeyCache } from "../tenancy/index.js";
+import { authenticate, extractApiKey, type Principal } from "./auth.js";
+import { handleChatCompletions } from "./chat-completions.js";
+import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
+import type { WaiterRegistry } from "./waiters.js";
+
+export interface GatewayDeps {
+  store: EventStore;
+  waiters: WaiterRegistry;
+  keys: ApiKeyCache;
+  catalog: ModelCatalog;
+  log: Logger;
+  metrics: BeamlineMetrics;
+  maxBodyBytes: number;
+  requestTimeoutMs: number;
+  now: () => Date;
+  /** Readiness: false while NATS is unreachable. */
+  isReady: () => boolean;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/**
+ * The HTTP front door: OpenAI-compatible endpoints plus health and metrics. Authentication
+ * runs before the body is read, so a request with a bad key costs no parsing and publishes
+ * nothing.
+ */
+export function buildGateway(deps: GatewayDeps): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: deps.maxBodyBytes,
+    logger: false,
+    // Request ids are Beamline's own (x-request-id on every answer); Fastify's are not logged.
+    return503OnClosing: true,
+  });
+  // Only JSON bodies are accepted: anything else is answered 415, not parsed as text.
+  app.removeContentTypeParser("text/plain");
+
+  app.setErrorHandler((error, _request, reply) => {
+    const beamlineError = fromHttpFrameworkError(error, deps.maxBodyBytes);
+    if (beamlineError.httpStatus >= 500) deps.log.error({ err: error }, "gateway error");
+    if (beamlineError.retryAfterMs !== undefined) {
+      reply.header("retry-after", String(Math.ceil(beamlineError.retryAfterMs / 1000)));
+    }
+    void reply.code(beamlineError.httpStatus).send(openAiErrorBody(beamlineError));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new BeamlineError(
+      "BL_NOT_FOUND",
+      `Unknown endpoint ${request.method} ${request.url.split("?")[0]}.`,
+    );
+    void reply.code(404).send(openAiErrorBody(error));
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    deps.metrics.httpRequests.inc({
+      route: request.routeOptions.url ?? "unknown",
+      status: String(reply.statusCode),
+    });
+  });
+
+  app.register(async (v1) => {
+    v1.addHook("onRequest", async (request) => {
+      request.principal = authenticate(extractApiKey(request.headers), deps.keys);
+    });
+    v1.post("/v1/chat/completions", async (request, reply) => {
+      await handleChatCompletions(deps, request.principal!, request, reply);
+    });
+    v1.get("/v1/models", async () => ({
+      object: "list",
+      data: deps.catalog.models.map((model) => ({
+        id: model.id,
+        object: "model",
+        created: 0,
+        owned_by: model.provider,
+      })),
+    }));
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    const ready = deps.isReady();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready" });
+  });
+  app.get("/metrics", async (_request, reply) => {
+    return reply
+      .header("content-type", deps.metrics.registry.contentType)
+      .send(await deps.metrics.registry.metrics());
+  });
+  return app;
+}

@@ -1,0 +1,158 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { apiKeysProjector } from "../../projections/index.js";
+import { applyTopology, beamlineTopology } from "../../streams/index.js";
+import { loadCatalogFile, withProviders } from "../catalog/index.js";
+import type { BeamlineConfig, Role } from "../config/index.js";
+import { buildGateway, WaiterRegistry } from "../gateway/index.js";
+import { connectNats } from "../nats/connect.js";
+import { EventStore } from "../nats/event-store.js";
+import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
+import {
+  billingStage,
+  executeStage,
+  finishStage,
+  type RunningStage,
+  routeStage,
+  runStage,
+  type StageDeps,
+  type StageHandler,
+} from "../stages/index.js";
+import { bootstrapDevTenant, type DevBootstrapResult, hashApiKey, watchApiKeys } from "../tenancy/index.js";
+import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
+import { setUpProviders } from "./providers.js";
+
+export interface RunningBeamline {
+  /** Base URL of the HTTP gateway, when this process runs it. */
+  httpUrl: string | undefined;
+  natsUrl: string;
+  nc: NatsConnection;
+  devKey: DevBootstrapResult | undefined;
+  /** URL of the in-process mock provider, when started. */
+  mockUrl: string | undefined;
+  metrics: BeamlineMetrics;
+  /** Stops taking work, lets in-flight work finish (bounded), closes everything. */
+  stop(): Promise<void>;
+}
+
+/** Topology settings from the configuration. */
+export function topologyOf(config: BeamlineConfig) {
+  return beamlineTopology({
+    replicas: config.replicas,
+    requestRetentionDays: config.requestRetentionDays,
+    usageRetentionDays: config.usageRetentionDays,
+    duplicateWindowMs: config.duplicateWindowMs,
+    persistMode: config.persistMode,
+    ackWaitMs: config.ackWaitMs,
+    maxDeliver: config.maxDeliver,
+    maxAckPending: config.maxAckPending,
+  });
+}
+
+/**
+ * Starts the roles of `config.roles` in this process. With no NATS_URL it starts its own
+ * nats-server; with no provider key it serves the built-in mock. Streams are applied
+ * (non-destructively) at start, so a fresh NATS works without a separate step.
+ */
+export async function startBeamline(
+  config: BeamlineConfig,
+  options: { log?: Logger } = {},
+): Promise<RunningBeamline> {
+  const log = options.log ?? createLogger({ level: config.logLevel });
+  const metrics = createMetrics();
+  const roles = new Set<Role>(config.roles);
+  const cleanups: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((error) => log.warn({ err: error }, "shutdown step failed"));
+  };
+  try {
+    let embedded: EmbeddedNats | undefined;
+    if (!config.natsUrl) {
+      embedded = await startEmbeddedNats({ dataDir: config.dataDir, port: config.embeddedNatsPort, log });
+      cleanups.push(() => embedded!.stop());
+    }
+    const natsUrl = config.natsUrl ?? embedded!.url;
+    const nc = await connectNats({ servers: natsUrl.split(","), name: `beamline-${config.instanceId}` });
+    cleanups.push(() => nc.drain());
+    const report = await applyTopology(nc, topologyOf(config));
+    for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
+
+    const store = new EventStore(nc);
+    const needsProviders = roles.has("execute");
+    const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"));
+    cleanups.push(() => providers.close());
+    const available = new Set(providers.registry.names());
+    if (!available.has("mock")) available.add("mock");
+    const catalog = withProviders(await loadCatalogFile(config.catalogFile), available);
+    const now = () => new Date();
+    const deps: StageDeps = { nc, store, catalog, providers: providers.registry, log, metrics, now };
+
+    const handlers: StageHandler[] = [];
+    if (roles.has("route")) handlers.push(routeStage(deps));
+    if (roles.has("execute")) handlers.push(executeStage(deps));
+    if (roles.has("finish")) handlers.push(finishStage(deps));
+    if (roles.has("billing")) handlers.push(billingStage(deps));
+    if (roles.has("projector")) handlers.push(await apiKeysProjector(store));
+    const running: RunningStage[] = [];
+    for (const handler of handlers) {
+      running.push(
+        await runStage({
+          store,
+          handler,
+          log,
+          metrics,
+          ackWaitMs: config.ackWaitMs,
+          maxDeliver: config.maxDeliver,
+        }),
+      );
+    }
+    cleanups.push(async () => {
+      await Promise.all(running.map((stage) => stage.stop()));
+    });
+
+    let httpUrl: string | undefined;
+    let devKey: DevBootstrapResult | undefined;
+    if (roles.has("gateway")) {
+      devKey = await bootstrapDevTenant(store, {
+        devKey: config.devKey,
+        localKeyFile: config.natsUrl ? undefined : join(config.dataDir, "dev-key"),
+        now: now(),
+      });
+      const keys = await watchApiKeys(nc, log);
+      cleanups.push(async () => keys.stop());
+      const waiters = new WaiterRegistry(nc, `gw-${randomBytes(6).toString("hex")}`, (error) =>
+        log.error({ err: error }, "live inbox error"),
+      );
+      cleanups.push(async () => waiters.close());
+      const gateway = buildGateway({
+        store,
+        waiters,
+        keys,
+        catalog,
+        log,
+        metrics,
+        maxBodyBytes: config.maxBodyBytes,
+        requestTimeoutMs: config.requestTimeoutMs,
+        now,
+        isReady: () => !nc.isClosed(),
+      });
+      // Wait for the key view (and the dev key's projection), so the first request is not refused.
+      await keys.ready;
+      if (devKey.key && roles.has("projector")) {
+        const hash = hashApiKey(devKey.key);
+        for (let waited = 0; !keys.lookup(hash) && waited < 10_000; waited += 20) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      httpUrl = await gateway.listen({ port: config.httpPort, host: config.httpHost });
+      cleanups.push(() => gateway.close());
+    }
+    log.info({ roles: [...roles], natsUrl, httpUrl }, "Beamline is running");
+    return { httpUrl, natsUrl, nc, devKey, mockUrl: providers.mock?.url, metrics, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

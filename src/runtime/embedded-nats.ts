@@ -1,0 +1,127 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { BeamlineError } from "../errors/index.js";
+import type { Logger } from "../observability/index.js";
+
+const run = promisify(execFile);
+
+/** The package root: two levels above src/runtime, three above dist/src/runtime. */
+function packageRoot(): string {
+  const up = import.meta.url.includes("/dist/src/") ? "../../../" : "../../";
+  return fileURLToPath(new URL(up, import.meta.url));
+}
+
+/** Finds (and if needed fetches) a supported nats-server through the project script. */
+export async function resolveNatsServerBinary(): Promise<string> {
+  const script = join(packageRoot(), "scripts", "nats-server.sh");
+  try {
+    const { stdout } = await run("bash", [script], { maxBuffer: 1 << 20, timeout: 300_000 });
+    return stdout.trim();
+  } catch (error) {
+    throw new BeamlineError(
+      "BL_NATS_UNAVAILABLE",
+      "no supported nats-server (2.12.10 or newer) is available and none could be fetched; install one or set NATS_URL",
+      { cause: error },
+    );
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export interface EmbeddedNats {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const URL_FILE = "nats.url";
+
+/**
+ * The URL of an embedded nats-server another Beamline process started on this data folder,
+ * if it is still running (so CLI commands reach it instead of starting a second one).
+ */
+export async function runningEmbeddedNatsUrl(dataDir: string): Promise<string | undefined> {
+  const text = await readFile(join(dataDir, URL_FILE), "utf8").catch(() => undefined);
+  if (!text) return undefined;
+  try {
+    const nc = await connect({ servers: text.trim(), timeout: 1000, reconnect: false });
+    await nc.close();
+    return text.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts a local JetStream nats-server with its storage under `<dataDir>/nats`, listening
+ * on loopback only. Used when no NATS_URL is configured: one command gives a working router.
+ */
+export async function startEmbeddedNats(options: {
+  dataDir: string;
+  port: number;
+  log: Logger;
+}): Promise<EmbeddedNats> {
+  const binary = await resolveNatsServerBinary();
+  const storeDir = resolve(options.dataDir, "nats");
+  await mkdir(storeDir, { recursive: true });
+  const port = options.port || (await freePort());
+  const child: ChildProcess = spawn(
+    binary,
+    ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port), "-n", "beamline-local"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const url = `nats://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new BeamlineError("BL_NATS_UNAVAILABLE", `the embedded nats-server exited at start:\n${stderr}`);
+    }
+    try {
+      const nc = await connect({ servers: url, timeout: 500, reconnect: false });
+      await nc.close();
+      break;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw new BeamlineError("BL_NATS_UNAVAILABLE", `the embedded nats-server did not start:\n${stderr}`, {
+          cause: error,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await writeFile(join(options.dataDir, URL_FILE), `${url}\n`);
+  const onExit = () => child.kill("SIGTERM");
+  process.once("exit", onExit);
+  options.log.info({ url, storeDir }, "started the embedded nats-server");
+  return {
+    url,
+    async stop() {
+      process.off("exit", onExit);
+      await rm(join(options.dataDir, URL_FILE), { force: true });
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

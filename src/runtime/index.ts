@@ -1,0 +1,4 @@
+export type { RunningBeamline } from "./app.js";
+export { startBeamline, topologyOf } from "./app.js";
+export type { EmbeddedNats } from "./embedded-nats.js";
+export { resolveNatsServerBinary, runningEmbeddedNatsUrl, startEmbeddedNats } from "./embedded-nats.js";

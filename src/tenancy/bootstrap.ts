@@ -1,0 +1,68 @@
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { configSubject, makeEvent } from "../events/index.js";
+import type { EventStore } from "../nats/event-store.js";
+import { generateApiKey, hashApiKey, keyPrefix } from "./keys.js";
+
+export const DEV_TENANT = "dev";
+
+export interface DevBootstrapResult {
+  /** The key in clear, when this process knows it (fixed by env, or generated and kept locally). */
+  key: string | undefined;
+  /** Where the key came from, for the start-up banner. */
+  source: "env" | "generated" | "local-file" | "unknown";
+}
+
+/**
+ * Makes sure the `dev` tenant and a key for it exist. Idempotent and safe from several
+ * processes: the events go to write-once subjects. With `BEAMLINE_DEV_KEY` that key is
+ * issued; otherwise one is generated on first start and kept in the local data folder
+ * (only for the embedded, single-machine setup) so later starts can show it again.
+ */
+export async function bootstrapDevTenant(
+  store: EventStore,
+  options: { devKey?: string | undefined; localKeyFile?: string | undefined; now: Date },
+): Promise<DevBootstrapResult> {
+  const context = { tenant: DEV_TENANT, requestId: "", correlationId: "bootstrap" };
+  await store.append(
+    configSubject("tenant", DEV_TENANT),
+    makeEvent(
+      "tenant.created",
+      `tenant.created:${DEV_TENANT}`,
+      context,
+      { name: "Development tenant" },
+      options.now,
+    ),
+    { once: true },
+  );
+  const issue = async (key: string, keyId: string) => {
+    const keyHash = hashApiKey(key);
+    const event = makeEvent(
+      "apikey.issued",
+      `apikey.issued:${keyId}`,
+      context,
+      { keyId, keyHash, keyPrefix: keyPrefix(key), label: "dev" },
+      options.now,
+    );
+    return store.append(configSubject("apikey", keyId), event, { once: true });
+  };
+  if (options.devKey) {
+    // The key id is derived from the hash, so the same env key is issued once however often we start.
+    await issue(options.devKey, `key_dev_${hashApiKey(options.devKey).slice(0, 12)}`);
+    return { key: options.devKey, source: "env" };
+  }
+  const existing = options.localKeyFile
+    ? await readFile(options.localKeyFile, "utf8").catch(() => undefined)
+    : undefined;
+  const candidate = existing?.trim() || generateApiKey();
+  const result = await issue(candidate, "key_dev_default");
+  if (result.duplicate) {
+    return existing ? { key: candidate, source: "local-file" } : { key: undefined, source: "unknown" };
+  }
+  if (options.localKeyFile) {
+    await mkdir(join(options.localKeyFile, ".."), { recursive: true });
+    await writeFile(options.localKeyFile, `${candidate}\n`, { mode: 0o600 });
+    await chmod(options.localKeyFile, 0o600);
+  }
+  return { key: candidate, source: "generated" };
+}
