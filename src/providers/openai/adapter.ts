@@ -207,8 +207,9 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
     let value: unknown;
     try {
       value = JSON.parse(text);
-    } catch (error) {
-      throw malformed("answered a body that is not JSON", error);
+    } catch {
+      // No cause: V8's SyntaxError quotes the body, and a body may echo the credentials.
+      throw malformed("answered a body that is not JSON");
     }
     const parsed = parseCompletion(value);
     if (!parsed.ok) {
@@ -244,8 +245,8 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
       let value: unknown;
       try {
         value = JSON.parse(event.data);
-      } catch (error) {
-        throw malformed("streamed an event whose data is not JSON", error);
+      } catch {
+        throw malformed("streamed an event whose data is not JSON");
       }
       const carriesError =
         event.event === "error" || (typeof value === "object" && value !== null && "error" in value);
