@@ -12,6 +12,7 @@ import {
 } from "../events/index.js";
 import { ProviderError } from "../providers/index.js";
 import { type AcceptedEvent, loadAccepted, type StageDeps } from "./context.js";
+import { failpoint } from "./failpoints.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 import type { Delivery, StageHandler } from "./runner.js";
 
@@ -152,6 +153,7 @@ async function callCandidate(
     );
   }
   deps.metrics.providerLatency.observe(labels, (performance.now() - startedMs) / 1000);
+  failpoint("execute.after-provider-call");
   const stored = await deps.store.append(subject, event, { once: true });
   if (stored.duplicate) {
     // Another delivery stored this attempt first; its outcome is the one that counts.

@@ -5,6 +5,7 @@ import { type BeamlineError, toBeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, deadLetterSubject, decodeEvent } from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import { failpoint } from "./failpoints.js";
 
 /** What a stage does with one event. Throwing means "not done": the message comes back. */
 export interface StageHandler {
@@ -77,7 +78,9 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
     }
     const heartbeat = setInterval(() => msg.working(), heartbeatMs);
     try {
+      failpoint(`${handler.name}.before-handle`);
       await handler.handle(event, { deliveryCount, streamSequence: msg.seq, subject: msg.subject });
+      failpoint(`${handler.name}.after-handle`);
       msg.ack();
       metrics.stageMessages.inc({ stage: handler.name, outcome: "ok" });
     } catch (thrown) {

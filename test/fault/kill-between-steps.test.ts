@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
+import { makeEvent, newRequestId, RequestSlots, requestSubject } from "../../src/events/index.js";
+import { connectNats } from "../../src/nats/connect.js";
+import { EventStore } from "../../src/nats/event-store.js";
+import { ConsumerNames, StreamNames } from "../../streams/index.js";
+import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
+
+/**
+ * Kill the worker between any two steps: on restart the request completes exactly once —
+ * one decision, one attempt, one terminal event, one usage record. Every stage is killed
+ * (SIGKILL, via failpoints) before it writes and after it wrote but before it acked.
+ */
+const FAILPOINTS = [
+  "route.before-handle",
+  "route.after-handle",
+  "execute.before-handle",
+  "execute.after-provider-call",
+  "execute.after-handle",
+  "finish.before-handle",
+  "finish.after-handle",
+  "billing.before-handle",
+  "billing.after-handle",
+];
+
+const WORKER_ROLES = "route,execute,finish,billing";
+
+interface Worker {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+function startWorker(natsUrl: string, failpoints: string): Worker {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "start", "--roles", WORKER_ROLES],
+    {
+      env: {
+        ...process.env,
+        NATS_URL: natsUrl,
+        BEAMLINE_ACK_WAIT_MS: "1000",
+        BEAMLINE_FAILPOINTS: failpoints,
+        LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+async function stopWorker(worker: Worker): Promise<void> {
+  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
+  worker.child.kill("SIGTERM");
+  await worker.exited;
+}
+
+describe("kill between steps", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let store: EventStore;
+
+  before(async () => {
+    server = await startNatsServer();
+    nc = await connectNats({ servers: server.url, name: "fault-test" });
+    store = new EventStore(nc);
+  });
+  after(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  FAILPOINTS.forEach((point, index) => {
+    test(`crash at ${point} → the request completes exactly once`, async () => {
+      const tenant = `fault${index}`;
+      const requestId = newRequestId();
+      const crashing = startWorker(server.url, point);
+      try {
+        await waitFor(() => crashing.output().includes("Beamline is running"), {
+          what: `worker with failpoint ${point} to start`,
+          timeoutMs: 30_000,
+        });
+        const accepted = makeEvent(
+          "request.accepted",
+          `${requestId}:${RequestSlots.accepted}`,
+          { tenant, requestId, correlationId: requestId },
+          {
+            request: { model: "mock-small", messages: [{ role: "user", content: "crash me" }] },
+            frontDoor: "nats",
+            stream: false,
+          },
+          new Date(),
+        );
+        await store.append(requestSubject(tenant, requestId, RequestSlots.accepted), accepted, {
+          once: true,
+        });
+        await waitFor(() => crashing.child.exitCode !== null || crashing.child.signalCode !== null, {
+          what: `failpoint ${point} to fire`,
+          timeoutMs: 30_000,
+        });
+        assert.equal(crashing.child.signalCode, "SIGKILL", crashing.output());
+      } finally {
+        await stopWorker(crashing);
+      }
+
+      const recovering = startWorker(server.url, "");
+      try {
+        await waitFor(async () => (await readTenantUsage(nc, tenant)).length === 1, {
+          what: `usage record after recovering from ${point}`,
+          timeoutMs: 30_000,
+        });
+        const jsm = await jetstreamManager(nc);
+        for (const name of [
+          ConsumerNames.route,
+          ConsumerNames.execute,
+          ConsumerNames.finish,
+          ConsumerNames.billing,
+        ]) {
+          await waitFor(
+            async () => {
+              const info = await jsm.consumers.info(StreamNames.requests, name);
+              return info.num_pending === 0 && info.num_ack_pending === 0;
+            },
+            { what: `consumer ${name} to settle after ${point}`, timeoutMs: 30_000 },
+          );
+        }
+      } finally {
+        await stopWorker(recovering);
+      }
+
+      const history = await readRequestHistory(nc, tenant, requestId);
+      assert.deepEqual(
+        history.map((h) => h.event.type),
+        ["request.accepted", "route.decided", "attempt.succeeded", "request.completed"],
+        `history after a crash at ${point}`,
+      );
+      const usage = await readTenantUsage(nc, tenant);
+      assert.equal(usage.length, 1, "exactly one usage record");
+      assert.equal(usage[0]!.event.requestId, requestId);
+    });
+  });
+});
