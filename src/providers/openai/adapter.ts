@@ -127,6 +127,7 @@ function requestBody(request: ChatRequest, upstreamModel: string, streaming: boo
  * answer). When the caller's `signal` aborts, the call rejects with `signal.reason` unchanged;
  * when `onChunk` throws, the exchange is aborted and that error is rethrown unchanged.
  * Error messages are built from the provider's error body with the API key redacted.
+ * `close()` lets calls in flight finish (abort them first for a fast shutdown).
  */
 export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdapter {
   const config = parseOptions(options);
