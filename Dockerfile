@@ -1,0 +1,15 @@
+FROM node:20-slim
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY config ./config
+COPY src ./src
+COPY streams ./streams
+COPY projections ./projections
+COPY replay ./replay
+COPY scripts ./scripts
+RUN npm ci && npm prune --omit=dev
+ENV NODE_ENV=production
+EXPOSE 8080
+USER node
+CMD ["node", "bin/beamline.js", "start"]
