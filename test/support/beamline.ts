@@ -1,0 +1,91 @@
+import { Writable } from "node:stream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type BeamlineConfig, type BeamlineConfigInput, loadConfig } from "../../src/config/index.js";
+import { createLogger } from "../../src/observability/index.js";
+import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
+import { type NatsServer, startNatsServer } from "./nats-server.js";
+
+/** The dev tenant's key in every test Beamline: fixed, so tests can also send a wrong one. */
+export const TEST_DEV_KEY = "bl-test-dev-key-0123456789abcdef";
+
+/** Configuration on top of the test defaults; `mock`, `provider` and `openai` merge field by field. */
+export type TestBeamlineOverrides = Partial<Omit<BeamlineConfigInput, "mock" | "provider" | "openai">> & {
+  mock?: Partial<BeamlineConfigInput["mock"]>;
+  provider?: Partial<BeamlineConfigInput["provider"]>;
+  openai?: Partial<BeamlineConfigInput["openai"]>;
+};
+
+/** A Beamline with every role, its own nats-server and the built-in mock provider. */
+export interface TestBeamline {
+  app: RunningBeamline;
+  /** The nats-server this Beamline runs on (a fresh one, removed by {@link TestBeamline.stop}). */
+  server: NatsServer;
+  /** Beamline's own connection, for reading streams in assertions. */
+  nc: NatsConnection;
+  /** The gateway, e.g. `http://127.0.0.1:41234`; OpenAI clients take `${baseUrl}/v1`. */
+  baseUrl: string;
+  devKey: string;
+  config: BeamlineConfig;
+  /** Everything Beamline logged so far (pino JSON lines, debug level and up). */
+  logs(): string;
+  /** Stops Beamline, then the nats-server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real nats-server and `startBeamline` on it, gateway on a free port, logs captured
+ * in memory (so a test can prove no secret is ever logged). Pass `ackWaitMs` (and friends)
+ * in `overrides` for tests that need fast redelivery.
+ */
+export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): Promise<TestBeamline> {
+  const server = await startNatsServer();
+  const { mock, provider, openai, ...rest } = overrides;
+  let config: BeamlineConfig;
+  let app: RunningBeamline;
+  const captured: string[] = [];
+  try {
+    config = loadConfig({
+      httpPort: 0,
+      devKey: TEST_DEV_KEY,
+      logLevel: "debug",
+      ...rest,
+      natsUrl: server.url,
+      // Never the environment's OPENAI_API_KEY: tests only talk to the mock.
+      openai: { ...openai },
+      mock: { ...mock },
+      provider: { ...provider },
+    });
+    const sink = new Writable({
+      write(chunk: Buffer | string, _encoding, done) {
+        captured.push(chunk.toString());
+        done();
+      },
+    });
+    const log = createLogger({ level: config.logLevel, destination: sink });
+    app = await startBeamline(config, { log });
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  if (!app.httpUrl) {
+    await app.stop();
+    await server.stop();
+    throw new Error("startTestBeamline: the gateway role did not start (no httpUrl)");
+  }
+  return {
+    app,
+    server,
+    nc: app.nc,
+    baseUrl: app.httpUrl,
+    devKey: config.devKey ?? TEST_DEV_KEY,
+    config,
+    logs: () => captured.join(""),
+    async stop() {
+      try {
+        await app.stop();
+      } finally {
+        await server.stop();
+      }
+    },
+  };
+}
