@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { type ApiKeyRecord, apiKeyKvKey, reduceApiKey } from "../../projections/index.js";
+import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
+
+const KEY_HASH = "a".repeat(64);
+const context = { tenant: "acme", requestId: "", correlationId: "key_1" };
+
+const issued = makeEvent(
+  "apikey.issued",
+  "apikey.issued:key_1",
+  context,
+  { keyId: "key_1", keyHash: KEY_HASH, keyPrefix: "bl-abcd", label: "ci" },
+  new Date("2026-01-01T00:00:00.000Z"),
+);
+const revoked = makeEvent(
+  "apikey.revoked",
+  "apikey.revoked:key_1",
+  context,
+  { keyId: "key_1", keyHash: KEY_HASH },
+  new Date("2026-01-02T00:00:00.000Z"),
+);
+const unrelated = makeEvent("tenant.created", "tenant.created:acme", context, { name: "Acme" }, new Date());
+
+type Stored = [event: BeamlineEvent, sequence: number];
+
+/** Given stored events (with their stream sequences), in delivery order: the folded record. */
+function given(...history: Stored[]): ApiKeyRecord | undefined {
+  return history.reduce<ApiKeyRecord | undefined>(
+    (record, [event, seq]) => reduceApiKey(record, event, seq),
+    undefined,
+  );
+}
+
+const activeRecord: ApiKeyRecord = {
+  keyId: "key_1",
+  tenant: "acme",
+  keyPrefix: "bl-abcd",
+  status: "active",
+  label: "ci",
+  issuedAt: "2026-01-01T00:00:00.000Z",
+  lastSequence: 4,
+};
+
+describe("API key projection reducer", () => {
+  it("given nothing, when the key is issued, then it is active for its tenant", () => {
+    assert.deepEqual(given([issued, 4]), activeRecord);
+  });
+
+  it("given an issued key, when it is revoked, then it is revoked and keeps what it was issued with", () => {
+    assert.deepEqual(given([issued, 4], [revoked, 5]), {
+      ...activeRecord,
+      status: "revoked",
+      revokedAt: "2026-01-02T00:00:00.000Z",
+      lastSequence: 5,
+    });
+  });
+
+  it("given a revocation (seq 5) delivered first, when the issue (seq 4) arrives late, then the key stays revoked", () => {
+    const record = given([revoked, 5], [issued, 4]);
+    assert.equal(record?.status, "revoked");
+    assert.equal(record?.lastSequence, 5);
+    assert.equal(record?.tenant, "acme");
+  });
+
+  it("converges on the same record whichever order the two events are delivered in", {
+    todo: "reduceApiKey drops the late issue (seq 4) whole, so an out-of-order fold keeps keyPrefix '' and no label/issuedAt, unlike the in-order fold",
+  }, () => {
+    assert.deepEqual(given([revoked, 5], [issued, 4]), given([issued, 4], [revoked, 5]));
+  });
+
+  it("given a folded history, when the same events are replayed again, then nothing changes", () => {
+    const history: Stored[] = [
+      [issued, 4],
+      [revoked, 5],
+    ];
+    const once = given(...history);
+    const twice = given(...history, ...history);
+    assert.deepEqual(twice, once);
+    for (const [event, seq] of history) {
+      assert.equal(reduceApiKey(once, event, seq), once, "a redelivered event returns the record as it is");
+    }
+  });
+
+  it("given any record, when an unrelated event arrives, then the record is returned unchanged", () => {
+    const record = given([issued, 4]);
+    assert.equal(reduceApiKey(record, unrelated, 9), record);
+    assert.equal(reduceApiKey(undefined, unrelated, 9), undefined);
+  });
+
+  it("keys the record by the key's hash, and only for API key events", () => {
+    assert.equal(apiKeyKvKey(issued), KEY_HASH);
+    assert.equal(apiKeyKvKey(revoked), KEY_HASH);
+    assert.equal(apiKeyKvKey(unrelated), undefined);
+  });
+});
