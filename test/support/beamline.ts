@@ -1,9 +1,11 @@
 import { Writable } from "node:stream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineConfig, type BeamlineConfigInput, loadConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
 import { type NatsServer, startNatsServer } from "./nats-server.js";
+import { waitFor } from "./wait.js";
 
 /** The dev tenant's key in every test Beamline: fixed, so tests can also send a wrong one. */
 export const TEST_DEV_KEY = "bl-test-dev-key-0123456789abcdef";
@@ -48,6 +50,8 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       httpPort: 0,
       devKey: TEST_DEV_KEY,
       logLevel: "debug",
+      // A stuck request fails its test with a 504 in seconds instead of hanging for minutes.
+      requestTimeoutMs: 20_000,
       ...rest,
       natsUrl: server.url,
       // Never the environment's OPENAI_API_KEY: tests only talk to the mock.
@@ -88,4 +92,30 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       }
     },
   };
+}
+
+/** Messages stored in `stream` right now. */
+export async function streamMessageCount(nc: NatsConnection, stream: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(stream)).state.messages;
+}
+
+/**
+ * Waits until a durable consumer has been handed every message of its stream and acknowledged
+ * them all: whatever the stage would write about those messages is written by then.
+ */
+export async function waitForConsumerCaughtUp(
+  nc: NatsConnection,
+  stream: string,
+  consumer: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await waitFor(
+    async () => {
+      const info = await jsm.consumers.info(stream, consumer);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    },
+    { what: `consumer ${stream}/${consumer} to have processed and acknowledged everything`, timeoutMs },
+  );
 }
