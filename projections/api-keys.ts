@@ -10,46 +10,56 @@ export interface ApiKeyRecord {
   label?: string;
   issuedAt?: string;
   revokedAt?: string;
-  /** Stream sequence of the last event folded in: older events are ignored, so redelivery
-   * and out-of-order delivery across projector instances converge on the same record. */
+  /** Highest stream sequence folded in (informational: the fold itself is order-free). */
   lastSequence: number;
 }
 
 /**
  * Pure reducer (record, event, sequence) → record. Shared by the live projector and the
- * rebuild path, so the two cannot drift. Returns the input unchanged for events it ignores.
+ * rebuild path, so the two cannot drift. A key is issued once and revoked at most once, so
+ * the fold is a commutative merge: any delivery order, and any replay, gives the same record.
+ * Returns the input unchanged for events it ignores.
  */
 export function reduceApiKey(
   record: ApiKeyRecord | undefined,
   event: BeamlineEvent,
   sequence: number,
 ): ApiKeyRecord | undefined {
-  if (record && sequence <= record.lastSequence) return record;
+  const lastSequence = Math.max(record?.lastSequence ?? 0, sequence);
   if (isEvent(event, "apikey.issued")) {
     const next: ApiKeyRecord = {
       keyId: event.data.keyId,
       tenant: event.tenant,
       keyPrefix: event.data.keyPrefix,
-      status: record?.status === "revoked" ? "revoked" : "active",
+      status: record?.revokedAt !== undefined ? "revoked" : "active",
       issuedAt: event.time,
-      lastSequence: sequence,
+      lastSequence,
     };
     if (event.data.label !== undefined) next.label = event.data.label;
     if (record?.revokedAt !== undefined) next.revokedAt = record.revokedAt;
-    return next;
+    return sameOrNext(record, next);
   }
   if (isEvent(event, "apikey.revoked")) {
-    return {
+    const next: ApiKeyRecord = {
       keyId: event.data.keyId,
       tenant: event.tenant,
       keyPrefix: record?.keyPrefix ?? "",
-      ...(record?.label !== undefined ? { label: record.label } : {}),
-      ...(record?.issuedAt !== undefined ? { issuedAt: record.issuedAt } : {}),
       status: "revoked",
-      revokedAt: event.time,
-      lastSequence: sequence,
+      revokedAt: record?.revokedAt ?? event.time,
+      lastSequence,
     };
+    if (record?.label !== undefined) next.label = record.label;
+    if (record?.issuedAt !== undefined) next.issuedAt = record.issuedAt;
+    return sameOrNext(record, next);
   }
+  return record;
+}
+
+/** The current record when folding changed nothing (so a redelivery causes no KV write). */
+function sameOrNext(record: ApiKeyRecord | undefined, next: ApiKeyRecord): ApiKeyRecord {
+  if (!record) return next;
+  const keys = new Set([...Object.keys(record), ...Object.keys(next)]) as Set<keyof ApiKeyRecord>;
+  for (const key of keys) if (record[key] !== next[key]) return next;
   return record;
 }
 

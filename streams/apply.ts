@@ -142,7 +142,10 @@ export async function applyTopology(
         .join("\n")}`,
     );
   }
+  const streamsRecreated = plan.some((p) => p.target === "stream" && p.action.kind === "recreate");
   for (const change of plan) {
+    // A recreated stream takes its consumers with it: those are planned again below.
+    if (streamsRecreated && change.target !== "stream") continue;
     try {
       await applyOne(nc, jsm, change, topology);
     } catch (error) {
@@ -158,6 +161,12 @@ export async function applyTopology(
       }
       await applyOne(nc, jsm, again, topology);
     }
+  }
+  if (streamsRecreated) {
+    const rest = (await planTopology(jsm, topology)).filter((p) => p.target !== "stream");
+    for (const change of rest) await applyOne(nc, jsm, change, topology);
+    const replanned = [...plan.filter((p) => p.target === "stream"), ...rest];
+    return { plan: replanned, applied: true, lines: replanned.map(describeChange) };
   }
   return { plan, applied: true, lines };
 }

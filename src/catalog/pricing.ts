@@ -15,18 +15,20 @@ export interface Cost {
 }
 
 /**
- * Cost of one request at the model's catalog prices. Prices are per million tokens, so one
- * token at $1/MTok is 1,000 nano-USD: the sum is exact in integers before the single rounding.
+ * Cost of one request at the model's catalog prices (per million tokens).
  */
 export function computeCost(model: Pick<CatalogModel, "prices">, tokens: TokenCounts): Cost {
   const cached = Math.min(tokens.cachedTokens, tokens.promptTokens);
   const uncached = tokens.promptTokens - cached;
   const cachedPrice = model.prices.cachedInputPerMTokUsd ?? model.prices.inputPerMTokUsd;
-  const nano =
-    uncached * model.prices.inputPerMTokUsd * 1000 +
-    cached * cachedPrice * 1000 +
-    tokens.completionTokens * model.prices.outputPerMTokUsd * 1000;
-  const costNanoUsd = Math.round(nano);
+  // $/MTok is pico-USD per token: an integer for prices of up to six decimals, so the sum
+  // is exact and the one rounding (pico → nano, half up) sees the true value.
+  const pico = (usdPerMTok: number) => Math.round(usdPerMTok * 1e6);
+  const totalPico =
+    uncached * pico(model.prices.inputPerMTokUsd) +
+    cached * pico(cachedPrice) +
+    tokens.completionTokens * pico(model.prices.outputPerMTokUsd);
+  const costNanoUsd = Math.floor((totalPico + 500) / 1000);
   return { costNanoUsd, costUsd: formatNanoUsd(costNanoUsd) };
 }
 

@@ -64,7 +64,8 @@ export function encodeEvent<T extends EventType>(event: BeamlineEvent<T>): Encod
  * one and validates. Throws `BL_EVENT_INVALID` / `BL_EVENT_VERSION_UNSUPPORTED` for poison.
  */
 export function decodeEvent(payload: Uint8Array, headers?: HeaderReader): BeamlineEvent {
-  const raw = decodePayload(payload, headers?.get(EventHeaders.contentType) || undefined);
+  const contentType = headers?.get(EventHeaders.contentType) || headers?.get("Content-Type") || undefined;
+  const raw = decodePayload(payload, contentType);
   const envelope = envelopeSchema.safeParse(raw);
   if (!envelope.success) {
     throw new BeamlineError("BL_EVENT_INVALID", `event envelope is invalid: ${envelope.error.message}`);
@@ -107,7 +108,9 @@ export function upcastAndValidate(envelope: Envelope): BeamlineEvent {
 
 function decodePayload(payload: Uint8Array, contentType: string | undefined): unknown {
   try {
-    if (contentType === JSON_CONTENT_TYPE) return JSON.parse(new TextDecoder().decode(payload));
+    // Media type without parameters, case-insensitive: `Application/JSON; charset=utf-8` is JSON.
+    const mediaType = contentType?.split(";", 1)[0]?.trim().toLowerCase();
+    if (mediaType === JSON_CONTENT_TYPE) return JSON.parse(new TextDecoder().decode(payload));
     return decoder.decode(payload);
   } catch (error) {
     throw new BeamlineError(

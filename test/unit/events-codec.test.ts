@@ -100,9 +100,7 @@ describe("event codec", () => {
     assert.deepEqual(decoded, event);
   });
 
-  it("reads JSON whose content-type carries a charset parameter", {
-    todo: "decodePayload compares the content type for string equality, so `application/json; charset=utf-8` is decoded as CBOR and refused",
-  }, () => {
+  it("reads JSON whose content-type carries a charset parameter", () => {
     const payload = new TextEncoder().encode(JSON.stringify(completedEvent));
     const decoded = decodeEvent(
       payload,

@@ -69,9 +69,7 @@ describe("computeCost", () => {
     );
   });
 
-  it("rounds a half nano-USD up, as documented, also for prices with more decimals", {
-    todo: "6 tokens at $0.01875/MTok are 112.5 nano-USD; the float product is 112.49999999999999, so Math.round gives 112",
-  }, () => {
+  it("rounds a half nano-USD up, as documented, also for prices with more decimals", () => {
     const model = { prices: { inputPerMTokUsd: 0.01875, outputPerMTokUsd: 0 } };
     assert.equal(
       computeCost(model, { promptTokens: 6, completionTokens: 0, cachedTokens: 0 }).costNanoUsd,
