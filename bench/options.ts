@@ -1,0 +1,129 @@
+import { parseArgs } from "node:util";
+
+/** Everything a benchmark run can be told, after defaults. Durations in milliseconds. */
+export interface BenchOptions {
+  quick: boolean;
+  /** Scenario 1: sequential requests per target, after the warm-up. */
+  sequentialRequests: number;
+  /** Scenario 2: open-loop arrival rate (requests per second) and how long it lasts. */
+  openRatePerSecond: number;
+  openDurationMs: number;
+  /** Scenario 3: requests kept in flight (closed loop) and how long it lasts. */
+  concurrency: number;
+  closedDurationMs: number;
+  /** Closed-loop warm-up before every measured run, per target. */
+  warmupMs: number;
+  /** Payload of the raw JetStream baseline, in bytes (about a Beamline event's size). */
+  payloadBytes: number;
+  /** Pin router + nats-server and the load generator + mock to different cores with `taskset`. */
+  pin: boolean;
+  routerCpu: number;
+  loadCpu: number;
+  /** Run the router child under `node --cpu-prof` and summarise its top self-time functions. */
+  profile: boolean;
+  /** Run `npm run build` even when `dist/` exists. */
+  build: boolean;
+  /** Scenarios to run (1, 2, 3). */
+  scenarios: number[];
+  /** Where the JSON result (and profiles) go. */
+  outDir: string;
+}
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --quick                   a smoke run of a few seconds in total
+  --sequential <n>          scenario 1: sequential requests per target (default 2000)
+  --rate <n>                scenario 2: open-loop arrivals per second (default 500)
+  --open-seconds <s>        scenario 2: duration (default 10)
+  --concurrency <n>         scenario 3: requests in flight (default 128)
+  --closed-seconds <s>      scenario 3: duration (default 10)
+  --warmup-seconds <s>      warm-up per target before each measured run (default 2)
+  --payload-bytes <n>       raw JetStream message size (default 700)
+  --scenarios <list>        which scenarios to run, e.g. 1,3 (default 1,2,3)
+  --no-pin                  do not pin processes with taskset
+  --router-cpu <n>          core of the router and its nats-server (default 0)
+  --load-cpu <n>            core of the load generator and the mock (default 1)
+  --profile                 CPU-profile the router (node --cpu-prof) and print its hottest functions
+  --build                   rebuild dist/ first even if it exists
+  --out <dir>               output folder (default bench/out)
+
+Every option may also be given as an environment variable: BENCH_QUICK=1, BENCH_RATE=800, ...`;
+
+const positive = (name: string, raw: string | undefined, fallback: number): number => {
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`--${name} must be a positive number, got ${raw}`);
+  return value;
+};
+
+/** Parses CLI flags (with `BENCH_*` environment fallbacks); prints help and exits on `--help`. */
+export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean" },
+      sequential: { type: "string" },
+      rate: { type: "string" },
+      "open-seconds": { type: "string" },
+      concurrency: { type: "string" },
+      "closed-seconds": { type: "string" },
+      "warmup-seconds": { type: "string" },
+      "payload-bytes": { type: "string" },
+      scenarios: { type: "string" },
+      "no-pin": { type: "boolean" },
+      "router-cpu": { type: "string" },
+      "load-cpu": { type: "string" },
+      profile: { type: "boolean" },
+      build: { type: "boolean" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  }
+  const flag = (name: keyof typeof values, envName: string): string | undefined => {
+    const value = values[name];
+    return typeof value === "string" ? value : env[envName];
+  };
+  const on = (name: keyof typeof values, envName: string): boolean =>
+    values[name] === true || ["1", "true", "yes"].includes((env[envName] ?? "").toLowerCase());
+
+  const quick = on("quick", "BENCH_QUICK");
+  const seconds = (name: keyof typeof values, envName: string, full: number, short: number) =>
+    Math.round(positive(String(name), flag(name, envName), quick ? short : full) * 1000);
+  const cpu = (name: keyof typeof values, envName: string, fallback: number) => {
+    const raw = flag(name, envName);
+    const value = raw === undefined ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 0) throw new Error(`--${String(name)} must be a core number`);
+    return value;
+  };
+  const scenarios = (flag("scenarios", "BENCH_SCENARIOS") ?? "1,2,3")
+    .split(",")
+    .map((s) => Number(s.trim()))
+    .filter((n) => [1, 2, 3].includes(n));
+  if (scenarios.length === 0) throw new Error("--scenarios must name at least one of 1, 2, 3");
+
+  return {
+    quick,
+    sequentialRequests: Math.round(
+      positive("sequential", flag("sequential", "BENCH_SEQUENTIAL"), quick ? 200 : 2000),
+    ),
+    openRatePerSecond: positive("rate", flag("rate", "BENCH_RATE"), 500),
+    openDurationMs: seconds("open-seconds", "BENCH_OPEN_SECONDS", 10, 1.5),
+    concurrency: Math.round(positive("concurrency", flag("concurrency", "BENCH_CONCURRENCY"), 128)),
+    closedDurationMs: seconds("closed-seconds", "BENCH_CLOSED_SECONDS", 10, 1.5),
+    warmupMs: seconds("warmup-seconds", "BENCH_WARMUP_SECONDS", 2, 0.3),
+    payloadBytes: Math.round(positive("payload-bytes", flag("payload-bytes", "BENCH_PAYLOAD_BYTES"), 700)),
+    pin: !on("no-pin", "BENCH_NO_PIN"),
+    routerCpu: cpu("router-cpu", "BENCH_ROUTER_CPU", 0),
+    loadCpu: cpu("load-cpu", "BENCH_LOAD_CPU", 1),
+    profile: on("profile", "BENCH_PROFILE"),
+    build: on("build", "BENCH_BUILD"),
+    scenarios,
+    outDir: flag("out", "BENCH_OUT") ?? "bench/out",
+  };
+}

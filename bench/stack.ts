@@ -1,0 +1,149 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { natsServerBinary } from "../test/support/nats-server.js";
+import { type Child, freePort, pinned, startChild, waitUntil } from "./processes.js";
+
+/** The processes under test: nats-server and router on one core, the mock on the other. */
+export interface Stack {
+  nats: Child;
+  natsUrl: string;
+  mock: Child;
+  /** Base URL of the mock, ending in `/v1`. */
+  mockUrl: string;
+  router: Child;
+  /** Base URL of the router's gateway, e.g. `http://127.0.0.1:8080`. */
+  routerUrl: string;
+}
+
+export interface StackOptions {
+  repoRoot: string;
+  /** Temporary folder: nats-server storage and the router's data folder. */
+  workDir: string;
+  devKey: string;
+  routerCpu: number | undefined;
+  loadCpu: number | undefined;
+  /** When set, the router runs under `--cpu-prof` writing into this folder. */
+  profileDir: string | undefined;
+}
+
+const HOST = "127.0.0.1";
+
+/** A JetStream nats-server with file storage under `storeDir`, on free loopback ports. */
+export async function startNats(
+  storeDir: string,
+  cpu: number | undefined,
+): Promise<{ child: Child; url: string }> {
+  await mkdir(storeDir, { recursive: true });
+  const binary = await natsServerBinary();
+  const port = await freePort();
+  const monitorPort = await freePort();
+  const [command, args] = pinned(cpu, binary, [
+    "-js",
+    "-sd",
+    storeDir,
+    "-a",
+    HOST,
+    "-p",
+    String(port),
+    "-m",
+    String(monitorPort),
+    "-n",
+    "beamline-bench",
+  ]);
+  const child = startChild("nats-server", command, args);
+  await waitUntil(child, `nats-server on port ${port} to report healthy JetStream`, async () => {
+    const response = await fetch(`http://${HOST}:${monitorPort}/healthz?js-enabled-only=true`, {
+      signal: AbortSignal.timeout(1_000),
+    });
+    await response.body?.cancel();
+    return response.ok ? true : undefined;
+  });
+  return { child, url: `nats://${HOST}:${port}` };
+}
+
+/** The built-in mock provider as its own process (`beamline mock`); resolves with its base URL. */
+export async function startMock(
+  repoRoot: string,
+  cpu: number | undefined,
+): Promise<{ child: Child; url: string }> {
+  let url: string | undefined;
+  const [command, args] = pinned(cpu, process.execPath, [
+    join(repoRoot, "bin/beamline.js"),
+    "mock",
+    "--port",
+    "0",
+  ]);
+  const child = startChild("mock provider", command, args, {
+    cwd: repoRoot,
+    onLine: (line) => {
+      if (/^https?:\/\//.test(line.trim())) url ??= line.trim();
+    },
+  });
+  return { child, url: await waitUntil(child, "the mock provider to print its URL", () => url, 30_000) };
+}
+
+/**
+ * The router (`beamline start`, all roles) on an existing nats-server and an external mock,
+ * with warn-level logs. Resolves once `/readyz` answers 200, which the gateway serves only
+ * after the dev key's projection is in place.
+ */
+export async function startRouter(
+  options: StackOptions,
+  natsUrl: string,
+  mockUrl: string,
+): Promise<{ child: Child; url: string }> {
+  const port = await freePort();
+  const dataDir = join(options.workDir, "router");
+  await mkdir(dataDir, { recursive: true });
+  const nodeFlags = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
+  const [command, args] = pinned(options.routerCpu, process.execPath, [
+    ...nodeFlags,
+    join(options.repoRoot, "bin/beamline.js"),
+    "start",
+  ]);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NATS_URL: natsUrl,
+    BEAMLINE_MOCK_URL: mockUrl,
+    BEAMLINE_DEV_KEY: options.devKey,
+    BEAMLINE_HTTP_PORT: String(port),
+    BEAMLINE_HTTP_HOST: HOST,
+    BEAMLINE_DATA_DIR: dataDir,
+    LOG_LEVEL: "warn",
+  };
+  // A real provider key in the caller's environment must not turn the benchmark into real traffic.
+  delete env["OPENAI_API_KEY"];
+  delete env["OPENAI_BASE_URL"];
+  const child = startChild("router", command, args, { env, cwd: options.repoRoot });
+  const url = `http://${HOST}:${port}`;
+  await waitUntil(child, `the router's /readyz on ${url}`, async () => {
+    const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1_000) });
+    await response.body?.cancel();
+    return response.ok ? true : undefined;
+  });
+  return { child, url };
+}
+
+/** Starts nats-server, mock and router in that order; stops what started if a later step fails. */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const started: Child[] = [];
+  try {
+    const nats = await startNats(join(options.workDir, "nats"), options.routerCpu);
+    started.push(nats.child);
+    const mock = await startMock(options.repoRoot, options.loadCpu);
+    started.push(mock.child);
+    const router = await startRouter(options, nats.url, mock.url);
+    started.push(router.child);
+    return {
+      nats: nats.child,
+      natsUrl: nats.url,
+      mock: mock.child,
+      mockUrl: mock.url,
+      router: router.child,
+      routerUrl: router.url,
+    };
+  } catch (error) {
+    for (const child of started.reverse()) await child.stop();
+    throw error;
+  }
+}
