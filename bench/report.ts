@@ -1,4 +1,5 @@
 import type { ProcessUsage } from "./processes.js";
+import type { RouterMemory } from "./router-metrics.js";
 import type { RunSummary } from "./stats.js";
 
 export const TargetNames = {
@@ -27,6 +28,8 @@ export interface PersistenceCheck {
 export interface TargetRun extends RunSummary {
   resources: Resources;
   persistence?: PersistenceCheck;
+  /** Router runs: V8 heap at the end of the run, and GC seconds spent during it. */
+  routerMemory?: RouterMemory;
 }
 
 export interface Goal {
@@ -139,6 +142,19 @@ export function formatScenario(scenario: ScenarioResult): string {
       `during b: router peak RSS ${f((router.resources["router"]?.peakRssBytes ?? 0) / MB, 1)} MB; ` +
         `CPU as % of one core: ${["router", "nats-server", "mock", "load"].map(share).join(", ")}`,
     );
+    const memory = router.routerMemory;
+    if (memory) {
+      const gcMs = Object.values(memory.gcSeconds).reduce((sum, seconds) => sum + seconds, 0) * 1000;
+      const kinds = Object.entries(memory.gcSeconds)
+        .filter(([, seconds]) => seconds > 0)
+        .map(([kind, seconds]) => `${kind} ${f(seconds * 1000, 0)}`)
+        .join(", ");
+      lines.push(
+        `router V8 heap after the run: ${f(memory.heapTotalBytes / MB, 1)} MB (used ${f(memory.heapUsedBytes / MB, 1)}), ` +
+          `external ${f(memory.externalBytes / MB, 1)} MB; GC during the run ${f(gcMs, 0)} ms ` +
+          `= ${f((gcMs / router.elapsedMs) * 100, 1)}% of wall time (${kinds})`,
+      );
+    }
     const p = router.persistence;
     if (p) {
       lines.push(

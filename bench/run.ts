@@ -28,6 +28,7 @@ import {
   TargetNames,
   type TargetRun,
 } from "./report.js";
+import { gcDelta, readRouterMemory } from "./router-metrics.js";
 import { startStack } from "./stack.js";
 import type { RunSummary } from "./stats.js";
 import {
@@ -231,9 +232,15 @@ async function main(): Promise<void> {
         const before = key === "router" ? await persistedCounts(jsm) : undefined;
         try {
           await runClosedLoop(target.call, spec.warmConcurrency, options.warmupMs);
+          const memoryBefore = key === "router" ? await readRouterMemory(stack.routerUrl) : undefined;
           sampler.start(100);
           const summary = await spec.run(target.call);
           const run: TargetRun = { ...summary, resources: sampler.stop() };
+          if (key === "router") {
+            const memoryAfter = await readRouterMemory(stack.routerUrl);
+            if (memoryAfter)
+              run.routerMemory = { ...memoryAfter, gcSeconds: gcDelta(memoryBefore, memoryAfter) };
+          }
           if (before) run.persistence = await checkPersistence(jsm, before, target.completed());
           result.runs[key] = run;
           say(

@@ -1,0 +1,51 @@
+/**
+ * The router's own view of its memory and garbage collection, read from its Prometheus
+ * endpoint (prom-client's default metrics, prefixed `beamline_`). Explains an RSS figure:
+ * how much of it is V8 heap, how much is live, and what GC cost during a run.
+ */
+export interface RouterMemory {
+  heapTotalBytes: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+  /** Seconds spent in GC since the router started, by kind (minor, major, incremental, weakcb). */
+  gcSeconds: Record<string, number>;
+}
+
+const METRIC =
+  /^beamline_(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|nodejs_gc_duration_seconds_sum)(?:\{([^}]*)\})? ([0-9.e+-]+)$/;
+
+/** Scrapes `/metrics` of the router; undefined when it cannot be read. */
+export async function readRouterMemory(routerUrl: string): Promise<RouterMemory | undefined> {
+  try {
+    const response = await fetch(`${routerUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    if (!response.ok) return undefined;
+    const memory: RouterMemory = { heapTotalBytes: 0, heapUsedBytes: 0, externalBytes: 0, gcSeconds: {} };
+    for (const line of (await response.text()).split("\n")) {
+      const match = METRIC.exec(line);
+      if (!match) continue;
+      const value = Number(match[3]);
+      if (match[1] === "nodejs_heap_size_total_bytes") memory.heapTotalBytes = value;
+      else if (match[1] === "nodejs_heap_size_used_bytes") memory.heapUsedBytes = value;
+      else if (match[1] === "nodejs_external_memory_bytes") memory.externalBytes = value;
+      else {
+        const kind = /kind="([^"]+)"/.exec(match[2] ?? "")?.[1] ?? "all";
+        memory.gcSeconds[kind] = (memory.gcSeconds[kind] ?? 0) + value;
+      }
+    }
+    return memory;
+  } catch {
+    return undefined;
+  }
+}
+
+/** GC seconds per kind between two readings. */
+export function gcDelta(
+  before: RouterMemory | undefined,
+  after: RouterMemory | undefined,
+): Record<string, number> {
+  const delta: Record<string, number> = {};
+  if (!before || !after) return delta;
+  for (const [kind, seconds] of Object.entries(after.gcSeconds))
+    delta[kind] = seconds - (before.gcSeconds[kind] ?? 0);
+  return delta;
+}
