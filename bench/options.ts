@@ -21,6 +21,8 @@ export interface BenchOptions {
   loadCpu: number;
   /** Run the router child under `node --cpu-prof` and summarise its top self-time functions. */
   profile: boolean;
+  /** Extra `node` flags for the router child (experiments, e.g. `--max-semi-space-size=32`). */
+  routerNodeFlags: string[];
   /** Run `npm run build` even when `dist/` exists. */
   build: boolean;
   /** Scenarios to run (1, 2, 3). */
@@ -44,6 +46,7 @@ const HELP = `Usage: npm run bench -- [options]
   --router-cpu <n>          core of the router and its nats-server (default 0)
   --load-cpu <n>            core of the load generator and the mock (default 1)
   --profile                 CPU-profile the router (node --cpu-prof) and print its hottest functions
+  --router-node-flags <f>   extra node flags for the router, e.g. "--max-semi-space-size=32"
   --build                   rebuild dist/ first even if it exists
   --out <dir>               output folder (default bench/out)
 
@@ -75,6 +78,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
       "router-cpu": { type: "string" },
       "load-cpu": { type: "string" },
       profile: { type: "boolean" },
+      "router-node-flags": { type: "string" },
       build: { type: "boolean" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -122,6 +126,9 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     routerCpu: cpu("router-cpu", "BENCH_ROUTER_CPU", 0),
     loadCpu: cpu("load-cpu", "BENCH_LOAD_CPU", 1),
     profile: on("profile", "BENCH_PROFILE"),
+    routerNodeFlags: (flag("router-node-flags", "BENCH_ROUTER_NODE_FLAGS") ?? "")
+      .split(/\s+/)
+      .filter(Boolean),
     build: on("build", "BENCH_BUILD"),
     scenarios,
     outDir: flag("out", "BENCH_OUT") ?? "bench/out",

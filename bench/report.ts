@@ -1,5 +1,5 @@
 import type { ProcessUsage } from "./processes.js";
-import type { RouterMemory } from "./router-metrics.js";
+import type { NatsTraffic, RouterMemory } from "./router-metrics.js";
 import type { RunSummary } from "./stats.js";
 
 export const TargetNames = {
@@ -28,6 +28,8 @@ export interface PersistenceCheck {
 export interface TargetRun extends RunSummary {
   resources: Resources;
   persistence?: PersistenceCheck;
+  /** Messages and bytes through nats-server per successful call (all clients). */
+  natsPerCall?: NatsTraffic;
   /** Router runs: V8 heap at the end of the run, and GC seconds spent during it. */
   routerMemory?: RouterMemory;
 }
@@ -121,6 +123,7 @@ export function formatScenario(scenario: ScenarioResult): string {
       f(run.max, 1),
       f(cpuPerCallUs(run, ROUTER_CORE_PROCESSES), 0),
       f(cpuPerCallUs(run, LOAD_CORE_PROCESSES), 0),
+      run.natsPerCall ? `${f(run.natsPerCall.inMsgs, 1)}/${f(run.natsPerCall.outMsgs, 1)}` : "-",
     ]);
   }
   const lines = [`Scenario ${scenario.id}: ${scenario.title}`, table(rows)];

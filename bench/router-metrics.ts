@@ -49,3 +49,41 @@ export function gcDelta(
     delta[kind] = seconds - (before.gcSeconds[kind] ?? 0);
   return delta;
 }
+
+/** nats-server's message and byte counters (`/varz`), in and out across all clients. */
+export interface NatsTraffic {
+  inMsgs: number;
+  outMsgs: number;
+  inBytes: number;
+  outBytes: number;
+}
+
+export async function readNatsTraffic(monitorUrl: string): Promise<NatsTraffic | undefined> {
+  try {
+    const response = await fetch(`${monitorUrl}/varz`, { signal: AbortSignal.timeout(5_000) });
+    const varz = (await response.json()) as {
+      in_msgs: number;
+      out_msgs: number;
+      in_bytes: number;
+      out_bytes: number;
+    };
+    return { inMsgs: varz.in_msgs, outMsgs: varz.out_msgs, inBytes: varz.in_bytes, outBytes: varz.out_bytes };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Traffic between two readings divided by the calls made in between. */
+export function trafficPerCall(
+  before: NatsTraffic | undefined,
+  after: NatsTraffic | undefined,
+  calls: number,
+): NatsTraffic | undefined {
+  if (!before || !after || calls === 0) return undefined;
+  return {
+    inMsgs: (after.inMsgs - before.inMsgs) / calls,
+    outMsgs: (after.outMsgs - before.outMsgs) / calls,
+    inBytes: (after.inBytes - before.inBytes) / calls,
+    outBytes: (after.outBytes - before.outBytes) / calls,
+  };
+}

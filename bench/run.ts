@@ -28,7 +28,7 @@ import {
   TargetNames,
   type TargetRun,
 } from "./report.js";
-import { gcDelta, readRouterMemory } from "./router-metrics.js";
+import { gcDelta, readNatsTraffic, readRouterMemory, trafficPerCall } from "./router-metrics.js";
 import { startStack } from "./stack.js";
 import type { RunSummary } from "./stats.js";
 import {
@@ -166,7 +166,15 @@ async function main(): Promise<void> {
         ? `router + nats-server on core ${options.routerCpu}, load + mock on core ${options.loadCpu}`
         : "unpinned"),
   );
-  const stack = await startStack({ repoRoot, workDir, devKey, routerCpu, loadCpu, profileDir });
+  const stack = await startStack({
+    repoRoot,
+    workDir,
+    devKey,
+    routerCpu,
+    loadCpu,
+    profileDir,
+    routerNodeFlags: options.routerNodeFlags,
+  });
   const nc = await connect({ servers: stack.natsUrl, name: "bench-load", noAsyncTraces: true });
   const natsServerVersion = nc.info?.version ?? "unknown";
   let chainWorker: Child | undefined;
@@ -233,9 +241,16 @@ async function main(): Promise<void> {
         try {
           await runClosedLoop(target.call, spec.warmConcurrency, options.warmupMs);
           const memoryBefore = key === "router" ? await readRouterMemory(stack.routerUrl) : undefined;
+          const trafficBefore = await readNatsTraffic(stack.natsMonitorUrl);
           sampler.start(100);
           const summary = await spec.run(target.call);
           const run: TargetRun = { ...summary, resources: sampler.stop() };
+          const traffic = trafficPerCall(
+            trafficBefore,
+            await readNatsTraffic(stack.natsMonitorUrl),
+            summary.ok,
+          );
+          if (traffic) run.natsPerCall = traffic;
           if (key === "router") {
             const memoryAfter = await readRouterMemory(stack.routerUrl);
             if (memoryAfter)

@@ -7,6 +7,8 @@ import { type Child, freePort, pinned, startChild, waitUntil } from "./processes
 export interface Stack {
   nats: Child;
   natsUrl: string;
+  /** nats-server's monitoring endpoint (`/varz`), e.g. `http://127.0.0.1:8222`. */
+  natsMonitorUrl: string;
   mock: Child;
   /** Base URL of the mock, ending in `/v1`. */
   mockUrl: string;
@@ -24,6 +26,8 @@ export interface StackOptions {
   loadCpu: number | undefined;
   /** When set, the router runs under `--cpu-prof` writing into this folder. */
   profileDir: string | undefined;
+  /** Extra `node` flags for the router process. */
+  routerNodeFlags: string[];
 }
 
 const HOST = "127.0.0.1";
@@ -32,7 +36,7 @@ const HOST = "127.0.0.1";
 export async function startNats(
   storeDir: string,
   cpu: number | undefined,
-): Promise<{ child: Child; url: string }> {
+): Promise<{ child: Child; url: string; monitorUrl: string }> {
   await mkdir(storeDir, { recursive: true });
   const binary = await natsServerBinary();
   const port = await freePort();
@@ -58,7 +62,7 @@ export async function startNats(
     await response.body?.cancel();
     return response.ok ? true : undefined;
   });
-  return { child, url: `nats://${HOST}:${port}` };
+  return { child, url: `nats://${HOST}:${port}`, monitorUrl: `http://${HOST}:${monitorPort}` };
 }
 
 /** The built-in mock provider as its own process (`beamline mock`); resolves with its base URL. */
@@ -95,7 +99,10 @@ export async function startRouter(
   const port = await freePort();
   const dataDir = join(options.workDir, "router");
   await mkdir(dataDir, { recursive: true });
-  const nodeFlags = options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : [];
+  const nodeFlags = [
+    ...options.routerNodeFlags,
+    ...(options.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`] : []),
+  ];
   const [command, args] = pinned(options.routerCpu, process.execPath, [
     ...nodeFlags,
     join(options.repoRoot, "bin/beamline.js"),
@@ -137,6 +144,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     return {
       nats: nats.child,
       natsUrl: nats.url,
+      natsMonitorUrl: nats.monitorUrl,
       mock: mock.child,
       mockUrl: mock.url,
       router: router.child,
