@@ -23,7 +23,7 @@ export interface BenchOptions {
   profile: boolean;
   /** Extra `node` flags for the router child (experiments, e.g. `--max-semi-space-size=32`). */
   routerNodeFlags: string[];
-  /** Run `npm run build` even when `dist/` exists. */
+  /** Run `npm run build` even when `dist/` is newer than the sources. */
   build: boolean;
   /** Scenarios to run (1, 2, 3). */
   scenarios: number[];
@@ -47,7 +47,7 @@ const HELP = `Usage: npm run bench -- [options]
   --load-cpu <n>            core of the load generator and the mock (default 1)
   --profile                 CPU-profile the router (node --cpu-prof) and print its hottest functions
   --router-node-flags <f>   extra node flags for the router, e.g. "--max-semi-space-size=32"
-  --build                   rebuild dist/ first even if it exists
+  --build                   rebuild dist/ even if it is newer than the sources
   --out <dir>               output folder (default bench/out)
 
 Every option may also be given as an environment variable: BENCH_QUICK=1, BENCH_RATE=800, ...`;

@@ -4,7 +4,7 @@
  * by side in one run. See bench/README.md.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -88,9 +88,31 @@ async function reexecPinned(opts: BenchOptions): Promise<boolean> {
   return true;
 }
 
+/** Newest modification time (ms) of the TypeScript sources `npm run build` compiles. */
+function newestSourceMs(): number {
+  let newest = 0;
+  for (const folder of ["src", "streams", "projections", "replay"]) {
+    const dir = join(repoRoot, folder);
+    if (!existsSync(dir)) continue;
+    for (const file of readdirSync(dir, { recursive: true, encoding: "utf8" })) {
+      if (file.endsWith(".ts")) newest = Math.max(newest, statSync(join(dir, file)).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+/** `bin/beamline.js` runs `dist/`: build it when missing, older than the sources, or asked to. */
 function ensureBuilt(opts: BenchOptions): void {
-  if (existsSync(join(repoRoot, "dist/src/cli/main.js")) && !opts.build) return;
-  say("building dist/ (npm run build)…");
+  const entry = join(repoRoot, "dist/src/cli/main.js");
+  const reason = opts.build
+    ? "--build"
+    : !existsSync(entry)
+      ? "dist/ is missing"
+      : statSync(entry).mtimeMs < newestSourceMs()
+        ? "dist/ is older than the sources"
+        : undefined;
+  if (!reason) return;
+  say(`building dist/ (${reason}): npm run build`);
   const result = spawnSync("npm", ["run", "build"], { cwd: repoRoot, stdio: "inherit" });
   if (result.status !== 0) throw new Error("npm run build failed");
 }
