@@ -27,6 +27,8 @@ export interface BenchOptions {
   build: boolean;
   /** Scenarios to run (1, 2, 3). */
   scenarios: number[];
+  /** Targets to measure, by their labels: a (mock direct), b (via Beamline), c1, c2 (JetStream). */
+  targets: string[];
   /** Where the JSON result (and profiles) go. */
   outDir: string;
 }
@@ -42,6 +44,7 @@ const HELP = `Usage: npm run bench -- [options]
   --warmup-seconds <s>      warm-up per target before each measured run (default 2)
   --payload-bytes <n>       raw JetStream message size (default 700)
   --scenarios <list>        which scenarios to run, e.g. 1,3 (default 1,2,3)
+  --targets <list>          which targets to measure: a, b, c1, c2 (default all)
   --no-pin                  do not pin processes with taskset
   --router-cpu <n>          core of the router and its nats-server (default 0)
   --load-cpu <n>            core of the load generator and the mock (default 1)
@@ -74,6 +77,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
       "warmup-seconds": { type: "string" },
       "payload-bytes": { type: "string" },
       scenarios: { type: "string" },
+      targets: { type: "string" },
       "no-pin": { type: "boolean" },
       "router-cpu": { type: "string" },
       "load-cpu": { type: "string" },
@@ -110,6 +114,10 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     .map((s) => Number(s.trim()))
     .filter((n) => [1, 2, 3].includes(n));
   if (scenarios.length === 0) throw new Error("--scenarios must name at least one of 1, 2, 3");
+  const targets = (flag("targets", "BENCH_TARGETS") ?? "a,b,c1,c2").split(",").map((t) => t.trim());
+  const unknown = targets.filter((t) => !["a", "b", "c1", "c2"].includes(t));
+  if (unknown.length > 0 || targets.length === 0)
+    throw new Error(`--targets takes a, b, c1, c2; got ${unknown.join(", ")}`);
 
   return {
     quick,
@@ -131,6 +139,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
       .filter(Boolean),
     build: on("build", "BENCH_BUILD"),
     scenarios,
+    targets,
     outDir: flag("out", "BENCH_OUT") ?? "bench/out",
   };
 }

@@ -10,6 +10,14 @@ export const TargetNames = {
 } as const;
 export type TargetKey = keyof typeof TargetNames;
 
+/** The short label of each target (`--targets a,b`). */
+export const TargetLabels: Record<TargetKey, string> = {
+  direct: "a",
+  router: "b",
+  jsPublish: "c1",
+  jsChain: "c2",
+};
+
 /** Peak RSS and CPU share of each process during one run, by process name. */
 export type Resources = Record<string, ProcessUsage>;
 

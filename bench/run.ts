@@ -25,6 +25,7 @@ import {
   type Resources,
   type ScenarioResult,
   type TargetKey,
+  TargetLabels,
   TargetNames,
   type TargetRun,
 } from "./report.js";
@@ -257,7 +258,10 @@ async function main(): Promise<void> {
         jsPublish: () => jetStreamPublishTarget(nc, options.payloadBytes),
         jsChain: () => jetStreamChainTarget(nc, options.payloadBytes),
       };
-      for (const key of Object.keys(makers) as TargetKey[]) {
+      const keys = (Object.keys(makers) as TargetKey[]).filter((key) =>
+        options.targets.includes(TargetLabels[key]),
+      );
+      for (const key of keys) {
         const target = makers[key]();
         const before = key === "router" ? await persistedCounts(jsm) : undefined;
         try {
