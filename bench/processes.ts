@@ -165,6 +165,37 @@ export function allowedCpus(pid: number | "self" = "self"): string | undefined {
   }
 }
 
+/** Jiffies of one core from `/proc/stat`: busy (everything but idle and iowait) and stolen by the host. */
+interface CoreTimes {
+  busy: number;
+  steal: number;
+  total: number;
+}
+
+function readCoreTimes(): Record<string, CoreTimes> {
+  const cores: Record<string, CoreTimes> = {};
+  try {
+    for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
+      const match = /^cpu(\d+)\s+(.+)$/.exec(line);
+      if (!match) continue;
+      const [user, nice, system, idle, iowait, irq, softirq, steal] = match[2]!
+        .split(/\s+/)
+        .map(Number) as number[];
+      const total = user! + nice! + system! + idle! + iowait! + irq! + softirq! + steal!;
+      cores[`core${match[1]}`] = { busy: total - idle! - iowait! - steal!, steal: steal!, total };
+    }
+  } catch {
+    // Not Linux: no per-core figures.
+  }
+  return cores;
+}
+
+/** How busy a core was over a window (0..1, all processes, ours and others'), and how much the host stole. */
+export interface CoreUsage {
+  busyShare: number;
+  stealShare: number;
+}
+
 /** Peak RSS over a window, and CPU used as a share of one core (0..1), user and kernel. */
 export interface ProcessUsage {
   peakRssBytes: number;
@@ -183,6 +214,9 @@ export class ResourceSampler {
   #peak: Record<string, number> = {};
   #cpuAtStart: Record<string, { userMs: number; systemMs: number }> = {};
   #startedAt = 0;
+  #coresAtStart: Record<string, CoreTimes> = {};
+  /** Per-core usage over the last window, set by `stop()`. */
+  cores: Record<string, CoreUsage> = {};
 
   constructor(pids: Record<string, number>) {
     this.#pids = pids;
@@ -191,6 +225,7 @@ export class ResourceSampler {
   start(intervalMs = 100): void {
     this.#peak = {};
     this.#startedAt = performance.now();
+    this.#coresAtStart = readCoreTimes();
     for (const [name, pid] of Object.entries(this.#pids)) {
       this.#cpuAtStart[name] = cpuTimes(pid) ?? { userMs: 0, systemMs: 0 };
     }
@@ -204,6 +239,16 @@ export class ResourceSampler {
     clearInterval(this.#timer);
     this.#sample();
     const wallMs = performance.now() - this.#startedAt;
+    this.cores = {};
+    for (const [core, now] of Object.entries(readCoreTimes())) {
+      const start = this.#coresAtStart[core];
+      const total = start ? now.total - start.total : 0;
+      if (!start || total <= 0) continue;
+      this.cores[core] = {
+        busyShare: (now.busy - start.busy) / total,
+        stealShare: (now.steal - start.steal) / total,
+      };
+    }
     const result: Record<string, ProcessUsage> = {};
     for (const [name, pid] of Object.entries(this.#pids)) {
       const now = cpuTimes(pid);

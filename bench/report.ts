@@ -1,4 +1,4 @@
-import type { ProcessUsage } from "./processes.js";
+import type { CoreUsage, ProcessUsage } from "./processes.js";
 import type { NatsTraffic, RouterMemory } from "./router-metrics.js";
 import type { RunSummary } from "./stats.js";
 
@@ -35,6 +35,8 @@ export interface PersistenceCheck {
 
 export interface TargetRun extends RunSummary {
   resources: Resources;
+  /** Whole-machine view of each core during the run: our processes and anyone else's. */
+  cores?: Record<string, CoreUsage>;
   persistence?: PersistenceCheck;
   /** Messages and bytes through nats-server per successful call (all clients). */
   natsPerCall?: NatsTraffic;
@@ -153,6 +155,16 @@ export function formatScenario(scenario: ScenarioResult): string {
       `during b: router peak RSS ${f((router.resources["router"]?.peakRssBytes ?? 0) / MB, 1)} MB; ` +
         `CPU as % of one core: ${["router", "nats-server", "mock", "load"].map(share).join(", ")}`,
     );
+    if (router.cores) {
+      lines.push(
+        `cores during b (all processes): ${Object.entries(router.cores)
+          .map(
+            ([core, usage]) =>
+              `${core} ${f(usage.busyShare * 100, 0)}% busy, ${f(usage.stealShare * 100, 1)}% stolen`,
+          )
+          .join("; ")}`,
+      );
+    }
     const memory = router.routerMemory;
     if (memory) {
       const gcMs = Object.values(memory.gcSeconds).reduce((sum, seconds) => sum + seconds, 0) * 1000;

@@ -270,7 +270,7 @@ async function main(): Promise<void> {
           const trafficBefore = await readNatsTraffic(stack.natsMonitorUrl);
           sampler.start(100);
           const summary = await spec.run(target.call);
-          const run: TargetRun = { ...summary, resources: sampler.stop() };
+          const run: TargetRun = { ...summary, resources: sampler.stop(), cores: sampler.cores };
           const traffic = trafficPerCall(
             trafficBefore,
             await readNatsTraffic(stack.natsMonitorUrl),
