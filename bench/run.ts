@@ -207,6 +207,7 @@ async function main(): Promise<void> {
   whole.start(100);
   let overall: Goal[] = [];
   let idle: Resources | undefined;
+  let routerOutput: string[] = [];
   try {
     await createBenchStream(nc);
     chainWorker = await startChainWorker(stack.natsUrl, routerCpu);
@@ -310,6 +311,12 @@ async function main(): Promise<void> {
     await nc.drain().catch(() => undefined);
     await chainWorker?.stop();
     await stack.router.stop(30_000);
+    // Warnings and errors only (LOG_LEVEL=warn), after the start-up banner: a clean run has none.
+    routerOutput = stack.router
+      .tail()
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .slice(-20);
     await stack.mock.stop();
     await stack.nats.stop();
     await rm(workDir, { recursive: true, force: true });
@@ -319,6 +326,8 @@ async function main(): Promise<void> {
     if (profile) say(`${formatProfile(profile)}\n`);
   }
 
+  if (routerOutput.length > 0)
+    say(`Router log lines (warn and above), last ${routerOutput.length}:\n${routerOutput.join("\n")}\n`);
   const goals = [...scenarios.flatMap((s) => s.goals.map((g) => ({ scenario: s.id, ...g }))), ...overall];
   say("Goals:");
   for (const g of goals) say(`  ${g.met ? "met   " : "MISSED"}  ${g.what} ${g.limit}: ${g.actual}`);
@@ -331,6 +340,7 @@ async function main(): Promise<void> {
     },
     options,
     idle,
+    routerOutput,
     scenarios,
     goals,
     profile,
