@@ -3,25 +3,23 @@
  * same calls through Beamline (b), and raw JetStream on the router's own nats-server (c), side
  * by side in one run. See bench/README.md.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { type Call, runClosedLoop, runOpenLoop, runSequential } from "./load.js";
-import { type BenchOptions, parseBenchOptions } from "./options.js";
-import { allowedCpus, type Child, pinned, ResourceSampler, startChild, waitUntil } from "./processes.js";
+import { runClosedLoop } from "./load.js";
+import { parseBenchOptions } from "./options.js";
+import { checkPersistence, persistedCounts } from "./persistence.js";
+import { type Child, pinned, ResourceSampler, startChild, waitUntil } from "./processes.js";
 import { formatProfile, type ProfileSummary, summariseLatestProfile } from "./profile.js";
 import {
   compare,
   formatScenario,
   type Goal,
   goal,
-  type PersistenceCheck,
   type Resources,
   type ScenarioResult,
   type TargetKey,
@@ -30,8 +28,9 @@ import {
   type TargetRun,
 } from "./report.js";
 import { gcDelta, readNatsTraffic, readRouterMemory, trafficPerCall } from "./router-metrics.js";
+import { GOALS, scenarioGoals, scenarioSpecs } from "./scenarios.js";
+import { ensureBuilt, machineNote, reexecPinned } from "./setup.js";
 import { startStack } from "./stack.js";
-import type { RunSummary } from "./stats.js";
 import {
   createBenchStream,
   httpChatTarget,
@@ -43,136 +42,11 @@ import {
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const options = parseBenchOptions(process.argv.slice(2), process.env);
 
-/** What the router is held to: latency overhead, sustained throughput, memory. */
-const GOALS = {
-  overheadP50Ms: 1,
-  overheadP99Ms: 5,
-  throughput: 1900,
-  rssBytes: 200 * 1024 * 1024,
-} as const;
-
-const STAGE_CONSUMERS = ["route", "execute", "finish", "billing"] as const;
-/** Events a successful non-streamed request stores on BL_REQUESTS: accepted, decided, attempt, terminal. */
-const EVENTS_PER_REQUEST = 4;
-
 const say = (text: string) => process.stdout.write(`${text}\n`);
-
-/**
- * Runs this very script again under `taskset -c <loadCpu>` unless it already runs on that
- * core alone, so the load generator never competes with the router for its core.
- */
-async function reexecPinned(opts: BenchOptions): Promise<boolean> {
-  if (!opts.pin) return false;
-  const want = String(opts.loadCpu);
-  if (allowedCpus() === want) return false;
-  const haveTaskset = spawnSync("taskset", ["--version"], { stdio: "ignore" }).status === 0;
-  if (!haveTaskset || cpus().length < 2 || Math.max(opts.loadCpu, opts.routerCpu) >= cpus().length) {
-    say(
-      `warning: cannot pin (taskset ${haveTaskset ? "found" : "missing"}, ${cpus().length} cores); running unpinned`,
-    );
-    opts.pin = false;
-    return false;
-  }
-  if (process.env["BENCH_PINNED"] === "1")
-    throw new Error(`re-executed under taskset but runs on cores ${allowedCpus()}`);
-  const child = spawn(
-    "taskset",
-    ["-c", want, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    {
-      stdio: "inherit",
-      env: { ...process.env, BENCH_PINNED: "1" },
-    },
-  );
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
-  const code = await new Promise<number>((done) => child.once("close", (c) => done(c ?? 1)));
-  process.exitCode = code;
-  return true;
-}
-
-/** Newest modification time (ms) of the TypeScript sources `npm run build` compiles. */
-function newestSourceMs(): number {
-  let newest = 0;
-  for (const folder of ["src", "streams", "projections", "replay"]) {
-    const dir = join(repoRoot, folder);
-    if (!existsSync(dir)) continue;
-    for (const file of readdirSync(dir, { recursive: true, encoding: "utf8" })) {
-      if (file.endsWith(".ts")) newest = Math.max(newest, statSync(join(dir, file)).mtimeMs);
-    }
-  }
-  return newest;
-}
-
-/** `bin/beamline.js` runs `dist/`: build it when missing, older than the sources, or asked to. */
-function ensureBuilt(opts: BenchOptions): void {
-  const entry = join(repoRoot, "dist/src/cli/main.js");
-  const reason = opts.build
-    ? "--build"
-    : !existsSync(entry)
-      ? "dist/ is missing"
-      : statSync(entry).mtimeMs < newestSourceMs()
-        ? "dist/ is older than the sources"
-        : undefined;
-  if (!reason) return;
-  say(`building dist/ (${reason}): npm run build`);
-  const result = spawnSync("npm", ["run", "build"], { cwd: repoRoot, stdio: "inherit" });
-  if (result.status !== 0) throw new Error("npm run build failed");
-}
-
-function machineNote() {
-  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1];
-  const git = (args: string[]) => spawnSync("git", args, { cwd: repoRoot, encoding: "utf8" }).stdout.trim();
-  return {
-    cpuModel: model ?? "unknown",
-    cores: cpus().length,
-    node: process.version,
-    commit: git(["rev-parse", "--short", "HEAD"]),
-    dirtyFiles: git(["status", "--porcelain"]).split("\n").filter(Boolean).length,
-  };
-}
-
-interface ScenarioSpec {
-  id: number;
-  title: string;
-  params: Record<string, number>;
-  /** Keep-alive connections per HTTP target. */
-  connections: number;
-  warmConcurrency: number;
-  run(call: Call): Promise<RunSummary>;
-}
-
-function scenarioSpecs(opts: BenchOptions): ScenarioSpec[] {
-  const all: ScenarioSpec[] = [
-    {
-      id: 1,
-      title: `one request in flight (${opts.sequentialRequests} sequential calls)`,
-      params: { requests: opts.sequentialRequests },
-      connections: 1,
-      warmConcurrency: 1,
-      run: (call) => runSequential(call, opts.sequentialRequests),
-    },
-    {
-      id: 2,
-      title: `open loop at ${opts.openRatePerSecond} req/s for ${opts.openDurationMs / 1000} s (latency from the scheduled time)`,
-      params: { ratePerSecond: opts.openRatePerSecond, durationMs: opts.openDurationMs },
-      connections: 64,
-      warmConcurrency: 4,
-      run: (call) => runOpenLoop(call, opts.openRatePerSecond, opts.openDurationMs),
-    },
-    {
-      id: 3,
-      title: `closed loop, ${opts.concurrency} in flight for ${opts.closedDurationMs / 1000} s (max sustained throughput)`,
-      params: { concurrency: opts.concurrency, durationMs: opts.closedDurationMs },
-      connections: opts.concurrency,
-      warmConcurrency: opts.concurrency,
-      run: (call) => runClosedLoop(call, opts.concurrency, opts.closedDurationMs),
-    },
-  ];
-  return all.filter((spec) => opts.scenarios.includes(spec.id));
-}
 
 async function main(): Promise<void> {
   if (await reexecPinned(options)) return;
-  ensureBuilt(options);
+  ensureBuilt(repoRoot, options);
   const outDir = resolve(repoRoot, options.outDir);
   await mkdir(outDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -181,7 +55,7 @@ async function main(): Promise<void> {
   const routerCpu = options.pin ? options.routerCpu : undefined;
   const loadCpu = options.pin ? options.loadCpu : undefined;
   const devKey = `bench-${Date.now().toString(36)}-dev-key`;
-  const machine = machineNote();
+  const machine = machineNote(repoRoot);
 
   say(
     `Beamline benchmark${options.quick ? " (quick)" : ""}: ${machine.cores} cores, node ${machine.node}, ` +
@@ -368,101 +242,6 @@ async function startChainWorker(natsUrl: string, cpu: number | undefined): Promi
   });
   await waitUntil(child, "the chain worker's consumers", () => (ready ? true : undefined), 30_000);
   return child;
-}
-
-interface Counts {
-  requests: number;
-  usage: number;
-  dead: number;
-  ok: number;
-}
-
-async function persistedCounts(jsm: Awaited<ReturnType<typeof jetstreamManager>>, ok = 0): Promise<Counts> {
-  const messages = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
-  return {
-    requests: await messages("BL_REQUESTS"),
-    usage: await messages("BL_USAGE"),
-    dead: await messages("BL_DEAD"),
-    ok,
-  };
-}
-
-/**
- * Waits until every stage consumer has nothing pending or unacknowledged (billing runs
- * after the client got its answer, so it may still be catching up when the load ends),
- * then compares what was stored with the answers the client received.
- */
-async function checkPersistence(
-  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
-  before: Counts,
-  okResponses: number,
-): Promise<PersistenceCheck> {
-  const loadEnded = performance.now();
-  const deadline = loadEnded + 120_000;
-  for (;;) {
-    const infos = await Promise.all(STAGE_CONSUMERS.map((name) => jsm.consumers.info("BL_REQUESTS", name)));
-    if (infos.every((info) => info.num_pending === 0 && info.num_ack_pending === 0)) break;
-    if (performance.now() > deadline) {
-      const stuck = infos.map((i) => `${i.name}: ${i.num_pending} pending, ${i.num_ack_pending} unacked`);
-      throw new Error(`stage consumers did not catch up within 120 s (${stuck.join("; ")})`);
-    }
-    await sleep(20);
-  }
-  const drainMs = performance.now() - loadEnded;
-  const after = await persistedCounts(jsm);
-  const check: PersistenceCheck = {
-    okResponses,
-    requestEvents: after.requests - before.requests,
-    expectedRequestEvents: okResponses * EVENTS_PER_REQUEST,
-    usageEvents: after.usage - before.usage,
-    deadLetters: after.dead - before.dead,
-    drainMs,
-    complete: false,
-  };
-  check.complete =
-    check.requestEvents === check.expectedRequestEvents &&
-    check.usageEvents === okResponses &&
-    check.deadLetters === 0;
-  return check;
-}
-
-function scenarioGoals(result: ScenarioResult): Goal[] {
-  const router = result.runs.router;
-  if (!router || !result.overhead) return [];
-  const ms = (value: number) => `${value.toFixed(3)} ms`;
-  switch (result.id) {
-    case 1:
-      return [
-        goal(
-          "overhead p50, one in flight",
-          `≤ ${GOALS.overheadP50Ms} ms`,
-          ms(result.overhead.p50),
-          result.overhead.p50 <= GOALS.overheadP50Ms,
-        ),
-      ];
-    case 2:
-      return [
-        goal(
-          `overhead p99 at ${result.params["ratePerSecond"]} req/s`,
-          `≤ ${GOALS.overheadP99Ms} ms`,
-          ms(result.overhead.p99),
-          result.overhead.p99 <= GOALS.overheadP99Ms && router.errors + router.dropped === 0,
-        ),
-      ];
-    case 3: {
-      const persisted = router.persistence?.complete === true && router.errors === 0;
-      return [
-        goal(
-          "sustained throughput, every event persisted",
-          `≥ ${GOALS.throughput} req/s`,
-          `${router.throughput.toFixed(0)} req/s, ${persisted ? "all persisted" : "NOT all persisted"}`,
-          router.throughput >= GOALS.throughput && persisted,
-        ),
-      ];
-    }
-    default:
-      return [];
-  }
 }
 
 try {
