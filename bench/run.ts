@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const machine = machineNote(repoRoot);
 
   say(
-    `Beamline benchmark${options.quick ? " (quick)" : ""}: ${machine.cores} cores, node ${machine.node}, ` +
+    `Beamline benchmark${options.quick ? " (quick: a smoke test, figures not representative)" : ""}: ${machine.cores} cores, node ${machine.node}, ` +
       (options.pin
         ? `router + nats-server on core ${options.routerCpu}, load + mock on core ${options.loadCpu}`
         : "unpinned"),
