@@ -12,28 +12,30 @@ export function isSafeToken(value: string): boolean {
   return SAFE_TOKEN.test(value);
 }
 
-/** Returns the tenant id or throws `BL_INVALID_TENANT_ID` with a message that says what is allowed. */
-export function assertTenantId(value: string): string {
+function assertToken(
+  value: string,
+  what: string,
+  code: "BL_INVALID_TENANT_ID" | "BL_BAD_REQUEST",
+  param: string,
+) {
   if (!isSafeToken(value)) {
     throw new BeamlineError(
-      "BL_INVALID_TENANT_ID",
-      `tenant id ${JSON.stringify(value.slice(0, 80))} is not valid: use 1-64 characters of A-Z, a-z, 0-9, '_' or '-'`,
-      { param: "tenant" },
+      code,
+      `${what} ${JSON.stringify(value.slice(0, 80))} is not valid: use 1-64 characters of A-Z, a-z, 0-9, '_' or '-'`,
+      { param },
     );
   }
   return value;
 }
 
+/** Returns the tenant id or throws `BL_INVALID_TENANT_ID` with a message that says what is allowed. */
+export function assertTenantId(value: string): string {
+  return assertToken(value, "tenant id", "BL_INVALID_TENANT_ID", "tenant");
+}
+
 /** Returns the request id or throws `BL_BAD_REQUEST`. */
 export function assertRequestId(value: string): string {
-  if (!isSafeToken(value)) {
-    throw new BeamlineError(
-      "BL_BAD_REQUEST",
-      `request id ${JSON.stringify(value.slice(0, 80))} is not valid: use 1-64 characters of A-Z, a-z, 0-9, '_' or '-'`,
-      { param: "request_id" },
-    );
-  }
-  return value;
+  return assertToken(value, "request id", "BL_BAD_REQUEST", "request_id");
 }
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
