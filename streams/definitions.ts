@@ -64,9 +64,7 @@ export const StreamNames = {
 } as const;
 
 export const ConsumerNames = {
-  route: "route",
-  execute: "execute",
-  finish: "finish",
+  worker: "worker",
   billing: "billing",
   apiKeysProjector: "projector-apikeys",
 } as const;
@@ -138,15 +136,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
       ),
     ],
     consumers: [
-      consumer(StreamNames.requests, ConsumerNames.route, "route stage: accepted → decided", [
-        slotFilter(RequestSlots.accepted),
-      ]),
-      consumer(StreamNames.requests, ConsumerNames.execute, "execute stage: decided → attempts", [
-        slotFilter(RequestSlots.decided),
-      ]),
-      consumer(StreamNames.requests, ConsumerNames.finish, "finish stage: final attempt → terminal", [
-        slotFilter(`${RequestSlots.attempt}.*`),
-      ]),
+      consumer(
+        StreamNames.requests,
+        ConsumerNames.worker,
+        "request worker: accepted → decided → attempts → terminal",
+        [slotFilter(RequestSlots.accepted)],
+      ),
       consumer(StreamNames.requests, ConsumerNames.billing, "billing: terminal → usage record", [
         slotFilter(RequestSlots.terminal),
       ]),

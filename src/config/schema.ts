@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-export const ROLES = ["gateway", "route", "execute", "finish", "billing", "projector"] as const;
+export const ROLES = ["gateway", "worker", "billing", "projector"] as const;
 export type Role = (typeof ROLES)[number];
 
 const port = z.coerce.number().int().min(0).max(65535);
