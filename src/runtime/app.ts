@@ -78,6 +78,7 @@ export async function startBeamline(
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
     const store = new EventStore(nc);
+    cleanups.push(async () => store.close());
     const needsProviders = roles.has("worker");
     const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"));
     cleanups.push(() => providers.close());
