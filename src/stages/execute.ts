@@ -10,6 +10,7 @@ import {
   isEvent,
   makeEvent,
 } from "../events/index.js";
+import { contextFromTraceparent, endSpan, startSpan } from "../observability/index.js";
 import { ProviderError } from "../providers/index.js";
 import type { AcceptedEvent, StageDeps } from "./context.js";
 import { failpoint } from "./failpoints.js";
@@ -113,6 +114,17 @@ async function callCandidate(
   const id = `${decided.requestId}:attempt.${attempt}`;
   const subject = attemptSubject(decided.tenant, decided.requestId, attempt);
   let event: AttemptEvent;
+  const span = startSpan(
+    `provider ${candidate.provider}`,
+    contextFromTraceparent(decided.traceparent),
+    "client",
+    {
+      "beamline.provider": candidate.provider,
+      "beamline.model": candidate.model,
+      "beamline.upstream_model": candidate.upstreamModel,
+      "beamline.attempt": attempt,
+    },
+  );
   try {
     const adapter = deps.providers.get(candidate.provider);
     const result = await adapter.complete({
@@ -135,6 +147,9 @@ async function callCandidate(
       deps.now(),
     );
     deps.metrics.providerAttempts.inc({ ...labels, outcome: "ok" });
+    span.setAttribute("beamline.prompt_tokens", result.usage.promptTokens);
+    span.setAttribute("beamline.completion_tokens", result.usage.completionTokens);
+    endSpan(span);
   } catch (thrown) {
     const error = toBeamlineError(thrown, "BL_PROVIDER_ERROR");
     const providerError = thrown instanceof ProviderError ? thrown : undefined;
@@ -151,6 +166,7 @@ async function callCandidate(
     };
     if (providerError?.providerStatus !== undefined) data.providerStatus = providerError.providerStatus;
     event = makeEvent("attempt.failed", id, causedBy(decided), data, deps.now());
+    endSpan(span, error);
     deps.metrics.providerAttempts.inc({ ...labels, outcome: data.errorClass });
     deps.log.warn(
       {

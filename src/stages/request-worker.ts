@@ -1,6 +1,7 @@
 import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
+import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import {
   type AcceptedEvent,
   endRequest,
@@ -40,36 +41,21 @@ export function requestWorker(deps: StageDeps): StageHandler {
     async handle(event: BeamlineEvent, delivery: Delivery) {
       if (!isEvent(event, "request.accepted")) return;
       assertStoredWhereItClaims(event, delivery.subject);
-      const accepted = event;
-      // A first delivery has no history to read; only a redelivery pays for the look-up.
-      const progress = delivery.deliveryCount > 1 ? await readProgress(deps, accepted) : undefined;
-      if (progress?.terminal) {
-        notifyTerminal(deps.nc, accepted, progress.terminal);
-        return;
+      const span = startSpan("beamline.worker", contextFromTraceparent(event.traceparent), "consumer", {
+        "beamline.tenant": event.tenant,
+        "beamline.request_id": event.requestId,
+        "beamline.delivery": delivery.deliveryCount,
+      });
+      // Every event this delivery writes names the worker's span as its trace parent.
+      const traceparent = traceparentOf(span);
+      const accepted: AcceptedEvent = traceparent ? { ...event, traceparent } : event;
+      try {
+        const terminal = await processRequest(deps, accepted, delivery);
+        endSpan(span, terminal.type === "request.failed" ? terminal.data.error : undefined);
+      } catch (error) {
+        endSpan(span, error as Error);
+        throw error;
       }
-
-      let decided = progress?.decided;
-      let decisionStored: Promise<void> = Promise.resolve();
-      if (!decided) {
-        const outcome = decide(deps, accepted);
-        if (outcome instanceof BeamlineError) {
-          await endRequest(deps, accepted, failedEvent(accepted, "route", outcome, 0, deps.now()));
-          return;
-        }
-        decided = outcome;
-        // The decision is stored while the provider works; it must be stored before any attempt is.
-        decisionStored = storeDecision(deps, decided);
-      }
-      const final = await executeDecision(
-        deps,
-        accepted,
-        decided,
-        delivery,
-        progress?.attempts ?? [],
-        decisionStored,
-      );
-      failpoint("worker.after-attempt");
-      await endRequest(deps, accepted, terminalForAttempt(accepted, final, deps.now()));
     },
     async giveUp(event, error) {
       // An event that lies about its tenant must not make us write into that tenant's history.
@@ -79,6 +65,42 @@ export function requestWorker(deps: StageDeps): StageHandler {
       }
     },
   };
+}
+
+/** The steps of one delivery; returns the request's terminal event (stored, or stored earlier). */
+async function processRequest(
+  deps: StageDeps,
+  accepted: AcceptedEvent,
+  delivery: Delivery,
+): Promise<TerminalEvent> {
+  // A first delivery has no history to read; only a redelivery pays for the look-up.
+  const progress = delivery.deliveryCount > 1 ? await readProgress(deps, accepted) : undefined;
+  if (progress?.terminal) {
+    notifyTerminal(deps.nc, accepted, progress.terminal);
+    return progress.terminal;
+  }
+
+  let decided = progress?.decided;
+  let decisionStored: Promise<void> = Promise.resolve();
+  if (!decided) {
+    const outcome = decide(deps, accepted);
+    if (outcome instanceof BeamlineError) {
+      return endRequest(deps, accepted, failedEvent(accepted, "route", outcome, 0, deps.now()));
+    }
+    decided = outcome;
+    // The decision is stored while the provider works; it must be stored before any attempt is.
+    decisionStored = storeDecision(deps, decided);
+  }
+  const final = await executeDecision(
+    deps,
+    accepted,
+    decided,
+    delivery,
+    progress?.attempts ?? [],
+    decisionStored,
+  );
+  failpoint("worker.after-attempt");
+  return endRequest(deps, accepted, terminalForAttempt(accepted, final, deps.now()));
 }
 
 /**

@@ -22,7 +22,7 @@ describe("JetStreamPublisher", { timeout: 30_000 }, () => {
   let publisher: JetStreamPublisher;
   before(async () => {
     server = await startNatsServer();
-    nc = await connectNats({ servers: [server.url] });
+    nc = await connectNats({ servers: [server.url], name: "publisher-test" });
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "PUB", subjects: ["pub.>"], duplicate_window: 60_000_000_000 });
     publisher = new JetStreamPublisher(nc, 300);
