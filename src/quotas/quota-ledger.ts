@@ -188,13 +188,20 @@ export class QuotaLedger {
               ...context,
               correlationId: fact.requestId,
               // The reservation being expired caused this event.
-              causationId: `${fact.requestId}:quota.reserved.${fact.data.attempt}`,
+              causationId: `${tenant}.${fact.requestId}:quota.reserved.${fact.data.attempt}`,
             }
           : context;
       const event = factEvent(tenant, fact, expiryContext, now);
       const outcome = await this.log.append(tenant, factAddress(tenant, fact).subject, event, state.seq);
       if (!outcome.stored) {
-        await this.resync(state);
+        const resynced = await this.resync(state);
+        if (outcome.duplicate && resynced.seq === state.seq) {
+          // Stored once yet absent from the tenant's log: deciding again would loop forever.
+          throw new BeamlineError(
+            "BL_INTERNAL",
+            `quota event ${event.id} is a duplicate of a message not in tenant ${tenant}'s quota log`,
+          );
+        }
         return false;
       }
       state = reduceQuota(state, event, outcome.sequence);
@@ -204,16 +211,14 @@ export class QuotaLedger {
   }
 
   /** After a refused write: fold what others wrote; if nothing newer exists, old events aged out. */
-  private async resync(state: QuotaState): Promise<void> {
-    const caughtUp = await this.log.catchUp(state);
-    if (caughtUp.seq === state.seq) {
+  private async resync(state: QuotaState): Promise<QuotaState> {
+    let next = await this.log.catchUp(state);
+    if (next.seq === state.seq) {
       const last = await this.log.lastSequence(state.tenant);
-      if (last < state.seq) {
-        this.cache.set(state.tenant, { ...caughtUp, seq: last });
-        return;
-      }
+      if (last < state.seq) next = { ...next, seq: last };
     }
-    this.cache.set(state.tenant, caughtUp);
+    this.cache.set(state.tenant, next);
+    return next;
   }
 
   private serialised<T>(tenant: string, task: () => Promise<T>): Promise<T> {

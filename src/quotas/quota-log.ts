@@ -26,10 +26,17 @@ export interface StoredQuotaEvent {
 export type AppendOutcome =
   /** Stored at `sequence`, directly after the state's `seq` on the tenant's subjects. */
   | { stored: true; sequence: number }
-  /** Another write came first (or the write's fate is unknown): catch up and decide again. */
-  | { stored: false };
+  /**
+   * Another write came first, or the write's fate is unknown (`duplicate`: this very event
+   * was stored before): catch up and decide again.
+   */
+  | { stored: false; duplicate: boolean };
 
-/** Deterministic id and subject of a fact: a repeated write is the same message. */
+/**
+ * Deterministic id and subject of a fact: a repeated write is the same message. The id names
+ * the tenant too, so equal request ids of two tenants (a producer's choice) never collide in
+ * the stream's de-duplication.
+ */
 export function factAddress(tenant: string, fact: QuotaFact): { id: string; subject: string } {
   const slot =
     fact.type === "quota.settled"
@@ -37,7 +44,10 @@ export function factAddress(tenant: string, fact: QuotaFact): { id: string; subj
       : fact.type === "quota.reserved"
         ? `reserved.${fact.data.attempt}`
         : `expired.${fact.data.attempt}`;
-  return { id: `${fact.requestId}:quota.${slot}`, subject: quotaSubject(tenant, fact.requestId, slot) };
+  return {
+    id: `${tenant}.${fact.requestId}:quota.${slot}`,
+    subject: quotaSubject(tenant, fact.requestId, slot),
+  };
 }
 
 /** The event a fact becomes. */
@@ -87,11 +97,11 @@ export class QuotaLog {
         expect: { lastSubjectSequence: expectedSeq, lastSubjectSequenceSubject: tenantQuotaFilter(tenant) },
       });
       // A duplicate was stored earlier, possibly after writes we have not seen: catch up.
-      return ack.duplicate ? { stored: false } : { stored: true, sequence: ack.seq };
+      return ack.duplicate ? { stored: false, duplicate: true } : { stored: true, sequence: ack.seq };
     } catch (error) {
-      if (isWrongLastSequence(error)) return { stored: false };
+      if (isWrongLastSequence(error)) return { stored: false, duplicate: false };
       // Unknown fate (timeout, reconnect): catching up tells whether it was stored.
-      if (isTransientNatsError(error)) return { stored: false };
+      if (isTransientNatsError(error)) return { stored: false, duplicate: false };
       throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} for tenant ${tenant}`, {
         cause: error,
       });
