@@ -9,6 +9,7 @@ import { buildGateway, WaiterRegistry } from "../gateway/index.js";
 import { connectNats } from "../nats/connect.js";
 import { EventStore } from "../nats/event-store.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
+import { QuotaLog, quotaProjector } from "../quotas/index.js";
 import {
   billingStage,
   type RunningStage,
@@ -92,6 +93,7 @@ export async function startBeamline(
     if (roles.has("worker")) handlers.push(requestWorker(deps));
     if (roles.has("billing")) handlers.push(billingStage(deps));
     if (roles.has("projector")) handlers.push(await apiKeysProjector(store));
+    if (roles.has("projector")) handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
     const running: RunningStage[] = [];
     for (const handler of handlers) {
       running.push(
