@@ -4,6 +4,9 @@ import {
   apiKeyRevokedV1,
   attemptFailedV1,
   attemptSucceededV1,
+  providerBreakerClosedV1,
+  providerBreakerHalfOpenedV1,
+  providerBreakerOpenedV1,
   requestAcceptedV1,
   requestCompletedV1,
   requestFailedV1,
@@ -42,6 +45,9 @@ export const EventTypes = {
   "tenant.created": spec(tenantCreatedV1),
   "apikey.issued": spec(apiKeyIssuedV1),
   "apikey.revoked": spec(apiKeyRevokedV1),
+  "provider.breaker_opened": spec(providerBreakerOpenedV1),
+  "provider.breaker_half_opened": spec(providerBreakerHalfOpenedV1),
+  "provider.breaker_closed": spec(providerBreakerClosedV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;
