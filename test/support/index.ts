@@ -7,3 +7,4 @@ export type {
 export { natsServerBinary, startNatsCluster, startNatsServer } from "./nats-server.js";
 export type { WaitForOptions } from "./wait.js";
 export { waitFor } from "./wait.js";
+export { VirtualClock } from "./virtual-clock.js";
