@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
+import { HEALTH_SUBJECT_ROOT } from "../src/health/keys.js";
 
 /** Settings that differ between a laptop (R1) and a cluster (R3); see docs/operations.md. */
 export interface TopologySettings {
@@ -61,6 +62,7 @@ export const StreamNames = {
   usage: "BL_USAGE",
   config: "BL_CONFIG",
   deadLetter: "BL_DEAD",
+  health: "BL_HEALTH",
 } as const;
 
 export const ConsumerNames = {
@@ -69,10 +71,12 @@ export const ConsumerNames = {
   finish: "finish",
   billing: "billing",
   apiKeysProjector: "projector-apikeys",
+  healthProjector: "projector-health",
 } as const;
 
 export const KvBuckets = {
   apiKeys: "bl_apikeys",
+  health: "bl_health",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -136,6 +140,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         [`${SubjectRoots.deadLetter}.>`],
         30,
       ),
+      stream(
+        StreamNames.health,
+        "Beamline provider circuit-breaker transitions",
+        [`${HEALTH_SUBJECT_ROOT}.>`],
+        s.requestRetentionDays,
+      ),
     ],
     consumers: [
       consumer(StreamNames.requests, ConsumerNames.route, "route stage: accepted → decided", [
@@ -153,11 +163,25 @@ export function beamlineTopology(s: TopologySettings): Topology {
       consumer(StreamNames.config, ConsumerNames.apiKeysProjector, "API key projection into KV", [
         `${SubjectRoots.config}.>`,
       ]),
+      {
+        ...consumer(StreamNames.requests, ConsumerNames.healthProjector, "provider health projection into KV", [
+          slotFilter(`${RequestSlots.attempt}.*`),
+        ]),
+        // One message in flight across all instances: the health fold must follow stream order
+        // so that the live projection equals a replay (see projections/provider-health.ts).
+        max_ack_pending: 1,
+      },
     ],
     kv: [
       {
         bucket: KvBuckets.apiKeys,
         description: "API key hash → tenant and status",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.health,
+        description: "provider/model health and circuit breakers; half-open probe leases",
         history: 1,
         replicas: s.replicas,
       },
