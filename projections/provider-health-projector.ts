@@ -3,7 +3,14 @@ import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../src/errors/index.js";
-import { type BeamlineEvent, causedBy, decodeEvent, makeEvent, RequestSlots, slotFilter } from "../src/events/index.js";
+import {
+  type BeamlineEvent,
+  causedBy,
+  decodeEvent,
+  makeEvent,
+  RequestSlots,
+  slotFilter,
+} from "../src/events/index.js";
 import { HEALTH_KEY_FILTER, healthKey, healthSubject } from "../src/health/keys.js";
 import type { EventStore } from "../src/nats/event-store.js";
 import type { Delivery, StageHandler } from "../src/stages/runner.js";
@@ -30,8 +37,7 @@ function isRevisionConflict(error: unknown): boolean {
 /** The event of a transition, id derived from the attempt that caused it (a redelivery repeats it exactly). */
 export function transitionEvent(cause: BeamlineEvent, transition: BreakerTransition): BeamlineEvent {
   const suffix = transition.type.slice("provider.".length);
-  const at =
-    transition.type === "provider.breaker_opened" ? transition.data.openedAt : transition.data.at;
+  const at = transition.type === "provider.breaker_opened" ? transition.data.openedAt : transition.data.at;
   // Each branch keeps type and data paired for makeEvent's overloads.
   const id = `${cause.id}:${suffix}`;
   const context = causedBy(cause);
@@ -71,7 +77,9 @@ export function createHealthProjection(kv: KV, store: EventStore, policy: Health
       }
       const payload = encoder.encode(JSON.stringify(health));
       try {
-        const revision = known ? await kv.update(key, payload, known.revision) : await kv.create(key, payload);
+        const revision = known
+          ? await kv.update(key, payload, known.revision)
+          : await kv.create(key, payload);
         cache.set(key, { health, revision });
         return;
       } catch (error) {
@@ -84,7 +92,10 @@ export function createHealthProjection(kv: KV, store: EventStore, policy: Health
 }
 
 /** The live projector: attempt events of BL_REQUESTS → KV `bl_health` and BL_HEALTH transitions. */
-export async function providerHealthProjector(store: EventStore, policy: HealthPolicy): Promise<StageHandler> {
+export async function providerHealthProjector(
+  store: EventStore,
+  policy: HealthPolicy,
+): Promise<StageHandler> {
   const kv = await new Kvm(store.nc).open(KvBuckets.health);
   const project = createHealthProjection(kv, store, policy);
   return {
@@ -151,7 +162,9 @@ export function diffProviderHealth(
   stored: Map<string, ProviderHealth>,
 ): string[] {
   const keys = new Set([...replayed.keys(), ...stored.keys()]);
-  return [...keys].filter((key) => JSON.stringify(replayed.get(key)) !== JSON.stringify(stored.get(key))).sort();
+  return [...keys]
+    .filter((key) => JSON.stringify(replayed.get(key)) !== JSON.stringify(stored.get(key)))
+    .sort();
 }
 
 /** Replaces the KV records with the replayed ones (stop the live projector first). */

@@ -269,7 +269,10 @@ export function reduceProviderHealth(
       // A closed breaker starts afresh: the failures that opened it must not re-open it.
       window = [];
       consecutiveFailures = 0;
-      transitions.push({ type: "provider.breaker_closed", data: { provider, model, at: now, causeEventId: attempt.id } });
+      transitions.push({
+        type: "provider.breaker_closed",
+        data: { provider, model, at: now, causeEventId: attempt.id },
+      });
     }
   }
 

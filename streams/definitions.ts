@@ -164,9 +164,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         `${SubjectRoots.config}.>`,
       ]),
       {
-        ...consumer(StreamNames.requests, ConsumerNames.healthProjector, "provider health projection into KV", [
-          slotFilter(`${RequestSlots.attempt}.*`),
-        ]),
+        ...consumer(
+          StreamNames.requests,
+          ConsumerNames.healthProjector,
+          "provider health projection into KV",
+          [slotFilter(`${RequestSlots.attempt}.*`)],
+        ),
         // One message in flight across all instances: the health fold must follow stream order
         // so that the live projection equals a replay (see projections/provider-health.ts).
         max_ack_pending: 1,

@@ -8,6 +8,7 @@ import { EventStore } from "../nats/event-store.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
 import { generateApiKey, hashApiKey, keyPrefix } from "../tenancy/index.js";
+import { registerProvidersCommands } from "./commands/providers.js";
 import { connectForCommand } from "./nats-target.js";
 
 const program = new Command("beamline")
@@ -157,6 +158,8 @@ program
     });
     process.stdout.write(`${mock.url}\n`);
   });
+
+registerProvidersCommands(program);
 
 try {
   await program.parseAsync(process.argv);

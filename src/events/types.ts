@@ -73,9 +73,7 @@ const attemptBase = z.object({
   /** True when this call was a half-open circuit breaker's probe. */
   probe: z.boolean().optional(),
   /** Candidates passed over (open breaker, probe slots taken) just before this attempt. */
-  skipped: z
-    .array(z.object({ provider: z.string(), model: z.string(), reason: z.string() }))
-    .optional(),
+  skipped: z.array(z.object({ provider: z.string(), model: z.string(), reason: z.string() })).optional(),
 });
 
 export const attemptSucceededV1 = attemptBase.extend({

@@ -93,7 +93,10 @@ interface Cursor {
  * source. Resumes after `storedAttempts` (a crash mid-request), honouring their decisions.
  * The exact rules are in docs/reliability.md.
  */
-export async function executeCandidates(input: ExecutionInput, hooks: ExecutionHooks): Promise<ExecutionOutcome> {
+export async function executeCandidates(
+  input: ExecutionInput,
+  hooks: ExecutionHooks,
+): Promise<ExecutionOutcome> {
   const stored = [...input.storedAttempts].sort((a, b) => a.data.attempt - b.data.attempt);
   const last = stored.at(-1);
   if (last) {
@@ -114,7 +117,12 @@ export async function executeCandidates(input: ExecutionInput, hooks: ExecutionH
       : ({ admitted: false, reason: "not_configured" } as const);
     if (!admission.admitted) {
       skipped.push({ provider: candidate.provider, model: candidate.model, reason: admission.reason });
-      cursor = { index: cursor.index + 1, tries: 0, attempt: cursor.attempt, backoffUsedMs: cursor.backoffUsedMs };
+      cursor = {
+        index: cursor.index + 1,
+        tries: 0,
+        attempt: cursor.attempt,
+        backoffUsedMs: cursor.backoffUsedMs,
+      };
       continue;
     }
     if (cursor.retry) await sleep(input.clock, cursor.retry.backoffMs, hooks.signal);
@@ -141,7 +149,11 @@ function failedOutcome(record: AttemptRecord): ExecutionOutcome {
 }
 
 /** Where to continue after a stored, non-final failed attempt: what it decided, not what we would. */
-function cursorAfter(record: AttemptRecord, history: readonly AttemptRecord[], input: ExecutionInput): Cursor {
+function cursorAfter(
+  record: AttemptRecord,
+  history: readonly AttemptRecord[],
+  input: ExecutionInput,
+): Cursor {
   const data = record.data;
   const index = data.candidate ?? indexOfCandidate(input.candidates, data);
   const backoffUsedMs = history.reduce((sum, r) => sum + (r.data.backoffMs ?? 0), 0);
@@ -165,7 +177,10 @@ function cursorAfter(record: AttemptRecord, history: readonly AttemptRecord[], i
 }
 
 /** Index of an attempt's candidate for events written without `candidate` (older executors). */
-function indexOfCandidate(candidates: readonly Candidate[], data: { provider: string; model: string; attempt: number }) {
+function indexOfCandidate(
+  candidates: readonly Candidate[],
+  data: { provider: string; model: string; attempt: number },
+) {
   const index = candidates.findIndex((c) => c.provider === data.provider && c.model === data.model);
   return index >= 0 ? index : Math.min(data.attempt - 1, candidates.length - 1);
 }
@@ -248,7 +263,10 @@ async function attemptOnce(
   } catch (thrown) {
     if (hooks.signal?.aborted) throw hooks.signal.reason;
     let error = thrown;
-    if (relayed.sent > 0 && !(thrown instanceof ProviderError && thrown.errorClass === "stream_interrupted")) {
+    if (
+      relayed.sent > 0 &&
+      !(thrown instanceof ProviderError && thrown.errorClass === "stream_interrupted")
+    ) {
       // Our own idle/total deadline ended a stream the client had started to read.
       const message = thrown instanceof Error ? thrown.message : String(thrown);
       error = new ProviderError(
@@ -324,7 +342,8 @@ function failedRecord(
     next: step.action === "stop" ? "none" : step.action,
   };
   if (step.action === "retry") data.retryDelayMs = step.backoffMs;
-  if (error instanceof ProviderError && error.providerStatus !== undefined) data.providerStatus = error.providerStatus;
+  if (error instanceof ProviderError && error.providerStatus !== undefined)
+    data.providerStatus = error.providerStatus;
   if (error.retryAfterMs !== undefined) data.retryAfterMs = error.retryAfterMs;
   if (details.partialUsage) {
     data.usage = details.partialUsage.usage;
@@ -392,7 +411,8 @@ function createRelay(request: ChatRequest) {
       }
       for (const choice of chunk.choices) {
         completionChars += (choice.delta.content ?? "").length + (choice.delta.refusal ?? "").length;
-        for (const call of choice.delta.tool_calls ?? []) completionChars += call.function?.arguments?.length ?? 0;
+        for (const call of choice.delta.tool_calls ?? [])
+          completionChars += call.function?.arguments?.length ?? 0;
       }
     },
     usage(): { usage: ProviderUsage; estimated: boolean } {

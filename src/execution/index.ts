@@ -15,6 +15,7 @@ export {
   type ExecutionOutcome,
   executeCandidates,
 } from "./executor.js";
+export { executionFromConfig, healthPolicyFromConfig } from "./from-config.js";
 export {
   backoffDelayMs,
   decideNextStep,

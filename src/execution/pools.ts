@@ -70,9 +70,7 @@ export class ConcurrencyPools {
       };
       const cancelTimer = this.clock.setTimeout(() => {
         leave();
-        reject(
-          backpressure(provider, model, `no slot freed within ${pool.limits.queueTimeoutMs} ms`),
-        );
+        reject(backpressure(provider, model, `no slot freed within ${pool.limits.queueTimeoutMs} ms`));
       }, pool.limits.queueTimeoutMs);
       signal?.addEventListener("abort", onAbort, { once: true });
       pool.queue.push(waiter);

@@ -27,14 +27,21 @@ export interface TimedCall {
  * that arrive after that are dropped, so a zombie call can never reach the client.
  * Time-to-first-token and idle apply to streaming calls; a plain call has only the total.
  */
-export function callWithTimeouts(call: TimedCall, timeouts: CallTimeouts, clock: Clock): Promise<ProviderResult> {
+export function callWithTimeouts(
+  call: TimedCall,
+  timeouts: CallTimeouts,
+  clock: Clock,
+): Promise<ProviderResult> {
   const { adapter } = call;
   if (call.signal?.aborted) return Promise.reject(call.signal.reason);
   const controller = new AbortController();
   const cancels = new Set<() => void>();
   const timeout = (what: string, ms: number) => () =>
     controller.abort(
-      new ProviderError(ProviderErrorClass.Timeout, `${adapter.name} exceeded the ${what} timeout of ${ms} ms`),
+      new ProviderError(
+        ProviderErrorClass.Timeout,
+        `${adapter.name} exceeded the ${what} timeout of ${ms} ms`,
+      ),
     );
   const arm = (what: string, ms: number): (() => void) => {
     const cancel = clock.setTimeout(timeout(what, ms), ms);

@@ -79,7 +79,9 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
     for (let tries = 0; tries < 10; tries++) {
       const entry = await kv.get(key);
       const stored =
-        entry && entry.operation === "PUT" ? (JSON.parse(decoder.decode(entry.value)) as ProbeLeases) : undefined;
+        entry && entry.operation === "PUT"
+          ? (JSON.parse(decoder.decode(entry.value)) as ProbeLeases)
+          : undefined;
       const now = clock.now();
       const leases = stored?.epoch === epoch ? stored.leases.filter((expires) => expires > now) : [];
       if (leases.length >= policy.halfOpenMaxProbes) return false;

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import type { BeamlineEvent } from "../../src/events/index.js";
-import { makeEvent } from "../../src/events/index.js";
 import {
   type BreakerTransition,
   breakerStateAt,
@@ -10,6 +8,9 @@ import {
   type ProviderHealth,
   reduceProviderHealth,
 } from "../../projections/index.js";
+import type { BeamlineEvent } from "../../src/events/index.js";
+import { makeEvent } from "../../src/events/index.js";
+import { dataOf } from "../support/index.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const policy = healthPolicy({
@@ -90,7 +91,10 @@ describe("provider health reducer", () => {
     assert.deepEqual(types, ["provider.breaker_opened"]);
     const opened = transitions[0]!;
     assert.equal(opened.type === "provider.breaker_opened" && opened.data.reason, "consecutive_failures");
-    assert.equal(opened.type === "provider.breaker_opened" && opened.data.openUntil, new Date(T0 + 5_300).toISOString());
+    assert.equal(
+      opened.type === "provider.breaker_opened" && opened.data.openUntil,
+      new Date(T0 + 5_300).toISOString(),
+    );
     assert.equal(health.breaker.state, "open");
     assert.equal(health.consecutiveFailures, 3);
     assert.equal(breakerStateAt(health, T0 + 5_299), "open");
@@ -106,7 +110,7 @@ describe("provider health reducer", () => {
       attempt("server_error", 400),
     ]);
     assert.deepEqual(types, ["provider.breaker_opened"]);
-    assert.equal(transitions[0]!.type === "provider.breaker_opened" && transitions[0].data.reason, "error_rate");
+    assert.equal(dataOf(transitions[0], "provider.breaker_opened").reason, "error_rate");
   });
 
   it("forgets failures older than the window", () => {
@@ -118,14 +122,20 @@ describe("provider health reducer", () => {
       attempt("server_error", 20_400),
     ]);
     assert.deepEqual(types, []);
-    assert.equal(health.window.reduce((n, b) => n + b.ok + b.failed, 0), 1);
+    assert.equal(
+      health.window.reduce((n, b) => n + b.ok + b.failed, 0),
+      1,
+    );
   });
 
   it("after the cooldown, a successful probe half-opens then closes the breaker and clears the window", () => {
     const opened = fold([attempt("server_error", 0), attempt("server_error", 1), attempt("server_error", 2)]);
     const { health, types, transitions } = fold([attempt("ok", 6_000)], opened.health);
     assert.deepEqual(types, ["provider.breaker_half_opened", "provider.breaker_closed"]);
-    assert.equal(transitions[0]!.type === "provider.breaker_half_opened" && transitions[0].data.at, new Date(T0 + 5_002).toISOString());
+    assert.equal(
+      dataOf(transitions[0], "provider.breaker_half_opened").at,
+      new Date(T0 + 5_002).toISOString(),
+    );
     assert.equal(health.breaker.state, "closed");
     assert.deepEqual(health.window, []);
     assert.equal(health.breaker.opens, 1);
@@ -178,22 +188,40 @@ describe("provider health reducer", () => {
   });
 
   it("property: folding the same history twice gives identical records and transitions", () => {
-    const outcomes = fc.constantFrom("ok", "server_error", "timeout", "rate_limited", "bad_request", "backpressure");
+    const outcomes = fc.constantFrom(
+      "ok",
+      "server_error",
+      "timeout",
+      "rate_limited",
+      "bad_request",
+      "backpressure",
+    );
     fc.assert(
-      fc.property(fc.array(fc.tuple(outcomes, fc.integer({ min: 0, max: 3_000 })), { maxLength: 60 }), (steps) => {
-        let at = 0;
-        const events = steps.map(([outcome, gap]) => attempt(outcome, (at += gap)));
-        const a = fold(events);
-        const b = fold(events);
-        assert.deepEqual(a.health, b.health);
-        assert.deepEqual(a.transitions, b.transitions);
-        // The breaker alternates open → half-open → (closed | open): never two opens in a row without a half-open.
-        let last = "closed";
-        for (const type of a.types) {
-          if (type === "provider.breaker_opened") assert.notEqual(last, "open");
-          last = type === "provider.breaker_opened" ? "open" : type === "provider.breaker_closed" ? "closed" : "half";
-        }
-      }),
+      fc.property(
+        fc.array(fc.tuple(outcomes, fc.integer({ min: 0, max: 3_000 })), { maxLength: 60 }),
+        (steps) => {
+          let at = 0;
+          const events = steps.map(([outcome, gap]) => {
+            at += gap;
+            return attempt(outcome, at);
+          });
+          const a = fold(events);
+          const b = fold(events);
+          assert.deepEqual(a.health, b.health);
+          assert.deepEqual(a.transitions, b.transitions);
+          // The breaker alternates open → half-open → (closed | open): never two opens in a row without a half-open.
+          let last = "closed";
+          for (const type of a.types) {
+            if (type === "provider.breaker_opened") assert.notEqual(last, "open");
+            last =
+              type === "provider.breaker_opened"
+                ? "open"
+                : type === "provider.breaker_closed"
+                  ? "closed"
+                  : "half";
+          }
+        },
+      ),
     );
   });
 });

@@ -18,6 +18,7 @@ import {
   type ProviderRegistry,
   startMockProvider,
 } from "../../../src/providers/index.js";
+import { dataOf } from "../../support/index.js";
 
 const open: BreakerGate = { isOpen: () => false, admit: async () => ({ admitted: true, probe: false }) };
 
@@ -53,8 +54,17 @@ describe("executeCandidates against the mock provider's faults", () => {
         storedAttempts: [],
         providers,
         breakers: open,
-        pools: new ConcurrencyPools(() => ({ maxConcurrent: 8, maxQueued: 8, queueTimeoutMs: 1000 }), systemClock),
-        policy: executionPolicy({ timeToFirstTokenMs: 300, idleMs: 300, totalMs: 2000, backoffBaseMs: 10, ...policy }),
+        pools: new ConcurrencyPools(
+          () => ({ maxConcurrent: 8, maxQueued: 8, queueTimeoutMs: 1000 }),
+          systemClock,
+        ),
+        policy: executionPolicy({
+          timeToFirstTokenMs: 300,
+          idleMs: 300,
+          totalMs: 2000,
+          backoffBaseMs: 10,
+          ...policy,
+        }),
         clock: systemClock,
         random: () => 0.5,
       },
@@ -67,7 +77,9 @@ describe("executeCandidates against the mock provider's faults", () => {
       },
     );
     const trail = recorded.map((r) =>
-      r.type === "attempt.succeeded" ? `${r.data.provider} ok` : `${r.data.provider} ${r.data.errorClass} ${r.data.next}`,
+      r.type === "attempt.succeeded"
+        ? `${r.data.provider} ok`
+        : `${r.data.provider} ${r.data.errorClass} ${r.data.next}`,
     );
     return { outcome, recorded, sent, trail };
   }
@@ -90,7 +102,7 @@ describe("executeCandidates against the mock provider's faults", () => {
         stream,
       );
       assert.deepEqual(trail, ["primary rate_limited retry", "primary rate_limited failover", "backup ok"]);
-      assert.equal(recorded[0]!.type === "attempt.failed" && recorded[0].data.retryAfterMs, 0);
+      assert.equal(dataOf(recorded[0], "attempt.failed").retryAfterMs, 0);
     });
 
     it(`${mode}: a malformed answer is retried, then failed over`, async () => {
@@ -112,7 +124,10 @@ describe("executeCandidates against the mock provider's faults", () => {
 
     it(`${mode}: a context-window error fails over without a retry`, async () => {
       const { trail } = await run(
-        [mockCandidate("primary", "mock-fault-context_length_exceeded"), mockCandidate("backup", "mock-small")],
+        [
+          mockCandidate("primary", "mock-fault-context_length_exceeded"),
+          mockCandidate("backup", "mock-small"),
+        ],
         stream,
       );
       assert.deepEqual(trail, ["primary context_window failover", "backup ok"]);
@@ -126,7 +141,7 @@ describe("executeCandidates against the mock provider's faults", () => {
       );
       assert.deepEqual(trail, ["primary timeout failover", "backup ok"]);
       assert.match(
-        recorded[0]!.type === "attempt.failed" ? recorded[0].data.error.message : "",
+        dataOf(recorded[0], "attempt.failed").error.message,
         stream ? /time-to-first-token/ : /total timeout/,
       );
     });

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
@@ -10,6 +13,7 @@ import {
   replayProviderHealth,
 } from "../../../projections/index.js";
 import { readEvents } from "../../../replay/index.js";
+import { attemptSubject, isEvent, makeEvent } from "../../../src/events/index.js";
 import {
   type AttemptRecord,
   type BreakerGate,
@@ -19,7 +23,6 @@ import {
   executionPolicy,
   systemClock,
 } from "../../../src/execution/index.js";
-import { attemptSubject, isEvent, makeEvent } from "../../../src/events/index.js";
 import { type HealthView, startHealthView } from "../../../src/health/index.js";
 import { EventStore } from "../../../src/nats/event-store.js";
 import { createLogger, createMetrics } from "../../../src/observability/index.js";
@@ -40,7 +43,13 @@ const TENANT = "acme";
 function flaky(upstreamModel: string): Candidate {
   return { provider: "mock", model: "flaky", upstreamModel, score: 2, reason: "test" };
 }
-const steady: Candidate = { provider: "mock", model: "steady", upstreamModel: "mock-small", score: 1, reason: "test" };
+const steady: Candidate = {
+  provider: "mock",
+  model: "steady",
+  upstreamModel: "mock-small",
+  score: 1,
+  reason: "test",
+};
 
 /** One router instance: its own NATS connection, event store and health view. */
 interface Worker {
@@ -114,7 +123,10 @@ describe("provider health projection and shared circuit breakers", () => {
         storedAttempts: [],
         providers,
         breakers: breakers ?? worker.view,
-        pools: new ConcurrencyPools(() => ({ maxConcurrent: 4, maxQueued: 4, queueTimeoutMs: 1000 }), systemClock),
+        pools: new ConcurrencyPools(
+          () => ({ maxConcurrent: 4, maxQueued: 4, queueTimeoutMs: 1000 }),
+          systemClock,
+        ),
         policy: executionPolicy({ retriesPerCandidate: 0, totalMs: 5000 }),
         clock: systemClock,
         random: () => 0.5,
@@ -127,7 +139,9 @@ describe("provider health projection and shared circuit breakers", () => {
             record.type === "attempt.succeeded"
               ? makeEvent(record.type, id, context, record.data, new Date())
               : makeEvent(record.type, id, context, record.data, new Date());
-          await worker.store.append(attemptSubject(TENANT, requestId, record.data.attempt), event, { once: true });
+          await worker.store.append(attemptSubject(TENANT, requestId, record.data.attempt), event, {
+            once: true,
+          });
           attempts.push(record);
           return record;
         },
@@ -174,7 +188,9 @@ describe("provider health projection and shared circuit breakers", () => {
     const prober = admissions[0]!.admitted ? a : b;
     const holder: BreakerGate = { isOpen: () => false, admit: async () => granted[0]! };
     // The provider has recovered: the probe succeeds.
-    assert.deepEqual(await request(prober, "req_probe", [flaky("mock-small"), steady], holder), ["flaky ok probe"]);
+    assert.deepEqual(await request(prober, "req_probe", [flaky("mock-small"), steady], holder), [
+      "flaky ok probe",
+    ]);
 
     for (const [i, worker] of workers.entries()) {
       await waitFor(() => worker.view.state("mock", "flaky") === "closed", {
@@ -205,5 +221,28 @@ describe("provider health projection and shared circuit breakers", () => {
     assert.deepEqual([...replayed.keys()].sort(), ["h.mock.flaky", "h.mock.steady"]);
     assert.equal(replayed.get("h.mock.flaky")?.breaker.state, "closed");
     assert.deepEqual(await replayProviderHealth(workers[1]!.nc, policy), replayed);
+  });
+
+  it("`beamline providers health --verify` shows the breakers and agrees with the replay", async () => {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [name, value] of Object.entries(process.env)) {
+      if (!/^(BEAMLINE_|OPENAI_|NATS_|LOG_LEVEL$)/.test(name)) env[name] = value;
+    }
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "providers", "health", "--verify"],
+      {
+        cwd: fileURLToPath(new URL("../../../", import.meta.url)),
+        env: {
+          ...env,
+          NATS_URL: server.url,
+          BEAMLINE_HEALTH_CONSECUTIVE_FAILURES_TO_OPEN: "3",
+          BEAMLINE_HEALTH_MIN_ATTEMPTS: "100",
+          BEAMLINE_HEALTH_COOLDOWN_MS: "1500",
+        },
+      },
+    );
+    assert.match(stdout, /verified: 2 record\(s\) equal the replay/);
+    assert.match(stdout, /^mock\tflaky\tclosed\t/m);
   });
 });

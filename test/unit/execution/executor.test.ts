@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type AttemptRecord, ConcurrencyPools, executeCandidates } from "../../../src/execution/index.js";
-import { VirtualClock } from "../../support/index.js";
+import { dataOf, VirtualClock } from "../../support/index.js";
 import { candidate, fail, gate, hang, harness, ok, scriptedAdapter, stream } from "./fakes.js";
 
 /** Compact view of the recorded attempts: provider:outcome[:next]. */
@@ -37,8 +37,8 @@ describe("executeCandidates", () => {
     assert.equal(outcome.status, "succeeded");
     assert.deepEqual(summary(h.recorded), ["1 a server_error retry", "2 a ok"]);
     const [first, second] = h.recorded;
-    assert.equal(first!.type === "attempt.failed" && first.data.retryDelayMs, 125); // 0.5 × 250
-    assert.equal(first!.type === "attempt.failed" && first.data.providerStatus, 500);
+    assert.equal(dataOf(first, "attempt.failed").retryDelayMs, 125); // 0.5 × 250
+    assert.equal(dataOf(first, "attempt.failed").providerStatus, 500);
     assert.equal(second!.data.retryOf, 1);
     assert.equal(second!.data.backoffMs, 125);
     assert.equal(clock.now() - started, 125 + 10);
@@ -50,7 +50,7 @@ describe("executeCandidates", () => {
     const h = harness(clock, [a.adapter], [candidate("a")]);
     await clock.run(executeCandidates(h.input, h.hooks));
     assert.equal(h.recorded[1]!.data.backoffMs, 1000);
-    assert.equal(h.recorded[0]!.type === "attempt.failed" && h.recorded[0].data.retryAfterMs, 1000);
+    assert.equal(dataOf(h.recorded[0], "attempt.failed").retryAfterMs, 1000);
   });
 
   it("fails over at once when retry-after exceeds maxRetryAfterMs", async () => {
@@ -161,7 +161,10 @@ describe("executeCandidates", () => {
     await clock.run(executeCandidates(h.input, h.hooks));
     const first = h.recorded[0]!;
     assert.equal(first.type === "attempt.failed" && first.data.errorClass, "timeout");
-    assert.match(first.type === "attempt.failed" ? first.data.error.message : "", /time-to-first-token timeout of 1000 ms/);
+    assert.match(
+      first.type === "attempt.failed" ? first.data.error.message : "",
+      /time-to-first-token timeout of 1000 ms/,
+    );
     assert.equal(first.data.durationMs, 1000);
   });
 
@@ -182,7 +185,10 @@ describe("executeCandidates", () => {
     const h = harness(clock, [a.adapter], [candidate("a")], { policy: { retriesPerCandidate: 0 } });
     const outcome = await clock.run(executeCandidates(h.input, h.hooks));
     assert.equal(outcome.attempt.data.durationMs, 5000);
-    assert.match(outcome.attempt.type === "attempt.failed" ? outcome.attempt.data.error.message : "", /total timeout/);
+    assert.match(
+      outcome.attempt.type === "attempt.failed" ? outcome.attempt.data.error.message : "",
+      /total timeout/,
+    );
   });
 
   it("skips an open breaker and says so on the next attempt", async () => {
@@ -194,7 +200,9 @@ describe("executeCandidates", () => {
     });
     await clock.run(executeCandidates(h.input, h.hooks));
     assert.deepEqual(summary(h.recorded), ["1 b ok"]);
-    assert.deepEqual(h.recorded[0]!.data.skipped, [{ provider: "a", model: "a-model", reason: "circuit_open" }]);
+    assert.deepEqual(h.recorded[0]!.data.skipped, [
+      { provider: "a", model: "a-model", reason: "circuit_open" },
+    ]);
     assert.equal(h.recorded[0]!.data.candidate, 1);
   });
 
@@ -218,7 +226,10 @@ describe("executeCandidates", () => {
     });
     const outcome = await clock.run(executeCandidates(h.input, h.hooks));
     assert.deepEqual(summary(h.recorded), ["1 gone circuit_open none final"]);
-    assert.equal(outcome.attempt.type === "attempt.failed" && outcome.attempt.data.error.code, "BL_CIRCUIT_OPEN");
+    assert.equal(
+      outcome.attempt.type === "attempt.failed" && outcome.attempt.data.error.code,
+      "BL_CIRCUIT_OPEN",
+    );
     assert.deepEqual(
       outcome.attempt.data.skipped?.map((s) => s.reason),
       ["circuit_open", "not_configured"],
@@ -227,20 +238,26 @@ describe("executeCandidates", () => {
 
   it("fails over with a backpressure attempt when the pool's queue is full", async () => {
     const clock = new VirtualClock();
-    const pools = new ConcurrencyPools(() => ({ maxConcurrent: 1, maxQueued: 0, queueTimeoutMs: 100 }), clock);
+    const pools = new ConcurrencyPools(
+      () => ({ maxConcurrent: 1, maxQueued: 0, queueTimeoutMs: 100 }),
+      clock,
+    );
     const held = await pools.acquire("a", "a-model");
     const a = scriptedAdapter("a", clock, []);
     const b = scriptedAdapter("b", clock, [ok()]);
     const h = harness(clock, [a.adapter, b.adapter], [candidate("a"), candidate("b")], { pools });
     await clock.run(executeCandidates(h.input, h.hooks));
     assert.deepEqual(summary(h.recorded), ["1 a backpressure failover", "2 b ok"]);
-    assert.equal(h.recorded[0]!.type === "attempt.failed" && h.recorded[0].data.error.code, "BL_PROVIDER_BACKPRESSURE");
+    assert.equal(dataOf(h.recorded[0], "attempt.failed").error.code, "BL_PROVIDER_BACKPRESSURE");
     held();
   });
 
   it("refuses a queued caller after the pool's wait timeout, and hands a freed slot to the first waiter", async () => {
     const clock = new VirtualClock();
-    const pools = new ConcurrencyPools(() => ({ maxConcurrent: 1, maxQueued: 2, queueTimeoutMs: 100 }), clock);
+    const pools = new ConcurrencyPools(
+      () => ({ maxConcurrent: 1, maxQueued: 2, queueTimeoutMs: 100 }),
+      clock,
+    );
     const held = await pools.acquire("a", "m");
     const timedOut = pools.acquire("a", "m");
     await assert.rejects(clock.run(timedOut), /no slot freed within 100 ms/);
@@ -280,13 +297,16 @@ describe("executeCandidates", () => {
 
   it("resumes after a crash by following the stored attempt's decision", async () => {
     const clock = new VirtualClock();
-    const first = await (async () => {
+    const first = (await (async () => {
       const c = new VirtualClock();
       const a = scriptedAdapter("a", c, [fail("server_error")]);
       const h = harness(c, [a.adapter], [candidate("a")], { policy: { maxAttempts: 1 } });
       await c.run(executeCandidates(h.input, h.hooks)).catch(() => undefined);
-      return { ...h.recorded[0]!, data: { ...h.recorded[0]!.data, final: false, next: "retry", retryDelayMs: 77 } };
-    })() as AttemptRecord;
+      return {
+        ...h.recorded[0]!,
+        data: { ...h.recorded[0]!.data, final: false, next: "retry", retryDelayMs: 77 },
+      };
+    })()) as AttemptRecord;
     const a = scriptedAdapter("a", clock, [ok()]);
     const h = harness(clock, [a.adapter], [candidate("a")], { stored: [first] });
     const started = clock.now();
@@ -311,13 +331,20 @@ describe("executeCandidates", () => {
         durationMs: 1,
         streamed: false,
         errorClass: "bad_request",
-        error: { code: "BL_PROVIDER_BAD_REQUEST", message: "no", httpStatus: 400, type: "invalid_request_error" },
+        error: {
+          code: "BL_PROVIDER_BAD_REQUEST",
+          message: "no",
+          httpStatus: 400,
+          type: "invalid_request_error",
+        },
         retryable: false,
         final: true,
         chunksSent: 0,
       },
     };
-    const outcome = await clock.run(executeCandidates(h.input, { ...h.hooks, recordAttempt: async () => theirs }));
+    const outcome = await clock.run(
+      executeCandidates(h.input, { ...h.hooks, recordAttempt: async () => theirs }),
+    );
     assert.equal(outcome.attempt, theirs);
   });
 

@@ -6,8 +6,8 @@ import {
   type Candidate,
   ConcurrencyPools,
   type ExecutionInput,
-  executionPolicy,
   type ExecutionPolicyInput,
+  executionPolicy,
 } from "../../../src/execution/index.js";
 import {
   createProviderRegistry,
@@ -48,7 +48,11 @@ export const ok =
   (text = "hi", afterMs = 10): Step =>
   async (_call, clock) => {
     await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), afterMs));
-    return { completion: completion(text), usage: { promptTokens: 3, completionTokens: 1, cachedTokens: 0 }, timeToFirstTokenMs: afterMs };
+    return {
+      completion: completion(text),
+      usage: { promptTokens: 3, completionTokens: 1, cachedTokens: 0 },
+      timeToFirstTokenMs: afterMs,
+    };
   };
 
 export const fail =
@@ -72,7 +76,11 @@ export const stream =
     }
     if (end === "cut") throw new ProviderError("stream_interrupted", "cut mid-stream");
     if (end === "hang") return hang(call, clock);
-    return { completion: completion(texts.join("")), usage: { promptTokens: 3, completionTokens: texts.length, cachedTokens: 0 }, timeToFirstTokenMs: gapMs };
+    return {
+      completion: completion(texts.join("")),
+      usage: { promptTokens: 3, completionTokens: texts.length, cachedTokens: 0 },
+      timeToFirstTokenMs: gapMs,
+    };
   };
 
 /** A provider whose calls follow `steps` in order; records the upstream models it was called with. */
