@@ -1,3 +1,29 @@
 export type { ApiKeyRecord } from "./api-keys.js";
 export { apiKeyKvKey, reduceApiKey } from "./api-keys.js";
 export { apiKeysProjector, decodeApiKeyRecord, projectApiKeyEvent } from "./api-keys-projector.js";
+export type {
+  BreakerState,
+  BreakerTransition,
+  HealthPolicy,
+  HealthPolicyInput,
+  ProviderHealth,
+} from "./provider-health.js";
+export {
+  breakerStateAt,
+  errorRate,
+  healthPolicy,
+  healthPolicySchema,
+  healthSignal,
+  healthTarget,
+  reduceProviderHealth,
+} from "./provider-health.js";
+export {
+  createHealthProjection,
+  decodeProviderHealth,
+  diffProviderHealth,
+  providerHealthProjector,
+  readProviderHealth,
+  replayProviderHealth,
+  transitionEvent,
+  writeProviderHealth,
+} from "./provider-health-projector.js";

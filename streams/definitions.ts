@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
+import { HEALTH_SUBJECT_ROOT } from "../src/health/keys.js";
 
 /** Settings that differ between a laptop (R1) and a cluster (R3); see docs/operations.md. */
 export interface TopologySettings {
@@ -62,6 +63,7 @@ export const StreamNames = {
   config: "BL_CONFIG",
   deadLetter: "BL_DEAD",
   quota: "BL_QUOTA",
+  health: "BL_HEALTH",
 } as const;
 
 export const ConsumerNames = {
@@ -69,11 +71,13 @@ export const ConsumerNames = {
   billing: "billing",
   apiKeysProjector: "projector-apikeys",
   quotaProjector: "projector-quotas",
+  healthProjector: "projector-health",
 } as const;
 
 export const KvBuckets = {
   apiKeys: "bl_apikeys",
   quota: "bl_quota",
+  health: "bl_health",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -143,6 +147,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         [`${SubjectRoots.quota}.>`],
         s.usageRetentionDays,
       ),
+      stream(
+        StreamNames.health,
+        "Beamline provider circuit-breaker transitions",
+        [`${HEALTH_SUBJECT_ROOT}.>`],
+        s.requestRetentionDays,
+      ),
     ],
     consumers: [
       consumer(
@@ -160,6 +170,17 @@ export function beamlineTopology(s: TopologySettings): Topology {
       consumer(StreamNames.quota, ConsumerNames.quotaProjector, "quota projection into KV", [
         `${SubjectRoots.quota}.>`,
       ]),
+      {
+        ...consumer(
+          StreamNames.requests,
+          ConsumerNames.healthProjector,
+          "provider health projection into KV",
+          [slotFilter(`${RequestSlots.attempt}.*`)],
+        ),
+        // One message in flight across all instances: the health fold must follow stream order
+        // so that the live projection equals a replay (see projections/provider-health.ts).
+        max_ack_pending: 1,
+      },
     ],
     kv: [
       {
@@ -171,6 +192,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
       {
         bucket: KvBuckets.quota,
         description: "tenant → quota state (projection of BL_QUOTA)",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.health,
+        description: "provider/model health and circuit breakers; half-open probe leases",
         history: 1,
         replicas: s.replicas,
       },

@@ -9,6 +9,7 @@ import { startTracing } from "../observability/tracing-sdk.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
 import { generateApiKey, hashApiKey, keyPrefix } from "../tenancy/index.js";
+import { registerProvidersCommands } from "./commands/providers.js";
 import { connectForCommand } from "./nats-target.js";
 
 const program = new Command("beamline")
@@ -160,6 +161,8 @@ program
     });
     process.stdout.write(`${mock.url}\n`);
   });
+
+registerProvidersCommands(program);
 
 try {
   await program.parseAsync(process.argv);

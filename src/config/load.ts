@@ -35,6 +35,25 @@ const ENV_KEYS: ReadonlyArray<[string, string[]]> = [
   ["BEAMLINE_PROVIDER_MAX_CONNECTIONS", ["provider", "maxConnections"]],
   ["LOG_LEVEL", ["logLevel"]],
   ["BEAMLINE_QUOTA_RESERVATION_TTL_MS", ["quotaReservationTtlMs"]],
+  ["BEAMLINE_EXEC_TIME_TO_FIRST_TOKEN_MS", ["execution", "timeToFirstTokenMs"]],
+  ["BEAMLINE_EXEC_IDLE_MS", ["execution", "idleMs"]],
+  ["BEAMLINE_EXEC_TOTAL_MS", ["execution", "totalMs"]],
+  ["BEAMLINE_EXEC_MAX_ATTEMPTS", ["execution", "maxAttempts"]],
+  ["BEAMLINE_EXEC_RETRIES_PER_CANDIDATE", ["execution", "retriesPerCandidate"]],
+  ["BEAMLINE_EXEC_BACKOFF_BASE_MS", ["execution", "backoffBaseMs"]],
+  ["BEAMLINE_EXEC_BACKOFF_MAX_MS", ["execution", "backoffMaxMs"]],
+  ["BEAMLINE_EXEC_MAX_TOTAL_BACKOFF_MS", ["execution", "maxTotalBackoffMs"]],
+  ["BEAMLINE_EXEC_MAX_RETRY_AFTER_MS", ["execution", "maxRetryAfterMs"]],
+  ["BEAMLINE_EXEC_POOL_MAX_CONCURRENT", ["execution", "poolMaxConcurrent"]],
+  ["BEAMLINE_EXEC_POOL_MAX_QUEUED", ["execution", "poolMaxQueued"]],
+  ["BEAMLINE_EXEC_POOL_QUEUE_TIMEOUT_MS", ["execution", "poolQueueTimeoutMs"]],
+  ["BEAMLINE_HEALTH_WINDOW_MS", ["health", "windowMs"]],
+  ["BEAMLINE_HEALTH_MIN_ATTEMPTS", ["health", "minAttemptsInWindow"]],
+  ["BEAMLINE_HEALTH_ERROR_RATE_TO_OPEN", ["health", "errorRateToOpen"]],
+  ["BEAMLINE_HEALTH_CONSECUTIVE_FAILURES_TO_OPEN", ["health", "consecutiveFailuresToOpen"]],
+  ["BEAMLINE_HEALTH_COOLDOWN_MS", ["health", "cooldownMs"]],
+  ["BEAMLINE_HEALTH_HALF_OPEN_MAX_PROBES", ["health", "halfOpenMaxProbes"]],
+  ["BEAMLINE_HEALTH_PROBE_LEASE_MS", ["health", "probeLeaseMs"]],
 ];
 
 /** Turns environment variables into the (unvalidated) config input shape. */
@@ -51,7 +70,10 @@ export function configInputFromEnv(env: NodeJS.ProcessEnv): BeamlineConfigInput 
             .filter(Boolean)
         : raw;
     let target = input;
-    for (const key of path.slice(0, -1)) target = target[key] as Record<string, unknown>;
+    for (const key of path.slice(0, -1)) {
+      target[key] ??= {};
+      target = target[key] as Record<string, unknown>;
+    }
     target[path.at(-1)!] = value;
   }
   return input as BeamlineConfigInput;

@@ -83,6 +83,45 @@ export const configSchema = z.object({
    * above the 10 min provider timeout.
    */
   quotaReservationTtlMs: positiveMs.default(900_000),
+  /**
+   * Provider-call execution (docs/reliability.md). Unset fields take the defaults of
+   * executionPolicySchema (src/execution/policy.ts), so the defaults live in one place.
+   */
+  execution: z
+    .object({
+      timeToFirstTokenMs: positiveMs.optional(),
+      idleMs: positiveMs.optional(),
+      totalMs: positiveMs.optional(),
+      maxAttempts: z.coerce.number().int().positive().optional(),
+      retriesPerCandidate: z.coerce.number().int().nonnegative().optional(),
+      backoffBaseMs: positiveMs.optional(),
+      backoffMaxMs: positiveMs.optional(),
+      maxTotalBackoffMs: z.coerce.number().int().nonnegative().optional(),
+      maxRetryAfterMs: z.coerce.number().int().nonnegative().optional(),
+      /** Calls in flight per provider/model from one instance. */
+      poolMaxConcurrent: z.coerce.number().int().positive().default(64),
+      /** Callers waiting for a slot per provider/model; one more is refused (backpressure). */
+      poolMaxQueued: z.coerce.number().int().nonnegative().default(256),
+      /** Longest wait for a slot before backpressure. */
+      poolQueueTimeoutMs: positiveMs.default(5_000),
+    })
+    .prefault({}),
+  /**
+   * Provider health and circuit breakers (docs/reliability.md). Unset fields take the
+   * defaults of healthPolicySchema (projections/provider-health.ts). Every instance must
+   * run with the same values, or replay and live projection disagree.
+   */
+  health: z
+    .object({
+      windowMs: positiveMs.optional(),
+      minAttemptsInWindow: z.coerce.number().int().positive().optional(),
+      errorRateToOpen: z.coerce.number().gt(0).max(1).optional(),
+      consecutiveFailuresToOpen: z.coerce.number().int().positive().optional(),
+      cooldownMs: positiveMs.optional(),
+      halfOpenMaxProbes: z.coerce.number().int().positive().optional(),
+      probeLeaseMs: positiveMs.optional(),
+    })
+    .prefault({}),
 });
 
 export type BeamlineConfig = Readonly<z.infer<typeof configSchema>>;

@@ -35,6 +35,8 @@ export const ErrorCodes = {
   BL_INTERNAL: { httpStatus: 500, type: "api_error", handling: "retry" },
   BL_DELIVERY_OVERLAP: { httpStatus: 500, type: "api_error", handling: "retry" },
   BL_QUOTA_EXCEEDED: { httpStatus: 429, type: "rate_limit_error", handling: "fail-request" },
+  BL_PROVIDER_BACKPRESSURE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
+  BL_CIRCUIT_OPEN: { httpStatus: 503, type: "api_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

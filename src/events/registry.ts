@@ -4,6 +4,9 @@ import {
   apiKeyRevokedV1,
   attemptFailedV1,
   attemptSucceededV1,
+  providerBreakerClosedV1,
+  providerBreakerHalfOpenedV1,
+  providerBreakerOpenedV1,
   quotaExpiredV1,
   quotaReservedV1,
   quotaSettledV1,
@@ -48,6 +51,9 @@ export const EventTypes = {
   "quota.reserved": spec(quotaReservedV1),
   "quota.settled": spec(quotaSettledV1),
   "quota.expired": spec(quotaExpiredV1),
+  "provider.breaker_opened": spec(providerBreakerOpenedV1),
+  "provider.breaker_half_opened": spec(providerBreakerHalfOpenedV1),
+  "provider.breaker_closed": spec(providerBreakerClosedV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

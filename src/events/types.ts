@@ -64,6 +64,16 @@ const attemptBase = z.object({
   startedAt: z.string(),
   durationMs: z.number().nonnegative(),
   streamed: z.boolean(),
+  /** 0-based index of the tried candidate in route.decided (absent on events written before it existed). */
+  candidate: z.number().int().nonnegative().optional(),
+  /** Attempt number of the earlier try of the same candidate that this attempt retries. */
+  retryOf: z.number().int().positive().optional(),
+  /** Milliseconds waited (backoff, retry-after) before this attempt started. */
+  backoffMs: z.number().nonnegative().optional(),
+  /** True when this call was a half-open circuit breaker's probe. */
+  probe: z.boolean().optional(),
+  /** Candidates passed over (open breaker, probe slots taken) just before this attempt. */
+  skipped: z.array(z.object({ provider: z.string(), model: z.string(), reason: z.string() })).optional(),
 });
 
 export const attemptSucceededV1 = attemptBase.extend({
@@ -83,6 +93,14 @@ export const attemptFailedV1 = attemptBase.extend({
   usage: usageSchema.optional(),
   /** Whether chunks of this attempt already reached the client. */
   chunksSent: z.number().int().nonnegative(),
+  /** What the executor decided after this failure: try the same candidate again, the next one, or stop. */
+  next: z.enum(["retry", "failover", "none"]).optional(),
+  /** Backoff chosen for the retry when `next` is `retry`, in milliseconds (a resumed executor reuses it). */
+  retryDelayMs: z.number().nonnegative().optional(),
+  /** The provider's retry-after, in milliseconds, when it sent one. */
+  retryAfterMs: z.number().nonnegative().optional(),
+  /** True when `usage` is estimated from the streamed text (the provider never reported it). */
+  usageEstimated: z.boolean().optional(),
 });
 
 export const requestCompletedV1 = z.object({
@@ -173,4 +191,33 @@ export const quotaExpiredV1 = z.object({
   attempt: z.number().int().positive(),
   /** The reserved amounts handed back. */
   released: quotaAmountSchema,
+});
+
+/** Identifies one provider/model whose circuit breaker changed state. */
+const breakerTarget = z.object({ provider: z.string(), model: z.string() });
+
+export const providerBreakerOpenedV1 = breakerTarget.extend({
+  /** What tripped it: `consecutive_failures` or `error_rate`; `probe_failed` from half-open. */
+  reason: z.enum(["consecutive_failures", "error_rate", "probe_failed"]),
+  /** Event time of the attempt that tripped it (ISO-8601). */
+  openedAt: z.string(),
+  /** From this time on (ISO-8601) the breaker lets probes through (half-open). */
+  openUntil: z.string(),
+  consecutiveFailures: z.number().int().nonnegative(),
+  /** Failed share of the attempts in the sliding window, 0..1. */
+  errorRate: z.number().min(0).max(1),
+  /** Id of the attempt event that caused the transition. */
+  causeEventId: z.string(),
+});
+
+export const providerBreakerHalfOpenedV1 = breakerTarget.extend({
+  /** When the cooldown ended (ISO-8601): the breaker's openUntil. */
+  at: z.string(),
+  causeEventId: z.string(),
+});
+
+export const providerBreakerClosedV1 = breakerTarget.extend({
+  /** Event time of the successful probe that closed it (ISO-8601). */
+  at: z.string(),
+  causeEventId: z.string(),
 });

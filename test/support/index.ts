@@ -1,3 +1,4 @@
+export { dataOf } from "./data-of.js";
 export type {
   NatsCluster,
   NatsServer,
@@ -5,5 +6,6 @@ export type {
   StartNatsServerOptions,
 } from "./nats-server.js";
 export { natsServerBinary, startNatsCluster, startNatsServer } from "./nats-server.js";
+export { VirtualClock } from "./virtual-clock.js";
 export type { WaitForOptions } from "./wait.js";
 export { waitFor } from "./wait.js";

@@ -1,0 +1,298 @@
+import { z } from "zod";
+import type { BeamlineEvent, EventData } from "../src/events/index.js";
+import { isEvent } from "../src/events/index.js";
+
+/**
+ * Provider health: a pure fold of attempt events into one record per provider/model, with a
+ * circuit breaker. Time is the events' own time, so a replay gives the same records and the
+ * same breaker transitions. The exact semantics are in docs/reliability.md.
+ */
+
+const positiveMs = z.number().int().positive();
+
+/** How health is measured and when a breaker trips. Every projector and view must share it. */
+export const healthPolicySchema = z.strictObject({
+  /** Length of the sliding window the error rate is measured over. */
+  windowMs: positiveMs.default(60_000),
+  /** The window is kept as this many buckets (its time resolution is windowMs / buckets). */
+  windowBuckets: z.number().int().min(1).max(600).default(12),
+  /** The error rate only trips the breaker with at least this many attempts in the window. */
+  minAttemptsInWindow: z.number().int().positive().default(10),
+  /** Failed share (0..1] of the window's attempts that opens the breaker. */
+  errorRateToOpen: z.number().gt(0).max(1).default(0.5),
+  /** Consecutive failures that open the breaker whatever the window says. */
+  consecutiveFailuresToOpen: z.number().int().positive().default(5),
+  /** How long an open breaker refuses calls before it lets probes through (half-open). */
+  cooldownMs: positiveMs.default(30_000),
+  /** Probe calls let through at once while half-open, across all instances. */
+  halfOpenMaxProbes: z.number().int().positive().default(1),
+  /** A probe slot taken by an instance that died is given back after this long. */
+  probeLeaseMs: positiveMs.default(60_000),
+  /** Successful attempts in half-open that close the breaker. */
+  successesToClose: z.number().int().positive().default(1),
+  /** Weight of the newest latency in the moving average, (0..1]. */
+  latencyEwmaAlpha: z.number().gt(0).max(1).default(0.2),
+  /** Latest successful latencies kept for the p95. */
+  latencySamples: z.number().int().min(1).max(1000).default(50),
+});
+export type HealthPolicy = Readonly<z.infer<typeof healthPolicySchema>>;
+export type HealthPolicyInput = z.input<typeof healthPolicySchema>;
+
+export function healthPolicy(input: HealthPolicyInput = {}): HealthPolicy {
+  return Object.freeze(healthPolicySchema.parse(input));
+}
+
+export type BreakerState = "closed" | "open" | "half_open";
+
+export interface WindowBucket {
+  /** Start of the bucket, ms since the epoch (a multiple of windowMs / windowBuckets). */
+  start: number;
+  ok: number;
+  failed: number;
+}
+
+/** The projected health of one provider/model, stored in KV. */
+export interface ProviderHealth {
+  provider: string;
+  model: string;
+  /** Attempts in the sliding window, oldest first. */
+  window: WindowBucket[];
+  consecutiveFailures: number;
+  /** Moving average of successful attempts' duration, ms; null before the first. */
+  latencyEwmaMs: number | null;
+  latencyP95Ms: number | null;
+  /** Latest successful durations, oldest first (at most policy.latencySamples). */
+  latencySamples: number[];
+  breaker: {
+    /** As of `lastEventAt`; an `open` breaker past `openUntil` reads as half-open (see breakerStateAt). */
+    state: BreakerState;
+    /** When the breaker entered `state` (ISO-8601, event time). */
+    since: string;
+    openUntil?: string;
+    /** Successes seen since it went half-open. */
+    probeSuccesses: number;
+    /** Times it opened so far. */
+    opens: number;
+  };
+  totals: { ok: number; failed: number };
+  /** Latest event time folded in (ISO-8601); the reducer's clock never goes back. */
+  lastEventAt: string;
+  /** Highest stream sequence folded in: a redelivered or replayed older event is a no-op. */
+  lastSequence: number;
+}
+
+/** A breaker transition the fold produced, ready to become an event. */
+export type BreakerTransition =
+  | { type: "provider.breaker_opened"; data: EventData<"provider.breaker_opened"> }
+  | { type: "provider.breaker_half_opened"; data: EventData<"provider.breaker_half_opened"> }
+  | { type: "provider.breaker_closed"; data: EventData<"provider.breaker_closed"> };
+
+/** Provider failures: the provider (not the caller, not Beamline) is unwell. */
+const FAILURE_CLASSES: ReadonlySet<string> = new Set([
+  "rate_limited",
+  "overloaded",
+  "server_error",
+  "timeout",
+  "connection",
+  "malformed",
+  "stream_interrupted",
+  "auth",
+]);
+/** The provider answered properly; the request itself was at fault. Count as healthy. */
+const ANSWERED_CLASSES: ReadonlySet<string> = new Set(["bad_request", "context_window"]);
+
+type AttemptEvent = BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;
+
+/** What an attempt says about its provider: ok (with latency), failed, or nothing. */
+export function healthSignal(event: BeamlineEvent): { ok: boolean; latencyMs?: number } | undefined {
+  if (isEvent(event, "attempt.succeeded")) return { ok: true, latencyMs: event.data.durationMs };
+  if (isEvent(event, "attempt.failed")) {
+    if (FAILURE_CLASSES.has(event.data.errorClass)) return { ok: false };
+    if (ANSWERED_CLASSES.has(event.data.errorClass)) return { ok: true };
+  }
+  // Backpressure, open circuits and Beamline's own bugs never reached the provider.
+  return undefined;
+}
+
+/** KV identity of the record an event folds into, or undefined when it carries no health signal. */
+export function healthTarget(event: BeamlineEvent): { provider: string; model: string } | undefined {
+  if (!healthSignal(event)) return undefined;
+  const attempt = event as AttemptEvent;
+  return { provider: attempt.data.provider, model: attempt.data.model };
+}
+
+/** The breaker state at `nowMs`: an open breaker whose cooldown has ended reads as half-open. */
+export function breakerStateAt(health: ProviderHealth | undefined, nowMs: number): BreakerState {
+  if (!health) return "closed";
+  const { breaker } = health;
+  if (breaker.state === "open" && breaker.openUntil !== undefined && nowMs >= Date.parse(breaker.openUntil)) {
+    return "half_open";
+  }
+  return breaker.state;
+}
+
+/** Failed share of the window's attempts, 0 when it is empty. */
+export function errorRate(health: Pick<ProviderHealth, "window">): number {
+  let ok = 0;
+  let failed = 0;
+  for (const bucket of health.window) {
+    ok += bucket.ok;
+    failed += bucket.failed;
+  }
+  return ok + failed === 0 ? 0 : failed / (ok + failed);
+}
+
+function emptyHealth(provider: string, model: string, at: string): ProviderHealth {
+  return {
+    provider,
+    model,
+    window: [],
+    consecutiveFailures: 0,
+    latencyEwmaMs: null,
+    latencyP95Ms: null,
+    latencySamples: [],
+    breaker: { state: "closed", since: at, probeSuccesses: 0, opens: 0 },
+    totals: { ok: 0, failed: 0 },
+    lastEventAt: at,
+    lastSequence: 0,
+  };
+}
+
+function p95(samples: number[]): number | null {
+  if (samples.length === 0) return null;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.ceil(0.95 * sorted.length) - 1]!;
+}
+
+/**
+ * Pure reducer (health, attempt event, stream sequence) → (health, transitions). Shared by
+ * the live projector and the rebuild, so the two cannot drift. Folding must follow stream
+ * order (the projector's consumer delivers one message at a time); an event at or below
+ * `lastSequence` changes nothing, so redelivery and replay are harmless.
+ *
+ * Open → half-open: the stored record stays `open` until the first attempt event at or after
+ * `openUntil`; the reducer then records the half-open transition (dated `openUntil`) before
+ * folding that attempt. Readers do not wait for it: {@link breakerStateAt} derives half-open
+ * from `openUntil` at read time.
+ */
+export function reduceProviderHealth(
+  current: ProviderHealth | undefined,
+  event: BeamlineEvent,
+  sequence: number,
+  policy: HealthPolicy,
+): { health: ProviderHealth | undefined; transitions: BreakerTransition[] } {
+  const signal = healthSignal(event);
+  if (!signal) return { health: current, transitions: [] };
+  if (current && sequence <= current.lastSequence) return { health: current, transitions: [] };
+  const attempt = event as AttemptEvent;
+  const { provider, model } = attempt.data;
+  const base = current ?? emptyHealth(provider, model, attempt.time);
+  const eventMs = Date.parse(attempt.time);
+  const nowMs = Math.max(Date.parse(base.lastEventAt), eventMs);
+  const now = new Date(nowMs).toISOString();
+  const transitions: BreakerTransition[] = [];
+  const breaker = { ...base.breaker };
+  let window = base.window.map((bucket) => ({ ...bucket }));
+  let consecutiveFailures = base.consecutiveFailures;
+
+  if (breaker.state === "open" && breaker.openUntil !== undefined && nowMs >= Date.parse(breaker.openUntil)) {
+    const at = breaker.openUntil;
+    breaker.state = "half_open";
+    breaker.since = at;
+    breaker.probeSuccesses = 0;
+    delete breaker.openUntil;
+    transitions.push({
+      type: "provider.breaker_half_opened",
+      data: { provider, model, at, causeEventId: attempt.id },
+    });
+  }
+
+  const bucketMs = Math.max(1, Math.floor(policy.windowMs / policy.windowBuckets));
+  const windowStart = nowMs - policy.windowMs;
+  window = window.filter((bucket) => bucket.start + bucketMs > windowStart);
+  if (eventMs > windowStart) {
+    const start = Math.floor(eventMs / bucketMs) * bucketMs;
+    let bucket = window.find((b) => b.start === start);
+    if (!bucket) {
+      bucket = { start, ok: 0, failed: 0 };
+      window.push(bucket);
+      window.sort((a, b) => a.start - b.start);
+    }
+    if (signal.ok) bucket.ok++;
+    else bucket.failed++;
+  }
+  consecutiveFailures = signal.ok ? 0 : consecutiveFailures + 1;
+
+  let latencySamples = base.latencySamples;
+  let latencyEwmaMs = base.latencyEwmaMs;
+  if (signal.latencyMs !== undefined) {
+    latencySamples = [...base.latencySamples, signal.latencyMs].slice(-policy.latencySamples);
+    latencyEwmaMs =
+      latencyEwmaMs === null
+        ? signal.latencyMs
+        : policy.latencyEwmaAlpha * signal.latencyMs + (1 - policy.latencyEwmaAlpha) * latencyEwmaMs;
+  }
+
+  const open = (reason: EventData<"provider.breaker_opened">["reason"]) => {
+    const openUntil = new Date(nowMs + policy.cooldownMs).toISOString();
+    transitions.push({
+      type: "provider.breaker_opened",
+      data: {
+        provider,
+        model,
+        reason,
+        openedAt: now,
+        openUntil,
+        consecutiveFailures,
+        errorRate: errorRate({ window }),
+        causeEventId: attempt.id,
+      },
+    });
+    breaker.state = "open";
+    breaker.since = now;
+    breaker.openUntil = openUntil;
+    breaker.probeSuccesses = 0;
+    breaker.opens++;
+  };
+
+  if (breaker.state === "closed" && !signal.ok) {
+    const attempts = window.reduce((sum, b) => sum + b.ok + b.failed, 0);
+    if (consecutiveFailures >= policy.consecutiveFailuresToOpen) open("consecutive_failures");
+    else if (attempts >= policy.minAttemptsInWindow && errorRate({ window }) >= policy.errorRateToOpen)
+      open("error_rate");
+  } else if (breaker.state === "half_open") {
+    if (!signal.ok) open("probe_failed");
+    else if (++breaker.probeSuccesses >= policy.successesToClose) {
+      breaker.state = "closed";
+      breaker.since = now;
+      breaker.probeSuccesses = 0;
+      // A closed breaker starts afresh: the failures that opened it must not re-open it.
+      window = [];
+      consecutiveFailures = 0;
+      transitions.push({
+        type: "provider.breaker_closed",
+        data: { provider, model, at: now, causeEventId: attempt.id },
+      });
+    }
+  }
+
+  return {
+    health: {
+      provider,
+      model,
+      window,
+      consecutiveFailures,
+      latencyEwmaMs,
+      latencyP95Ms: p95(latencySamples),
+      latencySamples,
+      breaker,
+      totals: {
+        ok: base.totals.ok + (signal.ok ? 1 : 0),
+        failed: base.totals.failed + (signal.ok ? 0 : 1),
+      },
+      lastEventAt: now,
+      lastSequence: sequence,
+    },
+    transitions,
+  };
+}
