@@ -69,10 +69,12 @@ export const ConsumerNames = {
   finish: "finish",
   billing: "billing",
   apiKeysProjector: "projector-apikeys",
+  tenantsProjector: "projector-tenants",
 } as const;
 
 export const KvBuckets = {
   apiKeys: "bl_apikeys",
+  tenants: "bl_tenants",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -153,11 +155,20 @@ export function beamlineTopology(s: TopologySettings): Topology {
       consumer(StreamNames.config, ConsumerNames.apiKeysProjector, "API key projection into KV", [
         `${SubjectRoots.config}.>`,
       ]),
+      consumer(StreamNames.config, ConsumerNames.tenantsProjector, "tenant projection into KV", [
+        `${SubjectRoots.config}.tenant.>`,
+      ]),
     ],
     kv: [
       {
         bucket: KvBuckets.apiKeys,
         description: "API key hash → tenant and status",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.tenants,
+        description: "tenant id → name and status",
         history: 1,
         replicas: s.replicas,
       },

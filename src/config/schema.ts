@@ -77,6 +77,11 @@ export const configSchema = z.object({
     maxConnections: z.coerce.number().int().positive().default(256),
   }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /**
+   * Bearer token of the admin HTTP API (`/admin/v1/...`); when unset the admin API is not
+   * mounted at all. Not a tenant key: use a long random value and keep it out of clients.
+   */
+  adminToken: z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(),
 });
 
 export type BeamlineConfig = Readonly<z.infer<typeof configSchema>>;

@@ -9,6 +9,8 @@ import {
   requestFailedV1,
   routeDecidedV1,
   tenantCreatedV1,
+  tenantDisabledV1,
+  tenantEnabledV1,
   usageRecordedV1,
 } from "./types.js";
 
@@ -42,6 +44,8 @@ export const EventTypes = {
   "tenant.created": spec(tenantCreatedV1),
   "apikey.issued": spec(apiKeyIssuedV1),
   "apikey.revoked": spec(apiKeyRevokedV1),
+  "tenant.disabled": spec(tenantDisabledV1),
+  "tenant.enabled": spec(tenantEnabledV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;
