@@ -5,13 +5,13 @@ import { openTenancyAdmin, type TenancyAdmin } from "../../tenancy/index.js";
 import { connectForCommand } from "../nats-target.js";
 
 /** Runs `action` with a tenancy admin on the NATS the CLI talks to, then closes the connection. */
-export async function withTenancyAdmin<T>(
+export async function withTenancyAdmin(
   name: string,
-  action: (admin: TenancyAdmin) => Promise<T>,
-): Promise<T> {
+  action: (admin: TenancyAdmin) => Promise<unknown>,
+): Promise<void> {
   const nc = await connectForCommand(loadConfigFromEnv(), name);
   try {
-    return await action(await openTenancyAdmin(new EventStore(nc)));
+    await action(await openTenancyAdmin(new EventStore(nc)));
   } finally {
     await nc.close();
   }
