@@ -14,15 +14,17 @@ interface JsonOption {
   json?: boolean;
 }
 
-function printTenants(tenants: TenantView[], options: JsonOption, output: CommandOutput): void {
+/** One tenant (a change) or a list, as a table or, with --json, as the object or array. */
+function printTenants(tenants: TenantView | TenantView[], options: JsonOption, output: CommandOutput): void {
   if (options.json) {
     output.out(`${JSON.stringify(tenants, null, 2)}\n`);
     return;
   }
+  const rows = Array.isArray(tenants) ? tenants : [tenants];
   output.out(
     formatTable(
       ["TENANT", "NAME", "STATUS", "CREATED", "REASON"],
-      tenants.map((t) => [t.id, t.name, t.status, t.createdAt, t.disabledReason]),
+      rows.map((t) => [t.id, t.name, t.status, t.createdAt, t.disabledReason]),
     ),
   );
 }
@@ -39,7 +41,7 @@ export async function tenantsCreate(
     ...(options.name !== undefined ? { name: options.name } : {}),
   });
   const tenant = await admin.createTenant(input);
-  printTenants([tenant], options, output);
+  printTenants(tenant, options, output);
   return tenant;
 }
 
@@ -67,7 +69,7 @@ export async function tenantsDisable(
     options.reason !== undefined ? { reason: options.reason } : {},
   );
   const view = await admin.disableTenant(tenant, input);
-  printTenants([view], options, output);
+  printTenants(view, options, output);
   return view;
 }
 
@@ -79,7 +81,7 @@ export async function tenantsEnable(
   output: CommandOutput = processOutput,
 ): Promise<TenantView> {
   const view = await admin.enableTenant(parseAdminInput(tenantIdSchema, id));
-  printTenants([view], options, output);
+  printTenants(view, options, output);
   return view;
 }
 
