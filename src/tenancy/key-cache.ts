@@ -7,10 +7,12 @@ import { type KvView, watchKvView } from "./kv-view.js";
 
 /**
  * The gateway's view of API keys (hash → record), kept live by a KV watch: authentication is
- * a map lookup, and a revocation reaches every instance within a second.
+ * a map lookup, and a revocation reaches every instance within a second. `lookupBy(keyId)`
+ * finds a record by key id, for workers that only know the id (from `request.accepted`),
+ * e.g. to read the key's quota limits.
  */
 export type ApiKeyCache = KvView<ApiKeyRecord>;
 
 export function watchApiKeys(nc: NatsConnection, log: Logger): Promise<ApiKeyCache> {
-  return watchKvView(nc, KvBuckets.apiKeys, decodeApiKeyRecord, log);
+  return watchKvView(nc, KvBuckets.apiKeys, decodeApiKeyRecord, log, (record) => record.keyId);
 }

@@ -9,6 +9,8 @@ import type { Logger } from "../observability/index.js";
  */
 export interface KvView<R> {
   lookup(key: string): R | undefined;
+  /** Lookup by the secondary key given at creation (`secondaryKey`), e.g. an API key's id. */
+  lookupBy(secondary: string): R | undefined;
   /** Resolves once the bucket's contents at start are loaded. */
   ready: Promise<void>;
   stop(): void;
@@ -19,9 +21,11 @@ export async function watchKvView<R>(
   bucket: string,
   decode: (value: Uint8Array) => R,
   log: Logger,
+  secondaryKey?: (record: R) => string,
 ): Promise<KvView<R>> {
   const kv = await new Kvm(nc).open(bucket);
   const records = new Map<string, R>();
+  const secondary = new Map<string, string>();
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
@@ -34,18 +38,26 @@ export async function watchKvView<R>(
       if (entry.delta === 0) markReady();
       if (entry.operation === "PUT") {
         try {
-          records.set(entry.key, decode(entry.value));
+          const record = decode(entry.value);
+          records.set(entry.key, record);
+          if (secondaryKey) secondary.set(secondaryKey(record), entry.key);
         } catch (error) {
           // The key (an API key's hash) is not logged: a record is identified by bucket only.
           log.error({ err: error, bucket }, "unreadable record in KV view");
         }
       } else {
+        const removed = records.get(entry.key);
+        if (removed !== undefined && secondaryKey) secondary.delete(secondaryKey(removed));
         records.delete(entry.key);
       }
     }
   })();
   return {
     lookup: (key) => records.get(key),
+    lookupBy: (key) => {
+      const primary = secondary.get(key);
+      return primary === undefined ? undefined : records.get(primary);
+    },
     ready,
     stop: () => watcher.stop(),
   };

@@ -7,10 +7,17 @@ import { keysIssue, keysList, keysRevoke, keysRotate } from "../../src/cli/comma
 import { tenantsCreate, tenantsDisable, tenantsEnable, tenantsList } from "../../src/cli/commands/tenants.js";
 import type { CommandOutput } from "../../src/cli/table.js";
 import { loadConfig } from "../../src/config/index.js";
+import { connectNats } from "../../src/nats/connect.js";
 import { EventStore } from "../../src/nats/event-store.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
-import { hashApiKey, type IssuedKey, openTenancyAdmin, type TenancyAdmin } from "../../src/tenancy/index.js";
+import {
+  hashApiKey,
+  type IssuedKey,
+  openTenancyAdmin,
+  type TenancyAdmin,
+  watchApiKeys,
+} from "../../src/tenancy/index.js";
 import { StreamNames } from "../../streams/index.js";
 import {
   startTestBeamline,
@@ -225,6 +232,35 @@ describe("tenants and API keys", { timeout: 90_000 }, () => {
         },
       );
       assert.equal(errorCode(await admin("POST", "/keys/key_nope/revoke")), "BL_API_KEY_NOT_FOUND");
+    });
+
+    it("gives a worker on its own connection the key's limits by key id, live", async () => {
+      const nc = await connectNats({ servers: [a.server.url], name: "worker-view" });
+      const cache = await watchApiKeys(nc, createLogger({ level: "silent" }));
+      try {
+        await cache.ready;
+        const issued = await issueOverHttp("acme", {
+          limits: { concurrentRequests: 2, spendPerDayUsd: 1.5 },
+        });
+        const record = await waitFor(() => cache.lookupBy(issued.keyId), {
+          what: "the key to reach a second connection's cache",
+          timeoutMs: PROPAGATION_MS,
+        });
+        assert.deepEqual(record.limits, {
+          concurrentRequests: 2,
+          spendPerDayUsd: 1.5,
+          spendWindow: "calendar",
+        });
+        assert.equal(cache.lookup(hashApiKey(issued.key))?.keyId, issued.keyId);
+        await admin("POST", `/keys/${issued.keyId}/revoke`);
+        await waitFor(() => cache.lookupBy(issued.keyId)?.status === "revoked", {
+          what: "the revocation to reach a second connection's cache",
+          timeoutMs: PROPAGATION_MS,
+        });
+      } finally {
+        cache.stop();
+        await nc.close();
+      }
     });
   });
 

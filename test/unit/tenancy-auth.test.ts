@@ -19,7 +19,12 @@ import {
 const KEY = "bl-unit-test-key-000000000000";
 
 function view<R>(entries: Record<string, R>): KvView<R> {
-  return { lookup: (key) => entries[key], ready: Promise.resolve(), stop: () => undefined };
+  return {
+    lookup: (key) => entries[key],
+    lookupBy: () => undefined,
+    ready: Promise.resolve(),
+    stop: () => undefined,
+  };
 }
 
 const baseRecord: ApiKeyRecord = {
