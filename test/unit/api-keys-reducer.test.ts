@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type ApiKeyRecord, apiKeyKvKey, keyStateAt, reduceApiKey } from "../../projections/index.js";
-import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
+import { type BeamlineEvent, decodeEvent, encodeEvent, makeEvent } from "../../src/events/index.js";
 
 const KEY_HASH = "a".repeat(64);
 const context = { tenant: "acme", requestId: "", correlationId: "key_1" };
@@ -181,5 +181,26 @@ describe("API key projection reducer: expiry, scope, limits and rotation", () =>
   it("a redelivered revocation with the same effect writes nothing", () => {
     const record = given([scoped, 7], [graceRevocation, 8]);
     assert.equal(reduceApiKey(record, graceRevocation, 8), record);
+  });
+});
+
+describe("API key events written before expiry, scope and rotation existed", () => {
+  it("still decode, and fold into an active-then-revoked key with none of the new fields", () => {
+    const stored = [issued, revoked].map((event) => {
+      const encoded = encodeEvent(event);
+      return decodeEvent(encoded.payload, { get: (name: string) => encoded.headers[name] ?? "" });
+    });
+    assert.deepEqual(
+      stored.map((event) => event.data),
+      [issued.data, revoked.data],
+    );
+    const record = stored.reduce<ApiKeyRecord | undefined>(
+      (r, e, i) => reduceApiKey(r, e, i + 1),
+      undefined,
+    )!;
+    assert.equal(record.expiresAt, undefined);
+    assert.equal(record.models, undefined);
+    assert.equal(record.limits, undefined);
+    assert.equal(keyStateAt(record, new Date("2026-06-01T00:00:00.000Z")), "revoked");
   });
 });
