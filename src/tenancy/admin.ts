@@ -141,7 +141,11 @@ export class TenancyAdmin {
   }
 
   /** Issues a key for an existing tenant. The returned `key` is the only copy there is. */
-  async issueKey(tenant: string, input: IssueKeyInput, rotatedFrom?: BeamlineEvent): Promise<IssuedKey> {
+  async issueKey(
+    tenant: string,
+    input: IssueKeyInput,
+    rotatedFrom?: BeamlineEvent<"apikey.issued">,
+  ): Promise<IssuedKey> {
     await this.assertTenantExists(tenant);
     const now = this.now();
     const key = generateApiKey();
@@ -159,7 +163,7 @@ export class TenancyAdmin {
       correlationId: keyId,
       ...(rotatedFrom ? { causationId: rotatedFrom.id } : {}),
     };
-    if (rotatedFrom && isEvent(rotatedFrom, "apikey.issued")) data.rotatedFrom = rotatedFrom.data.keyId;
+    if (rotatedFrom) data.rotatedFrom = rotatedFrom.data.keyId;
     const event = makeEvent("apikey.issued", `apikey.issued:${keyId}`, context, data, now);
     await this.store.append(configSubject("apikey", keyId), event, { once: true });
     return { key, ...keyViewOf(issuedRecord(event), now) };
@@ -215,7 +219,7 @@ export class TenancyAdmin {
       { keyId, keyHash: issued.data.keyHash, effectiveAt, reason: "rotated", replacedBy: fresh.keyId },
       now,
     );
-    await this.store.append(configSubject("apikey", keyId), revoked, { once: false });
+    await this.store.append(configSubject("apikey", keyId), revoked);
     const replaced = {
       ...record,
       status: "revoked" as const,
