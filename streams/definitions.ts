@@ -72,12 +72,14 @@ export const ConsumerNames = {
   apiKeysProjector: "projector-apikeys",
   quotaProjector: "projector-quotas",
   healthProjector: "projector-health",
+  tenantsProjector: "projector-tenants",
 } as const;
 
 export const KvBuckets = {
   apiKeys: "bl_apikeys",
   quota: "bl_quota",
   health: "bl_health",
+  tenants: "bl_tenants",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -181,6 +183,9 @@ export function beamlineTopology(s: TopologySettings): Topology {
         // so that the live projection equals a replay (see projections/provider-health.ts).
         max_ack_pending: 1,
       },
+      consumer(StreamNames.config, ConsumerNames.tenantsProjector, "tenant projection into KV", [
+        `${SubjectRoots.config}.tenant.>`,
+      ]),
     ],
     kv: [
       {
@@ -198,6 +203,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
       {
         bucket: KvBuckets.health,
         description: "provider/model health and circuit breakers; half-open probe leases",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.tenants,
+        description: "tenant id → name and status",
         history: 1,
         replicas: s.replicas,
       },

@@ -3,13 +3,13 @@ import { readRequestHistory } from "../../replay/index.js";
 import { applyTopology } from "../../streams/index.js";
 import { loadConfigFromEnv, ROLES, type Role } from "../config/index.js";
 import { isBeamlineError } from "../errors/index.js";
-import { assertTenantId, configSubject, makeEvent } from "../events/index.js";
-import { EventStore } from "../nats/event-store.js";
+import { assertTenantId } from "../events/index.js";
 import { startTracing } from "../observability/tracing-sdk.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
-import { generateApiKey, hashApiKey, keyPrefix } from "../tenancy/index.js";
+import { registerKeysCommand } from "./commands/keys.js";
 import { registerProvidersCommands } from "./commands/providers.js";
+import { registerTenantsCommand } from "./commands/tenants.js";
 import { connectForCommand } from "./nats-target.js";
 
 const program = new Command("beamline")
@@ -107,43 +107,8 @@ program
     }
   });
 
-program
-  .command("keys")
-  .description("API keys")
-  .command("issue")
-  .description("issue a new API key for a tenant; the key is shown once")
-  .requiredOption("--tenant <tenant>", "tenant id")
-  .option("--label <label>", "a name to recognise the key by")
-  .action(async (options: { tenant: string; label?: string }) => {
-    const tenant = assertTenantId(options.tenant);
-    const config = loadConfigFromEnv();
-    const nc = await connectForCommand(config, "keys");
-    try {
-      const key = generateApiKey();
-      const keyHash = hashApiKey(key);
-      const keyId = `key_${keyHash.slice(0, 16)}`;
-      const data = {
-        keyId,
-        keyHash,
-        keyPrefix: keyPrefix(key),
-        ...(options.label ? { label: options.label } : {}),
-      };
-      const event = makeEvent(
-        "apikey.issued",
-        `apikey.issued:${keyId}`,
-        { tenant, requestId: "", correlationId: keyId },
-        data,
-        new Date(),
-      );
-      await new EventStore(nc).append(configSubject("apikey", keyId), event, { once: true });
-      process.stdout.write(`${key}\n`);
-      process.stderr.write(
-        `issued ${keyId} for tenant ${tenant}; store the key now, it is not shown again\n`,
-      );
-    } finally {
-      await nc.close();
-    }
-  });
+registerTenantsCommand(program);
+registerKeysCommand(program);
 
 program
   .command("mock")

@@ -54,6 +54,7 @@ const ENV_KEYS: ReadonlyArray<[string, string[]]> = [
   ["BEAMLINE_HEALTH_COOLDOWN_MS", ["health", "cooldownMs"]],
   ["BEAMLINE_HEALTH_HALF_OPEN_MAX_PROBES", ["health", "halfOpenMaxProbes"]],
   ["BEAMLINE_HEALTH_PROBE_LEASE_MS", ["health", "probeLeaseMs"]],
+  ["BEAMLINE_ADMIN_TOKEN", ["adminToken"]],
 ];
 
 /** Turns environment variables into the (unvalidated) config input shape. */

@@ -122,6 +122,11 @@ export const configSchema = z.object({
       probeLeaseMs: positiveMs.optional(),
     })
     .prefault({}),
+  /**
+   * Bearer token of the admin HTTP API (`/admin/v1/...`); when unset the admin API is not
+   * mounted at all. Not a tenant key: use a long random value and keep it out of clients.
+   */
+  adminToken: z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(),
 });
 
 export type BeamlineConfig = Readonly<z.infer<typeof configSchema>>;

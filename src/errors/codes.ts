@@ -37,6 +37,13 @@ export const ErrorCodes = {
   BL_QUOTA_EXCEEDED: { httpStatus: 429, type: "rate_limit_error", handling: "fail-request" },
   BL_PROVIDER_BACKPRESSURE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
   BL_CIRCUIT_OPEN: { httpStatus: 503, type: "api_error", handling: "fail-request" },
+  BL_API_KEY_EXPIRED: { httpStatus: 401, type: "authentication_error", handling: "fail-request" },
+  BL_MODEL_NOT_ALLOWED: { httpStatus: 403, type: "permission_error", handling: "fail-request" },
+  BL_ADMIN_UNAUTHORIZED: { httpStatus: 401, type: "authentication_error", handling: "fail-request" },
+  BL_TENANT_NOT_FOUND: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
+  BL_TENANT_EXISTS: { httpStatus: 409, type: "invalid_request_error", handling: "fail-request" },
+  BL_API_KEY_NOT_FOUND: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
+  BL_API_KEY_NOT_ACTIVE: { httpStatus: 409, type: "invalid_request_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

@@ -15,6 +15,8 @@ import {
   requestFailedV1,
   routeDecidedV1,
   tenantCreatedV1,
+  tenantDisabledV1,
+  tenantEnabledV1,
   usageRecordedV1,
 } from "./types.js";
 
@@ -54,6 +56,8 @@ export const EventTypes = {
   "provider.breaker_opened": spec(providerBreakerOpenedV1),
   "provider.breaker_half_opened": spec(providerBreakerHalfOpenedV1),
   "provider.breaker_closed": spec(providerBreakerClosedV1),
+  "tenant.disabled": spec(tenantDisabledV1),
+  "tenant.enabled": spec(tenantEnabledV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { chatRequestSchema } from "../chat/wire.js";
+import { quotaLimitsSchema } from "../quotas/limits-schema.js";
 
 /**
  * One zod schema per event type and version. Adding a field that readers may ignore keeps
@@ -154,9 +155,15 @@ export const apiKeyIssuedV1 = z.object({
   /** First characters of the key, to recognise it in listings. */
   keyPrefix: z.string().max(16),
   label: z.string().optional(),
+  /** ISO time after which the key is refused; checked at request time, no event marks it. */
+  expiresAt: z.iso.datetime().optional(),
+  /** Catalog model ids or aliases the key may use; absent means every model. */
+  models: z.array(z.string().min(1)).min(1).optional(),
+  /** Per-key quota limits, enforced by admission. */
+  limits: quotaLimitsSchema.optional(),
+  /** The key this one replaced, when it was issued by a rotation. */
+  rotatedFrom: z.string().optional(),
 });
-
-export const apiKeyRevokedV1 = z.object({ keyId: z.string(), keyHash: z.string().regex(/^[0-9a-f]{64}$/) });
 
 /** Tokens and cost a quota reservation holds or a settlement records. Cost in nano-USD. */
 const quotaAmountSchema = z.object({
@@ -221,3 +228,23 @@ export const providerBreakerClosedV1 = breakerTarget.extend({
   at: z.string(),
   causeEventId: z.string(),
 });
+export const apiKeyRevokedV1 = z.object({
+  keyId: z.string(),
+  keyHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * When the revocation takes effect: later than the event's time during a rotation's grace
+   * period. Absent (older history) means at once, at the event's time.
+   */
+  effectiveAt: z.iso.datetime().optional(),
+  /** Why: an operator's revocation, or a rotation that replaced the key. */
+  reason: z.enum(["revoked", "rotated"]).optional(),
+  /** The new key's id, for a rotation. */
+  replacedBy: z.string().optional(),
+});
+
+export const tenantDisabledV1 = z.object({
+  /** Why, for the audit trail. */
+  reason: z.string().max(500).optional(),
+});
+
+export const tenantEnabledV1 = z.object({});

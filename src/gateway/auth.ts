@@ -1,10 +1,25 @@
+import type { FastifyInstance } from "fastify";
+import { keyStateAt } from "../../projections/api-keys.js";
+import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
-import type { ApiKeyCache } from "../tenancy/index.js";
+import type { QuotaLimits } from "../quotas/limits-schema.js";
+import type { ApiKeyCache, TenantCache } from "../tenancy/index.js";
 import { hashApiKey } from "../tenancy/index.js";
 
 export interface Principal {
   tenant: string;
   apiKeyId: string;
+  /** Catalog model ids or aliases the key may use; absent means every model. */
+  models?: readonly string[];
+  /** The key's own quota limits, for admission. */
+  limits?: QuotaLimits;
+}
+
+/** The live views and clock authentication reads; nothing here does I/O. */
+export interface AuthViews {
+  keys: ApiKeyCache;
+  tenants: TenantCache;
+  now: () => Date;
 }
 
 /** The key from `Authorization: Bearer <key>` (or `x-api-key`, as Anthropic's API takes it). */
@@ -18,17 +33,68 @@ export function extractApiKey(headers: Record<string, string | string[] | undefi
   return typeof apiKey === "string" && apiKey.length > 0 ? apiKey : undefined;
 }
 
-/** Resolves a key to its tenant; the key itself never leaves this function (only its hash). */
-export function authenticate(key: string | undefined, keys: ApiKeyCache): Principal {
+/**
+ * Resolves a key to its tenant; the key itself never leaves this function (only its hash).
+ * Refuses unknown and revoked keys, keys past their expiry (at `views.now()`, so expiry needs
+ * no event) and keys of a disabled tenant.
+ */
+export function authenticate(key: string | undefined, views: AuthViews): Principal {
   if (!key) {
     throw new BeamlineError(
       "BL_MISSING_API_KEY",
       "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
     );
   }
-  const record = keys.lookup(hashApiKey(key));
-  if (!record || record.status !== "active") {
+  const record = views.keys.lookup(hashApiKey(key));
+  const state = record ? keyStateAt(record, views.now()) : "revoked";
+  if (!record || state === "revoked") {
     throw new BeamlineError("BL_INVALID_API_KEY", "Incorrect API key provided.");
   }
-  return { tenant: record.tenant, apiKeyId: record.keyId };
+  if (state === "expired") {
+    throw new BeamlineError("BL_API_KEY_EXPIRED", "This API key has expired; ask for a new key.");
+  }
+  if (views.tenants.lookup(record.tenant)?.status === "disabled") {
+    throw new BeamlineError("BL_TENANT_DISABLED", "This API key's tenant is disabled.");
+  }
+  const principal: Principal = { tenant: record.tenant, apiKeyId: record.keyId };
+  if (record.models !== undefined) principal.models = record.models;
+  if (record.limits !== undefined) principal.limits = record.limits;
+  return principal;
+}
+
+/**
+ * Throws `BL_MODEL_NOT_ALLOWED` (403) when the key is scoped to models and `model` is not one
+ * of them. A scope entry matches the requested name itself or, through the catalog, the model
+ * it resolves to (its id or any of its aliases): a key scoped to `fast` may ask for the model
+ * `fast` points at, and the other way round.
+ */
+export function assertModelAllowed(principal: Principal, model: string, catalog: ModelCatalog): void {
+  const scope = principal.models;
+  if (scope === undefined || scope.includes(model)) return;
+  const resolved = catalog.resolve(model);
+  if (resolved && (scope.includes(resolved.id) || resolved.aliases.some((alias) => scope.includes(alias)))) {
+    return;
+  }
+  throw new BeamlineError(
+    "BL_MODEL_NOT_ALLOWED",
+    `This API key may not use the model \`${model}\`; it is limited to: ${scope.join(", ")}.`,
+    { param: "model" },
+  );
+}
+
+/**
+ * Authentication for a scope of tenant-facing routes: the key is checked before the body is
+ * read (a bad key costs no parsing and publishes nothing); once the body is parsed, a key's
+ * model scope is checked against its `model` field, before any handler runs.
+ */
+export function registerAuthHooks(scope: FastifyInstance, deps: AuthViews & { catalog: ModelCatalog }): void {
+  scope.addHook("onRequest", async (request) => {
+    request.principal = authenticate(extractApiKey(request.headers), deps);
+  });
+  scope.addHook("preHandler", async (request) => {
+    const body = request.body as { model?: unknown } | undefined;
+    if (request.principal && body && typeof body === "object" && typeof body.model === "string") {
+      assertModelAllowed(request.principal, body.model, deps.catalog);
+    }
+  });
 }

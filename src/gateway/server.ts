@@ -3,8 +3,9 @@ import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventStore } from "../nats/event-store.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
-import type { ApiKeyCache } from "../tenancy/index.js";
-import { authenticate, extractApiKey, type Principal } from "./auth.js";
+import type { ApiKeyCache, TenancyAdmin, TenantCache } from "../tenancy/index.js";
+import { registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
+import { type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 import type { WaiterRegistry } from "./waiters.js";
@@ -13,6 +14,7 @@ export interface GatewayDeps {
   store: EventStore;
   waiters: WaiterRegistry;
   keys: ApiKeyCache;
+  tenants: TenantCache;
   catalog: ModelCatalog;
   log: Logger;
   metrics: BeamlineMetrics;
@@ -21,6 +23,9 @@ export interface GatewayDeps {
   now: () => Date;
   /** Readiness: false while NATS is unreachable. */
   isReady: () => boolean;
+  /** The admin API's bearer token; when undefined the admin API is not mounted (404). */
+  adminToken: string | undefined;
+  tenancyAdmin: TenancyAdmin;
 }
 
 declare module "fastify" {
@@ -67,9 +72,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   });
 
   app.register(async (v1) => {
-    v1.addHook("onRequest", async (request) => {
-      request.principal = authenticate(extractApiKey(request.headers), deps.keys);
-    });
+    registerAuthHooks(v1, deps);
     v1.post("/v1/chat/completions", async (request, reply) => {
       await handleChatCompletions(deps, request.principal!, request, reply);
     });
@@ -83,6 +86,8 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
       })),
     }));
   });
+
+  registerAdminRoutes(app, { adminToken: deps.adminToken }, tenancyAdminRoutes(deps.tenancyAdmin));
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {

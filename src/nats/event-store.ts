@@ -80,6 +80,14 @@ export class EventStore {
     }
   }
 
+  /** The first event stored on an exact subject (e.g. the `once` event that opened it), or undefined. */
+  async readFirst(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+    const jsm = await this.jsm;
+    const stored = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
+    if (!stored) return undefined;
+    return decodeEvent(stored.data, stored.header);
+  }
+
   /** The event stored on an exact subject (a `once` slot), or undefined. */
   async readLast(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
     const jsm = await this.jsm;

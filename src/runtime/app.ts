@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { apiKeysProjector } from "../../projections/index.js";
+import { apiKeysProjector, tenantsProjector } from "../../projections/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { loadCatalogFile, withProviders } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
@@ -18,7 +18,14 @@ import {
   type StageDeps,
   type StageHandler,
 } from "../stages/index.js";
-import { bootstrapDevTenant, type DevBootstrapResult, hashApiKey, watchApiKeys } from "../tenancy/index.js";
+import {
+  bootstrapDevTenant,
+  type DevBootstrapResult,
+  hashApiKey,
+  openTenancyAdmin,
+  watchApiKeys,
+  watchTenants,
+} from "../tenancy/index.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { setUpProviders } from "./providers.js";
 
@@ -94,6 +101,7 @@ export async function startBeamline(
     if (roles.has("billing")) handlers.push(billingStage(deps));
     if (roles.has("projector")) handlers.push(await apiKeysProjector(store));
     if (roles.has("projector")) handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
+    if (roles.has("projector")) handlers.push(await tenantsProjector(store));
     const running: RunningStage[] = [];
     for (const handler of handlers) {
       running.push(
@@ -121,6 +129,8 @@ export async function startBeamline(
       });
       const keys = await watchApiKeys(nc, log);
       cleanups.push(async () => keys.stop());
+      const tenants = await watchTenants(nc, log);
+      cleanups.push(async () => tenants.stop());
       const waiters = new WaiterRegistry(nc, `gw-${randomBytes(6).toString("hex")}`, (error) =>
         log.error({ err: error }, "live inbox error"),
       );
@@ -136,9 +146,13 @@ export async function startBeamline(
         requestTimeoutMs: config.requestTimeoutMs,
         now,
         isReady: () => !nc.isClosed(),
+        tenants,
+        adminToken: config.adminToken,
+        tenancyAdmin: await openTenancyAdmin(store, now),
       });
       // Wait for the key view (and the dev key's projection), so the first request is not refused.
       await keys.ready;
+      await tenants.ready;
       if (devKey.key && roles.has("projector")) {
         const hash = hashApiKey(devKey.key);
         for (let waited = 0; !keys.lookup(hash) && waited < 10_000; waited += 20) {

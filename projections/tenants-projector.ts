@@ -1,0 +1,31 @@
+import type { KV } from "@nats-io/kv";
+import { Kvm } from "@nats-io/kv";
+import type { BeamlineEvent } from "../src/events/index.js";
+import type { EventStore } from "../src/nats/event-store.js";
+import type { Delivery, StageHandler } from "../src/stages/runner.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../streams/definitions.js";
+import { decodeRecord, foldIntoKv } from "./kv-fold.js";
+import { reduceTenant, type TenantRecord, tenantKvKey } from "./tenants.js";
+
+export function decodeTenantRecord(value: Uint8Array): TenantRecord {
+  return decodeRecord<TenantRecord>(value);
+}
+
+/** Folds one event into the tenant's KV record (keyed by tenant id). */
+export async function projectTenantEvent(kv: KV, event: BeamlineEvent, sequence: number): Promise<void> {
+  const key = tenantKvKey(event);
+  if (!key) return;
+  await foldIntoKv<TenantRecord>(kv, key, (current) => reduceTenant(current, event, sequence), "tenant");
+}
+
+/** The live projector: the config stream's tenant events → KV `bl_tenants`. */
+export async function tenantsProjector(store: EventStore): Promise<StageHandler> {
+  const kv = await new Kvm(store.nc).open(KvBuckets.tenants);
+  return {
+    name: ConsumerNames.tenantsProjector,
+    stream: StreamNames.config,
+    async handle(event: BeamlineEvent, delivery: Delivery) {
+      await projectTenantEvent(kv, event, delivery.streamSequence);
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export type { AdminRoutes, AdminScopeOptions } from "./protected-scope.js";
+export { ADMIN_PREFIX, adminTokenMatches, registerAdminRoutes } from "./protected-scope.js";
+export { tenancyAdminRoutes } from "./tenancy-routes.js";
