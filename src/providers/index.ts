@@ -3,7 +3,9 @@
  * router looks them up in, and the built-in mock provider.
  */
 export { type ChunkAssembler, createChunkAssembler } from "./chunk-assembler.js";
+export { createGeminiAdapter, type GeminiAdapterOptions } from "./gemini/adapter.js";
 export { MockFault } from "./mock/faults.js";
+export { geminiBaseUrl } from "./mock/gemini.js";
 export { type MockProvider, type MockProviderOptions, startMockProvider } from "./mock/server.js";
 export { createOpenAiAdapter, type OpenAiAdapterOptions } from "./openai/adapter.js";
 export { ProviderError } from "./provider-error.js";
