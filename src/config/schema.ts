@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { geminiConfigSchema, providersSchema } from "./providers.js";
 
 export const ROLES = ["gateway", "route", "execute", "finish", "billing", "projector"] as const;
 export type Role = (typeof ROLES)[number];
@@ -77,6 +78,10 @@ export const configSchema = z.object({
     maxConnections: z.coerce.number().int().positive().default(256),
   }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Google Gemini, registered when GEMINI_API_KEY is set. */
+  gemini: geminiConfigSchema,
+  /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */
+  providers: providersSchema,
 });
 
 export type BeamlineConfig = Readonly<z.infer<typeof configSchema>>;
