@@ -92,6 +92,15 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** The parsed JSON of `text`, or undefined: for events whose failure no longer matters. */
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 function toUsage(usage: ChatUsage) {
   return {
     promptTokens: usage.prompt_tokens,
@@ -254,7 +263,12 @@ export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdap
     };
 
     const handle = (event: SseEvent): void => {
-      if (translator.finished) return;
+      if (translator.finished) {
+        // Nothing more is delivered, but a later event may still carry the final usage.
+        const late = parseGeminiResponse(safeJson(event.data));
+        if (late.ok) translator.translate(late.value);
+        return;
+      }
       const value = parseJson(event.data, "a stream event");
       const embedded = geminiErrorFromValue(value);
       if (embedded !== undefined) {
@@ -277,12 +291,8 @@ export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdap
     };
 
     try {
-      for await (const piece of body) {
-        // After the finish reason the rest is drained, not parsed, so the connection can be reused.
-        if (translator.finished) continue;
-        for (const event of parser.push(piece)) handle(event);
-      }
-      if (!translator.finished) for (const event of parser.end()) handle(event);
+      for await (const piece of body) for (const event of parser.push(piece)) handle(event);
+      for (const event of parser.end()) handle(event);
     } catch (error) {
       // A connection that breaks after the finish reason has already delivered the whole answer.
       if (!translator.finished) throw error;

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { answerFor, type MockAnswer, type MockChatRequest, splitIntoPieces } from "./answers.js";
@@ -235,8 +236,6 @@ function cutAfter(res: ServerResponse, data: string): void {
   res.write(data, () => res.socket?.destroy());
 }
 
-let responseCount = 0;
-
 /** Answers one request whose URL starts with {@link GEMINI_PATH_PREFIX}. */
 export async function answerGemini(
   req: IncomingMessage,
@@ -317,7 +316,7 @@ export async function answerGemini(
   if (errorAnswer !== undefined) return send(res, errorAnswer.status, errorAnswer.body);
 
   const answer = answerFor(mockRequestOf(model, body as Record<string, unknown>));
-  const meta = { model, responseId: `mock-gemini-${++responseCount}` };
+  const meta = { model, responseId: `mock-gemini-${randomUUID()}` };
   if (!streaming) {
     if (fault === MockFault.Malformed) return send(res, 200, '{"candidates":[{"content":');
     const text = JSON.stringify(geminiResponses(answer, meta, undefined)[0]);
