@@ -1,4 +1,5 @@
 import { BeamlineError } from "../errors/index.js";
+import { providerSettingsFromEnv } from "./providers.js";
 import { type BeamlineConfig, type BeamlineConfigInput, configSchema } from "./schema.js";
 
 /** Environment variable → config path. Documented in docs/operations.md. */
@@ -77,6 +78,7 @@ export function configInputFromEnv(env: NodeJS.ProcessEnv): BeamlineConfigInput 
     }
     target[path.at(-1)!] = value;
   }
+  Object.assign(input, providerSettingsFromEnv(env));
   return input as BeamlineConfigInput;
 }
 

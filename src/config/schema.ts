@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { geminiConfigSchema, providersSchema } from "./providers.js";
 
 export const ROLES = ["gateway", "worker", "billing", "projector"] as const;
 export type Role = (typeof ROLES)[number];
@@ -127,6 +128,10 @@ export const configSchema = z.object({
    * mounted at all. Not a tenant key: use a long random value and keep it out of clients.
    */
   adminToken: z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(),
+  /** Google Gemini, registered when GEMINI_API_KEY is set. */
+  gemini: geminiConfigSchema,
+  /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */
+  providers: providersSchema,
 });
 
 export type BeamlineConfig = Readonly<z.infer<typeof configSchema>>;

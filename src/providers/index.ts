@@ -3,8 +3,22 @@
  * router looks them up in, and the built-in mock provider.
  */
 export { type ChunkAssembler, createChunkAssembler } from "./chunk-assembler.js";
+export { createGeminiAdapter, type GeminiAdapterOptions } from "./gemini/adapter.js";
 export { MockFault } from "./mock/faults.js";
+export { geminiBaseUrl } from "./mock/gemini.js";
 export { type MockProvider, type MockProviderOptions, startMockProvider } from "./mock/server.js";
+export {
+  createNatsServiceAdapter,
+  type NatsServiceAdapterOptions,
+} from "./nats-service/adapter.js";
+export {
+  CONTRACT_VERSION as NATS_SERVICE_CONTRACT_VERSION,
+  type ServiceChunk,
+  type ServiceError,
+  type ServiceFinal,
+  type ServiceRequest,
+  serviceSubject,
+} from "./nats-service/contract.js";
 export { createOpenAiAdapter, type OpenAiAdapterOptions } from "./openai/adapter.js";
 export { ProviderError } from "./provider-error.js";
 export { createProviderRegistry, type ProviderRegistry } from "./registry.js";

@@ -88,7 +88,7 @@ export async function startBeamline(
     const store = new EventStore(nc);
     cleanups.push(async () => store.close());
     const needsProviders = roles.has("worker");
-    const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"));
+    const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"), { nc });
     cleanups.push(() => providers.close());
     const available = new Set(providers.registry.names());
     if (!available.has("mock")) available.add("mock");

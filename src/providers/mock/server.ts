@@ -7,6 +7,7 @@ import { BeamlineError } from "../../errors/index.js";
 import { answerFor, type MockChatRequest } from "./answers.js";
 import { faultAnswers, MOCK_FAULTS, MockFault, SERVER_ERROR_BODY } from "./faults.js";
 import { type CompletionMeta, completionBody, errorBody, streamFrames } from "./frames.js";
+import { answerGemini, GEMINI_PATH_PREFIX } from "./gemini.js";
 
 const FAULT_MODEL_PREFIX = "mock-fault-";
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -281,6 +282,8 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.url?.startsWith(GEMINI_PATH_PREFIX))
+      return answerGemini(req, res, { ...config, random, now, closing: closing.signal });
     if (expectedAuthorization !== undefined && req.headers.authorization !== expectedAuthorization) {
       const missing = req.headers.authorization === undefined;
       const message = missing

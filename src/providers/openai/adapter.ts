@@ -47,6 +47,11 @@ export interface OpenAiAdapterOptions {
   requestTimeoutMs?: number;
   /** Most keep-alive connections held open to the provider. Default 128. */
   maxConnections?: number;
+  /**
+   * Extra headers sent with every request (OpenAI-compatible servers that want an organisation,
+   * project or routing header). They cannot replace content-type, accept or authorization.
+   */
+  headers?: Record<string, string>;
 }
 
 const optionsSchema = z.strictObject({
@@ -57,6 +62,13 @@ const optionsSchema = z.strictObject({
   headersTimeoutMs: z.number().int().positive().default(300_000),
   requestTimeoutMs: z.number().int().positive().default(600_000),
   maxConnections: z.number().int().positive().default(128),
+  headers: z
+    .record(z.string().min(1), z.string())
+    .default({})
+    // Lower-cased so an extra `Content-Type` cannot sit next to ours as a duplicate.
+    .transform((headers) =>
+      Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])),
+    ),
 });
 
 type AdapterConfig = z.infer<typeof optionsSchema>;
@@ -144,8 +156,18 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
     bodyTimeout: config.headersTimeoutMs,
   });
   const authorization = config.apiKey === undefined ? {} : { authorization: `Bearer ${config.apiKey}` };
-  const plainHeaders = { "content-type": "application/json", accept: "application/json", ...authorization };
-  const streamHeaders = { "content-type": "application/json", accept: "text/event-stream", ...authorization };
+  const plainHeaders = {
+    ...config.headers,
+    "content-type": "application/json",
+    accept: "application/json",
+    ...authorization,
+  };
+  const streamHeaders = {
+    ...config.headers,
+    "content-type": "application/json",
+    accept: "text/event-stream",
+    ...authorization,
+  };
 
   function malformed(problem: string, cause?: unknown): ProviderError {
     return new ProviderError(

@@ -1,0 +1,356 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { setTimeout as delay } from "node:timers/promises";
+import { answerFor, type MockAnswer, type MockChatRequest, splitIntoPieces } from "./answers.js";
+import { faultAnswers, MOCK_FAULTS, MockFault } from "./faults.js";
+
+/**
+ * Gemini's wire format on the mock provider: `POST /v1beta/models/{model}:generateContent` and
+ * `:streamGenerateContent` (SSE with `?alt=sse`, a JSON array without), answered with the same
+ * deterministic answers as the OpenAI endpoints (`answers.ts`), function calls when tools are
+ * declared, `usageMetadata`, and the mock's faults rendered as Gemini renders errors:
+ * `{"error":{"code","message","status"}}`, a 429 carrying `google.rpc.RetryInfo` instead of
+ * a `retry-after` header. The key is checked in `x-goog-api-key`, as Gemini reads it.
+ */
+
+/** Path prefix of the Gemini endpoints; the API version Gemini's own base URL ends in. */
+export const GEMINI_PATH_PREFIX = "/v1beta/";
+
+/** Base URL a Gemini adapter uses to reach a mock whose OpenAI base URL is `mockUrl` (`…/v1`). */
+export function geminiBaseUrl(mockUrl: string): string {
+  return `${mockUrl.replace(/\/v1\/?$/, "")}/v1beta`;
+}
+
+/** What the Gemini endpoints need from the mock server that serves them. */
+export interface GeminiMockContext {
+  apiKey?: string | undefined;
+  latencyMs: number;
+  chunkDelayMs: number;
+  chunks: number;
+  retryAfterSeconds: number;
+  failureRate: number;
+  random: () => number;
+  now: () => number;
+  beforeChunk?: ((index: number) => Promise<void> | undefined) | undefined;
+  /** Aborted when the mock closes: ends delays and hanging answers. */
+  closing: AbortSignal;
+}
+
+const FAULT_MODEL_PREFIX = "mock-fault-";
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const ENDPOINT = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+const RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo";
+const ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo";
+
+/** Google's canonical status name of an HTTP status. */
+const STATUS_NAMES: Readonly<Record<number, string>> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  429: "RESOURCE_EXHAUSTED",
+  500: "INTERNAL",
+  503: "UNAVAILABLE",
+  504: "DEADLINE_EXCEEDED",
+};
+
+/** Google's error body. */
+export function geminiErrorBody(code: number, message: string, details?: unknown[]): string {
+  const status = STATUS_NAMES[code] ?? (code >= 500 ? "UNAVAILABLE" : "FAILED_PRECONDITION");
+  return JSON.stringify({ error: { code, message, status, ...(details === undefined ? {} : { details }) } });
+}
+
+/** Gemini's wording for the faults Gemini has its own message for. */
+const GEMINI_MESSAGES: ReadonlyMap<string, string> = new Map([
+  [MockFault.BadRequest, "Request contains an invalid argument."],
+  [
+    MockFault.ContextLength,
+    "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+  ],
+  [MockFault.RateLimited, "Resource has been exhausted (e.g. check quota)."],
+  [MockFault.ServerError, "An internal error has occurred. Please retry."],
+  [MockFault.Overloaded, "The model is overloaded. Please try again later."],
+]);
+
+interface GeminiErrorAnswer {
+  status: number;
+  body: string;
+}
+
+/**
+ * The Gemini rendering of every fault that answers with an HTTP error: status taken from the
+ * shared fault table (so faults added there are rendered too), body in Google's shape.
+ */
+function geminiFaultAnswers(retryAfterSeconds: number): ReadonlyMap<string, GeminiErrorAnswer> {
+  const answers = new Map<string, GeminiErrorAnswer>();
+  for (const [fault, answer] of faultAnswers(retryAfterSeconds)) {
+    const message = GEMINI_MESSAGES.get(fault) ?? openAiMessage(answer.body);
+    const details =
+      answer.status === 429 ? [{ "@type": RETRY_INFO, retryDelay: `${retryAfterSeconds}s` }] : undefined;
+    answers.set(fault, { status: answer.status, body: geminiErrorBody(answer.status, message, details) });
+  }
+  return answers;
+}
+
+function openAiMessage(body: string): string {
+  try {
+    const message = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
+    if (typeof message === "string") return message;
+  } catch {
+    // Not JSON: a generic message below.
+  }
+  return "The mock provider failed (injected fault).";
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    "content-type": "application/json; charset=UTF-8",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on("data", (part: Buffer) => {
+      size += part.length;
+      if (size <= MAX_BODY_BYTES) parts.push(part);
+    });
+    req.on("end", () => resolve(size <= MAX_BODY_BYTES ? Buffer.concat(parts, size) : undefined));
+    req.on("error", reject);
+  });
+}
+
+interface GeminiPartIn {
+  text?: unknown;
+  functionCall?: { name?: unknown; args?: unknown };
+  functionResponse?: { name?: unknown; response?: unknown };
+}
+
+/** The chat request the shared answer logic reads, from a Gemini body. */
+export function mockRequestOf(model: string, body: Record<string, unknown>): MockChatRequest {
+  const messages: MockChatRequest["messages"] = [];
+  const system = body["systemInstruction"] as { parts?: GeminiPartIn[] } | undefined;
+  const systemText = (system?.parts ?? [])
+    .map((part) => (typeof part.text === "string" ? part.text : ""))
+    .join("");
+  if (systemText.length > 0) messages.push({ role: "system", content: systemText });
+  for (const content of body["contents"] as Array<{ role?: unknown; parts?: GeminiPartIn[] }>) {
+    const parts = Array.isArray(content?.parts) ? content.parts : [];
+    const results = parts.filter((part) => part.functionResponse !== undefined);
+    if (results.length > 0) {
+      for (const part of results)
+        messages.push({ role: "tool", content: JSON.stringify(part.functionResponse?.response) });
+      continue;
+    }
+    const text = parts.map((part) => (typeof part.text === "string" ? part.text : "")).join("");
+    messages.push({ role: content?.role === "model" ? "assistant" : "user", content: text });
+  }
+  const tools =
+    (body["tools"] as Array<{ functionDeclarations?: Array<{ name?: unknown }> }> | undefined) ?? [];
+  const request: MockChatRequest = {
+    model,
+    messages,
+    tools: tools.flatMap((tool) =>
+      (tool.functionDeclarations ?? []).map((declaration) => ({
+        type: "function",
+        function: { name: declaration.name },
+      })),
+    ),
+  };
+  const toolConfig = body["toolConfig"] as { functionCallingConfig?: { mode?: unknown } } | undefined;
+  if (toolConfig?.functionCallingConfig?.mode === "NONE") request.tool_choice = "none";
+  const generation = body["generationConfig"] as { maxOutputTokens?: unknown } | undefined;
+  if (generation?.maxOutputTokens !== undefined) request.max_tokens = generation.maxOutputTokens;
+  return request;
+}
+
+function finishReason(answer: MockAnswer): string {
+  return answer.finishReason === "length" ? "MAX_TOKENS" : "STOP";
+}
+
+function usageMetadata(answer: MockAnswer): Record<string, number> {
+  const usage = answer.usage;
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
+  return {
+    promptTokenCount: usage.prompt_tokens,
+    candidatesTokenCount: usage.completion_tokens,
+    totalTokenCount: usage.total_tokens,
+    ...(cached > 0 ? { cachedContentTokenCount: cached } : {}),
+  };
+}
+
+/** The `GenerateContentResponse`s of an answer: one whole, or `pieces` streamed ones. */
+export function geminiResponses(
+  answer: MockAnswer,
+  meta: { model: string; responseId: string },
+  pieces: number | undefined,
+): Array<Record<string, unknown>> {
+  const response = (parts: unknown[], finish: string | undefined, usage: Record<string, number>) => ({
+    candidates: [
+      {
+        content: { role: "model", parts },
+        ...(finish === undefined ? {} : { finishReason: finish }),
+        index: 0,
+      },
+    ],
+    usageMetadata: usage,
+    modelVersion: meta.model,
+    responseId: meta.responseId,
+  });
+  const usage = usageMetadata(answer);
+  if (answer.toolCall !== undefined) {
+    const call = {
+      functionCall: { name: answer.toolCall.name, args: JSON.parse(answer.toolCall.arguments) },
+    };
+    return [response([call], finishReason(answer), usage)];
+  }
+  const text = answer.content ?? "";
+  if (pieces === undefined) return [response([{ text }], finishReason(answer), usage)];
+  const split = splitIntoPieces(text, pieces);
+  // Gemini reports the prompt from the first piece on and the output so far in each.
+  const partial = { promptTokenCount: usage["promptTokenCount"] ?? 0 };
+  return split.map((piece, index) =>
+    index === split.length - 1
+      ? response([{ text: piece }], finishReason(answer), usage)
+      : response([{ text: piece }], undefined, partial),
+  );
+}
+
+async function hang(res: ServerResponse, closing: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      closing.removeEventListener("abort", done);
+      resolve();
+    };
+    closing.addEventListener("abort", done, { once: true });
+    res.once("close", done);
+  });
+  res.destroy();
+}
+
+function cutAfter(res: ServerResponse, data: string): void {
+  // Destroy only once the bytes reached the socket, so the client sees them before the cut.
+  res.write(data, () => res.socket?.destroy());
+}
+
+/** Answers one request whose URL starts with {@link GEMINI_PATH_PREFIX}. */
+export async function answerGemini(
+  req: IncomingMessage,
+  res: ServerResponse,
+  context: GeminiMockContext,
+): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://mock");
+  const endpoint = ENDPOINT.exec(url.pathname);
+  if (req.method !== "POST" || endpoint === null) {
+    return send(res, 404, geminiErrorBody(404, `Unknown request URL: ${req.method} ${url.pathname}.`));
+  }
+  const key = req.headers["x-goog-api-key"];
+  if (context.apiKey !== undefined && key !== context.apiKey) {
+    if (key === undefined) {
+      return send(
+        res,
+        403,
+        geminiErrorBody(403, "Method doesn't allow unregistered callers. Please use an API key."),
+      );
+    }
+    return send(
+      res,
+      400,
+      geminiErrorBody(400, "API key not valid. Please pass a valid API key.", [
+        { "@type": ERROR_INFO, reason: "API_KEY_INVALID" },
+      ]),
+    );
+  }
+  const model = decodeURIComponent(endpoint[1]!);
+  const streaming = endpoint[2] === "streamGenerateContent";
+  const raw = await readBody(req);
+  if (raw === undefined)
+    return send(res, 413, geminiErrorBody(400, "Request payload size exceeds the limit."));
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString("utf8"));
+  } catch {
+    return send(res, 400, geminiErrorBody(400, "Invalid JSON payload received."));
+  }
+  if (
+    typeof body !== "object" ||
+    body === null ||
+    !Array.isArray((body as { contents?: unknown }).contents)
+  ) {
+    return send(
+      res,
+      400,
+      geminiErrorBody(400, "* GenerateContentRequest.contents: contents is not specified"),
+    );
+  }
+  if ((body as { contents: unknown[] }).contents.length === 0) {
+    return send(
+      res,
+      400,
+      geminiErrorBody(400, "* GenerateContentRequest.contents: contents is not specified"),
+    );
+  }
+
+  const header = req.headers["x-mock-fault"];
+  const requested =
+    (Array.isArray(header) ? header[0] : header) ??
+    (model.startsWith(FAULT_MODEL_PREFIX) ? model.slice(FAULT_MODEL_PREFIX.length) : undefined);
+  if (requested !== undefined && !MOCK_FAULTS.has(requested)) {
+    return send(
+      res,
+      400,
+      geminiErrorBody(400, `Unknown mock fault "${requested}"; use one of ${[...MOCK_FAULTS].join(", ")}.`),
+    );
+  }
+  let fault = requested as MockFault | undefined;
+  if (fault === undefined && context.failureRate > 0 && context.random() < context.failureRate)
+    fault = MockFault.ServerError;
+
+  if (fault === MockFault.Hang) return hang(res, context.closing);
+  if (context.latencyMs > 0) await delay(context.latencyMs, undefined, { signal: context.closing });
+  const errorAnswer =
+    fault === undefined ? undefined : geminiFaultAnswers(context.retryAfterSeconds).get(fault);
+  if (errorAnswer !== undefined) return send(res, errorAnswer.status, errorAnswer.body);
+
+  const answer = answerFor(mockRequestOf(model, body as Record<string, unknown>));
+  const meta = { model, responseId: `mock-gemini-${randomUUID()}` };
+  if (!streaming) {
+    if (fault === MockFault.Malformed) return send(res, 200, '{"candidates":[{"content":');
+    const text = JSON.stringify(geminiResponses(answer, meta, undefined)[0]);
+    if (fault === MockFault.Cut) {
+      res.writeHead(200, {
+        "content-type": "application/json; charset=UTF-8",
+        "content-length": Buffer.byteLength(text),
+      });
+      return cutAfter(res, text.slice(0, text.length >> 1));
+    }
+    return send(res, 200, text);
+  }
+  const responses = geminiResponses(answer, meta, context.chunks);
+  if (url.searchParams.get("alt") !== "sse") {
+    // Without alt=sse Gemini streams one JSON array of responses.
+    return send(res, 200, JSON.stringify(responses));
+  }
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  if (fault === MockFault.Malformed) {
+    res.end('data: {"candidates":[{"content":\r\n\r\n');
+    return;
+  }
+  for (let index = 0; index < responses.length; index++) {
+    if (index > 0 && context.chunkDelayMs > 0)
+      await delay(context.chunkDelayMs, undefined, { signal: context.closing });
+    if (context.beforeChunk !== undefined) await context.beforeChunk(index);
+    if (res.destroyed) return;
+    // Gemini separates its events with CRLF pairs.
+    const frame = `data: ${JSON.stringify(responses[index])}\r\n\r\n`;
+    if (fault === MockFault.Cut) {
+      // After the first event when there are more, else mid-way through the only one.
+      return cutAfter(res, responses.length > 1 ? frame : frame.slice(0, frame.length >> 1));
+    }
+    res.write(frame);
+  }
+  res.end();
+}

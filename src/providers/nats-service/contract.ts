@@ -1,0 +1,142 @@
+import { z } from "zod";
+import type { ChatCompletion, ChatCompletionChunk } from "../../chat/wire.js";
+import { chatRequestSchema } from "../../chat/wire.js";
+import { ProviderErrorClass } from "../types.js";
+
+/**
+ * The contract between Beamline and a custom provider served over NATS request-reply
+ * (documented in docs/providers.md, "Custom providers over NATS"). Version 1.
+ *
+ * Beamline publishes one {@link ServiceRequest} to `bl.provider.<name>` with a fresh reply
+ * inbox and the header `bl-provider-v: 1`. The service answers on that inbox:
+ * - not streaming: one {@link ServiceFinal} or one {@link ServiceError};
+ * - streaming: any number of {@link ServiceChunk}s numbered from 0 by `seq`, then exactly
+ *   one {@link ServiceFinal} (whose `chunks` counts them) or one {@link ServiceError}.
+ * Every message is UTF-8 JSON carrying `v` (the contract version) and `type`.
+ */
+export const CONTRACT_VERSION = 1;
+
+/** Header carrying the contract version on requests, so a service can refuse what it does not speak. */
+export const VERSION_HEADER = "bl-provider-v";
+
+/** Subject prefix; a provider named `faq` is served on `bl.provider.faq`. */
+export const SUBJECT_PREFIX = "bl.provider.";
+
+/** The subject of the provider `name`. */
+export function serviceSubject(name: string): string {
+  return `${SUBJECT_PREFIX}${name}`;
+}
+
+const version = z.literal(CONTRACT_VERSION, { error: `v must be ${CONTRACT_VERSION}` });
+
+/** Beamline → service: one call. */
+export const serviceRequestSchema = z.looseObject({
+  v: version,
+  type: z.literal("request"),
+  /** The model name the catalog maps to this provider (`upstreamModel`). */
+  model: z.string().min(1),
+  /** Whether the service should answer with chunks. */
+  stream: z.boolean(),
+  /** The canonical chat request (OpenAI's chat-completions shape). */
+  request: chatRequestSchema,
+});
+export type ServiceRequest = z.infer<typeof serviceRequestSchema>;
+
+const usageSchema = z.strictObject({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+  cachedTokens: z.number().int().nonnegative().default(0),
+});
+
+const chunkBodySchema = z.looseObject({
+  id: z.string(),
+  object: z.literal("chat.completion.chunk"),
+  created: z.number(),
+  model: z.string(),
+  choices: z.array(
+    z.looseObject({
+      index: z.number().int().nonnegative(),
+      delta: z.looseObject({}),
+      finish_reason: z.string().nullable(),
+    }),
+  ),
+});
+
+const completionBodySchema = z.looseObject({
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.number(),
+  model: z.string(),
+  choices: z
+    .array(
+      z.looseObject({
+        index: z.number().int().nonnegative(),
+        message: z.looseObject({ role: z.literal("assistant"), content: z.string().nullable() }),
+        finish_reason: z.string().nullable(),
+      }),
+    )
+    .min(1, "holds no choice"),
+});
+
+/** Service → Beamline (streaming only): one piece of the answer. */
+export const serviceChunkSchema = z.strictObject({
+  v: version,
+  type: z.literal("chunk"),
+  /** 0, 1, 2, … in publication order: a gap means a message was lost (core NATS is at-most-once). */
+  seq: z.number().int().nonnegative(),
+  chunk: chunkBodySchema.transform((chunk) => chunk as unknown as ChatCompletionChunk),
+});
+export interface ServiceChunk {
+  v: typeof CONTRACT_VERSION;
+  type: "chunk";
+  seq: number;
+  chunk: ChatCompletionChunk;
+}
+
+/** Service → Beamline: the whole answer and its usage; ends the exchange. */
+export const serviceFinalSchema = z.strictObject({
+  v: version,
+  type: z.literal("final"),
+  completion: completionBodySchema.transform((completion) => completion as unknown as ChatCompletion),
+  usage: usageSchema,
+  /** Number of chunks sent before (streaming); 0 or absent when not streaming. */
+  chunks: z.number().int().nonnegative().default(0),
+});
+export interface ServiceFinal {
+  v: typeof CONTRACT_VERSION;
+  type: "final";
+  completion: ChatCompletion;
+  usage: { promptTokens: number; completionTokens: number; cachedTokens?: number };
+  chunks?: number;
+}
+
+/** Service → Beamline: the call failed; ends the exchange. */
+export const serviceErrorSchema = z.strictObject({
+  v: version,
+  type: z.literal("error"),
+  error: z.strictObject({
+    /** Drives retry and failover exactly as an HTTP provider's errors do. */
+    class: z.enum(Object.values(ProviderErrorClass) as [ProviderErrorClass, ...ProviderErrorClass[]]),
+    /** Human text; must not contain secrets (it reaches logs and attempt events). */
+    message: z.string().max(2_000),
+    /** How long to wait before retrying, in milliseconds (rate limits). */
+    retryAfterMs: z.number().int().nonnegative().optional(),
+  }),
+});
+export type ServiceError = z.input<typeof serviceErrorSchema>;
+
+/** Any message a service may send back. */
+export const serviceReplySchema = z.discriminatedUnion("type", [
+  serviceChunkSchema,
+  serviceFinalSchema,
+  serviceErrorSchema,
+]);
+export type ServiceReply = z.output<typeof serviceReplySchema>;
+
+/** Paths and zod's messages of a failed parse, never the offending values. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(root)"} ${issue.message}`)
+    .join("; ");
+}

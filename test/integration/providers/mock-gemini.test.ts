@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { geminiBaseUrl, type MockProvider, startMockProvider } from "../../../src/providers/index.js";
+
+const KEY = "mock-gemini-key-123456";
+const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: "Hello" }] }] });
+
+describe("the mock provider's Gemini endpoints", { timeout: 10_000 }, () => {
+  let mock: MockProvider;
+  let base: string;
+  const post = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-goog-api-key": KEY, ...headers },
+      body,
+    });
+
+  before(async () => {
+    mock = await startMockProvider({ apiKey: KEY, retryAfterSeconds: 7, chunks: 2 });
+    base = geminiBaseUrl(mock.url);
+  });
+  after(() => mock.close());
+
+  it("renders faults in Google's error shape, a 429 with RetryInfo", async () => {
+    const response = await post("/models/gemini-mock:generateContent", { "x-mock-fault": "429" });
+    assert.equal(response.status, 429);
+    assert.equal(response.headers.get("retry-after"), null, "Gemini tells the wait in the body");
+    assert.deepEqual(await response.json(), {
+      error: {
+        code: 429,
+        message: "Resource has been exhausted (e.g. check quota).",
+        status: "RESOURCE_EXHAUSTED",
+        details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "7s" }],
+      },
+    });
+    const overloaded = await post("/models/mock-fault-503:streamGenerateContent?alt=sse");
+    assert.equal(overloaded.status, 503);
+    assert.equal(((await overloaded.json()) as { error: { status: string } }).error.status, "UNAVAILABLE");
+  });
+
+  it("checks the key in x-goog-api-key as Gemini does", async () => {
+    const missing = await fetch(`${base}/models/gemini-mock:generateContent`, { method: "POST", body });
+    assert.equal(missing.status, 403);
+    const wrong = await post("/models/gemini-mock:generateContent", { "x-goog-api-key": "nope" });
+    assert.equal(wrong.status, 400);
+    assert.match(JSON.stringify(await wrong.json()), /API_KEY_INVALID/);
+  });
+
+  it("streams SSE with alt=sse and one JSON array without it", async () => {
+    const sse = await post("/models/gemini-mock:streamGenerateContent?alt=sse");
+    assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
+    const events = (await sse.text()).split("\r\n\r\n").filter((event) => event.length > 0);
+    assert.equal(events.length, 2);
+    const last = JSON.parse(events[1]!.slice("data: ".length));
+    assert.equal(last.candidates[0].finishReason, "STOP");
+    assert.ok(last.usageMetadata.candidatesTokenCount > 0);
+
+    const array = await post("/models/gemini-mock:streamGenerateContent");
+    const responses = (await array.json()) as unknown[];
+    assert.ok(Array.isArray(responses) && responses.length === 2);
+  });
+});
