@@ -114,7 +114,7 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
         tools,
         messages: [
           ...request.messages,
-          { role: "assistant", content: null, tool_calls: [call!] },
+          { role: "assistant", content: null, tool_calls: [{ ...call! }] },
           { role: "tool", tool_call_id: call!.id, content: "42 results" },
         ],
       },
