@@ -34,6 +34,8 @@ const ENV_KEYS: ReadonlyArray<[string, string[]]> = [
   ["BEAMLINE_PROVIDER_REQUEST_TIMEOUT_MS", ["provider", "requestTimeoutMs"]],
   ["BEAMLINE_PROVIDER_MAX_CONNECTIONS", ["provider", "maxConnections"]],
   ["LOG_LEVEL", ["logLevel"]],
+  ["ANTHROPIC_API_KEY", ["anthropic", "apiKey"]],
+  ["ANTHROPIC_BASE_URL", ["anthropic", "baseUrl"]],
 ];
 
 /** Turns environment variables into the (unvalidated) config input shape. */
@@ -50,7 +52,7 @@ export function configInputFromEnv(env: NodeJS.ProcessEnv): BeamlineConfigInput 
             .filter(Boolean)
         : raw;
     let target = input;
-    for (const key of path.slice(0, -1)) target = target[key] as Record<string, unknown>;
+    for (const key of path.slice(0, -1)) target = (target[key] ??= {}) as Record<string, unknown>;
     target[path.at(-1)!] = value;
   }
   return input as BeamlineConfigInput;

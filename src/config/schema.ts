@@ -77,6 +77,14 @@ export const configSchema = z.object({
     maxConnections: z.coerce.number().int().positive().default(256),
   }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Anthropic's Messages API; the `anthropic` provider is registered when `apiKey` is set. */
+  anthropic: z
+    .object({
+      apiKey: z.string().min(1).optional(),
+      /** Up to and including the version segment; `/messages` is appended. */
+      baseUrl: z.string().url().default("https://api.anthropic.com/v1"),
+    })
+    .prefault({}),
 });
 
 export type BeamlineConfig = Readonly<z.infer<typeof configSchema>>;

@@ -1,6 +1,7 @@
 import type { BeamlineConfig } from "../config/index.js";
 import type { Logger } from "../observability/index.js";
 import {
+  createAnthropicAdapter,
   createOpenAiAdapter,
   createProviderRegistry,
   type MockProvider,
@@ -19,7 +20,7 @@ export interface ProviderSetup {
 /**
  * The providers this process can call: the built-in mock (always; an in-process server
  * unless BEAMLINE_MOCK_URL points at one) and OpenAI (or any OpenAI-compatible base URL)
- * when OPENAI_API_KEY is set. Keys go to the adapters only, never to logs.
+ * when OPENAI_API_KEY is set, and Anthropic when ANTHROPIC_API_KEY is set. Keys go to the adapters only, never to logs.
  */
 export async function setUpProviders(
   config: BeamlineConfig,
@@ -56,6 +57,17 @@ export async function setUpProviders(
       }),
     );
     log.info({ baseUrl: config.openai.baseUrl }, "OpenAI provider configured");
+  }
+  if (config.anthropic.apiKey) {
+    adapters.push(
+      createAnthropicAdapter({
+        name: "anthropic",
+        baseUrl: config.anthropic.baseUrl,
+        apiKey: config.anthropic.apiKey,
+        ...timeouts,
+      }),
+    );
+    log.info({ baseUrl: config.anthropic.baseUrl }, "Anthropic provider configured");
   }
   const registry = createProviderRegistry(adapters);
   return {
