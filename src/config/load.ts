@@ -52,7 +52,11 @@ export function configInputFromEnv(env: NodeJS.ProcessEnv): BeamlineConfigInput 
             .filter(Boolean)
         : raw;
     let target = input;
-    for (const key of path.slice(0, -1)) target = (target[key] ??= {}) as Record<string, unknown>;
+    for (const key of path.slice(0, -1)) {
+      // Sections absent from the initial input (added by later features) are created on demand.
+      target[key] ??= {};
+      target = target[key] as Record<string, unknown>;
+    }
     target[path.at(-1)!] = value;
   }
   return input as BeamlineConfigInput;

@@ -68,7 +68,7 @@ export function registerMessagesRoute(app: FastifyInstance, deps: MessagesDeps):
   app.post(
     "/v1/messages",
     {
-      errorHandler: (error, request, reply) => {
+      errorHandler: (error, _request, reply) => {
         const beamlineError = fromHttpFrameworkError(error, deps.maxBodyBytes);
         if (beamlineError.httpStatus >= 500) deps.log.error({ err: error }, "gateway error");
         if (beamlineError.retryAfterMs !== undefined) {
