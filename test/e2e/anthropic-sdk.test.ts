@@ -209,6 +209,28 @@ describe("the Anthropic front door, through the official Anthropic SDK", { timeo
     assert.equal(body.error.type, "invalid_request_error");
     assert.equal(body.error.code, "BL_BAD_REQUEST");
     assert.match(body.error.message, /max_tokens/);
+
+    // Errors raised before the handler (authentication, body parsing) have the same shape.
+    const anonymous = await fetch(`${beamline.baseUrl}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(anonymous.status, 401);
+    assert.deepEqual(
+      ((await anonymous.json()) as { error: { type: string; code: string } }).error.code,
+      "BL_MISSING_API_KEY",
+    );
+    const broken = await fetch(`${beamline.baseUrl}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": beamline.devKey, "content-type": "application/json" },
+      body: "{not json",
+    });
+    assert.equal(broken.status, 400);
+    const brokenBody = (await broken.json()) as { type: string; error: { type: string; code: string } };
+    assert.equal(brokenBody.type, "error");
+    assert.deepEqual(brokenBody.error.type, "invalid_request_error");
+    assert.equal(brokenBody.error.code, "BL_MALFORMED_JSON");
   });
 
   it("ends a stream the provider cut mid-way with an error event, never a clean message_stop", async () => {
