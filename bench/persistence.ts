@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { PersistenceCheck } from "./report.js";
 
-const STAGE_CONSUMERS = ["route", "execute", "finish", "billing"] as const;
+const STAGE_CONSUMERS = ["worker", "billing"] as const;
 /** Events a successful non-streamed request stores on BL_REQUESTS: accepted, decided, attempt, terminal. */
 const EVENTS_PER_REQUEST = 4;
 

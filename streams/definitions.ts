@@ -61,18 +61,19 @@ export const StreamNames = {
   usage: "BL_USAGE",
   config: "BL_CONFIG",
   deadLetter: "BL_DEAD",
+  quota: "BL_QUOTA",
 } as const;
 
 export const ConsumerNames = {
-  route: "route",
-  execute: "execute",
-  finish: "finish",
+  worker: "worker",
   billing: "billing",
   apiKeysProjector: "projector-apikeys",
+  quotaProjector: "projector-quotas",
 } as const;
 
 export const KvBuckets = {
   apiKeys: "bl_apikeys",
+  quota: "bl_quota",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -136,28 +137,40 @@ export function beamlineTopology(s: TopologySettings): Topology {
         [`${SubjectRoots.deadLetter}.>`],
         30,
       ),
+      stream(
+        StreamNames.quota,
+        "Beamline quota reservations, settlements and expiries (per tenant, serialised by subject sequence)",
+        [`${SubjectRoots.quota}.>`],
+        s.usageRetentionDays,
+      ),
     ],
     consumers: [
-      consumer(StreamNames.requests, ConsumerNames.route, "route stage: accepted → decided", [
-        slotFilter(RequestSlots.accepted),
-      ]),
-      consumer(StreamNames.requests, ConsumerNames.execute, "execute stage: decided → attempts", [
-        slotFilter(RequestSlots.decided),
-      ]),
-      consumer(StreamNames.requests, ConsumerNames.finish, "finish stage: final attempt → terminal", [
-        slotFilter(`${RequestSlots.attempt}.*`),
-      ]),
+      consumer(
+        StreamNames.requests,
+        ConsumerNames.worker,
+        "request worker: accepted → decided → attempts → terminal",
+        [slotFilter(RequestSlots.accepted)],
+      ),
       consumer(StreamNames.requests, ConsumerNames.billing, "billing: terminal → usage record", [
         slotFilter(RequestSlots.terminal),
       ]),
       consumer(StreamNames.config, ConsumerNames.apiKeysProjector, "API key projection into KV", [
         `${SubjectRoots.config}.>`,
       ]),
+      consumer(StreamNames.quota, ConsumerNames.quotaProjector, "quota projection into KV", [
+        `${SubjectRoots.quota}.>`,
+      ]),
     ],
     kv: [
       {
         bucket: KvBuckets.apiKeys,
         description: "API key hash → tenant and status",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.quota,
+        description: "tenant → quota state (projection of BL_QUOTA)",
         history: 1,
         replicas: s.replicas,
       },

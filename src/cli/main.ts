@@ -5,6 +5,7 @@ import { loadConfigFromEnv, ROLES, type Role } from "../config/index.js";
 import { isBeamlineError } from "../errors/index.js";
 import { assertTenantId, configSubject, makeEvent } from "../events/index.js";
 import { EventStore } from "../nats/event-store.js";
+import { startTracing } from "../observability/tracing-sdk.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
 import { generateApiKey, hashApiKey, keyPrefix } from "../tenancy/index.js";
@@ -23,6 +24,7 @@ program
       process.env,
       options.roles ? { roles: options.roles.split(",") as Role[] } : {},
     );
+    const stopTracing = await startTracing();
     const app = await startBeamline(config);
     if (app.httpUrl) {
       const key = app.devKey?.key;
@@ -38,6 +40,7 @@ program
     const shutdown = async (signal: string) => {
       process.stdout.write(`\n${signal}: stopping…\n`);
       await app.stop();
+      await stopTracing?.().catch(() => undefined);
       process.exit(0);
     };
     process.once("SIGINT", () => void shutdown("SIGINT"));

@@ -34,6 +34,7 @@ const ENV_KEYS: ReadonlyArray<[string, string[]]> = [
   ["BEAMLINE_PROVIDER_REQUEST_TIMEOUT_MS", ["provider", "requestTimeoutMs"]],
   ["BEAMLINE_PROVIDER_MAX_CONNECTIONS", ["provider", "maxConnections"]],
   ["LOG_LEVEL", ["logLevel"]],
+  ["BEAMLINE_QUOTA_RESERVATION_TTL_MS", ["quotaReservationTtlMs"]],
   ["ANTHROPIC_API_KEY", ["anthropic", "apiKey"]],
   ["ANTHROPIC_BASE_URL", ["anthropic", "baseUrl"]],
 ];

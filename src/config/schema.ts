@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-export const ROLES = ["gateway", "route", "execute", "finish", "billing", "projector"] as const;
+export const ROLES = ["gateway", "worker", "billing", "projector"] as const;
 export type Role = (typeof ROLES)[number];
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -77,6 +77,12 @@ export const configSchema = z.object({
     maxConnections: z.coerce.number().int().positive().default(256),
   }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /**
+   * How long a quota reservation holds without settlement before any admitter may expire it
+   * (a crashed request). Must outlast the slowest request plus billing lag: 15 min by default,
+   * above the 10 min provider timeout.
+   */
+  quotaReservationTtlMs: positiveMs.default(900_000),
   /** Anthropic's Messages API; the `anthropic` provider is registered when `apiKey` is set. */
   anthropic: z
     .object({

@@ -33,6 +33,8 @@ export const ErrorCodes = {
   BL_STREAM_CONFLICT: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_CONFIG_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_INTERNAL: { httpStatus: 500, type: "api_error", handling: "retry" },
+  BL_DELIVERY_OVERLAP: { httpStatus: 500, type: "api_error", handling: "retry" },
+  BL_QUOTA_EXCEEDED: { httpStatus: 429, type: "rate_limit_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

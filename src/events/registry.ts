@@ -4,6 +4,9 @@ import {
   apiKeyRevokedV1,
   attemptFailedV1,
   attemptSucceededV1,
+  quotaExpiredV1,
+  quotaReservedV1,
+  quotaSettledV1,
   requestAcceptedV1,
   requestCompletedV1,
   requestFailedV1,
@@ -42,6 +45,9 @@ export const EventTypes = {
   "tenant.created": spec(tenantCreatedV1),
   "apikey.issued": spec(apiKeyIssuedV1),
   "apikey.revoked": spec(apiKeyRevokedV1),
+  "quota.reserved": spec(quotaReservedV1),
+  "quota.settled": spec(quotaSettledV1),
+  "quota.expired": spec(quotaExpiredV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

@@ -15,6 +15,8 @@ export const SubjectRoots = {
   deadLetter: "bl.dead",
   /** Core NATS (not persisted): streamed chunks to a waiting gateway or producer. */
   live: "bl.live",
+  /** Quota reservations, settlements and expiries: `bl.quota.<tenant>.<requestId>.<fact>`. */
+  quota: "bl.quota",
 } as const;
 
 export const RequestSlots = {
@@ -62,4 +64,14 @@ export function configSubject(aggregate: string, id: string): string {
 
 export function deadLetterSubject(consumer: string): string {
   return `${SubjectRoots.deadLetter}.${consumer}`;
+}
+
+/** A quota fact of one request: `bl.quota.<tenant>.<requestId>.<fact>` (fact: reserved.N, settled, expired.N). */
+export function quotaSubject(tenant: string, requestId: string, fact: string): string {
+  return `${SubjectRoots.quota}.${tenant}.${requestId}.${fact}`;
+}
+
+/** Every quota fact of one tenant: the subject filter its quota state is serialised on. */
+export function tenantQuotaFilter(tenant: string): string {
+  return `${SubjectRoots.quota}.${tenant}.>`;
 }

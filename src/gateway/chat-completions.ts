@@ -6,7 +6,14 @@ import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import { makeEvent, newRequestId, RequestSlots, requestSubject } from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
-import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import {
+  type BeamlineMetrics,
+  contextFromTraceparent,
+  endSpan,
+  type Logger,
+  startSpan,
+  traceparentOf,
+} from "../observability/index.js";
 import type { TerminalEvent } from "../stages/index.js";
 import type { Principal } from "./auth.js";
 import { openAiErrorBody, storedErrorBody } from "./error-body.js";
@@ -64,6 +71,19 @@ export async function handleChatCompletions(
   const replyTo = deps.waiters.replySubject(requestId);
   reply.header("x-request-id", requestId);
 
+  // The client's own trace (a `traceparent` header) continues through every step.
+  const span = startSpan(
+    "POST /v1/chat/completions",
+    contextFromTraceparent(headerValue(request, "traceparent")),
+    "server",
+    {
+      "beamline.tenant": principal.tenant,
+      "beamline.request_id": requestId,
+      "beamline.model": chat.model,
+      "beamline.stream": stream,
+    },
+  );
+  const traceparent = traceparentOf(span);
   const data: EventData<"request.accepted"> = {
     request: chat,
     frontDoor: "openai",
@@ -74,7 +94,12 @@ export async function handleChatCompletions(
   const accepted = makeEvent(
     "request.accepted",
     `${requestId}:${RequestSlots.accepted}`,
-    { tenant: principal.tenant, requestId, correlationId: requestId },
+    {
+      tenant: principal.tenant,
+      requestId,
+      correlationId: requestId,
+      ...(traceparent ? { traceparent } : {}),
+    },
     data,
     deps.now(),
   );
@@ -82,6 +107,7 @@ export async function handleChatCompletions(
   const sse = stream ? new SseWriter(reply, requestId) : undefined;
   let timer: NodeJS.Timeout | undefined;
   let unregister: () => void = () => undefined;
+  let spanError: { code: string; message: string } | undefined;
 
   const terminal = new Promise<TerminalEvent | undefined>((resolve) => {
     unregister = deps.waiters.register(requestId, {
@@ -111,6 +137,7 @@ export async function handleChatCompletions(
         "BL_REQUEST_TIMEOUT",
         `No answer within ${deps.requestTimeoutMs} ms. The request ${requestId} may still complete; its history is in the event log.`,
       );
+      spanError = error;
       if (sse?.started) sse.fail(openAiErrorBody(error));
       else await reply.code(error.httpStatus).send(openAiErrorBody(error));
       return;
@@ -138,11 +165,21 @@ export async function handleChatCompletions(
       return;
     }
     const { error } = outcome.data as EventData<"request.failed">;
+    spanError = error;
     log.info({ code: error.code }, "request failed");
     if (sse?.started) sse.fail(storedErrorBody(error));
     else await reply.code(error.httpStatus).send(storedErrorBody(error));
+  } catch (error) {
+    spanError = error as Error & { code: string };
+    throw error;
   } finally {
     clearTimeout(timer);
     unregister();
+    endSpan(span, spanError);
   }
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }

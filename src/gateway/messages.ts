@@ -43,6 +43,8 @@ export async function handleMessages(
     requestId,
     chat,
     frontDoor: "anthropic",
+    spanName: "POST /v1/messages",
+    traceparent: firstHeader(request.headers["traceparent"]),
     ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
   });
   if (outcome.kind === "completed") {
@@ -84,4 +86,8 @@ export function registerMessagesRoute(app: FastifyInstance, deps: MessagesDeps):
       await handleMessages(deps, request.principal!, request, reply);
     },
   );
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

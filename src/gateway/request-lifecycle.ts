@@ -5,7 +5,13 @@ import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import { makeEvent, newRequestId, RequestSlots, requestSubject } from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
-import type { BeamlineMetrics } from "../observability/index.js";
+import {
+  type BeamlineMetrics,
+  contextFromTraceparent,
+  endSpan,
+  startSpan,
+  traceparentOf,
+} from "../observability/index.js";
 import type { TerminalEvent } from "../stages/index.js";
 import type { Principal } from "./auth.js";
 import type { WaiterRegistry } from "./waiters.js";
@@ -57,7 +63,9 @@ export function nextRequestId(deps: Pick<RequestLifecycleDeps, "now">): string {
  * Records `request.accepted` (event id `<requestId>:<accepted slot>`, written once) for
  * `chat` coming in through `frontDoor`, then resolves with the outcome. `onChunk` receives
  * each live chunk (OpenAI chunk JSON bytes and the execution generation) while waiting.
- * Observes `requestDuration` with outcome completed / failed / timeout.
+ * Observes `requestDuration` with outcome completed / failed / timeout, and runs in a server
+ * span named `spanName` that continues the client's `traceparent` and whose context goes into
+ * the event envelope, so the trace follows the request through every step.
  */
 export async function acceptAndAwait(
   deps: RequestLifecycleDeps,
@@ -66,12 +74,23 @@ export async function acceptAndAwait(
     requestId: string;
     chat: ChatRequest;
     frontDoor: EventData<"request.accepted">["frontDoor"];
+    /** Span name, e.g. `POST /v1/messages`. */
+    spanName: string;
+    /** The client's `traceparent` header, when it sent one. */
+    traceparent?: string | undefined;
     onChunk?: (json: Uint8Array, generation: string) => void;
   },
 ): Promise<RequestOutcome> {
   const { principal, requestId, chat } = input;
   const started = performance.now();
   const stream = chat.stream === true;
+  const span = startSpan(input.spanName, contextFromTraceparent(input.traceparent), "server", {
+    "beamline.tenant": principal.tenant,
+    "beamline.request_id": requestId,
+    "beamline.model": chat.model,
+    "beamline.stream": stream,
+  });
+  const traceparent = traceparentOf(span);
   const data: EventData<"request.accepted"> = {
     request: chat,
     frontDoor: input.frontDoor,
@@ -82,12 +101,18 @@ export async function acceptAndAwait(
   const accepted = makeEvent(
     "request.accepted",
     `${requestId}:${RequestSlots.accepted}`,
-    { tenant: principal.tenant, requestId, correlationId: requestId },
+    {
+      tenant: principal.tenant,
+      requestId,
+      correlationId: requestId,
+      ...(traceparent ? { traceparent } : {}),
+    },
     data,
     deps.now(),
   );
   let timer: NodeJS.Timeout | undefined;
   let unregister: () => void = () => undefined;
+  let spanError: { code?: string; message: string } | undefined;
   const terminal = new Promise<TerminalEvent | undefined>((resolve) => {
     unregister = deps.waiters.register(requestId, {
       onChunk: input.onChunk,
@@ -110,13 +135,12 @@ export async function acceptAndAwait(
     const seconds = (performance.now() - started) / 1000;
     if (!outcome) {
       deps.metrics.requestDuration.observe({ ...labels, outcome: "timeout" }, seconds);
-      return {
-        kind: "timeout",
-        error: new BeamlineError(
-          "BL_REQUEST_TIMEOUT",
-          `No answer within ${deps.requestTimeoutMs} ms. The request ${requestId} may still complete; its history is in the event log.`,
-        ),
-      };
+      const error = new BeamlineError(
+        "BL_REQUEST_TIMEOUT",
+        `No answer within ${deps.requestTimeoutMs} ms. The request ${requestId} may still complete; its history is in the event log.`,
+      );
+      spanError = error;
+      return { kind: "timeout", error };
     }
     const completed = outcome.type === "request.completed";
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
@@ -124,9 +148,15 @@ export async function acceptAndAwait(
       const { completion, usage } = outcome.data as EventData<"request.completed">;
       return { kind: "completed", completion: completion as unknown as ChatCompletion, usage };
     }
-    return { kind: "failed", error: (outcome.data as EventData<"request.failed">).error };
+    const { error } = outcome.data as EventData<"request.failed">;
+    spanError = error;
+    return { kind: "failed", error };
+  } catch (error) {
+    spanError = error instanceof Error ? error : { message: String(error) };
+    throw error;
   } finally {
     clearTimeout(timer);
     unregister();
+    endSpan(span, spanError);
   }
 }

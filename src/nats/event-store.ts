@@ -2,6 +2,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, decodeEvent, encodeEvent } from "../events/index.js";
+import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
 
 export interface AppendOptions {
@@ -24,9 +25,15 @@ const RETRY_FOR_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function toHeaders(entries: Record<string, string>): MsgHdrs {
+/** JetStream's publish headers: message id (de-duplication) and the write-once check. */
+const MSG_ID = "Nats-Msg-Id";
+const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
+
+function toHeaders(entries: Record<string, string>, msgId: string, once: boolean): MsgHdrs {
   const h = natsHeaders();
   for (const [k, v] of Object.entries(entries)) h.set(k, v);
+  h.set(MSG_ID, msgId);
+  if (once) h.set(EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
   return h;
 }
 
@@ -38,24 +45,27 @@ function toHeaders(entries: Record<string, string>): MsgHdrs {
 export class EventStore {
   readonly js: JetStreamClient;
   readonly jsm: Promise<JetStreamManager>;
+  private readonly publisher: JetStreamPublisher;
 
   constructor(readonly nc: NatsConnection) {
     this.js = jetstream(nc);
     this.jsm = jetstreamManager(nc);
+    this.publisher = new JetStreamPublisher(nc);
+  }
+
+  /** Stops waiting for acks (pending appends fail); the connection itself is the caller's. */
+  close(): void {
+    this.publisher.close();
   }
 
   async append(subject: string, event: BeamlineEvent, options: AppendOptions = {}): Promise<AppendResult> {
     const encoded = encodeEvent(event);
-    const headers = toHeaders(encoded.headers);
+    const headers = toHeaders(encoded.headers, event.id, options.once === true);
     const deadline = Date.now() + RETRY_FOR_MS;
     let delayMs = 50;
     for (;;) {
       try {
-        const ack = await this.js.publish(subject, encoded.payload, {
-          msgID: event.id,
-          headers,
-          ...(options.once ? { expect: { lastSubjectSequence: 0 } } : {}),
-        });
+        const ack = await this.publisher.publish(subject, encoded.payload, headers);
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
         if (options.once && isWrongLastSequence(error)) return { seq: undefined, duplicate: true };

@@ -9,12 +9,11 @@ import { buildGateway, WaiterRegistry } from "../gateway/index.js";
 import { connectNats } from "../nats/connect.js";
 import { EventStore } from "../nats/event-store.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
+import { QuotaLog, quotaProjector } from "../quotas/index.js";
 import {
   billingStage,
-  executeStage,
-  finishStage,
   type RunningStage,
-  routeStage,
+  requestWorker,
   runStage,
   type StageDeps,
   type StageHandler,
@@ -80,7 +79,8 @@ export async function startBeamline(
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
     const store = new EventStore(nc);
-    const needsProviders = roles.has("execute");
+    cleanups.push(async () => store.close());
+    const needsProviders = roles.has("worker");
     const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"));
     cleanups.push(() => providers.close());
     const available = new Set(providers.registry.names());
@@ -90,11 +90,10 @@ export async function startBeamline(
     const deps: StageDeps = { nc, store, catalog, providers: providers.registry, log, metrics, now };
 
     const handlers: StageHandler[] = [];
-    if (roles.has("route")) handlers.push(routeStage(deps));
-    if (roles.has("execute")) handlers.push(executeStage(deps));
-    if (roles.has("finish")) handlers.push(finishStage(deps));
+    if (roles.has("worker")) handlers.push(requestWorker(deps));
     if (roles.has("billing")) handlers.push(billingStage(deps));
     if (roles.has("projector")) handlers.push(await apiKeysProjector(store));
+    if (roles.has("projector")) handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
     const running: RunningStage[] = [];
     for (const handler of handlers) {
       running.push(

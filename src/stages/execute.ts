@@ -1,7 +1,7 @@
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
+import { StreamNames } from "../../streams/definitions.js";
 import type { ChatCompletionChunk } from "../chat/wire.js";
-import { toBeamlineError } from "../errors/index.js";
+import { BeamlineError, toBeamlineError } from "../errors/index.js";
 import {
   attemptSubject,
   type BeamlineEvent,
@@ -10,57 +10,69 @@ import {
   isEvent,
   makeEvent,
 } from "../events/index.js";
+import { contextFromTraceparent, endSpan, startSpan } from "../observability/index.js";
 import { ProviderError } from "../providers/index.js";
-import { type AcceptedEvent, loadAccepted, type StageDeps } from "./context.js";
+import type { AcceptedEvent, StageDeps } from "./context.js";
 import { failpoint } from "./failpoints.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
-import type { Delivery, StageHandler } from "./runner.js";
+import type { Delivery } from "./runner.js";
 
 type Candidate = EventData<"route.decided">["candidates"][number];
-type AttemptEvent = BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;
+export type AttemptEvent = BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;
+type DecidedEvent = BeamlineEvent<"route.decided">;
 
 const encoder = new TextEncoder();
 
+/** Whether no attempt follows this one: a success, or a failure marked final. */
+export function isFinalAttempt(attempt: AttemptEvent): boolean {
+  return isEvent(attempt, "attempt.succeeded") || attempt.data.final;
+}
+
 /**
- * execute: route.decided → one attempt event per provider call, trying the ranked
- * candidates in order. A retryable failure moves to the next candidate unless chunks already
- * reached the client (a stream must never splice two answers). The last attempt is marked
- * `final` (or is a success): that is what the finish stage turns into the terminal event.
+ * The execute step: one attempt event per provider call, trying the ranked candidates in
+ * order. A retryable failure moves to the next candidate unless chunks already reached the
+ * client (a stream must never splice two answers). Returns the final attempt: a success, or
+ * the failure that ends the request.
  *
- * A crash mid-call means the message is delivered again and the provider called again
+ * A crash mid-call means the request is delivered again and the provider called again
  * (at-least-once towards providers); attempt slots are write-once, so only one outcome per
- * attempt number is ever stored, and a redelivery first resumes after the stored attempts.
+ * attempt number is ever stored, and a redelivery resumes after the attempts already stored.
  */
-export function executeStage(deps: StageDeps): StageHandler {
-  return {
-    name: ConsumerNames.execute,
-    stream: StreamNames.requests,
-    async handle(event: BeamlineEvent, delivery: Delivery) {
-      if (!isEvent(event, "route.decided")) return;
-      const accepted = await loadAccepted(deps, event.tenant, event.requestId);
-      const candidates = event.data.candidates;
-      let attempt = 1;
-      if (delivery.deliveryCount > 1) {
-        const stored = await storedAttempts(deps, event);
-        const last = stored.at(-1);
-        if (last && (isEvent(last, "attempt.succeeded") || last.data.final)) return;
-        attempt = stored.length + 1;
-      }
-      for (let index = attempt - 1; index < candidates.length; index++, attempt++) {
-        const candidate = candidates[index]!;
-        const isLast = index === candidates.length - 1;
-        const outcome = await callCandidate(deps, event, accepted, candidate, attempt, delivery, isLast);
-        if (isEvent(outcome, "attempt.succeeded") || outcome.data.final) return;
-      }
-    },
-  };
+export async function executeDecision(
+  deps: StageDeps,
+  accepted: AcceptedEvent,
+  decided: DecidedEvent,
+  delivery: Delivery,
+  stored: readonly AttemptEvent[],
+  /** Settles once the decision is stored: no attempt may be stored before it. */
+  decisionStored: Promise<void> = Promise.resolve(),
+): Promise<AttemptEvent> {
+  const last = stored.at(-1);
+  if (last && isFinalAttempt(last)) return last;
+  const candidates = decided.data.candidates;
+  let outcome = last;
+  for (let index = stored.length; index < candidates.length; index++) {
+    const isLast = index === candidates.length - 1;
+    outcome = await callCandidate(
+      deps,
+      decided,
+      accepted,
+      candidates[index]!,
+      index + 1,
+      delivery,
+      isLast,
+      decisionStored,
+    );
+    if (isFinalAttempt(outcome)) return outcome;
+  }
+  // Only reachable when the stored attempts already cover every candidate without a final one.
+  if (!outcome)
+    throw new BeamlineError("BL_INTERNAL", `route decision of ${decided.requestId} has no candidates`);
+  return outcome;
 }
 
 /** Attempt events already stored for this request, in attempt order. */
-async function storedAttempts(
-  deps: StageDeps,
-  decided: BeamlineEvent<"route.decided">,
-): Promise<AttemptEvent[]> {
+export async function readStoredAttempts(deps: StageDeps, decided: DecidedEvent): Promise<AttemptEvent[]> {
   const found: AttemptEvent[] = [];
   for (let n = 1; n <= decided.data.candidates.length; n++) {
     const event = await deps.store.readLast(
@@ -75,12 +87,13 @@ async function storedAttempts(
 
 async function callCandidate(
   deps: StageDeps,
-  decided: BeamlineEvent<"route.decided">,
+  decided: DecidedEvent,
   accepted: AcceptedEvent,
   candidate: Candidate,
   attempt: number,
   delivery: Delivery,
   isLastCandidate: boolean,
+  decisionStored: Promise<void>,
 ): Promise<AttemptEvent> {
   const started = deps.now();
   const startedMs = performance.now();
@@ -101,6 +114,17 @@ async function callCandidate(
   const id = `${decided.requestId}:attempt.${attempt}`;
   const subject = attemptSubject(decided.tenant, decided.requestId, attempt);
   let event: AttemptEvent;
+  const span = startSpan(
+    `provider ${candidate.provider}`,
+    contextFromTraceparent(decided.traceparent),
+    "client",
+    {
+      "beamline.provider": candidate.provider,
+      "beamline.model": candidate.model,
+      "beamline.upstream_model": candidate.upstreamModel,
+      "beamline.attempt": attempt,
+    },
+  );
   try {
     const adapter = deps.providers.get(candidate.provider);
     const result = await adapter.complete({
@@ -123,6 +147,9 @@ async function callCandidate(
       deps.now(),
     );
     deps.metrics.providerAttempts.inc({ ...labels, outcome: "ok" });
+    span.setAttribute("beamline.prompt_tokens", result.usage.promptTokens);
+    span.setAttribute("beamline.completion_tokens", result.usage.completionTokens);
+    endSpan(span);
   } catch (thrown) {
     const error = toBeamlineError(thrown, "BL_PROVIDER_ERROR");
     const providerError = thrown instanceof ProviderError ? thrown : undefined;
@@ -139,6 +166,7 @@ async function callCandidate(
     };
     if (providerError?.providerStatus !== undefined) data.providerStatus = providerError.providerStatus;
     event = makeEvent("attempt.failed", id, causedBy(decided), data, deps.now());
+    endSpan(span, error);
     deps.metrics.providerAttempts.inc({ ...labels, outcome: data.errorClass });
     deps.log.warn(
       {
@@ -154,6 +182,7 @@ async function callCandidate(
   }
   deps.metrics.providerLatency.observe(labels, (performance.now() - startedMs) / 1000);
   failpoint("execute.after-provider-call");
+  await decisionStored;
   const stored = await deps.store.append(subject, event, { once: true });
   if (stored.duplicate) {
     // Another delivery stored this attempt first; its outcome is the one that counts.

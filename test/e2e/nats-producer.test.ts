@@ -162,9 +162,7 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
       /wrong last sequence/i,
     );
 
-    for (const consumer of [ConsumerNames.route, ConsumerNames.execute, ConsumerNames.finish]) {
-      await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, consumer);
-    }
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.worker);
     await waitFor(
       async () =>
         (await readTenantUsage(beamline.nc, TENANT)).some(({ event }) => event.requestId === requestId),
@@ -192,8 +190,7 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
     const second = { ...acceptedEvent(requestId, inbox), id: `${requestId}:accepted:retry` };
     await js.publish(subject, JSON.stringify(second), { msgID: second.id, headers: jsonHeaders() });
 
-    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.route);
-    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.execute);
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.worker);
     await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.billing);
     const types = (await readRequestHistory(beamline.nc, TENANT, requestId)).map(({ event }) => event.type);
     assert.deepEqual(
@@ -206,7 +203,7 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
     assert.equal(usage.length, 1);
   });
 
-  // Last in this file on purpose: the stray event keeps the execute consumer busy retrying.
+  // Last in this file on purpose: the stray event keeps the worker consumer busy retrying.
   it("writes nothing into another tenant's history for an event whose envelope names that tenant", async () => {
     const requestId = newRequestId();
     const { inbox } = listen();
@@ -215,7 +212,7 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
       msgID: event.id,
       headers: jsonHeaders(),
     });
-    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.route);
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.worker);
     const victimHistory = await readRequestHistory(beamline.nc, "victim", requestId);
     assert.deepEqual(
       victimHistory.map(({ subject, event }) => `${subject} ${event.type}`),

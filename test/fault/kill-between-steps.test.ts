@@ -12,22 +12,22 @@ import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 
 /**
  * Kill the worker between any two steps: on restart the request completes exactly once —
- * one decision, one attempt, one terminal event, one usage record. Every stage is killed
- * (SIGKILL, via failpoints) before it writes and after it wrote but before it acked.
+ * one decision, one attempt, one terminal event, one usage record. The worker is killed
+ * (SIGKILL, via failpoints) before its first write, after each of its writes (decision,
+ * attempt, terminal — the last before it acked), and after the provider answered but before
+ * the attempt was stored; billing before it writes and after it wrote but before it acked.
  */
 const FAILPOINTS = [
-  "route.before-handle",
-  "route.after-handle",
-  "execute.before-handle",
+  "worker.before-handle",
+  "worker.after-decided",
   "execute.after-provider-call",
-  "execute.after-handle",
-  "finish.before-handle",
-  "finish.after-handle",
+  "worker.after-attempt",
+  "worker.after-handle",
   "billing.before-handle",
   "billing.after-handle",
 ];
 
-const WORKER_ROLES = "route,execute,finish,billing";
+const WORKER_ROLES = "worker,billing";
 
 interface Worker {
   child: ChildProcess;
@@ -122,12 +122,7 @@ describe("kill between steps", () => {
           timeoutMs: 30_000,
         });
         const jsm = await jetstreamManager(nc);
-        for (const name of [
-          ConsumerNames.route,
-          ConsumerNames.execute,
-          ConsumerNames.finish,
-          ConsumerNames.billing,
-        ]) {
+        for (const name of [ConsumerNames.worker, ConsumerNames.billing]) {
           await waitFor(
             async () => {
               const info = await jsm.consumers.info(StreamNames.requests, name);

@@ -71,7 +71,7 @@ describe("loadConfig", () => {
       (config.mock as { latencyMs: number }).latencyMs = 1;
     }, TypeError);
     assert.throws(() => {
-      (config.roles as string[]).push("route");
+      (config.roles as string[]).push("worker");
     }, TypeError);
   });
 });
@@ -81,7 +81,7 @@ describe("loadConfigFromEnv", () => {
     const config = loadConfigFromEnv({
       BEAMLINE_HTTP_PORT: "9090",
       NATS_URL: "nats://127.0.0.1:4222",
-      BEAMLINE_ROLES: "gateway, route ,,execute",
+      BEAMLINE_ROLES: "gateway, worker ,,billing",
       BEAMLINE_ACK_WAIT_MS: "5000",
       OPENAI_API_KEY: "sk-test",
       BEAMLINE_MOCK_CHUNK_DELAY_MS: "25",
@@ -90,7 +90,7 @@ describe("loadConfigFromEnv", () => {
     });
     assert.equal(config.httpPort, 9090);
     assert.equal(config.natsUrl, "nats://127.0.0.1:4222");
-    assert.deepEqual(config.roles, ["gateway", "route", "execute"]);
+    assert.deepEqual(config.roles, ["gateway", "worker", "billing"]);
     assert.equal(config.ackWaitMs, 5000);
     assert.equal(config.openai.apiKey, "sk-test");
     assert.equal(config.mock.chunkDelayMs, 25);

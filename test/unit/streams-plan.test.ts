@@ -26,7 +26,7 @@ const settings: TopologySettings = {
 };
 const topology = beamlineTopology(settings);
 const requests = topology.streams.find((s) => s.name === "BL_REQUESTS")!;
-const route = topology.consumers.find((c) => c.durable_name === "route")!;
+const worker = topology.consumers.find((c) => c.durable_name === "worker")!;
 
 /** What a server reports for a stream created from `spec`: the same fields plus its own. */
 function serverStream(spec: StreamSpec, changes: Record<string, unknown> = {}): Record<string, unknown> {
@@ -42,7 +42,7 @@ describe("beamlineTopology", () => {
   it("converts days and milliseconds to the server's nanoseconds", () => {
     assert.equal(requests.max_age, 30 * DAY_NS);
     assert.equal(requests.duplicate_window, 600_000 * 1_000_000);
-    assert.equal(route.ack_wait, 30_000 * 1_000_000);
+    assert.equal(worker.ack_wait, 30_000 * 1_000_000);
     assert.equal(topology.streams.find((s) => s.name === "BL_CONFIG")!.max_age, 0, "config is kept forever");
   });
 });
@@ -122,14 +122,14 @@ describe("planStream", () => {
 
 describe("planConsumer", () => {
   it("reads a server's single filter_subject as the one-element filter_subjects", () => {
-    const { filter_subjects: _list, ...single } = serverConsumer(route);
-    const plan = planConsumer(route, { ...single, filter_subject: "bl.req.*.*.accepted" });
+    const { filter_subjects: _list, ...single } = serverConsumer(worker);
+    const plan = planConsumer(worker, { ...single, filter_subject: "bl.req.*.*.accepted" });
     assert.deepEqual(plan.action, { kind: "unchanged" });
-    assert.equal(plan.name, "BL_REQUESTS/route");
+    assert.equal(plan.name, "BL_REQUESTS/worker");
   });
 
   it("updates ack_wait, max_deliver and max_ack_pending in place", () => {
-    const plan = planConsumer(route, serverConsumer(route, { ack_wait: 5_000_000_000, max_deliver: 5 }));
+    const plan = planConsumer(worker, serverConsumer(worker, { ack_wait: 5_000_000_000, max_deliver: 5 }));
     assert.ok(plan.action.kind === "update" && !plan.action.destructive);
     assert.deepEqual(plan.action.kind === "update" && plan.action.changes.map((c) => c.field), [
       "ack_wait",
@@ -139,7 +139,7 @@ describe("planConsumer", () => {
   });
 
   it("recreates a consumer whose deliver or ack policy changed (it loses its position)", () => {
-    const plan = planConsumer(route, serverConsumer(route, { deliver_policy: "new" }));
+    const plan = planConsumer(worker, serverConsumer(worker, { deliver_policy: "new" }));
     assert.equal(plan.action.kind, "recreate");
     assert.equal(needsForce([plan]), true);
   });

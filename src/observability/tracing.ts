@@ -1,0 +1,75 @@
+import {
+  type Attributes,
+  type Context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+
+/**
+ * OpenTelemetry traces across every NATS hop. The trace context travels in each event's
+ * envelope (`traceparent`, W3C format), so a request's spans — gateway, worker steps,
+ * provider calls, billing — form one trace even when every role runs in another process.
+ *
+ * Spans go through the global tracer provider: a no-op unless `startTracing` (or a test)
+ * installed one. A no-op span still carries its parent's context, so a producer's trace id
+ * passes through Beamline's events unchanged even with tracing off.
+ */
+const tracer = trace.getTracer("beamline-router");
+// The envelope's field is W3C `traceparent` whatever propagators the operator configured.
+const w3c = new W3CTraceContextPropagator();
+
+const headerGetter = {
+  get: (carrier: Record<string, string>, key: string) => carrier[key],
+  keys: (carrier: Record<string, string>) => Object.keys(carrier),
+};
+const headerSetter = {
+  set: (carrier: Record<string, string>, key: string, value: string) => {
+    carrier[key] = value;
+  },
+};
+
+/** The context a `traceparent` value describes; the root context when absent or invalid. */
+export function contextFromTraceparent(traceparent: string | undefined): Context {
+  if (!traceparent) return ROOT_CONTEXT;
+  return w3c.extract(ROOT_CONTEXT, { traceparent }, headerGetter);
+}
+
+/** The `traceparent` value naming `span` (for the events written on its behalf). */
+export function traceparentOf(span: Span): string | undefined {
+  const carrier: Record<string, string> = {};
+  w3c.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, headerSetter);
+  return carrier["traceparent"];
+}
+
+export type SpanKindName = "server" | "client" | "internal" | "consumer" | "producer";
+const kinds: Record<SpanKindName, SpanKind> = {
+  server: SpanKind.SERVER,
+  client: SpanKind.CLIENT,
+  internal: SpanKind.INTERNAL,
+  consumer: SpanKind.CONSUMER,
+  producer: SpanKind.PRODUCER,
+};
+
+/** Starts a span under `parent` (a context, or a span whose child it is). */
+export function startSpan(
+  name: string,
+  parent: Context | Span,
+  kind: SpanKindName = "internal",
+  attributes: Attributes = {},
+): Span {
+  const context = "spanContext" in parent ? trace.setSpan(ROOT_CONTEXT, parent) : parent;
+  return tracer.startSpan(name, { kind: kinds[kind], attributes }, context);
+}
+
+/** Ends `span`, marking it failed with `error`'s code when there is one. */
+export function endSpan(span: Span, error?: { code?: string; message: string }): void {
+  if (error) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error.code ?? error.message });
+    if (error.code) span.setAttribute("beamline.error_code", error.code);
+  }
+  span.end();
+}

@@ -1,0 +1,32 @@
+import { type CatalogModel, computeCost } from "../catalog/index.js";
+
+/** Tokens and nano-USD cost of a request, as a reservation or a settlement counts them. */
+export interface QuotaAmount {
+  tokens: number;
+  costNanoUsd: number;
+}
+
+/**
+ * The admission estimate: the prompt's tokens plus the most the model may produce
+ * (`max_tokens`), priced at the model's catalog prices with no cache discount, so it bounds
+ * the actual cost from above as long as the prompt estimate does.
+ */
+export function admissionEstimate(
+  model: Pick<CatalogModel, "prices">,
+  promptTokens: number,
+  maxTokens: number,
+): QuotaAmount {
+  const { costNanoUsd } = computeCost(model, { promptTokens, completionTokens: maxTokens, cachedTokens: 0 });
+  return { tokens: promptTokens + maxTokens, costNanoUsd };
+}
+
+/** What a finished request used, priced exactly as billing prices its usage record. */
+export function actualUsage(
+  model: Pick<CatalogModel, "prices">,
+  usage: { promptTokens: number; completionTokens: number; cachedTokens: number },
+): QuotaAmount {
+  return {
+    tokens: usage.promptTokens + usage.completionTokens,
+    costNanoUsd: computeCost(model, usage).costNanoUsd,
+  };
+}

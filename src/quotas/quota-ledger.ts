@@ -1,0 +1,234 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { CatalogModel, ModelCatalog } from "../catalog/index.js";
+import { BeamlineError } from "../errors/index.js";
+import { type BeamlineEvent, causedBy, type EventContext, isEvent } from "../events/index.js";
+import {
+  type AdmissionRequest,
+  type ApplicableLimits,
+  decideAdmission,
+  decideSettlement,
+  type QuotaFact,
+  type RateLimitInfo,
+} from "./decide.js";
+import { actualUsage, admissionEstimate } from "./estimate.js";
+import { factAddress, factEvent, QuotaLog } from "./quota-log.js";
+import { QuotaExceededError } from "./rejection.js";
+import { emptyQuotaState, type QuotaState, type Reservation, reduceQuota } from "./state.js";
+
+/** Decide-and-write rounds one call may lose to other writers before it gives up (retry later). */
+const MAX_ROUNDS = 200;
+
+export interface QuotaLedgerOptions {
+  nc: NatsConnection;
+  now: () => Date;
+  /** How long a reservation holds without settlement; must outlast the slowest request. */
+  reservationTtlMs: number;
+  /** Reads the KV projection to start a tenant's state from (instead of its whole log). */
+  loadProjected?: (tenant: string) => Promise<QuotaState | undefined>;
+}
+
+export interface AdmitInput {
+  /** The event the worker is handling (request.accepted or route.decided): tenant, request, trace. */
+  cause: BeamlineEvent;
+  apiKeyId?: string | undefined;
+  /** The tenant's limits (policy document) and the key's; absent limits do not restrict. */
+  limits: ApplicableLimits;
+  /** Estimated prompt tokens and the request's max tokens (or the model's output cap). */
+  promptTokens: number;
+  maxTokens: number;
+  /** The candidate whose price the estimate uses (the first ranked, see docs/quotas.md). */
+  candidate: { provider: string; model: CatalogModel };
+  catalogVersion: string;
+}
+
+export type AdmitResult =
+  | {
+      admitted: true;
+      /** Undefined when no limit applies (nothing reserved) or the request had already settled. */
+      reservation: Reservation | undefined;
+      rateLimits: RateLimitInfo;
+    }
+  | { admitted: false; error: QuotaExceededError };
+
+/** `state` with facts folded in as if stored now (their sequences are not known yet). */
+function foldFacts(state: QuotaState, facts: QuotaFact[], now: Date): QuotaState {
+  return facts.reduce((acc, fact) => {
+    const context = { tenant: acc.tenant, requestId: fact.requestId, correlationId: fact.requestId };
+    return reduceQuota(acc, factEvent(acc.tenant, fact, context, now), acc.seq);
+  }, state);
+}
+
+function hasAnyLimit(limits: ApplicableLimits, apiKeyId: string | undefined): boolean {
+  const set = (l: object | undefined) =>
+    l !== undefined &&
+    Object.entries(l).some(([name, value]) => name !== "spendWindow" && value !== undefined);
+  return set(limits.tenant) || (apiKeyId !== undefined && set(limits.key));
+}
+
+/**
+ * Admission and settlement of quotas against the tenant's quota log (see {@link QuotaLog}).
+ * Holds a per-tenant cache of the folded state only as a starting point: every write is
+ * checked by the server against the log's last sequence, so a stale cache costs a retry,
+ * never a wrong admission. Calls for one tenant are serialised inside this process so its
+ * own calls do not race each other.
+ */
+export class QuotaLedger {
+  readonly log: QuotaLog;
+  private readonly cache = new Map<string, QuotaState>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: QuotaLedgerOptions) {
+    this.log = new QuotaLog(options.nc);
+  }
+
+  /**
+   * Admits or refuses a request. On admission the estimate is reserved (a `quota.reserved`
+   * event, after `quota.expired` for any stale reservations found). Calling it again for the
+   * same request returns the held reservation and writes nothing.
+   */
+  async admit(input: AdmitInput): Promise<AdmitResult> {
+    const { cause } = input;
+    if (!hasAnyLimit(input.limits, input.apiKeyId))
+      return { admitted: true, reservation: undefined, rateLimits: {} };
+    const request: AdmissionRequest = {
+      requestId: cause.requestId,
+      apiKeyId: input.apiKeyId,
+      limits: input.limits,
+      estimate: admissionEstimate(input.candidate.model, input.promptTokens, input.maxTokens),
+      provider: input.candidate.provider,
+      model: input.candidate.model.id,
+      catalogVersion: input.catalogVersion,
+      reservationTtlMs: this.options.reservationTtlMs,
+    };
+    return this.serialised(cause.tenant, async () => {
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        const state = await this.stateOf(cause.tenant);
+        const now = this.options.now();
+        const decision = decideAdmission(state, request, now.getTime(), (s, facts) =>
+          foldFacts(s, facts, now),
+        );
+        if (decision.kind === "reject") {
+          return { admitted: false, error: new QuotaExceededError(cause.tenant, decision.rejection) };
+        }
+        if (decision.kind === "already-admitted") {
+          return { admitted: true, reservation: decision.reservation, rateLimits: decision.rateLimits };
+        }
+        if (await this.write(cause.tenant, decision.facts, causedBy(cause), now)) {
+          return { admitted: true, reservation: decision.reservation, rateLimits: decision.rateLimits };
+        }
+      }
+      throw new BeamlineError(
+        "BL_NATS_UNAVAILABLE",
+        `quota admission for tenant ${cause.tenant} kept losing races`,
+      );
+    });
+  }
+
+  /**
+   * Settles a finished request from its terminal event (`request.completed` / `request.failed`):
+   * the reservation is replaced by the actual use at `model`'s catalog price and the rest is
+   * released. A second settlement, or one for a request that reserved nothing, writes nothing;
+   * one after expiry counts the actual use once. Returns whether an event was written.
+   */
+  async settle(terminal: BeamlineEvent, catalog: ModelCatalog): Promise<boolean> {
+    if (!isEvent(terminal, "request.completed") && !isEvent(terminal, "request.failed")) return false;
+    const usage = terminal.data.usage;
+    const modelName = terminal.data.model;
+    let actual = { tokens: 0, costNanoUsd: 0 };
+    if (usage && modelName !== undefined && usage.promptTokens + usage.completionTokens > 0) {
+      const model = catalog.resolve(modelName);
+      if (!model) {
+        throw new BeamlineError(
+          "BL_CONFIG_INVALID",
+          `cannot settle ${terminal.tenant}/${terminal.requestId}: model ${modelName} is not in catalog ${catalog.version}`,
+        );
+      }
+      actual = actualUsage(model, usage);
+    }
+    return this.serialised(terminal.tenant, async () => {
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        const state = await this.stateOf(terminal.tenant);
+        const fact = decideSettlement(state, terminal.requestId, actual, catalog.version);
+        if (!fact) return false;
+        if (await this.write(terminal.tenant, [fact], causedBy(terminal), this.options.now())) return true;
+      }
+      throw new BeamlineError(
+        "BL_NATS_UNAVAILABLE",
+        `quota settlement for tenant ${terminal.tenant} kept losing races`,
+      );
+    });
+  }
+
+  /** The tenant's current state: the cache, or the KV projection caught up from the log. */
+  async stateOf(tenant: string): Promise<QuotaState> {
+    const cached = this.cache.get(tenant);
+    if (cached) return cached;
+    const projected = (await this.options.loadProjected?.(tenant)) ?? emptyQuotaState(tenant);
+    const state = await this.log.catchUp(projected);
+    this.cache.set(tenant, state);
+    return state;
+  }
+
+  /**
+   * Writes facts in order, each expecting the previous one's sequence. True when all were
+   * stored; false when another writer came first — the cache is then caught up from the log
+   * and the caller decides again (facts already stored are seen there, so nothing doubles).
+   */
+  private async write(
+    tenant: string,
+    facts: QuotaFact[],
+    context: EventContext,
+    now: Date,
+  ): Promise<boolean> {
+    let state = await this.stateOf(tenant);
+    for (const fact of facts) {
+      const expiryContext =
+        fact.type === "quota.expired"
+          ? {
+              ...context,
+              correlationId: fact.requestId,
+              // The reservation being expired caused this event.
+              causationId: `${tenant}.${fact.requestId}:quota.reserved.${fact.data.attempt}`,
+            }
+          : context;
+      const event = factEvent(tenant, fact, expiryContext, now);
+      const outcome = await this.log.append(tenant, factAddress(tenant, fact).subject, event, state.seq);
+      if (!outcome.stored) {
+        const resynced = await this.resync(state);
+        if (outcome.duplicate && resynced.seq === state.seq) {
+          // Stored once yet absent from the tenant's log: deciding again would loop forever.
+          throw new BeamlineError(
+            "BL_INTERNAL",
+            `quota event ${event.id} is a duplicate of a message not in tenant ${tenant}'s quota log`,
+          );
+        }
+        return false;
+      }
+      state = reduceQuota(state, event, outcome.sequence);
+      this.cache.set(tenant, state);
+    }
+    return true;
+  }
+
+  /** After a refused write: fold what others wrote; if nothing newer exists, old events aged out. */
+  private async resync(state: QuotaState): Promise<QuotaState> {
+    let next = await this.log.catchUp(state);
+    if (next.seq === state.seq) {
+      const last = await this.log.lastSequence(state.tenant);
+      if (last < state.seq) next = { ...next, seq: last };
+    }
+    this.cache.set(state.tenant, next);
+    return next;
+  }
+
+  private serialised<T>(tenant: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(tenant) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => undefined);
+    this.queues.set(tenant, tail);
+    void tail.then(() => {
+      if (this.queues.get(tenant) === tail) this.queues.delete(tenant);
+    });
+    return run;
+  }
+}

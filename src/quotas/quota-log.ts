@@ -1,0 +1,168 @@
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { StreamNames } from "../../streams/definitions.js";
+import { BeamlineError } from "../errors/index.js";
+import {
+  type BeamlineEvent,
+  decodeEvent,
+  type EventContext,
+  encodeEvent,
+  makeEvent,
+  quotaSubject,
+  tenantQuotaFilter,
+} from "../events/index.js";
+import { isTransientNatsError, isWrongLastSequence } from "../nats/transient.js";
+import type { QuotaFact } from "./decide.js";
+import { emptyQuotaState, type QuotaState, reduceQuota } from "./state.js";
+
+/** Messages asked for per direct-get batch while catching up. */
+const CATCH_UP_BATCH = 256;
+
+export interface StoredQuotaEvent {
+  event: BeamlineEvent;
+  sequence: number;
+}
+
+export type AppendOutcome =
+  /** Stored at `sequence`, directly after the state's `seq` on the tenant's subjects. */
+  | { stored: true; sequence: number }
+  /**
+   * Another write came first, or the write's fate is unknown (`duplicate`: this very event
+   * was stored before): catch up and decide again.
+   */
+  | { stored: false; duplicate: boolean };
+
+/**
+ * Deterministic id and subject of a fact: a repeated write is the same message. The id names
+ * the tenant too, so equal request ids of two tenants (a producer's choice) never collide in
+ * the stream's de-duplication.
+ */
+export function factAddress(tenant: string, fact: QuotaFact): { id: string; subject: string } {
+  const slot =
+    fact.type === "quota.settled"
+      ? "settled"
+      : fact.type === "quota.reserved"
+        ? `reserved.${fact.data.attempt}`
+        : `expired.${fact.data.attempt}`;
+  return {
+    id: `${tenant}.${fact.requestId}:quota.${slot}`,
+    subject: quotaSubject(tenant, fact.requestId, slot),
+  };
+}
+
+/** The event a fact becomes. */
+export function factEvent(tenant: string, fact: QuotaFact, context: EventContext, now: Date): BeamlineEvent {
+  const { id } = factAddress(tenant, fact);
+  const ctx = { ...context, tenant, requestId: fact.requestId };
+  switch (fact.type) {
+    case "quota.reserved":
+      return makeEvent(fact.type, id, ctx, fact.data, now);
+    case "quota.settled":
+      return makeEvent(fact.type, id, ctx, fact.data, now);
+    case "quota.expired":
+      return makeEvent(fact.type, id, ctx, fact.data, now);
+  }
+}
+
+/**
+ * The tenant's quota log: every quota event of a tenant lives under `bl.quota.<tenant>.>`, and
+ * every write expects the last sequence on that filter to be the one its decision was based on
+ * (`Nats-Expected-Last-Subject-Sequence` with `…-Subject`). The server thereby serialises all
+ * writers of one tenant, on any number of processes: a write decided on stale state is refused,
+ * and the writer catches up and decides again. The log, not the KV, is the source of truth.
+ */
+export class QuotaLog {
+  readonly js: JetStreamClient;
+  private readonly jsm: Promise<JetStreamManager>;
+
+  constructor(nc: NatsConnection) {
+    this.js = jetstream(nc);
+    this.jsm = jetstreamManager(nc);
+  }
+
+  /** Appends one event iff the tenant's last quota sequence is still `expectedSeq`. */
+  async append(
+    tenant: string,
+    subject: string,
+    event: BeamlineEvent,
+    expectedSeq: number,
+  ): Promise<AppendOutcome> {
+    const encoded = encodeEvent(event);
+    const headers = natsHeaders();
+    for (const [name, value] of Object.entries(encoded.headers)) headers.set(name, value);
+    try {
+      const ack = await this.js.publish(subject, encoded.payload, {
+        msgID: event.id,
+        headers,
+        expect: { lastSubjectSequence: expectedSeq, lastSubjectSequenceSubject: tenantQuotaFilter(tenant) },
+      });
+      // A duplicate was stored earlier, possibly after writes we have not seen: catch up.
+      return ack.duplicate ? { stored: false, duplicate: true } : { stored: true, sequence: ack.seq };
+    } catch (error) {
+      if (isWrongLastSequence(error)) return { stored: false, duplicate: false };
+      // Unknown fate (timeout, reconnect): catching up tells whether it was stored.
+      if (isTransientNatsError(error)) return { stored: false, duplicate: false };
+      throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} for tenant ${tenant}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** The tenant's quota events stored after `afterSeq`, in order. */
+  async *readAfter(tenant: string, afterSeq: number): AsyncGenerator<StoredQuotaEvent> {
+    const jsm = await this.jsm;
+    let from = afterSeq + 1;
+    for (;;) {
+      let count = 0;
+      let batch: AsyncIterable<{ seq: number; data: Uint8Array; header: { get(name: string): string } }>;
+      try {
+        batch = await jsm.direct.getBatch(StreamNames.quota, {
+          seq: from,
+          next_by_subj: tenantQuotaFilter(tenant),
+          batch: CATCH_UP_BATCH,
+        });
+      } catch (error) {
+        if (isNoMessages(error)) return;
+        throw error;
+      }
+      try {
+        for await (const message of batch) {
+          count += 1;
+          from = message.seq + 1;
+          yield { event: decodeEvent(message.data, message.header), sequence: message.seq };
+        }
+      } catch (error) {
+        if (!isNoMessages(error)) throw error;
+      }
+      if (count < CATCH_UP_BATCH) return;
+    }
+  }
+
+  /** `state` with every later event of its tenant folded in. */
+  async catchUp(state: QuotaState): Promise<QuotaState> {
+    let next = state;
+    for await (const { event, sequence } of this.readAfter(state.tenant, state.seq)) {
+      next = reduceQuota(next, event, sequence);
+    }
+    return next;
+  }
+
+  /** The tenant's state folded from its whole quota history: the rebuild path. */
+  async rebuild(tenant: string): Promise<QuotaState> {
+    return this.catchUp(emptyQuotaState(tenant));
+  }
+
+  /**
+   * Sequence of the tenant's last stored quota event (0 when none). Needed only when old
+   * events have aged out of the stream, so the log's last sequence is below the state's.
+   */
+  async lastSequence(tenant: string): Promise<number> {
+    const jsm = await this.jsm;
+    const last = await jsm.direct.getMessage(StreamNames.quota, { last_by_subj: tenantQuotaFilter(tenant) });
+    return last?.seq ?? 0;
+  }
+}
+
+function isNoMessages(error: unknown): boolean {
+  return error instanceof Error && /no message|not found|404/i.test(error.message);
+}

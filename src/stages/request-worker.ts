@@ -1,0 +1,142 @@
+import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
+import { BeamlineError } from "../errors/index.js";
+import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
+import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
+import {
+  type AcceptedEvent,
+  endRequest,
+  notifyTerminal,
+  type StageDeps,
+  type TerminalEvent,
+} from "./context.js";
+import { type AttemptEvent, executeDecision, readStoredAttempts } from "./execute.js";
+import { failpoint } from "./failpoints.js";
+import { terminalForAttempt } from "./finish.js";
+import { assertStoredWhereItClaims, type DecidedEvent, decide } from "./route.js";
+import type { Delivery, StageHandler } from "./runner.js";
+import { failedEvent } from "./terminal.js";
+
+/** What earlier deliveries of a request already stored. */
+interface Progress {
+  decided: DecidedEvent | undefined;
+  attempts: AttemptEvent[];
+  terminal: TerminalEvent | undefined;
+}
+
+/**
+ * The request worker: one durable consumer on request.accepted that takes a request through
+ * its steps — route (route.decided), execute (attempt.N), finish (request.completed or
+ * request.failed) — storing each step's event before the next depends on it. Billing stays
+ * a consumer of its own on the terminal slot, off the client's path.
+ *
+ * One consumer instead of one per step is a measured choice (docs/architecture.md): every
+ * extra persisted hop cost a JetStream delivery, an ack and a decode on the critical path.
+ * The steps still write the same write-once slots, so any instance can resume a request
+ * where a crashed one left it: a redelivery first reads what is stored and continues.
+ */
+export function requestWorker(deps: StageDeps): StageHandler {
+  return {
+    name: ConsumerNames.worker,
+    stream: StreamNames.requests,
+    async handle(event: BeamlineEvent, delivery: Delivery) {
+      if (!isEvent(event, "request.accepted")) return;
+      assertStoredWhereItClaims(event, delivery.subject);
+      const span = startSpan("beamline.worker", contextFromTraceparent(event.traceparent), "consumer", {
+        "beamline.tenant": event.tenant,
+        "beamline.request_id": event.requestId,
+        "beamline.delivery": delivery.deliveryCount,
+      });
+      // Every event this delivery writes names the worker's span as its trace parent.
+      const traceparent = traceparentOf(span);
+      const accepted: AcceptedEvent = traceparent ? { ...event, traceparent } : event;
+      try {
+        const terminal = await processRequest(deps, accepted, delivery);
+        endSpan(span, terminal.type === "request.failed" ? terminal.data.error : undefined);
+      } catch (error) {
+        endSpan(span, error as Error);
+        throw error;
+      }
+    },
+    async giveUp(event, error) {
+      // An event that lies about its tenant must not make us write into that tenant's history.
+      if (error.code === "BL_INVALID_TENANT_ID") return;
+      if (isEvent(event, "request.accepted")) {
+        await endRequest(deps, event, failedEvent(event, "worker", error, 0, deps.now()));
+      }
+    },
+  };
+}
+
+/** The steps of one delivery; returns the request's terminal event (stored, or stored earlier). */
+async function processRequest(
+  deps: StageDeps,
+  accepted: AcceptedEvent,
+  delivery: Delivery,
+): Promise<TerminalEvent> {
+  // A first delivery has no history to read; only a redelivery pays for the look-up.
+  const progress = delivery.deliveryCount > 1 ? await readProgress(deps, accepted) : undefined;
+  if (progress?.terminal) {
+    notifyTerminal(deps.nc, accepted, progress.terminal);
+    return progress.terminal;
+  }
+
+  let decided = progress?.decided;
+  let decisionStored: Promise<void> = Promise.resolve();
+  if (!decided) {
+    const outcome = decide(deps, accepted);
+    if (outcome instanceof BeamlineError) {
+      return endRequest(deps, accepted, failedEvent(accepted, "route", outcome, 0, deps.now()));
+    }
+    decided = outcome;
+    // The decision is stored while the provider works; it must be stored before any attempt is.
+    decisionStored = storeDecision(deps, decided);
+  }
+  const final = await executeDecision(
+    deps,
+    accepted,
+    decided,
+    delivery,
+    progress?.attempts ?? [],
+    decisionStored,
+  );
+  failpoint("worker.after-attempt");
+  return endRequest(deps, accepted, terminalForAttempt(accepted, final, deps.now()));
+}
+
+/**
+ * Stores a decision. When another delivery of the same request stored one first (two
+ * deliveries overlapping after a stalled worker's ack wait ran out), the stored one stands;
+ * if it differs from ours (the catalog changed in between), this delivery stops before
+ * writing an attempt and the redelivery resumes from the stored decision.
+ */
+async function storeDecision(deps: StageDeps, decided: DecidedEvent): Promise<void> {
+  const subject = requestSubject(decided.tenant, decided.requestId, RequestSlots.decided);
+  const result = await deps.store.append(subject, decided, { once: true });
+  failpoint("worker.after-decided");
+  if (!result.duplicate) return;
+  const stored = await deps.store.readLast(StreamNames.requests, subject);
+  if (stored && JSON.stringify(stored.data) !== JSON.stringify(decided.data)) {
+    throw new BeamlineError(
+      "BL_DELIVERY_OVERLAP",
+      `another delivery of ${decided.requestId} decided differently; resuming from its decision`,
+    );
+  }
+}
+
+async function readProgress(deps: StageDeps, accepted: AcceptedEvent): Promise<Progress> {
+  const slot = (name: string) => requestSubject(accepted.tenant, accepted.requestId, name);
+  const [decided, terminal] = await Promise.all([
+    deps.store.readLast(StreamNames.requests, slot(RequestSlots.decided)),
+    deps.store.readLast(StreamNames.requests, slot(RequestSlots.terminal)),
+  ]);
+  const progress: Progress = { decided: undefined, attempts: [], terminal: undefined };
+  if (terminal && (isEvent(terminal, "request.completed") || isEvent(terminal, "request.failed"))) {
+    progress.terminal = terminal;
+    return progress;
+  }
+  if (decided && isEvent(decided, "route.decided")) {
+    progress.decided = decided;
+    progress.attempts = await readStoredAttempts(deps, decided);
+  }
+  return progress;
+}
