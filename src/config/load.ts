@@ -56,6 +56,8 @@ const ENV_KEYS: ReadonlyArray<[string, string[]]> = [
   ["BEAMLINE_HEALTH_HALF_OPEN_MAX_PROBES", ["health", "halfOpenMaxProbes"]],
   ["BEAMLINE_HEALTH_PROBE_LEASE_MS", ["health", "probeLeaseMs"]],
   ["BEAMLINE_ADMIN_TOKEN", ["adminToken"]],
+  ["ANTHROPIC_API_KEY", ["anthropic", "apiKey"]],
+  ["ANTHROPIC_BASE_URL", ["anthropic", "baseUrl"]],
 ];
 
 /** Turns environment variables into the (unvalidated) config input shape. */
@@ -73,6 +75,7 @@ export function configInputFromEnv(env: NodeJS.ProcessEnv): BeamlineConfigInput 
         : raw;
     let target = input;
     for (const key of path.slice(0, -1)) {
+      // Sections absent from the initial input (added by later features) are created on demand.
       target[key] ??= {};
       target = target[key] as Record<string, unknown>;
     }

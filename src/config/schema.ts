@@ -132,6 +132,14 @@ export const configSchema = z.object({
   gemini: geminiConfigSchema,
   /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */
   providers: providersSchema,
+  /** Anthropic's Messages API; the `anthropic` provider is registered when `apiKey` is set. */
+  anthropic: z
+    .object({
+      apiKey: z.string().min(1).optional(),
+      /** Up to and including the version segment; `/messages` is appended. */
+      baseUrl: z.string().url().default("https://api.anthropic.com/v1"),
+    })
+    .prefault({}),
 });
 
 export type BeamlineConfig = Readonly<z.infer<typeof configSchema>>;

@@ -8,6 +8,7 @@ import { registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
 import { type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
+import { registerMessagesRoute } from "./messages.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 export interface GatewayDeps {
@@ -76,6 +77,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     v1.post("/v1/chat/completions", async (request, reply) => {
       await handleChatCompletions(deps, request.principal!, request, reply);
     });
+    registerMessagesRoute(v1, deps);
     v1.get("/v1/models", async () => ({
       object: "list",
       data: deps.catalog.models.map((model) => ({

@@ -2,6 +2,7 @@
  * Providers: the wire protocols Beamline speaks to model providers, the registry the
  * router looks them up in, and the built-in mock provider.
  */
+export { type AnthropicAdapterOptions, createAnthropicAdapter } from "./anthropic/index.js";
 export { type ChunkAssembler, createChunkAssembler } from "./chunk-assembler.js";
 export { createGeminiAdapter, type GeminiAdapterOptions } from "./gemini/adapter.js";
 export { MockFault } from "./mock/faults.js";

@@ -3,6 +3,7 @@ import { type BeamlineConfig, resolveProviderKeys } from "../config/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
 import {
+  createAnthropicAdapter,
   createGeminiAdapter,
   createNatsServiceAdapter,
   createOpenAiAdapter,
@@ -24,8 +25,8 @@ export interface ProviderSetup {
  * The providers this process can call: the built-in mock (always; an in-process server
  * unless BEAMLINE_MOCK_URL points at one), OpenAI (or any OpenAI-compatible base URL)
  * when OPENAI_API_KEY is set, Gemini when GEMINI_API_KEY is set, and every provider of
- * BEAMLINE_PROVIDERS (openai-compatible over HTTP, nats-service over `options.nc`).
- * Keys go to the adapters only, never to logs.
+ * BEAMLINE_PROVIDERS (openai-compatible over HTTP, nats-service over `options.nc`), and
+ * Anthropic when ANTHROPIC_API_KEY is set. Keys go to the adapters only, never to logs.
  */
 export async function setUpProviders(
   config: BeamlineConfig,
@@ -110,6 +111,17 @@ export async function setUpProviders(
       );
       log.info({ provider: entry.name, subject: entry.subject }, "NATS service provider configured");
     }
+  }
+  if (config.anthropic.apiKey) {
+    adapters.push(
+      createAnthropicAdapter({
+        name: "anthropic",
+        baseUrl: config.anthropic.baseUrl,
+        apiKey: config.anthropic.apiKey,
+        ...timeouts,
+      }),
+    );
+    log.info({ baseUrl: config.anthropic.baseUrl }, "Anthropic provider configured");
   }
   const registry = createProviderRegistry(adapters);
   return {

@@ -1,3 +1,4 @@
+import { anthropicErrorBody } from "./anthropic-frames.js";
 import { errorBody } from "./frames.js";
 
 /**
@@ -21,6 +22,17 @@ export const MockFault = {
   Cut: "cut",
   /** Answers 200 with JSON that does not parse (as the body, or as the first SSE event). */
   Malformed: "malformed",
+  /** 502, a gateway in front of the provider failed. */
+  BadGateway: "502",
+  /** 529 `overloaded_error`, Anthropic's "the API is overloaded for everyone". */
+  AnthropicOverloaded: "529",
+  /**
+   * Stops sending mid-answer but keeps the connection open (until the client gives up or the
+   * mock closes): after the first content when streaming, half-way through the body otherwise.
+   */
+  Stall: "stall",
+  /** Streams the first content, then an error event in the wire's shape (overloaded), then ends. */
+  StreamError: "stream_error",
 } as const;
 export type MockFault = (typeof MockFault)[keyof typeof MockFault];
 
@@ -89,5 +101,73 @@ export function faultAnswers(retryAfterSeconds: number): ReadonlyMap<MockFault, 
         headers: {},
       },
     ],
+    [
+      MockFault.BadGateway,
+      {
+        status: 502,
+        body: errorBody("Bad gateway: the mock provider's upstream failed.", "server_error", null),
+        headers: {},
+      },
+    ],
+    [
+      MockFault.AnthropicOverloaded,
+      {
+        status: 529,
+        body: errorBody(
+          "The mock provider is overloaded, please try again later.",
+          "server_error",
+          "overloaded",
+        ),
+        headers: {},
+      },
+    ],
   ]);
 }
+
+/**
+ * The same faults in Anthropic's error body shape (`{"type":"error","error":{type,message}}`),
+ * with the statuses and error types Anthropic's API uses.
+ */
+export function anthropicFaultAnswers(retryAfterSeconds: number): ReadonlyMap<MockFault, ErrorAnswer> {
+  const answer = (status: number, type: string, message: string, headers: Record<string, string> = {}) => ({
+    status,
+    body: anthropicErrorBody(type, message),
+    headers,
+  });
+  return new Map<MockFault, ErrorAnswer>([
+    [
+      MockFault.RateLimited,
+      answer(
+        429,
+        "rate_limit_error",
+        "This request would exceed the mock provider's rate limit; retry after the time in the retry-after header.",
+        { "retry-after": String(retryAfterSeconds) },
+      ),
+    ],
+    [MockFault.ServerError, answer(500, "api_error", "Internal server error")],
+    [MockFault.BadGateway, answer(502, "api_error", "Bad gateway")],
+    [MockFault.Overloaded, answer(503, "api_error", "Service unavailable")],
+    [MockFault.AnthropicOverloaded, answer(529, "overloaded_error", "Overloaded")],
+    [
+      MockFault.BadRequest,
+      answer(400, "invalid_request_error", "The mock provider rejected the request (injected fault)."),
+    ],
+    [
+      MockFault.ContextLength,
+      answer(400, "invalid_request_error", "prompt is too long: 200512 tokens > 200000 maximum"),
+    ],
+  ]);
+}
+
+/** The error event of the `stream_error` fault in Anthropic's SSE shape. */
+export const ANTHROPIC_STREAM_ERROR_FRAME = `event: error\ndata: ${anthropicErrorBody("overloaded_error", "Overloaded")}\n\n`;
+
+/** The error of the `stream_error` fault in OpenAI's shape (sent as a 200 body when not streaming). */
+export const OPENAI_STREAM_ERROR_BODY = errorBody(
+  "The mock provider is overloaded, please try again later.",
+  "server_error",
+  "overloaded",
+);
+
+/** The error event of the `stream_error` fault in OpenAI's SSE shape (a `data:` line with an error). */
+export const OPENAI_STREAM_ERROR_FRAME = `data: ${OPENAI_STREAM_ERROR_BODY}\n\n`;

@@ -5,7 +5,15 @@ import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
 import { BeamlineError } from "../../errors/index.js";
 import { answerFor, type MockChatRequest } from "./answers.js";
-import { faultAnswers, MOCK_FAULTS, MockFault, SERVER_ERROR_BODY } from "./faults.js";
+import { createAnthropicMessagesHandler } from "./anthropic.js";
+import {
+  faultAnswers,
+  MOCK_FAULTS,
+  MockFault,
+  OPENAI_STREAM_ERROR_BODY,
+  OPENAI_STREAM_ERROR_FRAME,
+  SERVER_ERROR_BODY,
+} from "./faults.js";
 import { type CompletionMeta, completionBody, errorBody, streamFrames } from "./frames.js";
 import { answerGemini, GEMINI_PATH_PREFIX } from "./gemini.js";
 
@@ -142,7 +150,8 @@ function checkRequest(value: unknown): RequestCheck {
 
 /**
  * Starts the built-in mock provider: a `node:http` server speaking OpenAI's wire format
- * (`POST /v1/chat/completions`, plain and SSE; `GET /v1/models`) with deterministic answers
+ * (`POST /v1/chat/completions`, plain and SSE; `GET /v1/models`) and Anthropic's
+ * (`POST /v1/messages`, see `anthropic.ts`) with deterministic answers
  * (see `answers.ts`), configurable latency and failure rate, and per-request faults
  * ({@link MockFault}). It is the baseline of benchmarks, so a request does little more
  * than parse JSON and write the answer.
@@ -170,6 +179,14 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     data: config.models.map((id) => ({ id, object: "model", created: 0, owned_by: "beamline-mock" })),
   });
   const errorAnswers = faultAnswers(config.retryAfterSeconds);
+  const anthropicMessages = createAnthropicMessagesHandler({
+    ...config,
+    apiKey: config.apiKey,
+    random,
+    beforeChunk: config.beforeChunk,
+    closing: closing.signal,
+    nextAnswerNumber: () => ++completionCount,
+  });
 
   async function hang(res: ServerResponse): Promise<void> {
     await new Promise<void>((resolve) => {
@@ -201,6 +218,11 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
       if (res.destroyed) return;
       if (fault === MockFault.Cut && index === 1) {
         cutAfter(res, frames[index]!);
+        return;
+      }
+      if (fault === MockFault.Stall && index === 2) return hang(res);
+      if (fault === MockFault.StreamError && index === 2) {
+        res.end(OPENAI_STREAM_ERROR_FRAME);
         return;
       }
       res.write(frames[index]!);
@@ -272,9 +294,14 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     if (fault === MockFault.Malformed) {
       return sendJson(res, 200, '{"id":"chatcmpl-mock","object":"chat.completion","choices":[');
     }
+    if (fault === MockFault.StreamError) return sendJson(res, 200, OPENAI_STREAM_ERROR_BODY);
     const body = JSON.stringify(completionBody(answer, meta));
-    if (fault === MockFault.Cut) {
+    if (fault === MockFault.Cut || fault === MockFault.Stall) {
       res.writeHead(200, { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) });
+      if (fault === MockFault.Stall) {
+        res.write(body.slice(0, body.length >> 1));
+        return hang(res);
+      }
       cutAfter(res, body.slice(0, body.length >> 1));
       return;
     }
@@ -284,6 +311,9 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.url?.startsWith(GEMINI_PATH_PREFIX))
       return answerGemini(req, res, { ...config, random, now, closing: closing.signal });
+    // Anthropic's dialect authenticates with x-api-key and answers in its own error shape.
+    if (req.method === "POST" && req.url?.split("?")[0] === "/v1/messages")
+      return anthropicMessages(req, res);
     if (expectedAuthorization !== undefined && req.headers.authorization !== expectedAuthorization) {
       const missing = req.headers.authorization === undefined;
       const message = missing

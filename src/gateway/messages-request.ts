@@ -1,0 +1,171 @@
+import {
+  type AnthropicContentBlock,
+  type AnthropicMessageParam,
+  type AnthropicRequest,
+  anthropicRequestSchema,
+} from "../chat/anthropic.js";
+import type { ChatMessage, ChatRequest } from "../chat/wire.js";
+import { BeamlineError } from "../errors/index.js";
+import { parseChatRequest } from "./chat-completions.js";
+
+/**
+ * The Anthropic front door's request side: validation of a Messages API body and its
+ * translation to Beamline's canonical (OpenAI-shaped) chat request. Pure.
+ */
+
+function badRequest(message: string, param?: string): BeamlineError {
+  return new BeamlineError("BL_BAD_REQUEST", message, param === undefined ? {} : { param });
+}
+
+/** Validates a Messages API body; the first problem names the parameter. */
+export function parseMessagesRequest(body: unknown): AnthropicRequest {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw badRequest("The request body must be a JSON object.");
+  }
+  const parsed = anthropicRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const param = issue.path.join(".");
+    throw badRequest(`${param || "body"}: ${issue.message}`, param || undefined);
+  }
+  return parsed.data;
+}
+
+type TextOrImagePart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
+
+function partOf(block: AnthropicContentBlock, where: string): TextOrImagePart {
+  if (block.type === "text") return { type: "text", text: (block as { text: string }).text };
+  if (block.type === "image") {
+    const source = (block as { source: { type: string; media_type?: string; data?: string; url?: string } })
+      .source;
+    const url = source.type === "base64" ? `data:${source.media_type};base64,${source.data}` : source.url!;
+    return { type: "image_url", image_url: { url } };
+  }
+  throw badRequest(
+    `${where}: content blocks of type "${block.type}" are not supported by this gateway.`,
+    where,
+  );
+}
+
+function toolResultText(block: AnthropicContentBlock, where: string): string {
+  const content = (block as { content?: string | AnthropicContentBlock[] }).content;
+  if (content === undefined) return "";
+  if (typeof content === "string") return content;
+  return content
+    .map((inner) => {
+      if (inner.type !== "text")
+        throw badRequest(`${where}: tool results may hold only text here, found "${inner.type}".`, where);
+      return (inner as { text: string }).text;
+    })
+    .join("");
+}
+
+/** One Anthropic turn as canonical messages (a user turn with tool results becomes tool messages). */
+function messagesOf(turn: AnthropicMessageParam, at: number): ChatMessage[] {
+  const where = `messages.${at}.content`;
+  if (typeof turn.content === "string") return [{ role: turn.role, content: turn.content }];
+  if (turn.role === "assistant") {
+    const texts: string[] = [];
+    const toolCalls: NonNullable<ChatMessage["tool_calls"]> = [];
+    for (const block of turn.content) {
+      if (block.type === "text") texts.push((block as { text: string }).text);
+      else if (block.type === "tool_use") {
+        const use = block as { id: string; name: string; input: unknown };
+        toolCalls.push({
+          id: use.id,
+          type: "function",
+          function: { name: use.name, arguments: JSON.stringify(use.input ?? {}) },
+        });
+      } else if (block.type !== "thinking" && block.type !== "redacted_thinking") {
+        // Thinking is the model's own scratchpad; other providers cannot take it back.
+        throw badRequest(
+          `${where}: assistant blocks of type "${block.type}" are not supported by this gateway.`,
+          where,
+        );
+      }
+    }
+    const message: ChatMessage = { role: "assistant", content: texts.length > 0 ? texts.join("") : null };
+    if (toolCalls.length > 0) message.tool_calls = toolCalls;
+    return [message];
+  }
+  // Tool results first: OpenAI's format wants them right after the assistant's tool calls.
+  const toolMessages: ChatMessage[] = [];
+  const parts: TextOrImagePart[] = [];
+  for (const block of turn.content) {
+    if (block.type === "tool_result") {
+      const result = block as { tool_use_id: string; is_error?: boolean };
+      const text = toolResultText(block, where);
+      toolMessages.push({
+        role: "tool",
+        tool_call_id: result.tool_use_id,
+        // OpenAI's format has no error flag for tool results; the model reads it in the text.
+        content: result.is_error ? `Error: ${text}` : text,
+      });
+    } else {
+      parts.push(partOf(block, where));
+    }
+  }
+  if (parts.length === 0) return toolMessages;
+  const onlyText = parts.every((part) => part.type === "text");
+  const content = onlyText ? parts.map((part) => (part as { text: string }).text).join("") : parts;
+  return [...toolMessages, { role: "user", content }];
+}
+
+function toolChoiceOf(choice: AnthropicRequest["tool_choice"]): unknown {
+  switch (choice?.type) {
+    case undefined:
+      return undefined;
+    case "auto":
+      return "auto";
+    case "any":
+      return "required";
+    case "none":
+      return "none";
+    case "tool":
+      return { type: "function", function: { name: (choice as { name: string }).name } };
+  }
+}
+
+/**
+ * The canonical request for a Messages API request: `system` becomes the first (system)
+ * message, tool results become `tool` messages, `tool_use` blocks become `tool_calls`,
+ * `stop_sequences` → `stop`, `metadata.user_id` → `user`, `tool_choice` any → required and
+ * `disable_parallel_tool_use` → `parallel_tool_calls: false`. `top_k` has no canonical
+ * equivalent and is not forwarded. The result is checked against the canonical schema, so a
+ * request that cannot be expressed (e.g. more than four stop sequences) is a `BL_BAD_REQUEST`.
+ */
+export function toChatRequest(request: AnthropicRequest): ChatRequest {
+  const messages: ChatMessage[] = [];
+  if (request.system !== undefined) {
+    const system =
+      typeof request.system === "string"
+        ? request.system
+        : request.system.map((block) => block.text).join("\n\n");
+    if (system.length > 0) messages.push({ role: "system", content: system });
+  }
+  request.messages.forEach((turn, at) => {
+    messages.push(...messagesOf(turn, at));
+  });
+  const chat: Record<string, unknown> = { model: request.model, messages, max_tokens: request.max_tokens };
+  if (request.stream === true) chat["stream"] = true;
+  if (request.temperature !== undefined) chat["temperature"] = request.temperature;
+  if (request.top_p !== undefined) chat["top_p"] = request.top_p;
+  if (request.stop_sequences !== undefined && request.stop_sequences.length > 0)
+    chat["stop"] = request.stop_sequences;
+  if (request.metadata?.user_id) chat["user"] = request.metadata.user_id;
+  if (request.tools !== undefined && request.tools.length > 0) {
+    chat["tools"] = request.tools.map((tool) => ({
+      type: "function",
+      function: {
+        name: tool.name,
+        ...(tool.description === undefined ? {} : { description: tool.description }),
+        parameters: tool.input_schema,
+      },
+    }));
+  }
+  const toolChoice = toolChoiceOf(request.tool_choice);
+  if (toolChoice !== undefined) chat["tool_choice"] = toolChoice;
+  if ((request.tool_choice as { disable_parallel_tool_use?: boolean } | undefined)?.disable_parallel_tool_use)
+    chat["parallel_tool_calls"] = false;
+  return parseChatRequest(chat);
+}
