@@ -33,6 +33,8 @@ export const ErrorCodes = {
   BL_STREAM_CONFLICT: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_CONFIG_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_INTERNAL: { httpStatus: 500, type: "api_error", handling: "retry" },
+  BL_NO_ELIGIBLE_MODEL: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_POLICY_INVALID: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

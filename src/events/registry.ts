@@ -4,6 +4,8 @@ import {
   apiKeyRevokedV1,
   attemptFailedV1,
   attemptSucceededV1,
+  catalogPublishedV1,
+  policyUpdatedV1,
   requestAcceptedV1,
   requestCompletedV1,
   requestFailedV1,
@@ -42,6 +44,8 @@ export const EventTypes = {
   "tenant.created": spec(tenantCreatedV1),
   "apikey.issued": spec(apiKeyIssuedV1),
   "apikey.revoked": spec(apiKeyRevokedV1),
+  "policy.updated": spec(policyUpdatedV1),
+  "catalog.published": spec(catalogPublishedV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;
