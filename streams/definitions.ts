@@ -69,10 +69,13 @@ export const ConsumerNames = {
   finish: "finish",
   billing: "billing",
   apiKeysProjector: "projector-apikeys",
+  configDocumentsProjector: "projector-config-documents",
 } as const;
 
 export const KvBuckets = {
   apiKeys: "bl_apikeys",
+  policies: "bl_policies",
+  catalog: "bl_catalog",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -153,11 +156,29 @@ export function beamlineTopology(s: TopologySettings): Topology {
       consumer(StreamNames.config, ConsumerNames.apiKeysProjector, "API key projection into KV", [
         `${SubjectRoots.config}.>`,
       ]),
+      consumer(
+        StreamNames.config,
+        ConsumerNames.configDocumentsProjector,
+        "tenant policies and the model catalog projected into KV",
+        [`${SubjectRoots.config}.policy.>`, `${SubjectRoots.config}.catalog.>`],
+      ),
     ],
     kv: [
       {
         bucket: KvBuckets.apiKeys,
         description: "API key hash → tenant and status",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.policies,
+        description: "tenant → current policy document and version",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.catalog,
+        description: "the current model catalog and its revision",
         history: 1,
         replicas: s.replicas,
       },

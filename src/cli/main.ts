@@ -8,6 +8,8 @@ import { EventStore } from "../nats/event-store.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
 import { generateApiKey, hashApiKey, keyPrefix } from "../tenancy/index.js";
+import { registerCatalogCommands } from "./commands/catalog.js";
+import { registerPolicyCommands } from "./commands/policies.js";
 import { connectForCommand } from "./nats-target.js";
 
 const program = new Command("beamline")
@@ -157,6 +159,9 @@ program
     });
     process.stdout.write(`${mock.url}\n`);
   });
+
+registerPolicyCommands(program);
+registerCatalogCommands(program);
 
 try {
   await program.parseAsync(process.argv);

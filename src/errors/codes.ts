@@ -35,6 +35,7 @@ export const ErrorCodes = {
   BL_INTERNAL: { httpStatus: 500, type: "api_error", handling: "retry" },
   BL_NO_ELIGIBLE_MODEL: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
   BL_POLICY_INVALID: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_CATALOG_INVALID: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

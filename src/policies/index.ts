@@ -1,0 +1,5 @@
+export type { PolicyHistoryEntry } from "./history.js";
+export { readPolicyHistory, readPolicyVersion } from "./history.js";
+export { policySubject, publishPolicy } from "./publish.js";
+export type { PolicyView } from "./view.js";
+export { watchPolicies } from "./view.js";
