@@ -1,4 +1,10 @@
-export type { Capability, CatalogDocument, CatalogDocumentInput, CatalogModel, ModelCatalog } from "./catalog.js";
+export type {
+  Capability,
+  CatalogDocument,
+  CatalogDocumentInput,
+  CatalogModel,
+  ModelCatalog,
+} from "./catalog.js";
 export { CapabilityNames, catalogSchema, parseCatalog, withProviders } from "./catalog.js";
 export { loadCatalogFile } from "./load.js";
 export type { Cost, PricedUsage, TokenCounts } from "./pricing.js";

@@ -84,11 +84,14 @@ describe("policies and the catalog apply live", () => {
 
   it("a published policy reaches the read view within a second and routes the next decision", async () => {
     await publishPolicy(store, "acme", { routing: { strategy: { type: "quality" } } }, new Date());
-    const v1 = await waitFor(() => policies.policyFor("acme").version === 1 && policies.policyFor("acme"), {
-      what: "policy acme v1 in the view",
-      timeoutMs: LIVE_MS,
-      intervalMs: 10,
-    });
+    const v1 = await waitFor(
+      () => (policies.policyFor("acme").version === 1 ? policies.policyFor("acme") : undefined),
+      {
+        what: "policy acme v1 in the view",
+        timeoutMs: LIVE_MS,
+        intervalMs: 10,
+      },
+    );
     const route = (policy = policies.policyFor("acme")) =>
       decideWithPolicy({
         request: { model: "auto", messages: [{ role: "user", content: "hi" }] },
