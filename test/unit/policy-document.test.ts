@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { reduceCatalog, reducePolicy } from "../../projections/index.js";
-import { loadCatalogFile, priceUsage } from "../../src/catalog/index.js";
+import { loadCatalogFile, parseCatalog, priceUsage } from "../../src/catalog/index.js";
 import { isBeamlineError } from "../../src/errors/index.js";
 import { EventTypes, makeEvent } from "../../src/events/index.js";
 import {
@@ -50,6 +51,18 @@ describe("policy documents", () => {
       () => parsePolicyDocument({ routing: { aliases: { fast: {} } } }),
       (e) => isBeamlineError(e, "BL_POLICY_INVALID") && /an alias needs/.test(e.message),
     );
+  });
+});
+
+describe("docs/policies.md", () => {
+  it("holds only example documents that Beamline accepts", () => {
+    const text = readFileSync(new URL("../../docs/policies.md", import.meta.url), "utf8");
+    const examples = [...text.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1] as string));
+    assert.ok(examples.length >= 8, "an example per strategy, plus the full policy and the catalog");
+    for (const example of examples) {
+      if ("models" in example) parseCatalog(example);
+      else parsePolicyDocument(example);
+    }
   });
 });
 
