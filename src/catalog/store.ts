@@ -7,7 +7,7 @@ import type { EventStore } from "../nats/event-store.js";
 import { watchKvView } from "../nats/kv-view.js";
 import { appendNextVersion, contentDigest, readLastWithSequence } from "../nats/versioned-append.js";
 import type { Logger } from "../observability/index.js";
-import { type ModelCatalog, parseCatalog } from "./catalog.js";
+import { type ModelCatalog, parseCatalog, withProviders } from "./catalog.js";
 
 /** Subject of catalog events: `bl.cfg.catalog.global`. */
 export const CATALOG_SUBJECT = configSubject("catalog", "global");
@@ -107,24 +107,29 @@ export interface CatalogView {
 
 /**
  * Watches KV `bl_catalog`: a published catalog applies on every instance within the watch
- * delay. `fallback` (the seed file) serves until the first catalog is projected.
+ * delay. `fallback` (the seed file) serves until the first catalog is projected. With
+ * `providers`, the view holds only models of those providers (the ones this instance can
+ * reach), filtered once per publication rather than per request.
  */
 export async function watchCatalog(
   nc: NatsConnection,
   log: Logger,
   fallback: ModelCatalog,
+  providers?: ReadonlySet<string>,
 ): Promise<CatalogView> {
+  const reachable = (catalog: ModelCatalog) => (providers ? withProviders(catalog, providers) : catalog);
+  const fallbackView = reachable(fallback);
   const view = await watchKvView(
     nc,
     KvBuckets.catalog,
     (value) => {
       const record = value as CatalogRecord;
-      return { revision: record.revision, catalog: parseCatalog(record.catalog) };
+      return { revision: record.revision, catalog: reachable(parseCatalog(record.catalog)) };
     },
     log,
   );
   return {
-    current: () => view.get(CATALOG_KV_KEY)?.catalog ?? fallback,
+    current: () => view.get(CATALOG_KV_KEY)?.catalog ?? fallbackView,
     revision: () => view.get(CATALOG_KV_KEY)?.revision ?? 0,
     ready: view.ready,
     stop: view.stop,

@@ -24,6 +24,7 @@ import {
   type PolicyView,
   publishPolicy,
   readPolicyHistory,
+  startConfigViews,
   watchPolicies,
 } from "../../src/policies/index.js";
 import { decideWithPolicy, EMPTY_HEALTH, NO_QUOTA } from "../../src/routing/policy/index.js";
@@ -260,5 +261,31 @@ describe("policies and the catalog apply live", () => {
       what: "initech v1",
       timeoutMs: LIVE_MS,
     });
+  });
+
+  it("startConfigViews serves the published catalog, restricted to the providers this instance reaches", async () => {
+    const views = await startConfigViews({
+      nc,
+      store,
+      log,
+      seedCatalog: await loadCatalogFile(),
+      providers: new Set(["mock"]),
+      now: new Date(),
+    });
+    try {
+      await waitFor(() => views.catalog.revision() >= 2, {
+        what: "a published catalog in the new view",
+        timeoutMs: LIVE_MS,
+      });
+      assert.notEqual(
+        views.catalog.current().version,
+        "2026-11-27.1",
+        "the seed must not replace a published catalog",
+      );
+      assert.deepEqual(new Set(views.catalog.current().models.map((m) => m.provider)), new Set(["mock"]));
+      assert.equal(views.policies.policyFor("acme").version, 2);
+    } finally {
+      views.stop();
+    }
   });
 });
