@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import Fastify, { type FastifyInstance } from "fastify";
 import { configDocumentsProjector } from "../../projections/index.js";
+import { verifyRecordedDecision } from "../../replay/index.js";
 import { loadCatalogFile } from "../../src/catalog/index.js";
 import {
   type CatalogView,
@@ -17,6 +18,7 @@ import {
   watchCatalog,
 } from "../../src/catalog/store.js";
 import { isBeamlineError } from "../../src/errors/index.js";
+import { makeEvent, RequestSlots, requestSubject } from "../../src/events/index.js";
 import { registerPolicyAdminRoutes } from "../../src/gateway/admin/policies.js";
 import { EventStore } from "../../src/nats/event-store.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
@@ -287,5 +289,51 @@ describe("policies and the catalog apply live", () => {
     } finally {
       views.stop();
     }
+  });
+
+  it("a recorded decision replays identically from the log, and a tampered one does not", async () => {
+    const policy = policies.policyFor("acme");
+    const catalog = catalogView.current();
+    const request = {
+      model: "auto",
+      messages: [{ role: "user" as const, content: "replay me" }],
+      user: "u-7",
+    };
+    const record = async (requestId: string, tamper: boolean) => {
+      const context = { tenant: "acme", requestId, correlationId: requestId };
+      const decision = decideWithPolicy({
+        request,
+        policy,
+        catalog,
+        health: { revision: 3, models: { "mock/mock-large": { breaker: "open" } } },
+        quota: { revision: 9, remainingSpendNanoUsd: 5_000_000_000 },
+        seed: requestId,
+      });
+      if (tamper) decision.candidates.reverse();
+      const now = new Date();
+      await store.append(
+        requestSubject("acme", requestId, RequestSlots.accepted),
+        makeEvent(
+          "request.accepted",
+          `${requestId}:accepted`,
+          context,
+          { request, frontDoor: "nats", stream: false },
+          now,
+        ),
+      );
+      await store.append(
+        requestSubject("acme", requestId, RequestSlots.decided),
+        makeEvent("route.decided", `${requestId}:decided`, context, decision, now),
+      );
+    };
+    await record("req_replay_ok", false);
+    await record("req_replay_bad", true);
+    assert.deepEqual(await verifyRecordedDecision(nc, "acme", "req_replay_ok"), {
+      identical: true,
+      differences: [],
+    });
+    const bad = await verifyRecordedDecision(nc, "acme", "req_replay_bad");
+    assert.equal(bad.identical, false);
+    assert.match(bad.differences[0] ?? "", /^candidates/);
   });
 });
