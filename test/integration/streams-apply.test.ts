@@ -79,7 +79,8 @@ describe("beamline streams apply", { timeout: 45_000 }, () => {
     assert.match(first, /^create stream BL_REQUESTS$/m);
     assert.match(first, /^create consumer BL_REQUESTS\/route$/m);
     assert.match(first, /^create kv bl_apikeys$/m);
-    const everything = defaultTopology.streams.length + defaultTopology.consumers.length + defaultTopology.kv.length;
+    const everything =
+      defaultTopology.streams.length + defaultTopology.consumers.length + defaultTopology.kv.length;
     assert.match(first, new RegExp(`\\b${everything} change\\(s\\) applied`));
 
     const second = await cliApply(server.url);
