@@ -1,6 +1,9 @@
 export type { ApiKeyRecord, ApiKeyState } from "./api-keys.js";
 export { apiKeyKvKey, keyStateAt, reduceApiKey } from "./api-keys.js";
 export { apiKeysProjector, decodeApiKeyRecord, projectApiKeyEvent } from "./api-keys-projector.js";
+export type { CatalogRecord, PolicyRecord } from "./config-documents.js";
+export { CATALOG_KV_KEY, reduceCatalog, reducePolicy } from "./config-documents.js";
+export { configDocumentsProjector, projectConfigDocumentEvent } from "./config-documents-projector.js";
 export type {
   BreakerState,
   BreakerTransition,

@@ -73,6 +73,7 @@ export const ConsumerNames = {
   quotaProjector: "projector-quotas",
   healthProjector: "projector-health",
   tenantsProjector: "projector-tenants",
+  configDocumentsProjector: "projector-config-documents",
 } as const;
 
 export const KvBuckets = {
@@ -80,6 +81,8 @@ export const KvBuckets = {
   quota: "bl_quota",
   health: "bl_health",
   tenants: "bl_tenants",
+  policies: "bl_policies",
+  catalog: "bl_catalog",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -186,6 +189,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
       consumer(StreamNames.config, ConsumerNames.tenantsProjector, "tenant projection into KV", [
         `${SubjectRoots.config}.tenant.>`,
       ]),
+      consumer(
+        StreamNames.config,
+        ConsumerNames.configDocumentsProjector,
+        "tenant policies and the model catalog projected into KV",
+        [`${SubjectRoots.config}.policy.>`, `${SubjectRoots.config}.catalog.>`],
+      ),
     ],
     kv: [
       {
@@ -201,6 +210,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         replicas: s.replicas,
       },
       {
+        bucket: KvBuckets.policies,
+        description: "tenant → current policy document and version",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
         bucket: KvBuckets.health,
         description: "provider/model health and circuit breakers; half-open probe leases",
         history: 1,
@@ -209,6 +224,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
       {
         bucket: KvBuckets.tenants,
         description: "tenant id → name and status",
+        history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.catalog,
+        description: "the current model catalog and its revision",
         history: 1,
         replicas: s.replicas,
       },

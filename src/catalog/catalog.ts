@@ -8,6 +8,17 @@ const pricesSchema = z.object({
   cachedInputPerMTokUsd: z.number().nonnegative().optional(),
 });
 
+export const capabilitiesSchema = z.object({
+  tools: z.boolean().default(false),
+  vision: z.boolean().default(false),
+  jsonMode: z.boolean().default(false),
+  streaming: z.boolean().default(true),
+});
+
+/** Names of the capabilities a request may need, as policies and exclusion reasons spell them. */
+export const CapabilityNames = ["tools", "vision", "jsonMode", "streaming"] as const;
+export type Capability = (typeof CapabilityNames)[number];
+
 export const catalogModelSchema = z.object({
   /** Beamline's model id: what clients put in `model`. */
   id: z.string().min(1),
@@ -16,6 +27,17 @@ export const catalogModelSchema = z.object({
   aliases: z.array(z.string().min(1)).default([]),
   prices: pricesSchema,
   contextWindow: z.number().int().positive().optional(),
+  /** Longest completion the model produces, in tokens; absent means only the context window bounds it. */
+  maxOutputTokens: z.number().int().positive().optional(),
+  /**
+   * What the model supports. Absent flags are false, except streaming (every provider adapter
+   * streams), so a catalog entry never claims a feature nobody wrote down.
+   */
+  capabilities: capabilitiesSchema.default({ tools: false, vision: false, jsonMode: false, streaming: true }),
+  /** Relative answer quality from 0 (worst) to 1 (best), set by whoever curates the catalog. */
+  qualityScore: z.number().min(0).max(1).optional(),
+  /** Where the provider processes data for this model, e.g. `eu`, `us`; used by residency constraints. */
+  residency: z.array(z.string().min(1)).default([]),
 });
 
 export const catalogSchema = z
@@ -36,11 +58,15 @@ export const catalogSchema = z
 
 export type CatalogModel = z.infer<typeof catalogModelSchema>;
 export type CatalogDocument = z.infer<typeof catalogSchema>;
+/** A catalog document as written by people: defaulted fields may be left out. */
+export type CatalogDocumentInput = z.input<typeof catalogSchema>;
 
 /** A validated, indexed model catalog. Immutable: a new catalog version is a new object. */
 export interface ModelCatalog {
   readonly version: string;
   readonly models: readonly CatalogModel[];
+  /** The validated document this catalog was built from (what `catalog.published` carries). */
+  readonly document: CatalogDocument;
   /** The model a requested name (id or alias) means, or undefined. */
   resolve(name: string): CatalogModel | undefined;
 }
@@ -59,6 +85,7 @@ export function parseCatalog(document: unknown): ModelCatalog {
   return Object.freeze({
     version: parsed.data.version,
     models: Object.freeze(parsed.data.models),
+    document: parsed.data,
     resolve: (name: string) => byName.get(name),
   });
 }

@@ -1,5 +1,11 @@
-export type { CatalogDocument, CatalogModel, ModelCatalog } from "./catalog.js";
-export { catalogSchema, parseCatalog, withProviders } from "./catalog.js";
+export type {
+  Capability,
+  CatalogDocument,
+  CatalogDocumentInput,
+  CatalogModel,
+  ModelCatalog,
+} from "./catalog.js";
+export { CapabilityNames, catalogSchema, parseCatalog, withProviders } from "./catalog.js";
 export { loadCatalogFile } from "./load.js";
-export type { Cost, TokenCounts } from "./pricing.js";
-export { computeCost, formatNanoUsd } from "./pricing.js";
+export type { Cost, PricedUsage, TokenCounts } from "./pricing.js";
+export { computeCost, formatNanoUsd, priceUsage } from "./pricing.js";

@@ -1,3 +1,4 @@
+import { BeamlineError } from "../errors/index.js";
 import type { CatalogModel } from "./catalog.js";
 
 export interface TokenCounts {
@@ -36,4 +37,42 @@ export function formatNanoUsd(nano: number): string {
   const whole = Math.floor(nano / 1e9);
   const fraction = String(nano % 1e9).padStart(9, "0");
   return `${whole}.${fraction}`;
+}
+
+/** A cost together with everything needed to recompute it later: the catalog version and prices. */
+export interface PricedUsage extends Cost {
+  catalogVersion: string;
+  provider: string;
+  model: string;
+  prices: { inputPerMTokUsd: number; outputPerMTokUsd: number; cachedInputPerMTokUsd: number };
+}
+
+/**
+ * Cost of one request at the prices of `modelId` in `catalog`, naming the catalog version it
+ * used, so a usage record can say exactly which price list produced its figure.
+ * Throws `BL_UNKNOWN_MODEL` when the catalog does not list the model (e.g. removed since routing).
+ */
+export function priceUsage(
+  catalog: { version: string; resolve(name: string): CatalogModel | undefined },
+  modelId: string,
+  tokens: TokenCounts,
+): PricedUsage {
+  const model = catalog.resolve(modelId);
+  if (!model) {
+    throw new BeamlineError(
+      "BL_UNKNOWN_MODEL",
+      `catalog ${catalog.version} has no model ${modelId}; price it with the catalog version that routed it`,
+    );
+  }
+  return {
+    ...computeCost(model, tokens),
+    catalogVersion: catalog.version,
+    provider: model.provider,
+    model: model.id,
+    prices: {
+      inputPerMTokUsd: model.prices.inputPerMTokUsd,
+      outputPerMTokUsd: model.prices.outputPerMTokUsd,
+      cachedInputPerMTokUsd: model.prices.cachedInputPerMTokUsd ?? model.prices.inputPerMTokUsd,
+    },
+  };
 }

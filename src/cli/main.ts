@@ -7,7 +7,9 @@ import { assertTenantId } from "../events/index.js";
 import { startTracing } from "../observability/tracing-sdk.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
+import { registerCatalogCommands } from "./commands/catalog.js";
 import { registerKeysCommand } from "./commands/keys.js";
+import { registerPolicyCommands } from "./commands/policies.js";
 import { registerProvidersCommands } from "./commands/providers.js";
 import { registerTenantsCommand } from "./commands/tenants.js";
 import { connectForCommand } from "./nats-target.js";
@@ -128,6 +130,8 @@ program
   });
 
 registerProvidersCommands(program);
+registerPolicyCommands(program);
+registerCatalogCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,6 +4,8 @@ import {
   apiKeyRevokedV1,
   attemptFailedV1,
   attemptSucceededV1,
+  catalogPublishedV1,
+  policyUpdatedV1,
   providerBreakerClosedV1,
   providerBreakerHalfOpenedV1,
   providerBreakerOpenedV1,
@@ -58,6 +60,8 @@ export const EventTypes = {
   "provider.breaker_closed": spec(providerBreakerClosedV1),
   "tenant.disabled": spec(tenantDisabledV1),
   "tenant.enabled": spec(tenantEnabledV1),
+  "policy.updated": spec(policyUpdatedV1),
+  "catalog.published": spec(catalogPublishedV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

@@ -1,6 +1,9 @@
 import { z } from "zod";
+import { catalogSchema } from "../catalog/catalog.js";
 import { chatRequestSchema } from "../chat/wire.js";
 import { quotaLimitsSchema } from "../quotas/limits-schema.js";
+import { policyDocumentSchema } from "../routing/policy/document.js";
+import { healthSnapshotSchema, quotaStateSchema } from "../routing/policy/inputs.js";
 
 /**
  * One zod schema per event type and version. Adding a field that readers may ignore keeps
@@ -48,6 +51,18 @@ export const candidateSchema = z.object({
   upstreamModel: z.string(),
   score: z.number(),
   reason: z.string(),
+  /** Estimated cost of this request on this candidate, nano-USD (policy-engine decisions). */
+  estimatedCostNanoUsd: z.number().int().nonnegative().optional(),
+  /** Breaker state the health snapshot gave this candidate when it was ranked. */
+  breaker: z.enum(["closed", "open", "half_open"]).optional(),
+});
+
+/** A model the policy left out, and why (stable reason, human detail). */
+export const exclusionSchema = z.object({
+  provider: z.string(),
+  model: z.string(),
+  reason: z.string(),
+  detail: z.string(),
 });
 
 export const routeDecidedV1 = z.object({
@@ -55,6 +70,30 @@ export const routeDecidedV1 = z.object({
   catalogVersion: z.string(),
   /** Ranked best first; execution tries them in order. */
   candidates: z.array(candidateSchema).min(1),
+  // The fields below are recorded by the policy engine: every input needed to recompute the
+  // decision besides the request, the policy document and the catalog (named by version).
+  /** Version of the tenant's policy; 0 is the built-in default policy. */
+  policyVersion: z.number().int().nonnegative().optional(),
+  /** The `model` the request asked for (id, catalog alias, tenant alias or `auto`). */
+  requestedModel: z.string().optional(),
+  /** The strategy that ranked the candidates, with its parameters. */
+  strategy: z.looseObject({ type: z.string() }).optional(),
+  /** The per-request seed (splits without a sticky key). */
+  seed: z.string().optional(),
+  /** Health of the models considered, at the snapshot's revision. */
+  health: healthSnapshotSchema.optional(),
+  /** The quota state the decision saw. */
+  quota: quotaStateSchema.optional(),
+  /** What the request needed: estimated prompt tokens, requested output tokens, capabilities. */
+  estimate: z
+    .object({
+      promptTokens: z.number().int().nonnegative(),
+      requestedOutputTokens: z.number().int().positive().optional(),
+      capabilities: z.array(z.string()),
+    })
+    .optional(),
+  /** Models left out and why. */
+  excluded: z.array(exclusionSchema).optional(),
 });
 
 const attemptBase = z.object({
@@ -228,6 +267,7 @@ export const providerBreakerClosedV1 = breakerTarget.extend({
   at: z.string(),
   causeEventId: z.string(),
 });
+
 export const apiKeyRevokedV1 = z.object({
   keyId: z.string(),
   keyHash: z.string().regex(/^[0-9a-f]{64}$/),
@@ -248,3 +288,15 @@ export const tenantDisabledV1 = z.object({
 });
 
 export const tenantEnabledV1 = z.object({});
+
+/** A tenant's policy document was published; `version` is 1 for the first, then +1 each time. */
+export const policyUpdatedV1 = z.object({
+  version: z.number().int().positive(),
+  policy: policyDocumentSchema,
+});
+
+/** A model catalog was published; `revision` counts publications (1, 2, ...), `catalog.version` names the document. */
+export const catalogPublishedV1 = z.object({
+  revision: z.number().int().positive(),
+  catalog: catalogSchema,
+});

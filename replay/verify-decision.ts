@@ -1,0 +1,67 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type ModelCatalog, parseCatalog } from "../src/catalog/catalog.js";
+import { CATALOG_SUBJECT } from "../src/catalog/store.js";
+import { BeamlineError } from "../src/errors/index.js";
+import { isEvent } from "../src/events/index.js";
+import { readPolicyVersion } from "../src/policies/history.js";
+import {
+  DEFAULT_POLICY_ID,
+  type DecisionVerification,
+  defaultPolicy,
+  type VersionedPolicy,
+  verifyDecision,
+} from "../src/routing/policy/index.js";
+import { StreamNames } from "../streams/definitions.js";
+import { readEvents, readRequestHistory } from "./request-history.js";
+
+/** The catalog published under `version`, from the config stream's history, or undefined. */
+export async function readCatalogVersion(
+  nc: NatsConnection,
+  version: string,
+): Promise<ModelCatalog | undefined> {
+  const stored = await readEvents(nc, StreamNames.config, CATALOG_SUBJECT);
+  for (const { event } of stored.reverse()) {
+    if (isEvent(event, "catalog.published") && event.data.catalog.version === version) {
+      return parseCatalog(event.data.catalog);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Re-runs the routing decision of one recorded request: reads its `request.accepted` and
+ * `route.decided` events, the policy version and the catalog version the decision names, and
+ * reports whether the policy engine decides the same today. Throws `BL_NOT_FOUND` when the
+ * request, its decision, or the documents it names are not in the log.
+ */
+export async function verifyRecordedDecision(
+  nc: NatsConnection,
+  tenant: string,
+  requestId: string,
+): Promise<DecisionVerification> {
+  const history = await readRequestHistory(nc, tenant, requestId);
+  const accepted = history.map((s) => s.event).find((e) => isEvent(e, "request.accepted"));
+  const decided = history.map((s) => s.event).find((e) => isEvent(e, "route.decided"));
+  if (!accepted || !isEvent(accepted, "request.accepted") || !decided || !isEvent(decided, "route.decided")) {
+    throw new BeamlineError(
+      "BL_NOT_FOUND",
+      `request ${requestId} of tenant ${tenant} has no recorded decision`,
+    );
+  }
+  const recorded = decided.data;
+  let policy: VersionedPolicy;
+  if (recorded.policy === DEFAULT_POLICY_ID || recorded.policyVersion === 0) policy = defaultPolicy(tenant);
+  else {
+    const entry = await readPolicyVersion(nc, tenant, recorded.policyVersion ?? -1);
+    if (!entry)
+      throw new BeamlineError(
+        "BL_NOT_FOUND",
+        `policy version ${recorded.policyVersion} of ${tenant} is not in the log`,
+      );
+    policy = { tenant, version: entry.version, document: entry.policy };
+  }
+  const catalog = await readCatalogVersion(nc, recorded.catalogVersion);
+  if (!catalog)
+    throw new BeamlineError("BL_NOT_FOUND", `catalog ${recorded.catalogVersion} is not in the log`);
+  return verifyDecision(recorded, { request: accepted.data.request, policy, catalog });
+}

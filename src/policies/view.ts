@@ -1,0 +1,31 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { PolicyRecord } from "../../projections/config-documents.js";
+import { KvBuckets } from "../../streams/definitions.js";
+import { watchKvView } from "../nats/kv-view.js";
+import type { Logger } from "../observability/index.js";
+import { defaultPolicy, policyDocumentSchema, type VersionedPolicy } from "../routing/policy/document.js";
+
+/** What the worker reads a tenant's policy from. */
+export interface PolicyView {
+  /** The tenant's current policy, or the built-in default (version 0) when it has none. */
+  policyFor(tenant: string): VersionedPolicy;
+  readonly ready: Promise<void>;
+  stop(): void;
+}
+
+function decodePolicyRecord(value: unknown, key: string): VersionedPolicy {
+  const record = value as PolicyRecord;
+  if (typeof record.version !== "number") throw new Error(`policy record ${key} has no version`);
+  // Parsing again fills defaults a newer schema added since the document was published.
+  return { tenant: key, version: record.version, document: policyDocumentSchema.parse(record.policy) };
+}
+
+/** Watches KV `bl_policies`: a published policy applies on every instance within the watch delay, without restart. */
+export async function watchPolicies(nc: NatsConnection, log: Logger): Promise<PolicyView> {
+  const view = await watchKvView(nc, KvBuckets.policies, decodePolicyRecord, log);
+  return {
+    policyFor: (tenant) => view.get(tenant) ?? defaultPolicy(tenant),
+    ready: view.ready,
+    stop: view.stop,
+  };
+}

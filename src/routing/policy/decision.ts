@@ -1,0 +1,119 @@
+import type { ModelCatalog } from "../../catalog/catalog.js";
+import type { ChatRequest } from "../../chat/wire.js";
+import type { EventData } from "../../events/registry.js";
+import { policyId, type VersionedPolicy } from "./document.js";
+import { evaluatePolicy, type PolicyEvaluation, type PolicyInputs } from "./engine.js";
+import { type HealthSnapshot, healthKey, NO_QUOTA, type QuotaState } from "./inputs.js";
+
+/** The data of a `route.decided` event. */
+export type RouteDecision = EventData<"route.decided">;
+
+/** The part of a health snapshot a decision can read: entries of catalog models only. */
+function healthUsed(health: HealthSnapshot, catalog: ModelCatalog): HealthSnapshot {
+  const models: HealthSnapshot["models"] = {};
+  for (const model of catalog.models) {
+    const key = healthKey(model.provider, model.id);
+    const entry = health.models[key];
+    if (entry) models[key] = entry;
+  }
+  return { revision: health.revision, models };
+}
+
+/** The `route.decided` data for an evaluation: the ranking plus every input needed to recompute it. */
+export function toRouteDecision(inputs: PolicyInputs, evaluation: PolicyEvaluation): RouteDecision {
+  const estimate: NonNullable<RouteDecision["estimate"]> = {
+    promptTokens: evaluation.needs.promptTokens,
+    capabilities: evaluation.needs.capabilities,
+  };
+  if (evaluation.needs.requestedOutputTokens !== undefined) {
+    estimate.requestedOutputTokens = evaluation.needs.requestedOutputTokens;
+  }
+  return {
+    policy: policyId(inputs.policy),
+    policyVersion: inputs.policy.version,
+    catalogVersion: inputs.catalog.version,
+    requestedModel: evaluation.requestedModel,
+    strategy: evaluation.strategy,
+    seed: inputs.seed,
+    health: healthUsed(inputs.health, inputs.catalog),
+    quota: inputs.quota,
+    estimate,
+    candidates: evaluation.candidates,
+    excluded: evaluation.excluded,
+  };
+}
+
+/**
+ * What the worker's route step calls: evaluates the tenant's policy and returns the
+ * `route.decided` data to write. Pure; throws `BL_UNKNOWN_MODEL` or `BL_NO_ELIGIBLE_MODEL`
+ * (both `fail-request`).
+ */
+export function decideWithPolicy(inputs: PolicyInputs): RouteDecision {
+  return toRouteDecision(inputs, evaluatePolicy(inputs));
+}
+
+/** The inputs a recorded decision does not carry itself: found by the versions it names. */
+export interface RecordedDecisionSources {
+  request: ChatRequest;
+  /** The policy at the version the decision names (`policyVersion`). */
+  policy: VersionedPolicy;
+  /** The catalog at the version the decision names (`catalogVersion`). */
+  catalog: ModelCatalog;
+}
+
+/**
+ * Recomputes a recorded decision from its request, the policy and catalog it names, and the
+ * health, quota state and seed it recorded. Decisions written before the policy engine (no
+ * `seed`) recompute with an empty health snapshot and no quota.
+ */
+export function recomputeDecision(recorded: RouteDecision, sources: RecordedDecisionSources): RouteDecision {
+  const quota: QuotaState = recorded.quota ?? NO_QUOTA;
+  return decideWithPolicy({
+    request: sources.request,
+    policy: sources.policy,
+    catalog: sources.catalog,
+    health: recorded.health ?? { revision: 0, models: {} },
+    quota,
+    seed: recorded.seed ?? "",
+  });
+}
+
+export interface DecisionVerification {
+  identical: boolean;
+  /** What differs, for people: versions that do not match the sources, or the fields that changed. */
+  differences: string[];
+}
+
+/**
+ * Checks that a recorded decision replays identically: the sources have the versions it names,
+ * and recomputing gives the same candidates, scores, reasons and exclusions.
+ */
+export function verifyDecision(
+  recorded: RouteDecision,
+  sources: RecordedDecisionSources,
+): DecisionVerification {
+  const differences: string[] = [];
+  if (recorded.policyVersion !== undefined && recorded.policyVersion !== sources.policy.version) {
+    differences.push(`policy version: recorded ${recorded.policyVersion}, given ${sources.policy.version}`);
+  }
+  if (recorded.catalogVersion !== sources.catalog.version) {
+    differences.push(
+      `catalog version: recorded ${recorded.catalogVersion}, given ${sources.catalog.version}`,
+    );
+  }
+  if (differences.length > 0) return { identical: false, differences };
+  let again: RouteDecision;
+  try {
+    again = recomputeDecision(recorded, sources);
+  } catch (error) {
+    return { identical: false, differences: [`recomputing failed: ${(error as Error).message}`] };
+  }
+  // Compare through JSON: the recorded side went through the event codec.
+  const fields = ["policy", "requestedModel", "strategy", "estimate", "candidates", "excluded"] as const;
+  for (const field of fields) {
+    const before = JSON.stringify(recorded[field]);
+    const after = JSON.stringify(again[field]);
+    if (before !== after) differences.push(`${field}: recorded ${before}, recomputed ${after}`);
+  }
+  return { identical: differences.length === 0, differences };
+}

@@ -1,0 +1,187 @@
+import type { CatalogModel, ModelCatalog } from "../../catalog/catalog.js";
+import { computeCost } from "../../catalog/pricing.js";
+import type { ChatRequest } from "../../chat/wire.js";
+import { BeamlineError } from "../../errors/index.js";
+import { type Exclusion, ExclusionReasons, firstViolation, type ModelFacts } from "./constraints.js";
+import type { Strategy, VersionedPolicy } from "./document.js";
+import { type HealthSnapshot, healthKey, type QuotaState } from "./inputs.js";
+import { analyseRequest, type RequestNeeds } from "./request-needs.js";
+import { rankByStrategy } from "./strategies.js";
+
+/** Everything a routing decision depends on. Nothing else (no clock, no randomness) is read. */
+export interface PolicyInputs {
+  request: ChatRequest;
+  policy: VersionedPolicy;
+  catalog: ModelCatalog;
+  health: HealthSnapshot;
+  quota: QuotaState;
+  /** Per-request seed (the worker passes the request id): decides splits when no sticky key exists. */
+  seed: string;
+}
+
+export interface ScoredCandidate {
+  provider: string;
+  model: string;
+  upstreamModel: string;
+  /** Strategy score, 0..1, higher is better. Open-breaker candidates keep their score but rank last. */
+  score: number;
+  reason: string;
+  estimatedCostNanoUsd: number;
+  breaker: "closed" | "open" | "half_open";
+}
+
+/** How the requested `model` was understood. */
+export type Resolution = "auto" | "tenant-alias" | "catalog";
+
+export interface PolicyEvaluation {
+  requestedModel: string;
+  resolution: Resolution;
+  strategy: Strategy;
+  needs: RequestNeeds;
+  /** Ranked best first; never empty. */
+  candidates: ScoredCandidate[];
+  excluded: Exclusion[];
+}
+
+/** The request `model` that asks the tenant's policy to choose among every allowed model. */
+export const AUTO_MODEL = "auto";
+
+const BREAKER_RANK = { closed: 0, half_open: 1, open: 2 } as const;
+
+interface Target {
+  resolution: Resolution;
+  strategy: Strategy;
+  /** Models to consider, in a stable order; names the catalog lacks are reported, not considered. */
+  names: string[] | "all";
+}
+
+function resolveTarget(requested: string, policy: VersionedPolicy, catalog: ModelCatalog): Target {
+  const routing = policy.document.routing;
+  const alias = Object.hasOwn(routing.aliases, requested) ? routing.aliases[requested] : undefined;
+  if (alias) {
+    const strategy: Strategy =
+      alias.strategy ?? (alias.models ? { type: "priority", order: alias.models } : routing.strategy);
+    return { resolution: "tenant-alias", strategy, names: alias.models ?? "all" };
+  }
+  if (requested === AUTO_MODEL) return { resolution: "auto", strategy: routing.strategy, names: "all" };
+  const model = catalog.resolve(requested);
+  if (!model) {
+    throw new BeamlineError(
+      "BL_UNKNOWN_MODEL",
+      `The model \`${requested}\` does not exist or is not available here; GET /v1/models lists the models you can use.`,
+      { param: "model" },
+    );
+  }
+  // A concrete model (or catalog alias) is honoured as asked: constraints still apply.
+  return { resolution: "catalog", strategy: { type: "priority", order: [model.id] }, names: [model.id] };
+}
+
+/** Completion tokens priced for estimates: what the request asks for, else the policy's assumption within the model's limit. */
+function outputTokensForEstimate(model: CatalogModel, needs: RequestNeeds, assumed: number): number {
+  if (needs.requestedOutputTokens !== undefined) return needs.requestedOutputTokens;
+  return Math.min(assumed, model.maxOutputTokens ?? assumed);
+}
+
+/**
+ * The policy engine: a pure function of its inputs. Resolves the requested model through the
+ * tenant's aliases and the catalog, excludes every model that breaks a constraint (recording
+ * why), ranks the rest by the strategy, and moves unhealthy models to the end.
+ *
+ * Throws `BL_UNKNOWN_MODEL` for a name neither the policy nor the catalog knows, and
+ * `BL_NO_ELIGIBLE_MODEL` (listing every exclusion) when no model survives the constraints.
+ */
+export function evaluatePolicy(inputs: PolicyInputs): PolicyEvaluation {
+  const { request, policy, catalog, health, quota } = inputs;
+  const constraints = policy.document.routing.constraints;
+  const target = resolveTarget(request.model, policy, catalog);
+  const needs = analyseRequest(request);
+  const excluded: Exclusion[] = [];
+  const considered: CatalogModel[] = [];
+  const seen = new Set<string>();
+  const names = target.names === "all" ? catalog.models.map((m) => m.id) : target.names;
+  for (const name of names) {
+    const model = catalog.resolve(name);
+    if (!model) {
+      excluded.push({
+        provider: "",
+        model: name,
+        reason: ExclusionReasons.notInCatalog,
+        detail: `catalog ${catalog.version} has no model ${name}`,
+      });
+      continue;
+    }
+    if (seen.has(model.id)) continue;
+    seen.add(model.id);
+    considered.push(model);
+  }
+  const eligible: ModelFacts[] = [];
+  for (const model of considered) {
+    const cost = computeCost(model, {
+      promptTokens: needs.promptTokens,
+      completionTokens: outputTokensForEstimate(model, needs, constraints.assumedOutputTokens),
+      cachedTokens: 0,
+    });
+    const facts: ModelFacts = {
+      model,
+      estimatedCostNanoUsd: cost.costNanoUsd,
+      health: health.models[healthKey(model.provider, model.id)],
+    };
+    const violation = firstViolation(facts, {
+      needs,
+      constraints,
+      strategy: target.strategy,
+      remainingSpendNanoUsd: quota.remainingSpendNanoUsd,
+    });
+    if (violation) excluded.push(violation);
+    else eligible.push(facts);
+  }
+  if (eligible.length === 0) {
+    const reasons = excluded.map(
+      (e) => `${e.provider ? `${e.provider}/` : ""}${e.model}: ${e.reason} (${e.detail})`,
+    );
+    throw new BeamlineError(
+      "BL_NO_ELIGIBLE_MODEL",
+      `No model can serve \`${request.model}\` under the tenant's policy: ${reasons.length > 0 ? reasons.join("; ") : "the policy lists no models"}.`,
+      { param: "model" },
+    );
+  }
+  const ranked = rankByStrategy(eligible, target.strategy, {
+    stickyKey: stickyKeyOf(request, target.strategy),
+    seed: inputs.seed,
+  });
+  const candidates = ranked.map(({ facts, score, reason }) => {
+    const breaker = facts.health?.breaker ?? "closed";
+    return {
+      provider: facts.model.provider,
+      model: facts.model.id,
+      upstreamModel: facts.model.upstreamModel,
+      score,
+      reason: breaker === "closed" ? reason : `${reason}; breaker ${breaker}, ranked after healthy models`,
+      estimatedCostNanoUsd: facts.estimatedCostNanoUsd,
+      breaker,
+    };
+  });
+  // Stable sort: healthy first, half-open next, open last, each group in strategy order.
+  candidates.sort((a, b) => BREAKER_RANK[a.breaker] - BREAKER_RANK[b.breaker]);
+  return {
+    requestedModel: request.model,
+    resolution: target.resolution,
+    strategy: target.strategy,
+    needs,
+    candidates,
+    excluded,
+  };
+}
+
+/** The caller key a weighted split sticks to: `user`, or `metadata.conversation_id`. */
+function stickyKeyOf(request: ChatRequest, strategy: Strategy): string | undefined {
+  if (strategy.type !== "weighted") return undefined;
+  if (strategy.stickyBy === "user")
+    return typeof request.user === "string" && request.user !== "" ? request.user : undefined;
+  const metadata = (request as { metadata?: unknown }).metadata;
+  if (metadata && typeof metadata === "object") {
+    const id = (metadata as Record<string, unknown>).conversation_id;
+    if (typeof id === "string" && id !== "") return id;
+  }
+  return undefined;
+}

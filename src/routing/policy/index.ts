@@ -1,0 +1,32 @@
+export type { Exclusion, ExclusionReason } from "./constraints.js";
+export { ExclusionReasons } from "./constraints.js";
+export type { DecisionVerification, RecordedDecisionSources, RouteDecision } from "./decision.js";
+export { decideWithPolicy, recomputeDecision, toRouteDecision, verifyDecision } from "./decision.js";
+export type {
+  AliasTarget,
+  PolicyDocument,
+  PolicyDocumentInput,
+  RoutingConstraints,
+  Strategy,
+  StrategyType,
+  VersionedPolicy,
+} from "./document.js";
+export {
+  DEFAULT_POLICY_ID,
+  defaultPolicy,
+  parsePolicyDocument,
+  policyDocumentSchema,
+  policyId,
+  StrategyTypes,
+} from "./document.js";
+export type { PolicyEvaluation, PolicyInputs, Resolution, ScoredCandidate } from "./engine.js";
+export { AUTO_MODEL, evaluatePolicy } from "./engine.js";
+export type { BreakerState, HealthSnapshot, ModelHealth, QuotaState } from "./inputs.js";
+export { EMPTY_HEALTH, healthKey, healthSnapshotSchema, NO_QUOTA, quotaStateSchema } from "./inputs.js";
+export type { RequestNeeds } from "./request-needs.js";
+export {
+  analyseRequest,
+  estimatePromptTokens,
+  estimateTextTokens,
+  requiredCapabilities,
+} from "./request-needs.js";
