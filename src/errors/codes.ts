@@ -33,6 +33,10 @@ export const ErrorCodes = {
   BL_STREAM_CONFLICT: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_CONFIG_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_INTERNAL: { httpStatus: 500, type: "api_error", handling: "retry" },
+  BL_EXTENSION_REJECTED: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_EXTENSION_TIMEOUT: { httpStatus: 504, type: "timeout_error", handling: "fail-request" },
+  BL_EXTENSION_FAILED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
+  BL_EXTENSION_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {
