@@ -73,6 +73,7 @@ export const ConsumerNames = {
 
 export const KvBuckets = {
   apiKeys: "bl_apikeys",
+  extensions: "bl_extensions",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -159,6 +160,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         bucket: KvBuckets.apiKeys,
         description: "API key hash → tenant and status",
         history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.extensions,
+        description: "External extension registrations: <name>.<version> → stages, contract",
+        history: 5,
         replicas: s.replicas,
       },
     ],

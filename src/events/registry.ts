@@ -4,6 +4,7 @@ import {
   apiKeyRevokedV1,
   attemptFailedV1,
   attemptSucceededV1,
+  extensionAppliedV1,
   requestAcceptedV1,
   requestCompletedV1,
   requestFailedV1,
@@ -42,6 +43,7 @@ export const EventTypes = {
   "tenant.created": spec(tenantCreatedV1),
   "apikey.issued": spec(apiKeyIssuedV1),
   "apikey.revoked": spec(apiKeyRevokedV1),
+  "extension.applied": spec(extensionAppliedV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;
