@@ -8,6 +8,7 @@ import { EventStore } from "../nats/event-store.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
 import { generateApiKey, hashApiKey, keyPrefix } from "../tenancy/index.js";
+import { registerExtensionsCommands } from "./commands/extensions.js";
 import { connectForCommand } from "./nats-target.js";
 
 const program = new Command("beamline")
@@ -159,6 +160,7 @@ program
   });
 
 try {
+  registerExtensionsCommands(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   if (isBeamlineError(error)) {
