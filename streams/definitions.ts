@@ -83,6 +83,7 @@ export const KvBuckets = {
   tenants: "bl_tenants",
   policies: "bl_policies",
   catalog: "bl_catalog",
+  extensions: "bl_extensions",
 } as const;
 
 const MS_NS = 1_000_000;
@@ -231,6 +232,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         bucket: KvBuckets.catalog,
         description: "the current model catalog and its revision",
         history: 1,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.extensions,
+        description: "External extension registrations: <name>.<version> → stages, contract",
+        history: 5,
         replicas: s.replicas,
       },
     ],

@@ -8,6 +8,7 @@ import { startTracing } from "../observability/tracing-sdk.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
 import { registerCatalogCommands } from "./commands/catalog.js";
+import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policies.js";
 import { registerProvidersCommands } from "./commands/providers.js";
@@ -134,6 +135,7 @@ registerPolicyCommands(program);
 registerCatalogCommands(program);
 
 try {
+  registerExtensionsCommands(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   if (isBeamlineError(error)) {

@@ -47,6 +47,10 @@ export const ErrorCodes = {
   BL_NO_ELIGIBLE_MODEL: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
   BL_POLICY_INVALID: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
   BL_CATALOG_INVALID: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_EXTENSION_REJECTED: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_EXTENSION_TIMEOUT: { httpStatus: 504, type: "timeout_error", handling: "fail-request" },
+  BL_EXTENSION_FAILED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
+  BL_EXTENSION_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

@@ -5,6 +5,7 @@ import {
   attemptFailedV1,
   attemptSucceededV1,
   catalogPublishedV1,
+  extensionAppliedV1,
   policyUpdatedV1,
   providerBreakerClosedV1,
   providerBreakerHalfOpenedV1,
@@ -62,6 +63,7 @@ export const EventTypes = {
   "tenant.enabled": spec(tenantEnabledV1),
   "policy.updated": spec(policyUpdatedV1),
   "catalog.published": spec(catalogPublishedV1),
+  "extension.applied": spec(extensionAppliedV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

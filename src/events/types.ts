@@ -300,3 +300,25 @@ export const catalogPublishedV1 = z.object({
   revision: z.number().int().positive(),
   catalog: catalogSchema,
 });
+
+/**
+ * One pipeline step's outcome (`src/extensions`). Holds counts and a summary of what changed,
+ * never the text: a masked e-mail is recorded as `{ "masked.email": 1 }`.
+ */
+export const extensionAppliedV1 = z.object({
+  stage: z.enum(["pre", "validate", "post"]),
+  /** Position of the step within its stage, from 0; also the slot's last token. */
+  index: z.number().int().nonnegative(),
+  name: z.string(),
+  version: z.string(),
+  kind: z.enum(["builtin", "external", "unresolved"]),
+  /** `error`: the step failed or timed out and `failureMode` decided what happened next. */
+  verdict: z.enum(["allow", "modify", "reject", "error"]),
+  failureMode: z.enum(["fail-open", "fail-closed"]),
+  reason: z.string().optional(),
+  summary: z.string().optional(),
+  changes: z.record(z.string(), z.number().int().nonnegative()).optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  streamed: z.boolean().optional(),
+  durationMs: z.number().nonnegative(),
+});

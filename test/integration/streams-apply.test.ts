@@ -81,7 +81,7 @@ describe("beamline streams apply", { timeout: 45_000 }, () => {
     assert.match(first, /^create kv bl_apikeys$/m);
     const everything =
       defaultTopology.streams.length + defaultTopology.consumers.length + defaultTopology.kv.length;
-    assert.match(first, new RegExp(`\\b${everything} change\\(s\\) applied`));
+    assert.match(first, new RegExp(`^${everything} change\\(s\\) applied$`, "m"));
 
     const second = await cliApply(server.url);
     const lines = second.trim().split("\n");

@@ -1,0 +1,84 @@
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { KvBuckets } from "../../streams/definitions.js";
+import type { Logger } from "../observability/index.js";
+import {
+  type ExtensionRegistration,
+  type ExtensionResolver,
+  extensionRegistrationSchema,
+  registrationKey,
+  resolverOver,
+} from "./registry.js";
+
+/** The live registry of external extensions: a KV watch keeps every worker's view current. */
+export interface ExtensionRegistryView extends ExtensionResolver {
+  /** Resolves once the bucket's current contents are loaded. */
+  ready: Promise<void>;
+  list(): ExtensionRegistration[];
+  stop(): void;
+}
+
+/**
+ * Watches `bl_extensions`. A put or delete reaches every worker within the watch's latency
+ * (a few ms on a local server), so registering or removing an extension needs no restart;
+ * requests already past a step are not affected.
+ */
+export async function watchExtensionRegistry(
+  nc: NatsConnection,
+  log?: Logger,
+): Promise<ExtensionRegistryView> {
+  const kv = await new Kvm(nc).open(KvBuckets.extensions);
+  const registrations = new Map<string, ExtensionRegistration>();
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  const watcher = await kv.watch();
+  // An empty bucket delivers nothing initially; otherwise the initial batch ends at delta 0.
+  if ((await kv.status()).values === 0) markReady();
+  void (async () => {
+    for await (const entry of watcher) {
+      if (entry.operation === "PUT") {
+        const parsed = extensionRegistrationSchema.safeParse(safeJson(entry.value));
+        if (parsed.success) registrations.set(entry.key, parsed.data);
+        else {
+          registrations.delete(entry.key);
+          log?.error({ key: entry.key }, "unreadable extension registration in KV; ignored");
+        }
+      } else {
+        registrations.delete(entry.key);
+      }
+      if (entry.delta === 0) markReady();
+    }
+  })();
+  return {
+    ...resolverOver(() => registrations),
+    ready,
+    list: () => [...registrations.values()],
+    stop: () => watcher.stop(),
+  };
+}
+
+function safeJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Opens the registry bucket (created by `beamline streams apply`). */
+export function openExtensionRegistry(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).open(KvBuckets.extensions);
+}
+
+/** Registers (or updates) one extension version; returns the KV revision. */
+export function registerExtension(kv: KV, registration: ExtensionRegistration): Promise<number> {
+  const valid = extensionRegistrationSchema.parse(registration);
+  return kv.put(registrationKey(valid.name, valid.version), JSON.stringify(valid));
+}
+
+/** Removes one extension version; pipelines that still name it hit their failure mode. */
+export function unregisterExtension(kv: KV, name: string, version: string): Promise<void> {
+  return kv.delete(registrationKey(name, version));
+}

@@ -1,0 +1,137 @@
+import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
+import { BeamlineError } from "../errors/index.js";
+import { EXTENSION_CONTRACT_VERSION, type ExtensionCall } from "./contract.js";
+import type { ExternalExtensionCaller } from "./external-client.js";
+import { type StepOutcome, stepError } from "./outcome.js";
+import type { ExtensionStage, PipelineStep } from "./pipeline-schema.js";
+import type { ExtensionResolver } from "./registry.js";
+import { extensionRef, type StepVerdict } from "./types.js";
+
+/** Everything the runner needs besides the pipeline and the payload. */
+export interface PipelineContext {
+  tenant: string;
+  requestId: string;
+  resolver: ExtensionResolver;
+  /** Needed only when the pipeline holds external steps. */
+  external?: ExternalExtensionCaller;
+  /** Monotonic milliseconds, for durations; `performance.now` by default. */
+  now?: () => number;
+}
+
+type Payload = { kind: "request"; value: ChatRequest } | { kind: "response"; value: ChatCompletion };
+
+/** A step's result: the outcome to record and, for `modify`, the new payload. */
+export interface StepRun<T> {
+  outcome: StepOutcome;
+  value: T;
+}
+
+function baseOutcome(
+  stage: ExtensionStage,
+  index: number,
+  step: PipelineStep,
+): Omit<StepOutcome, "kind" | "verdict" | "durationMs"> {
+  return { stage, index, name: step.name, version: step.version, failureMode: step.failureMode };
+}
+
+/** Copies a verdict's fields into an outcome, leaving optional fields out rather than undefined. */
+export function outcomeFromVerdict<T>(
+  base: Omit<StepOutcome, "kind" | "verdict" | "durationMs">,
+  kind: StepOutcome["kind"],
+  verdict: StepVerdict<T>,
+  durationMs: number,
+): StepOutcome {
+  const outcome: StepOutcome = { ...base, kind, verdict: verdict.verdict, durationMs };
+  if (verdict.verdict === "reject") outcome.reason = verdict.reason;
+  if (verdict.summary !== undefined) outcome.summary = verdict.summary;
+  if (verdict.changes !== undefined) outcome.changes = verdict.changes;
+  return outcome;
+}
+
+async function externalVerdict<T>(
+  step: PipelineStep,
+  stage: ExtensionStage,
+  payload: Payload,
+  ctx: PipelineContext,
+): Promise<StepVerdict<T>> {
+  const ref = extensionRef(step.name, step.version);
+  if (ctx.external === undefined) {
+    throw new BeamlineError(
+      "BL_EXTENSION_UNAVAILABLE",
+      `extension ${ref} is external, but no NATS caller is configured`,
+    );
+  }
+  const call: ExtensionCall = {
+    contract: EXTENSION_CONTRACT_VERSION,
+    stage,
+    tenant: ctx.tenant,
+    requestId: ctx.requestId,
+    settings: step.settings,
+  };
+  if (payload.kind === "request") call.request = payload.value;
+  else call.response = payload.value as ExtensionCall["response"];
+  const reply = await ctx.external.call(step.name, step.version, call, step.timeoutMs);
+  const common = {
+    ...(reply.summary === undefined ? {} : { summary: reply.summary }),
+  };
+  if (reply.verdict === "allow") return { verdict: "allow", ...common };
+  if (reply.verdict === "reject") return { verdict: "reject", reason: reply.reason ?? "rejected", ...common };
+  const changed = payload.kind === "request" ? reply.request : reply.response;
+  if (changed === undefined) {
+    throw new BeamlineError(
+      "BL_EXTENSION_FAILED",
+      `extension ${ref} answered modify without the changed ${payload.kind}`,
+    );
+  }
+  return { verdict: "modify", value: changed as T, summary: reply.summary ?? `${payload.kind} changed` };
+}
+
+/**
+ * Runs one step over a whole request or completion. Never throws: a failure becomes an
+ * outcome with verdict `error`, and the caller applies the step's failure mode.
+ */
+export async function runStep<T extends ChatRequest | ChatCompletion>(
+  stage: ExtensionStage,
+  index: number,
+  step: PipelineStep,
+  payload: Payload,
+  ctx: PipelineContext,
+): Promise<StepRun<T>> {
+  const now = ctx.now ?? (() => performance.now());
+  const started = now();
+  const base = baseOutcome(stage, index, step);
+  const ref = extensionRef(step.name, step.version);
+  const resolved = ctx.resolver.resolve(step.name, step.version);
+  const value = payload.value as T;
+  let kind: StepOutcome["kind"] = resolved?.kind ?? "unresolved";
+  try {
+    if (resolved === undefined) {
+      throw new BeamlineError("BL_EXTENSION_UNAVAILABLE", `extension ${ref} is not registered`);
+    }
+    let verdict: StepVerdict<T>;
+    if (resolved.kind === "builtin") {
+      const ext = resolved.extension;
+      if (!ext.stages.includes(stage)) throw new Error(`it does not run in the ${stage} stage`);
+      const settings = ext.parseSettings(step.settings);
+      const handler = payload.kind === "request" ? ext.onRequest : ext.onCompletion;
+      if (handler === undefined) throw new Error(`it does not handle a ${payload.kind}`);
+      verdict = (handler as (v: T, s: unknown) => StepVerdict<T>)(value, settings);
+    } else {
+      if (!resolved.registration.stages.includes(stage)) {
+        throw new BeamlineError(
+          "BL_EXTENSION_FAILED",
+          `extension ${ref} is not registered for the ${stage} stage`,
+        );
+      }
+      verdict = await externalVerdict<T>(step, stage, payload, ctx);
+    }
+    const outcome = outcomeFromVerdict(base, kind, verdict, now() - started);
+    return { outcome, value: verdict.verdict === "modify" ? verdict.value : value };
+  } catch (error) {
+    kind = resolved?.kind ?? "unresolved";
+    return {
+      outcome: { ...base, kind, verdict: "error", error: stepError(error, ref), durationMs: now() - started },
+      value,
+    };
+  }
+}
