@@ -32,6 +32,19 @@ const errorSchema = z.object({
   type: z.string(),
 });
 
+/** The extension that ended a request (a rejection, or a failure under fail-closed). */
+const extensionRefSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  stage: z.enum(["pre", "validate", "post"]),
+});
+
+/** A post-processing extension refused a successful answer: the request fails with this error. */
+export const postRejectionSchema = z.object({
+  error: errorSchema,
+  extension: extensionRefSchema,
+});
+
 export const requestAcceptedV1 = z.object({
   request: chatRequestSchema,
   /** How the request came in: the OpenAI HTTP front door, or straight onto NATS. */
@@ -94,6 +107,12 @@ export const routeDecidedV1 = z.object({
     .optional(),
   /** Models left out and why. */
   excluded: z.array(exclusionSchema).optional(),
+  /**
+   * The request as routed and executed, when the tenant's pre-processing extensions changed
+   * it (masked PII, defaults, clamps); absent means request.accepted's request unchanged.
+   * Stored here so the decision replays and a redelivered worker executes the same request.
+   */
+  request: chatRequestSchema.optional(),
 });
 
 const attemptBase = z.object({
@@ -119,7 +138,10 @@ const attemptBase = z.object({
 export const attemptSucceededV1 = attemptBase.extend({
   timeToFirstTokenMs: z.number().nonnegative(),
   usage: usageSchema,
+  /** As post-processed by the tenant's extensions (masked); the provider's raw text is not stored. */
   completion: completionSchema,
+  /** Set when a post-processing extension refused the answer: the request fails with it. */
+  postRejection: postRejectionSchema.optional(),
 });
 
 export const attemptFailedV1 = attemptBase.extend({
@@ -146,6 +168,8 @@ export const attemptFailedV1 = attemptBase.extend({
 export const requestCompletedV1 = z.object({
   /** Copied from request.accepted so billing needs no second read. */
   apiKeyId: z.string().optional(),
+  /** Catalog version the request was routed (and is billed) with. */
+  catalogVersion: z.string().optional(),
   completion: completionSchema,
   provider: z.string(),
   model: z.string(),
@@ -163,6 +187,14 @@ export const requestFailedV1 = z.object({
   /** Tokens consumed before the failure (a stream cut mid-way); billed. */
   usage: usageSchema.optional(),
   attempts: z.number().int().nonnegative(),
+  /** Catalog version the request was routed (and is billed) with, when it was routed. */
+  catalogVersion: z.string().optional(),
+  /** When the client may retry (quota refusals, provider rate limits), in milliseconds. */
+  retryAfterMs: z.number().int().nonnegative().optional(),
+  /** Headers the HTTP answer carries: `retry-after`, `x-ratelimit-*` of a quota refusal. */
+  responseHeaders: z.record(z.string(), z.string()).optional(),
+  /** The extension that ended the request. */
+  extension: extensionRefSchema.optional(),
 });
 
 export const usageRecordedV1 = z.object({
