@@ -170,6 +170,8 @@ export const requestCompletedV1 = z.object({
   apiKeyId: z.string().optional(),
   /** Catalog version the request was routed (and is billed) with. */
   catalogVersion: z.string().optional(),
+  /** True when admission reserved quota for the request: billing settles it. */
+  quotaReserved: z.boolean().optional(),
   completion: completionSchema,
   provider: z.string(),
   model: z.string(),
@@ -189,6 +191,8 @@ export const requestFailedV1 = z.object({
   attempts: z.number().int().nonnegative(),
   /** Catalog version the request was routed (and is billed) with, when it was routed. */
   catalogVersion: z.string().optional(),
+  /** True when admission reserved quota for the request: billing settles it. */
+  quotaReserved: z.boolean().optional(),
   /** When the client may retry (quota refusals, provider rate limits), in milliseconds. */
   retryAfterMs: z.number().int().nonnegative().optional(),
   /** Headers the HTTP answer carries: `retry-after`, `x-ratelimit-*` of a quota refusal. */

@@ -65,7 +65,7 @@ export interface ExecutionHooks {
    */
   recordAttempt(record: AttemptRecord): Promise<AttemptRecord>;
   /** Relays a streamed chunk carrying choices to the client; `attempt` identifies the generation. */
-  sendChunk?(chunk: ChatCompletionChunk, generation: { attempt: number }): void;
+  sendChunk?(chunk: ChatCompletionChunk, generation: { attempt: number; model: string }): void;
   /** The caller's cancellation: the executor rejects with its reason and records nothing more. */
   signal?: AbortSignal;
 }
@@ -233,7 +233,7 @@ async function attemptOnce(
         // A usage-only chunk (no choices) is the gateway's to send, from the stored result.
         if (chunk.choices.length === 0) return;
         relayed.sent++;
-        hooks.sendChunk?.(chunk, { attempt: cursor.attempt });
+        hooks.sendChunk?.(chunk, { attempt: cursor.attempt, model: candidate.model });
       }
     : undefined;
   try {

@@ -30,6 +30,8 @@ export interface HealthView extends BreakerGate {
   /** Breaker state now (half-open derived from the cooldown, see breakerStateAt). */
   state(provider: string, model: string): BreakerState;
   all(): ProviderHealth[];
+  /** Highest KV revision seen: the snapshot's revision, recorded on routing decisions. */
+  revision(): number;
   /** Stops watching. */
   stop(): Promise<void>;
 }
@@ -58,9 +60,11 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
     markLoaded = resolve;
   });
   if (initialKeys.size === 0) markLoaded();
+  let revision = 0;
   const watch = await kv.watch({ key: HEALTH_KEY_FILTER });
   const watching = (async () => {
     for await (const entry of watch) {
+      if (entry.revision > revision) revision = entry.revision;
       if (entry.operation === "PUT") records.set(entry.key, decodeProviderHealth(entry.value));
       else records.delete(entry.key);
       initialKeys.delete(entry.key);
@@ -102,6 +106,7 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
     get,
     state,
     all: () => [...records.values()],
+    revision: () => revision,
     isOpen: (provider, model) => state(provider, model) === "open",
     async admit(provider, model): Promise<Admission> {
       const health = get(provider, model);

@@ -60,16 +60,22 @@ export function startSpan(
   parent: Context | Span,
   kind: SpanKindName = "internal",
   attributes: Attributes = {},
+  /** Epoch milliseconds, for a span recorded after the fact. */
+  startTime?: number,
 ): Span {
   const context = "spanContext" in parent ? trace.setSpan(ROOT_CONTEXT, parent) : parent;
-  return tracer.startSpan(name, { kind: kinds[kind], attributes }, context);
+  return tracer.startSpan(
+    name,
+    { kind: kinds[kind], attributes, ...(startTime === undefined ? {} : { startTime }) },
+    context,
+  );
 }
 
 /** Ends `span`, marking it failed with `error`'s code when there is one. */
-export function endSpan(span: Span, error?: { code?: string; message: string }): void {
+export function endSpan(span: Span, error?: { code?: string; message: string }, endTime?: number): void {
   if (error) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: error.code ?? error.message });
     if (error.code) span.setAttribute("beamline.error_code", error.code);
   }
-  span.end();
+  span.end(endTime);
 }

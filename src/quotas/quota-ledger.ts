@@ -147,8 +147,14 @@ export class QuotaLedger {
     }
     return this.serialised(terminal.tenant, async () => {
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const state = await this.stateOf(terminal.tenant);
-        const fact = decideSettlement(state, terminal.requestId, actual, catalog.version);
+        let state = await this.stateOf(terminal.tenant);
+        let fact = decideSettlement(state, terminal.requestId, actual, catalog.version);
+        if (!fact) {
+          // The reservation may have been made by another instance after this cache was
+          // filled: only the log, caught up, can say the request reserved nothing.
+          state = await this.resync(state);
+          fact = decideSettlement(state, terminal.requestId, actual, catalog.version);
+        }
         if (!fact) return false;
         if (await this.write(terminal.tenant, [fact], causedBy(terminal), this.options.now())) return true;
       }

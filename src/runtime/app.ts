@@ -1,22 +1,33 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { apiKeysProjector, tenantsProjector } from "../../projections/index.js";
+import {
+  apiKeysProjector,
+  configDocumentsProjector,
+  providerHealthProjector,
+  tenantsProjector,
+} from "../../projections/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
-import { loadCatalogFile, withProviders } from "../catalog/index.js";
+import { catalogVersions, loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
+import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
+import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
 import { buildGateway, WaiterRegistry } from "../gateway/index.js";
+import { startHealthView } from "../health/index.js";
 import { connectNats } from "../nats/connect.js";
 import { EventStore } from "../nats/event-store.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
-import { QuotaLog, quotaProjector } from "../quotas/index.js";
+import { startConfigViews } from "../policies/index.js";
+import { openQuotaKv, QuotaLedger, QuotaLog, quotaProjector, readProjectedQuota } from "../quotas/index.js";
 import {
+  type BillingDeps,
   billingStage,
   type RunningStage,
   requestWorker,
   runStage,
   type StageDeps,
   type StageHandler,
+  type WorkerDeps,
 } from "../stages/index.js";
 import {
   bootstrapDevTenant,
@@ -92,16 +103,64 @@ export async function startBeamline(
     cleanups.push(() => providers.close());
     const available = new Set(providers.registry.names());
     if (!available.has("mock")) available.add("mock");
-    const catalog = withProviders(await loadCatalogFile(config.catalogFile), available);
+    const seedCatalog = await loadCatalogFile(config.catalogFile);
     const now = () => new Date();
-    const deps: StageDeps = { nc, store, catalog, providers: providers.registry, log, metrics, now };
+    // The live catalog and tenant policies: published changes apply without a restart.
+    const views = await startConfigViews({ nc, store, log, seedCatalog, providers: available, now: now() });
+    cleanups.push(async () => views.stop());
+    const base: StageDeps = { nc, store, log, metrics, now };
+    const healthPolicy = healthPolicyFromConfig(config);
+    const quotaKv = await openQuotaKv(nc);
+    const quotas = new QuotaLedger({
+      nc,
+      now,
+      reservationTtlMs: config.quotaReservationTtlMs,
+      loadProjected: (tenant) => readProjectedQuota(quotaKv, tenant),
+    });
+    // Key and tenant views (KV watches): the gateway authenticates with them, the worker
+    // reads per-key limits and tenant status (requests published on NATS meet no gateway).
+    const needsTenancy = roles.has("worker") || roles.has("gateway");
+    const keysView = needsTenancy ? await watchApiKeys(nc, log) : undefined;
+    const tenantsView = needsTenancy ? await watchTenants(nc, log) : undefined;
+    cleanups.push(async () => {
+      keysView?.stop();
+      tenantsView?.stop();
+    });
+    await Promise.all([keysView?.ready, tenantsView?.ready]);
 
     const handlers: StageHandler[] = [];
-    if (roles.has("worker")) handlers.push(requestWorker(deps));
-    if (roles.has("billing")) handlers.push(billingStage(deps));
-    if (roles.has("projector")) handlers.push(await apiKeysProjector(store));
-    if (roles.has("projector")) handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
-    if (roles.has("projector")) handlers.push(await tenantsProjector(store));
+    if (roles.has("worker")) {
+      const health = await startHealthView({ nc, policy: healthPolicy, clock: systemClock });
+      cleanups.push(() => health.stop());
+      const extensions = await watchExtensionRegistry(nc, log);
+      cleanups.push(async () => extensions.stop());
+      await extensions.ready;
+      const execution = executionFromConfig(config);
+      const worker: WorkerDeps = {
+        ...base,
+        providers: providers.registry,
+        catalog: () => views.catalog.current(),
+        policies: views.policies,
+        health,
+        execution: { ...execution, clock: systemClock, random: Math.random },
+        quotas,
+        keys: keysView!,
+        tenants: tenantsView!,
+        extensions: { resolver: extensions, external: createNatsExtensionCaller(nc) },
+      };
+      handlers.push(requestWorker(worker));
+    }
+    if (roles.has("billing")) {
+      const billing: BillingDeps = { ...base, quotas, catalogAt: catalogVersions(nc, [seedCatalog]) };
+      handlers.push(billingStage(billing));
+    }
+    if (roles.has("projector")) {
+      handlers.push(await apiKeysProjector(store));
+      handlers.push(await tenantsProjector(store));
+      handlers.push(await configDocumentsProjector(store));
+      handlers.push(await providerHealthProjector(store, healthPolicy));
+      handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
+    }
     const running: RunningStage[] = [];
     for (const handler of handlers) {
       running.push(
@@ -127,10 +186,8 @@ export async function startBeamline(
         localKeyFile: config.natsUrl ? undefined : join(config.dataDir, "dev-key"),
         now: now(),
       });
-      const keys = await watchApiKeys(nc, log);
-      cleanups.push(async () => keys.stop());
-      const tenants = await watchTenants(nc, log);
-      cleanups.push(async () => tenants.stop());
+      const keys = keysView!;
+      const tenants = tenantsView!;
       const waiters = new WaiterRegistry(nc, `gw-${randomBytes(6).toString("hex")}`, (error) =>
         log.error({ err: error }, "live inbox error"),
       );
@@ -139,7 +196,7 @@ export async function startBeamline(
         store,
         waiters,
         keys,
-        catalog,
+        catalog: views.catalog.current(),
         log,
         metrics,
         maxBodyBytes: config.maxBodyBytes,

@@ -10,41 +10,35 @@ import {
   usageSubject,
 } from "../events/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
-import type { StageDeps } from "./context.js";
+import type { BillingDeps, TerminalEvent } from "./context.js";
 import type { StageHandler } from "./runner.js";
 
 /**
  * billing: terminal event → exactly one usage.recorded per billable result on the usage
- * stream. A request is billable when a provider produced tokens (a completed request, or a
- * failed stream that had already produced some). The usage subject is write-once per
- * request, so redeliveries and racing instances can never bill twice.
+ * stream, priced with the catalog version the request was routed with; and the request's
+ * quota reservation settled to what it actually used. A request is billable when a provider
+ * produced tokens (a completed request, or a failed one that had already produced some).
+ * The usage subject and the settlement are write-once per request, so redeliveries and
+ * racing instances can never bill or count twice.
  */
-export function billingStage(deps: StageDeps): StageHandler {
+export function billingStage(deps: BillingDeps): StageHandler {
   return {
     name: ConsumerNames.billing,
     stream: StreamNames.requests,
     async handle(event: BeamlineEvent) {
-      let outcome: "completed" | "failed";
-      let usage: EventData<"request.completed">["usage"] | undefined;
-      let provider: string | undefined;
-      let model: string | undefined;
-      let apiKeyId: string | undefined;
-      if (isEvent(event, "request.completed")) {
-        outcome = "completed";
-        ({ usage, provider, model, apiKeyId } = event.data);
-      } else if (isEvent(event, "request.failed")) {
-        outcome = "failed";
-        ({ usage, provider, model, apiKeyId } = event.data);
-      } else {
-        return;
-      }
-      if (!usage || !provider || !model || usage.promptTokens + usage.completionTokens === 0) return;
+      if (!isEvent(event, "request.completed") && !isEvent(event, "request.failed")) return;
+      const terminal: TerminalEvent = event;
       const span = startSpan("beamline.billing", contextFromTraceparent(event.traceparent), "consumer", {
         "beamline.tenant": event.tenant,
         "beamline.request_id": event.requestId,
       });
       try {
-        await recordUsage(event, outcome, usage, provider, model, apiKeyId, traceparentOf(span));
+        const catalog = await deps.catalogAt(terminal.data.catalogVersion);
+        if (terminal.data.quotaReserved) {
+          if (!catalog) throw unpriceable(terminal, "settle its quota");
+          await deps.quotas.settle(terminal, catalog);
+        }
+        await recordUsage(terminal, traceparentOf(span));
         endSpan(span);
       } catch (error) {
         endSpan(span, error as Error);
@@ -53,22 +47,12 @@ export function billingStage(deps: StageDeps): StageHandler {
     },
   };
 
-  async function recordUsage(
-    event: BeamlineEvent,
-    outcome: "completed" | "failed",
-    usage: EventData<"request.completed">["usage"],
-    provider: string,
-    model: string,
-    apiKeyId: string | undefined,
-    traceparent: string | undefined,
-  ): Promise<void> {
-    const catalogModel = deps.catalog.resolve(model);
-    if (!catalogModel) {
-      throw new BeamlineError(
-        "BL_CONFIG_INVALID",
-        `cannot price ${event.tenant}/${event.requestId}: model ${model} is not in catalog ${deps.catalog.version}`,
-      );
-    }
+  async function recordUsage(event: TerminalEvent, traceparent: string | undefined): Promise<void> {
+    const { usage, provider, model, apiKeyId } = event.data;
+    if (!usage || !provider || !model || usage.promptTokens + usage.completionTokens === 0) return;
+    const catalog = await deps.catalogAt(event.data.catalogVersion);
+    const catalogModel = catalog?.resolve(model);
+    if (!catalog || !catalogModel) throw unpriceable(event, "price it");
     const cost = computeCost(catalogModel, usage);
     const prices = {
       inputPerMTokUsd: catalogModel.prices.inputPerMTokUsd,
@@ -76,14 +60,14 @@ export function billingStage(deps: StageDeps): StageHandler {
       cachedInputPerMTokUsd: catalogModel.prices.cachedInputPerMTokUsd ?? catalogModel.prices.inputPerMTokUsd,
     };
     const data: EventData<"usage.recorded"> = {
-      outcome,
+      outcome: event.type === "request.completed" ? "completed" : "failed",
       provider,
       model,
       promptTokens: usage.promptTokens,
       completionTokens: usage.completionTokens,
       cachedTokens: usage.cachedTokens,
       ...cost,
-      catalogVersion: deps.catalog.version,
+      catalogVersion: catalog.version,
       prices,
     };
     if (apiKeyId !== undefined) data.apiKeyId = apiKeyId;
@@ -105,4 +89,12 @@ export function billingStage(deps: StageDeps): StageHandler {
       deps.metrics.costNanoUsd.inc(labels, cost.costNanoUsd);
     }
   }
+}
+
+/** Retried, then dead-lettered: a request is never billed with a guessed price. */
+function unpriceable(event: TerminalEvent, what: string): BeamlineError {
+  return new BeamlineError(
+    "BL_CONFIG_INVALID",
+    `cannot ${what}: ${event.tenant}/${event.requestId} used ${event.data.model ?? "no model"} of catalog ${event.data.catalogVersion ?? "(none)"}, which is not known here`,
+  );
 }

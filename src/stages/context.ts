@@ -1,43 +1,53 @@
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { StreamNames } from "../../streams/definitions.js";
 import type { ModelCatalog } from "../catalog/index.js";
-import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, encodeEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
+import { type BeamlineEvent, encodeEvent, RequestSlots, requestSubject } from "../events/index.js";
+import type { Clock, ConcurrencyPools, ExecutionPolicy } from "../execution/index.js";
+import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
+import type { HealthView } from "../health/index.js";
 import type { EventStore } from "../nats/event-store.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
+import type { QuotaLedger } from "../quotas/index.js";
+import type { ApiKeyCache, TenantCache } from "../tenancy/index.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 
 /** What every stage needs; built once per process and shared by its stages. */
 export interface StageDeps {
   nc: NatsConnection;
   store: EventStore;
-  catalog: ModelCatalog;
-  providers: ProviderRegistry;
   log: Logger;
   metrics: BeamlineMetrics;
   /** Injected so tests control time; stages never read the clock directly. */
   now: () => Date;
 }
 
+/** The request worker's view of the world: live configuration, health, quotas, extensions. */
+export interface WorkerDeps extends StageDeps {
+  providers: ProviderRegistry;
+  /** The live model catalog, holding the models of providers this instance reaches. */
+  catalog: () => ModelCatalog;
+  policies: PolicyView;
+  /** Provider health and the shared circuit breakers. */
+  health: HealthView;
+  execution: { policy: ExecutionPolicy; pools: ConcurrencyPools; clock: Clock; random: () => number };
+  quotas: QuotaLedger;
+  /** Per-key limits and tenant status (a request published straight onto NATS passed no gateway). */
+  keys: ApiKeyCache;
+  tenants: TenantCache;
+  extensions: { resolver: ExtensionResolver; external: ExternalExtensionCaller };
+}
+
+/** Billing prices every request with the catalog version it was routed with, and settles quotas. */
+export interface BillingDeps extends StageDeps {
+  /** The catalog of that version (unfiltered), or undefined when it was never published. */
+  catalogAt(version: string | undefined): Promise<ModelCatalog | undefined>;
+  quotas: QuotaLedger;
+}
+
 export type AcceptedEvent = BeamlineEvent<"request.accepted">;
 export type TerminalEvent = BeamlineEvent<"request.completed"> | BeamlineEvent<"request.failed">;
-
-/** The request.accepted event of a request (stored before any later stage runs). */
-export async function loadAccepted(
-  deps: StageDeps,
-  tenant: string,
-  requestId: string,
-): Promise<AcceptedEvent> {
-  const event = await deps.store.readLast(
-    StreamNames.requests,
-    requestSubject(tenant, requestId, RequestSlots.accepted),
-  );
-  if (!event || !isEvent(event, "request.accepted")) {
-    throw new BeamlineError("BL_INTERNAL", `request.accepted of ${tenant}/${requestId} is missing`);
-  }
-  return event;
-}
 
 /**
  * Stores the request's terminal event — at most one ever, whoever writes it — and tells the
@@ -64,12 +74,8 @@ export function notifyTerminal(nc: NatsConnection, accepted: AcceptedEvent, term
   const replyTo = accepted.data.replyTo;
   if (!replyTo) return;
   const encoded = encodeEvent(terminal);
-  const h = headersOf({ ...encoded.headers, [LiveHeaders.kind]: LiveKinds.terminal });
-  nc.publish(replyTo, encoded.payload, { headers: h });
-}
-
-function headersOf(entries: Record<string, string>) {
   const h = natsHeaders();
-  for (const [k, v] of Object.entries(entries)) h.set(k, v);
-  return h;
+  for (const [k, v] of Object.entries(encoded.headers)) h.set(k, v);
+  h.set(LiveHeaders.kind, LiveKinds.terminal);
+  nc.publish(replyTo, encoded.payload, { headers: h });
 }

@@ -4,13 +4,41 @@ import type { AcceptedEvent, TerminalEvent } from "./context.js";
 import type { AttemptEvent } from "./execute.js";
 import { failedEvent, terminalEventId } from "./terminal.js";
 
+/** What the finish step copies onto the terminal event for billing. */
+export interface FinishFacts {
+  catalogVersion: string;
+  quotaReserved: boolean;
+}
+
 /**
  * The finish step: the request's final attempt → its terminal event. A success becomes
- * request.completed (the completion carries Beamline's request id and catalog model id);
- * a final failure becomes request.failed, with the partial usage a cut stream produced.
+ * request.completed (the completion carries Beamline's request id and catalog model id)
+ * unless a post-processing extension refused it; a final failure becomes request.failed,
+ * with the partial usage a cut stream produced (billed).
  */
-export function terminalForAttempt(accepted: AcceptedEvent, attempt: AttemptEvent, now: Date): TerminalEvent {
+export function terminalForAttempt(
+  accepted: AcceptedEvent,
+  attempt: AttemptEvent,
+  facts: FinishFacts,
+  now: Date,
+): TerminalEvent {
+  const billing = {
+    catalogVersion: facts.catalogVersion,
+    ...(facts.quotaReserved ? { quotaReserved: true } : {}),
+  };
   if (isEvent(attempt, "attempt.succeeded")) {
+    const rejection = attempt.data.postRejection;
+    if (rejection) {
+      const { error } = rejection;
+      return failedEvent(accepted, "post", storedError(error), attempt.data.attempt, now, {
+        cause: attempt,
+        provider: attempt.data.provider,
+        model: attempt.data.model,
+        usage: attempt.data.usage,
+        extension: rejection.extension,
+        ...billing,
+      });
+    }
     const completion = { ...attempt.data.completion, id: attempt.requestId, model: attempt.data.model };
     const data: EventData<"request.completed"> = {
       completion,
@@ -18,17 +46,23 @@ export function terminalForAttempt(accepted: AcceptedEvent, attempt: AttemptEven
       model: attempt.data.model,
       usage: attempt.data.usage,
       attempts: attempt.data.attempt,
+      ...billing,
     };
     if (accepted.data.apiKeyId !== undefined) data.apiKeyId = accepted.data.apiKeyId;
     return makeEvent("request.completed", terminalEventId(attempt.requestId), causedBy(attempt), data, now);
   }
-  const { error } = attempt.data;
-  const cause = new BeamlineError(error.code as ErrorCode, error.message, { httpStatus: error.httpStatus });
-  const details: Parameters<typeof failedEvent>[5] = {
+  return failedEvent(accepted, "execute", storedError(attempt.data.error), attempt.data.attempt, now, {
     cause: attempt,
     provider: attempt.data.provider,
     model: attempt.data.model,
-  };
-  if (attempt.data.usage) details.usage = attempt.data.usage;
-  return failedEvent(accepted, "execute", cause, attempt.data.attempt, now, details);
+    ...(attempt.data.usage ? { usage: attempt.data.usage } : {}),
+    ...(attempt.data.retryAfterMs !== undefined
+      ? { retryAfterMs: Math.ceil(attempt.data.retryAfterMs) }
+      : {}),
+    ...billing,
+  });
+}
+
+function storedError(error: { code: string; message: string; httpStatus: number }): BeamlineError {
+  return new BeamlineError(error.code as ErrorCode, error.message, { httpStatus: error.httpStatus });
 }

@@ -1,6 +1,6 @@
 export { billingStage } from "./billing.js";
-export type { AcceptedEvent, StageDeps, TerminalEvent } from "./context.js";
-export { endRequest, loadAccepted, notifyTerminal } from "./context.js";
+export type { AcceptedEvent, BillingDeps, StageDeps, TerminalEvent, WorkerDeps } from "./context.js";
+export { endRequest, notifyTerminal } from "./context.js";
 export { LiveHeaders, LiveKinds } from "./live.js";
 export { requestWorker } from "./request-worker.js";
 export type { Delivery, RunningStage, StageHandler, StageRunnerOptions } from "./runner.js";

@@ -2,16 +2,18 @@ import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
+import { admit, extensionOf } from "./admit.js";
 import {
   type AcceptedEvent,
   endRequest,
   notifyTerminal,
-  type StageDeps,
   type TerminalEvent,
+  type WorkerDeps,
 } from "./context.js";
-import { type AttemptEvent, executeDecision, readStoredAttempts } from "./execute.js";
+import { type AttemptEvent, executeStep, readStoredAttempts } from "./execute.js";
 import { failpoint } from "./failpoints.js";
 import { terminalForAttempt } from "./finish.js";
+import { reserveQuota } from "./quota.js";
 import { assertStoredWhereItClaims, type DecidedEvent, decide } from "./route.js";
 import type { Delivery, StageHandler } from "./runner.js";
 import { failedEvent } from "./terminal.js";
@@ -25,16 +27,23 @@ interface Progress {
 
 /**
  * The request worker: one durable consumer on request.accepted that takes a request through
- * its steps — route (route.decided), execute (attempt.N), finish (request.completed or
- * request.failed) — storing each step's event before the next depends on it. Billing stays
- * a consumer of its own on the terminal slot, off the client's path.
+ * its steps, each recorded as events before the next depends on it:
+ *
+ *   admit   tenant active; `pre` and `validate` extensions   → extension.applied (ext.*)
+ *   route   policy engine over the live catalog and health  → route.decided
+ *   quota   reservation of the estimate (tenant and key)     → quota.reserved (BL_QUOTA)
+ *   execute executor: retries, failover, breakers, pools;
+ *           `post` extensions on chunks and the completion  → attempt.N, ext.post.*
+ *   finish                                                   → request.completed | request.failed
+ *
+ * Billing is a consumer of its own on the terminal slot, off the client's path.
  *
  * One consumer instead of one per step is a measured choice (docs/architecture.md): every
  * extra persisted hop cost a JetStream delivery, an ack and a decode on the critical path.
- * The steps still write the same write-once slots, so any instance can resume a request
- * where a crashed one left it: a redelivery first reads what is stored and continues.
+ * The steps write write-once slots, so any instance can resume a request where a crashed
+ * one left it: a redelivery first reads what is stored and continues.
  */
-export function requestWorker(deps: StageDeps): StageHandler {
+export function requestWorker(deps: WorkerDeps): StageHandler {
   return {
     name: ConsumerNames.worker,
     stream: StreamNames.requests,
@@ -69,7 +78,7 @@ export function requestWorker(deps: StageDeps): StageHandler {
 
 /** The steps of one delivery; returns the request's terminal event (stored, or stored earlier). */
 async function processRequest(
-  deps: StageDeps,
+  deps: WorkerDeps,
   accepted: AcceptedEvent,
   delivery: Delivery,
 ): Promise<TerminalEvent> {
@@ -79,28 +88,63 @@ async function processRequest(
     notifyTerminal(deps.nc, accepted, progress.terminal);
     return progress.terminal;
   }
+  const policy = deps.policies.policyFor(accepted.tenant);
 
   let decided = progress?.decided;
   let decisionStored: Promise<void> = Promise.resolve();
   if (!decided) {
-    const outcome = decide(deps, accepted);
+    const admitted = await admit(deps, accepted, policy);
+    if (admitted.kind === "refuse") {
+      const extension = extensionOf(admitted.error);
+      return endRequest(
+        deps,
+        accepted,
+        failedEvent(accepted, admitted.stage, admitted.error, 0, deps.now(), extension ? { extension } : {}),
+      );
+    }
+    const outcome = decide(deps, accepted, policy, admitted.request, admitted.changed);
     if (outcome instanceof BeamlineError) {
       return endRequest(deps, accepted, failedEvent(accepted, "route", outcome, 0, deps.now()));
     }
     decided = outcome;
-    // The decision is stored while the provider works; it must be stored before any attempt is.
+    // The decision is stored while quota and provider work; it is awaited before any
+    // attempt is stored, and before a refusal is.
     decisionStored = storeDecision(deps, decided);
+    decisionStored.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   }
-  const final = await executeDecision(
+  const request = decided.data.request ?? accepted.data.request;
+  const catalogVersion = decided.data.catalogVersion;
+
+  const quota = await reserveQuota(deps, accepted, decided, policy, request);
+  if (!quota.admitted) {
+    await decisionStored;
+    return endRequest(
+      deps,
+      accepted,
+      failedEvent(accepted, "quota", quota.error, 0, deps.now(), {
+        cause: decided,
+        catalogVersion,
+        responseHeaders: quota.headers,
+      }),
+    );
+  }
+
+  const final = await executeStep(
     deps,
     accepted,
     decided,
+    request,
+    policy.document.pipeline,
     delivery,
     progress?.attempts ?? [],
     decisionStored,
   );
   failpoint("worker.after-attempt");
-  return endRequest(deps, accepted, terminalForAttempt(accepted, final, deps.now()));
+  return endRequest(
+    deps,
+    accepted,
+    terminalForAttempt(accepted, final, { catalogVersion, quotaReserved: quota.reserved }, deps.now()),
+  );
 }
 
 /**
@@ -109,7 +153,7 @@ async function processRequest(
  * if it differs from ours (the catalog changed in between), this delivery stops before
  * writing an attempt and the redelivery resumes from the stored decision.
  */
-async function storeDecision(deps: StageDeps, decided: DecidedEvent): Promise<void> {
+async function storeDecision(deps: WorkerDeps, decided: DecidedEvent): Promise<void> {
   const subject = requestSubject(decided.tenant, decided.requestId, RequestSlots.decided);
   const result = await deps.store.append(subject, decided, { once: true });
   failpoint("worker.after-decided");
@@ -123,7 +167,7 @@ async function storeDecision(deps: StageDeps, decided: DecidedEvent): Promise<vo
   }
 }
 
-async function readProgress(deps: StageDeps, accepted: AcceptedEvent): Promise<Progress> {
+async function readProgress(deps: WorkerDeps, accepted: AcceptedEvent): Promise<Progress> {
   const slot = (name: string) => requestSubject(accepted.tenant, accepted.requestId, name);
   const [decided, terminal] = await Promise.all([
     deps.store.readLast(StreamNames.requests, slot(RequestSlots.decided)),

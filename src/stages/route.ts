@@ -1,3 +1,5 @@
+import { errorRate } from "../../projections/index.js";
+import type { ChatRequest } from "../chat/wire.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
@@ -7,19 +9,39 @@ import {
   RequestSlots,
   requestSubject,
 } from "../events/index.js";
-import { decideRoute } from "../routing/index.js";
-import type { AcceptedEvent, StageDeps } from "./context.js";
+import type { HealthView } from "../health/index.js";
+import type { VersionedPolicy } from "../routing/policy/document.js";
+import { decideWithPolicy, type HealthSnapshot, healthKey, NO_QUOTA } from "../routing/policy/index.js";
+import type { AcceptedEvent, WorkerDeps } from "./context.js";
 
 export type DecidedEvent = BeamlineEvent<"route.decided">;
 
 /**
- * The route step: request.accepted → route.decided, or the error that ends the request
- * (nothing can serve it). Deterministic for a given request and configuration, so a
- * redelivered request that lost its decision decides the same way again.
+ * The route step: the tenant's policy, the live catalog and the health snapshot rank the
+ * candidates (src/routing/policy). Pure given its inputs, which the decision records (policy
+ * and catalog versions, health revision, seed = request id, and the request itself when
+ * pre-processing changed it), so it replays. Returns the error that ends the request when
+ * nothing can serve it.
  */
-export function decide(deps: StageDeps, accepted: AcceptedEvent): DecidedEvent | BeamlineError {
+export function decide(
+  deps: WorkerDeps,
+  accepted: AcceptedEvent,
+  policy: VersionedPolicy,
+  request: ChatRequest,
+  requestChanged: boolean,
+): DecidedEvent | BeamlineError {
   try {
-    const decision = decideRoute(accepted.data.request, deps.catalog);
+    const decision = decideWithPolicy({
+      request,
+      policy,
+      catalog: deps.catalog(),
+      health: healthSnapshot(deps.health),
+      // Spend budgets are enforced exactly by quota admission after routing (docs/quotas.md);
+      // the policy sees no quota state, so a decision does not depend on other requests.
+      quota: NO_QUOTA,
+      seed: accepted.requestId,
+    });
+    if (requestChanged) decision.request = request;
     return makeEvent(
       "route.decided",
       `${accepted.requestId}:${RequestSlots.decided}`,
@@ -31,6 +53,19 @@ export function decide(deps: StageDeps, accepted: AcceptedEvent): DecidedEvent |
     if (isBeamlineError(error)) return error;
     throw error;
   }
+}
+
+/** The policy engine's view of provider health: breaker state now, latency, error rate. */
+export function healthSnapshot(health: HealthView): HealthSnapshot {
+  const models: HealthSnapshot["models"] = {};
+  for (const record of health.all()) {
+    const entry: HealthSnapshot["models"][string] = { breaker: health.state(record.provider, record.model) };
+    if (record.latencyEwmaMs !== null) entry.latencyEwmaMs = record.latencyEwmaMs;
+    if (record.latencyP95Ms !== null) entry.p95Ms = record.latencyP95Ms;
+    if (record.window.length > 0) entry.errorRate = errorRate(record);
+    models[healthKey(record.provider, record.model)] = entry;
+  }
+  return { revision: health.revision(), models };
 }
 
 /**

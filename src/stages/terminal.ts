@@ -6,30 +6,49 @@ import type { AcceptedEvent } from "./context.js";
 /** The id of a request's terminal event: one per request, whichever outcome. */
 export const terminalEventId = (requestId: string) => `${requestId}:${RequestSlots.terminal}`;
 
-type Usage = NonNullable<EventData<"request.failed">["usage"]>;
+type FailedData = EventData<"request.failed">;
 
-/** A request.failed event for `error`, caused by `cause` (the accepted event or an attempt). */
+/** What a request.failed may say besides its error; every field optional. */
+export type FailureDetails = Partial<
+  Pick<
+    FailedData,
+    | "provider"
+    | "model"
+    | "usage"
+    | "catalogVersion"
+    | "quotaReserved"
+    | "retryAfterMs"
+    | "responseHeaders"
+    | "extension"
+  >
+> & { cause?: BeamlineEvent };
+
+/** A request.failed event for `error`, caused by `details.cause` (default: the accepted event). */
 export function failedEvent(
   accepted: AcceptedEvent,
   stage: string,
   error: BeamlineError,
   attempts: number,
   now: Date,
-  details: { cause?: BeamlineEvent; provider?: string; model?: string; usage?: Usage } = {},
+  details: FailureDetails = {},
 ): BeamlineEvent<"request.failed"> {
-  const data: EventData<"request.failed"> = {
+  const { cause, ...rest } = details;
+  const data: FailedData = {
     stage,
     error: { code: error.code, message: error.message, httpStatus: error.httpStatus, type: error.type },
     attempts,
   };
   if (accepted.data.apiKeyId !== undefined) data.apiKeyId = accepted.data.apiKeyId;
-  if (details.provider !== undefined) data.provider = details.provider;
-  if (details.model !== undefined) data.model = details.model;
-  if (details.usage !== undefined) data.usage = details.usage;
+  for (const [key, value] of Object.entries(rest)) {
+    if (value !== undefined) (data as Record<string, unknown>)[key] = value;
+  }
+  if (data.retryAfterMs === undefined && error.retryAfterMs !== undefined) {
+    data.retryAfterMs = Math.ceil(error.retryAfterMs);
+  }
   return makeEvent(
     "request.failed",
     terminalEventId(accepted.requestId),
-    causedBy(details.cause ?? accepted),
+    causedBy(cause ?? accepted),
     data,
     now,
   );
