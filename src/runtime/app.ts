@@ -139,7 +139,7 @@ export async function startBeamline(
         store,
         waiters,
         keys,
-        catalog,
+        catalog: () => catalog,
         log,
         metrics,
         maxBodyBytes: config.maxBodyBytes,
