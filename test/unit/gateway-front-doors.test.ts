@@ -205,7 +205,7 @@ const quotaRefusal: Partial<EventData<"request.failed">> = {
     "retry-after-ms": "1500",
     "x-ratelimit-limit-requests": "2",
     "x-ratelimit-remaining-requests": "0",
-    "x-ratelimit-reset-requests": "1.5s",
+    "x-ratelimit-reset-requests": "2s",
   },
 };
 
@@ -260,7 +260,7 @@ describe("a failed request's HTTP answer, on both front doors", () => {
       assert.equal(answer.headers["retry-after-ms"], "1500");
       assert.equal(answer.headers["x-ratelimit-limit-requests"], "2");
       assert.equal(answer.headers["x-ratelimit-remaining-requests"], "0");
-      assert.equal(answer.headers["x-ratelimit-reset-requests"], "1.5s");
+      assert.equal(answer.headers["x-ratelimit-reset-requests"], "2s");
       assert.match(String(answer.headers["x-request-id"]), /\S/);
       const body = answer.json();
       if (door === "openai") {
