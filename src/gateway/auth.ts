@@ -85,16 +85,20 @@ export function assertModelAllowed(principal: Principal, model: string, catalog:
 /**
  * Authentication for a scope of tenant-facing routes: the key is checked before the body is
  * read (a bad key costs no parsing and publishes nothing); once the body is parsed, a key's
- * model scope is checked against its `model` field, before any handler runs.
+ * model scope is checked against its `model` field (through the catalog current at that
+ * moment), before any handler runs.
  */
-export function registerAuthHooks(scope: FastifyInstance, deps: AuthViews & { catalog: ModelCatalog }): void {
+export function registerAuthHooks(
+  scope: FastifyInstance,
+  deps: AuthViews & { catalog: () => ModelCatalog },
+): void {
   scope.addHook("onRequest", async (request) => {
     request.principal = authenticate(extractApiKey(request.headers), deps);
   });
   scope.addHook("preHandler", async (request) => {
     const body = request.body as { model?: unknown } | undefined;
     if (request.principal && body && typeof body === "object" && typeof body.model === "string") {
-      assertModelAllowed(request.principal, body.model, deps.catalog);
+      assertModelAllowed(request.principal, body.model, deps.catalog());
     }
   });
 }

@@ -1,8 +1,19 @@
 import { BeamlineError } from "../errors/index.js";
+import { type ExtensionRef, extensionFields } from "./failure-answer.js";
 
-/** OpenAI's error body: `{ error: { message, type, param, code } }`; `code` is our stable code. */
+/**
+ * OpenAI's error body: `{ error: { message, type, param, code } }`; `code` is our stable code.
+ * When an extension ended the request, `extension` (`name/version`) and its `stage` name it.
+ */
 export interface OpenAiErrorBody {
-  error: { message: string; type: string; param: string | null; code: string };
+  error: {
+    message: string;
+    type: string;
+    param: string | null;
+    code: string;
+    extension?: string;
+    stage?: string;
+  };
 }
 
 export function openAiErrorBody(error: BeamlineError): OpenAiErrorBody {
@@ -11,9 +22,20 @@ export function openAiErrorBody(error: BeamlineError): OpenAiErrorBody {
   };
 }
 
-/** Stored error details (from a request.failed event) as an OpenAI error body. */
-export function storedErrorBody(error: { code: string; message: string; type: string }): OpenAiErrorBody {
-  return { error: { message: error.message, type: error.type, param: null, code: error.code } };
+/** Stored error details (from a request.failed event) as an OpenAI error body, naming the extension that ended it. */
+export function storedErrorBody(
+  error: { code: string; message: string; type: string },
+  extension?: ExtensionRef,
+): OpenAiErrorBody {
+  return {
+    error: {
+      message: error.message,
+      type: error.type,
+      param: null,
+      code: error.code,
+      ...extensionFields(extension),
+    },
+  };
 }
 
 /**

@@ -1,9 +1,18 @@
-export type { AdminRoutes, AdminScopeOptions } from "./admin/index.js";
-export { ADMIN_PREFIX, registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
+export type { AdminRoutes, AdminScopeOptions, PolicyAdminDeps } from "./admin/index.js";
+export {
+  ADMIN_PREFIX,
+  registerAdminRoutes,
+  registerPolicyAdminRoutes,
+  tenancyAdminRoutes,
+} from "./admin/index.js";
 export type { AuthViews, Principal } from "./auth.js";
 export { assertModelAllowed, authenticate, extractApiKey, registerAuthHooks } from "./auth.js";
 export { parseChatRequest } from "./chat-completions.js";
 export { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
+export type { ExtensionRef, RequestFailure } from "./failure-answer.js";
+export { failureHeaders } from "./failure-answer.js";
+export type { ModelListEntry, ModelViews } from "./model-check.js";
+export { assertKnownModel, isResolvableModel, listModels } from "./model-check.js";
 export type { GatewayDeps } from "./server.js";
 export { buildGateway } from "./server.js";
 export { WaiterRegistry } from "./waiters.js";

@@ -6,6 +6,7 @@ import type {
   AnthropicUsage,
 } from "../chat/anthropic.js";
 import type { ChatCompletion } from "../chat/wire.js";
+import { type ExtensionRef, extensionFields } from "./failure-answer.js";
 import type { CompletedUsage } from "./request-lifecycle.js";
 
 /**
@@ -103,15 +104,22 @@ export function anthropicErrorType(httpStatus: number): string {
 
 /**
  * `{"type":"error","error":{"type","message","code"},"request_id"}`: Anthropic's shape, plus
- * Beamline's stable `BL_*` code in `error.code` (clients that do not know it ignore it).
+ * Beamline's stable `BL_*` code in `error.code` (clients that do not know it ignore it), and,
+ * when an extension ended the request, `error.extension` (`name/version`) and `error.stage`.
  */
 export function anthropicErrorBody(
   error: { code: string; message: string; httpStatus: number },
   requestId?: string,
+  extension?: ExtensionRef,
 ): AnthropicErrorBody {
   const body: AnthropicErrorBody = {
     type: "error",
-    error: { type: anthropicErrorType(error.httpStatus), message: error.message, code: error.code },
+    error: {
+      type: anthropicErrorType(error.httpStatus),
+      message: error.message,
+      code: error.code,
+      ...extensionFields(extension),
+    },
   };
   if (requestId !== undefined) body.request_id = requestId;
   return body;

@@ -1,22 +1,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { ModelCatalog } from "../catalog/index.js";
-import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import type { Logger } from "../observability/index.js";
 import type { Principal } from "./auth.js";
 import { fromHttpFrameworkError } from "./error-body.js";
+import { applyFailureHeaders } from "./failure-answer.js";
 import { parseMessagesRequest, toChatRequest } from "./messages-request.js";
 import { anthropicErrorBody, toAnthropicMessage } from "./messages-response.js";
 import { AnthropicSseWriter } from "./messages-sse.js";
+import { assertKnownModel, type ModelViews } from "./model-check.js";
 import {
   acceptAndAwait,
-  assertKnownModel,
+  firstHeader,
   nextRequestId,
   type RequestLifecycleDeps,
 } from "./request-lifecycle.js";
 
-export interface MessagesDeps extends RequestLifecycleDeps {
-  catalog: ModelCatalog;
+export interface MessagesDeps extends RequestLifecycleDeps, ModelViews {
   log: Logger;
-  metrics: BeamlineMetrics;
   maxBodyBytes: number;
 }
 
@@ -33,7 +32,7 @@ export async function handleMessages(
   reply: FastifyReply,
 ): Promise<void> {
   const chat = toChatRequest(parseMessagesRequest(request.body));
-  assertKnownModel(deps.catalog, chat.model);
+  assertKnownModel(deps, principal.tenant, chat.model);
   const requestId = nextRequestId(deps);
   reply.header("x-request-id", requestId).header("request-id", requestId);
   const sse = chat.stream === true ? new AnthropicSseWriter(reply, requestId) : undefined;
@@ -52,14 +51,23 @@ export async function handleMessages(
     else await reply.code(200).send(toAnthropicMessage(outcome.completion, outcome.usage));
     return;
   }
-  if (outcome.kind === "failed") {
-    deps.log
-      .child({ tenant: principal.tenant, requestId })
-      .info({ code: outcome.error.code }, "request failed");
+  if (outcome.kind === "timeout") {
+    const body = anthropicErrorBody(outcome.error, requestId);
+    if (sse?.started) sse.fail(body);
+    else await reply.code(outcome.error.httpStatus).send(body);
+    return;
   }
-  const body = anthropicErrorBody(outcome.error, requestId);
-  if (sse?.started) sse.fail(body);
-  else await reply.code(outcome.error.httpStatus).send(body);
+  deps.log
+    .child({ tenant: principal.tenant, requestId })
+    .info({ code: outcome.error.code }, "request failed");
+  // Once the stream is out its status and headers are too: the error event carries the code.
+  const body = anthropicErrorBody(outcome.error, requestId, outcome.extension);
+  if (sse?.started) {
+    sse.fail(body);
+    return;
+  }
+  applyFailureHeaders(reply, outcome);
+  await reply.code(outcome.error.httpStatus).send(body);
 }
 
 /**
@@ -86,8 +94,4 @@ export function registerMessagesRoute(app: FastifyInstance, deps: MessagesDeps):
       await handleMessages(deps, request.principal!, request, reply);
     },
   );
-}
-
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

@@ -1,5 +1,4 @@
 import { StreamNames } from "../../streams/definitions.js";
-import type { ModelCatalog } from "../catalog/index.js";
 import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
@@ -14,18 +13,18 @@ import {
 } from "../observability/index.js";
 import type { TerminalEvent } from "../stages/index.js";
 import type { Principal } from "./auth.js";
+import { type RequestFailure, requestFailureOf } from "./failure-answer.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 /**
  * What every HTTP front door does with a validated canonical request, whatever dialect it
  * speaks: check the model, record `request.accepted`, wait for the terminal event on the live
  * inbox (or, when the live notice was lost, in the log) and report the outcome. The front door
- * only translates. Same steps as `chat-completions.ts`, which can move onto this module.
+ * only translates: both `POST /v1/chat/completions` and `POST /v1/messages` run through here.
  */
 export interface RequestLifecycleDeps {
   store: EventStore;
   waiters: WaiterRegistry;
-  catalog: ModelCatalog;
   metrics: BeamlineMetrics;
   requestTimeoutMs: number;
   now: () => Date;
@@ -40,18 +39,12 @@ export interface CompletedUsage {
 
 export type RequestOutcome =
   | { kind: "completed"; completion: ChatCompletion; usage: CompletedUsage }
-  | { kind: "failed"; error: { code: string; message: string; type: string; httpStatus: number } }
+  | ({ kind: "failed" } & RequestFailure)
   | { kind: "timeout"; error: BeamlineError };
 
-/** Throws `BL_UNKNOWN_MODEL` when the catalog does not know the model (or alias). */
-export function assertKnownModel(catalog: ModelCatalog, model: string): void {
-  if (!catalog.resolve(model)) {
-    throw new BeamlineError(
-      "BL_UNKNOWN_MODEL",
-      `The model \`${model}\` does not exist or is not available here; GET /v1/models lists the models you can use.`,
-      { param: "model" },
-    );
-  }
+/** The first value of a request header that may repeat (e.g. the client's `traceparent`). */
+export function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /** A new request id, taken before anything is written so it can go into response headers. */
@@ -148,9 +141,9 @@ export async function acceptAndAwait(
       const { completion, usage } = outcome.data as EventData<"request.completed">;
       return { kind: "completed", completion: completion as unknown as ChatCompletion, usage };
     }
-    const { error } = outcome.data as EventData<"request.failed">;
-    spanError = error;
-    return { kind: "failed", error };
+    const failure = requestFailureOf(outcome.data as EventData<"request.failed">);
+    spanError = failure.error;
+    return { kind: "failed", ...failure };
   } catch (error) {
     spanError = error instanceof Error ? error : { message: String(error) };
     throw error;

@@ -3,12 +3,15 @@ import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventStore } from "../nats/event-store.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import type { PolicyView } from "../policies/view.js";
 import type { ApiKeyCache, TenancyAdmin, TenantCache } from "../tenancy/index.js";
 import { registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
+import { registerPolicyAdminRoutes } from "./admin/policies.js";
 import { type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 import { registerMessagesRoute } from "./messages.js";
+import { listModels } from "./model-check.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 export interface GatewayDeps {
@@ -16,7 +19,13 @@ export interface GatewayDeps {
   waiters: WaiterRegistry;
   keys: ApiKeyCache;
   tenants: TenantCache;
-  catalog: ModelCatalog;
+  /** The current model catalog, read per request (the live catalog view's `current`). */
+  catalog: () => ModelCatalog;
+  /**
+   * Tenant policies, so a tenant's own aliases pass the model check and are listed by
+   * `GET /v1/models`; without it only catalog names and `auto` are known to the gateway.
+   */
+  policies?: PolicyView | undefined;
   log: Logger;
   metrics: BeamlineMetrics;
   maxBodyBytes: number;
@@ -36,7 +45,9 @@ declare module "fastify" {
 }
 
 /**
- * The HTTP front door: OpenAI-compatible endpoints plus health and metrics. Authentication
+ * The HTTP front doors: OpenAI- (`/v1/chat/completions`, `/v1/models`) and Anthropic-compatible
+ * (`/v1/messages`) endpoints, the admin API (tenants and keys, policies and the catalog) behind
+ * the admin token, health and metrics. Authentication
  * runs before the body is read, so a request with a bad key costs no parsing and publishes
  * nothing.
  */
@@ -78,18 +89,13 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
       await handleChatCompletions(deps, request.principal!, request, reply);
     });
     registerMessagesRoute(v1, deps);
-    v1.get("/v1/models", async () => ({
-      object: "list",
-      data: deps.catalog.models.map((model) => ({
-        id: model.id,
-        object: "model",
-        created: 0,
-        owned_by: model.provider,
-      })),
-    }));
+    v1.get("/v1/models", async (request) => listModels(deps, request.principal!.tenant));
   });
 
   registerAdminRoutes(app, { adminToken: deps.adminToken }, tenancyAdminRoutes(deps.tenancyAdmin));
+  registerAdminRoutes(app, { adminToken: deps.adminToken }, (admin) =>
+    registerPolicyAdminRoutes(admin, deps),
+  );
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {

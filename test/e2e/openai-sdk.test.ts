@@ -109,13 +109,18 @@ describe("the gateway, through the official OpenAI SDK", { timeout: 40_000 }, ()
     assert.equal(content, "Mock provider reply to: Say hello to the end-to-end test");
   });
 
-  it("lists the models this deployment can serve (the mock's, no OpenAI key configured)", async () => {
-    const ids: string[] = [];
+  it("lists the models this deployment can serve (the mock's, no OpenAI key configured), then `auto`", async () => {
+    const listed: Array<{ id: string; owned_by: string; resolution: unknown }> = [];
     for await (const model of client.models.list()) {
       assert.equal(model.object, "model");
-      ids.push(model.id);
+      const resolution = (model as unknown as { beamline_resolution?: string }).beamline_resolution;
+      listed.push({ id: model.id, owned_by: model.owned_by, resolution });
     }
-    assert.deepEqual(ids, ["mock-small", "mock-large"]);
+    assert.deepEqual(listed, [
+      { id: "mock-small", owned_by: "mock", resolution: undefined },
+      { id: "mock-large", owned_by: "mock", resolution: undefined },
+      { id: "auto", owned_by: "beamline", resolution: "auto" },
+    ]);
   });
 
   it("surfaces Beamline's errors as the SDK's typed errors with the stable code", async () => {
