@@ -214,6 +214,7 @@ async function main(): Promise<void> {
     scenarios.push(streaming.result);
     say(`\n${formatScenario(streaming.result)}\n`);
     routerOutput.push(...streaming.routerOutput);
+    if (natsServerVersion === "unknown") natsServerVersion = streaming.natsServerVersion;
     const peak = streaming.routerPeakRssBytes;
     overall.push(
       goal(

@@ -42,6 +42,7 @@ export interface StreamingOutcome {
   routerPeakRssBytes: number;
   /** The router's warn-and-above log lines (a clean run has none). */
   routerOutput: string[];
+  natsServerVersion: string;
 }
 
 /** The smallest pool and connection limits the scenario gives the router. */
@@ -113,9 +114,11 @@ export async function runStreamingScenario(
   whole.start(100);
   let routerPeakRssBytes = 0;
   let routerOutput: string[] = [];
+  let natsServerVersion = "unknown";
   let nc: NatsConnection | undefined;
   try {
     nc = await connect({ servers: stack.natsUrl, name: "bench-streams", noAsyncTraces: true });
+    natsServerVersion = nc.info?.version ?? natsServerVersion;
     const jsm = await jetstreamManager(nc);
     const sampler = new ResourceSampler({
       router: stack.router.pid,
@@ -198,5 +201,5 @@ export async function runStreamingScenario(
     await stack.mock.stop();
     await stack.nats.stop();
   }
-  return { result, routerPeakRssBytes, routerOutput };
+  return { result, routerPeakRssBytes, routerOutput, natsServerVersion };
 }
