@@ -41,7 +41,7 @@ export interface StreamTarget extends Target {
 /**
  * A streamed `POST <path>` of {@link STREAM_BODY} over an undici pool holding one connection
  * per concurrent stream. A call succeeds only on a 200 `text/event-stream` whose every event
- * is a `chat.completion.chunk` and whose last event is `data: [DONE]`; an error event (the
+ * parses as a `chat.completion.chunk` and whose last event is `data: [DONE]`; an error event (the
  * gateway's `data: {"error":…}` after a failure mid-stream), anything after [DONE], or an end
  * without [DONE] fails it.
  */
@@ -50,7 +50,10 @@ export function sseChatTarget(options: {
   path: string;
   connections: number;
   headers?: Record<string, string>;
+  /** The request body; {@link STREAM_BODY} unless a test picks another. */
+  body?: string;
 }): StreamTarget {
+  const body = options.body ?? STREAM_BODY;
   const pool = new Pool(options.origin, {
     connections: options.connections,
     pipelining: 1,
@@ -64,7 +67,7 @@ export function sseChatTarget(options: {
   return {
     async call() {
       const t0 = performance.now();
-      const response = await pool.request({ method: "POST", path: options.path, headers, body: STREAM_BODY });
+      const response = await pool.request({ method: "POST", path: options.path, headers, body });
       const type = String(response.headers["content-type"] ?? "");
       if (response.statusCode !== 200 || !type.startsWith("text/event-stream")) {
         const text = await response.body.text();
@@ -87,7 +90,7 @@ export function sseChatTarget(options: {
           const data = event.startsWith("data: ") ? event.slice(6) : undefined;
           if (done) failure = `an event after [DONE]: ${event.slice(0, 200)}`;
           else if (data === "[DONE]") done = true;
-          else if (data?.includes('"object":"chat.completion.chunk"')) events += 1;
+          else if (data !== undefined && isChunk(data)) events += 1;
           else failure = `error or unexpected event: ${event.slice(0, 200)}`;
         }
         if (failure !== undefined) break;
@@ -111,6 +114,16 @@ export function sseChatTarget(options: {
     },
     close: () => pool.close(),
   };
+}
+
+/** Parsed, not just searched: a truncated or malformed frame must fail the stream. */
+function isChunk(data: string): boolean {
+  try {
+    const value = JSON.parse(data) as { object?: unknown; error?: unknown } | null;
+    return value?.object === "chat.completion.chunk" && value.error === undefined;
+  } catch {
+    return false;
+  }
 }
 
 function freshStats(): StreamStats {
