@@ -11,6 +11,14 @@ export interface BenchOptions {
   /** Scenario 3: requests kept in flight (closed loop) and how long it lasts. */
   concurrency: number;
   closedDurationMs: number;
+  /** Scenario 4: concurrent SSE streams (closed loop), how long, and at most how many per target. */
+  streams: number;
+  streamDurationMs: number;
+  streamMaxCalls: number;
+  /** Scenario 4: the mock's time to first token, gap between chunks, and content pieces. */
+  streamLatencyMs: number;
+  streamChunkDelayMs: number;
+  streamChunks: number;
   /** Closed-loop warm-up before every measured run, per target. */
   warmupMs: number;
   /** Payload of the raw JetStream baseline, in bytes (about a Beamline event's size). */
@@ -25,7 +33,7 @@ export interface BenchOptions {
   routerNodeFlags: string[];
   /** Run `npm run build` even when `dist/` is newer than the sources. */
   build: boolean;
-  /** Scenarios to run (1, 2, 3). */
+  /** Scenarios to run (1, 2, 3, 4). */
   scenarios: number[];
   /** Targets to measure, by their labels: a (mock direct), b (via Beamline), c1, c2 (JetStream). */
   targets: string[];
@@ -41,10 +49,16 @@ const HELP = `Usage: npm run bench -- [options]
   --open-seconds <s>        scenario 2: duration (default 10)
   --concurrency <n>         scenario 3: requests in flight (default 128)
   --closed-seconds <s>      scenario 3: duration (default 10)
+  --streams <n>             scenario 4: concurrent streams (default 1000)
+  --stream-seconds <s>      scenario 4: duration per target (default 15)
+  --stream-max <n>          scenario 4: at most this many streams per target (default 20000)
+  --stream-latency-ms <ms>  scenario 4: the mock's time to first token (default 200)
+  --stream-chunk-delay-ms <ms>  scenario 4: the mock's gap between chunks (default 25)
+  --stream-chunks <n>       scenario 4: pieces the mock streams the content in (default 32)
   --warmup-seconds <s>      warm-up per target before each measured run (default 2)
   --payload-bytes <n>       raw JetStream message size (default 700)
-  --scenarios <list>        which scenarios to run, e.g. 1,3 (default 1,2,3)
-  --targets <list>          which targets to measure: a, b, c1, c2 (default all)
+  --scenarios <list>        which scenarios to run, e.g. 1,3 (default 1,2,3,4)
+  --targets <list>          which targets to measure: a, b, c1, c2 (default all; scenario 4: a, b)
   --no-pin                  do not pin processes with taskset
   --router-cpu <n>          core of the router and its nats-server (default 0)
   --load-cpu <n>            core of the load generator and the mock (default 1)
@@ -74,6 +88,12 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
       "open-seconds": { type: "string" },
       concurrency: { type: "string" },
       "closed-seconds": { type: "string" },
+      streams: { type: "string" },
+      "stream-seconds": { type: "string" },
+      "stream-max": { type: "string" },
+      "stream-latency-ms": { type: "string" },
+      "stream-chunk-delay-ms": { type: "string" },
+      "stream-chunks": { type: "string" },
       "warmup-seconds": { type: "string" },
       "payload-bytes": { type: "string" },
       scenarios: { type: "string" },
@@ -109,11 +129,20 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     if (!Number.isInteger(value) || value < 0) throw new Error(`--${String(name)} must be a core number`);
     return value;
   };
-  const scenarios = (flag("scenarios", "BENCH_SCENARIOS") ?? "1,2,3")
+  const scenarios = (flag("scenarios", "BENCH_SCENARIOS") ?? "1,2,3,4")
     .split(",")
     .map((s) => Number(s.trim()))
-    .filter((n) => [1, 2, 3].includes(n));
-  if (scenarios.length === 0) throw new Error("--scenarios must name at least one of 1, 2, 3");
+    .filter((n) => [1, 2, 3, 4].includes(n));
+  if (scenarios.length === 0) throw new Error("--scenarios must name at least one of 1, 2, 3, 4");
+  const count = (name: keyof typeof values, envName: string, fallback: number) =>
+    Math.round(positive(String(name), flag(name, envName), fallback));
+  const millis = (name: keyof typeof values, envName: string, fallback: number) => {
+    const raw = flag(name, envName);
+    const value = raw === undefined || raw === "" ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`--${String(name)} must be a whole number of milliseconds, got ${raw}`);
+    return value;
+  };
   const targets = (flag("targets", "BENCH_TARGETS") ?? "a,b,c1,c2").split(",").map((t) => t.trim());
   const unknown = targets.filter((t) => !["a", "b", "c1", "c2"].includes(t));
   if (unknown.length > 0 || targets.length === 0)
@@ -128,6 +157,12 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     openDurationMs: seconds("open-seconds", "BENCH_OPEN_SECONDS", 10, 1.5),
     concurrency: Math.round(positive("concurrency", flag("concurrency", "BENCH_CONCURRENCY"), 128)),
     closedDurationMs: seconds("closed-seconds", "BENCH_CLOSED_SECONDS", 10, 1.5),
+    streams: count("streams", "BENCH_STREAMS", 1000),
+    streamDurationMs: seconds("stream-seconds", "BENCH_STREAM_SECONDS", 15, 3),
+    streamMaxCalls: count("stream-max", "BENCH_STREAM_MAX", 20_000),
+    streamLatencyMs: millis("stream-latency-ms", "BENCH_STREAM_LATENCY_MS", 200),
+    streamChunkDelayMs: millis("stream-chunk-delay-ms", "BENCH_STREAM_CHUNK_DELAY_MS", 25),
+    streamChunks: count("stream-chunks", "BENCH_STREAM_CHUNKS", 32),
     warmupMs: seconds("warmup-seconds", "BENCH_WARMUP_SECONDS", 2, 0.3),
     payloadBytes: Math.round(positive("payload-bytes", flag("payload-bytes", "BENCH_PAYLOAD_BYTES"), 700)),
     pin: !on("no-pin", "BENCH_NO_PIN"),

@@ -42,6 +42,17 @@ export interface TargetRun extends RunSummary {
   natsPerCall?: NatsTraffic;
   /** Router runs: V8 heap at the end of the run, and GC seconds spent during it. */
   routerMemory?: RouterMemory;
+  /** Streaming runs: request sent → first SSE event, in milliseconds. */
+  ttfb?: Percentiles;
+  /** Streaming runs: fewest and most chunk events in one successful stream. */
+  eventsPerStream?: { min: number; max: number };
+}
+
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
 }
 
 export interface Goal {
@@ -60,6 +71,10 @@ export interface ScenarioResult {
   overhead?: { p50: number; p99: number };
   /** Router over direct (latency) and router over direct (throughput). */
   ratio?: { p50: number; p99: number; throughput: number };
+  /** Streaming scenarios: router minus direct time to first byte, in milliseconds. */
+  ttfbOverhead?: { p50: number; p99: number };
+  /** Settings the scenario ran with beyond its params (the router's and the mock's), to report. */
+  settings?: Record<string, string>;
   goals: Goal[];
 }
 
@@ -81,6 +96,11 @@ export function compare(scenario: ScenarioResult): void {
   const { direct, router } = scenario.runs;
   if (!direct || !router) return;
   scenario.overhead = { p50: router.p50 - direct.p50, p99: router.p99 - direct.p99 };
+  if (direct.ttfb && router.ttfb)
+    scenario.ttfbOverhead = {
+      p50: router.ttfb.p50 - direct.ttfb.p50,
+      p99: router.ttfb.p99 - direct.ttfb.p99,
+    };
   scenario.ratio = {
     p50: router.p50 / direct.p50,
     p99: router.p99 / direct.p99,
@@ -137,10 +157,33 @@ export function formatScenario(scenario: ScenarioResult): string {
     ]);
   }
   const lines = [`Scenario ${scenario.id}: ${scenario.title}`, table(rows)];
+  if (scenario.settings) {
+    lines.push(
+      `settings: ${Object.entries(scenario.settings)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(", ")}`,
+    );
+  }
+  for (const [key, name] of Object.entries(TargetNames) as [TargetKey, string][]) {
+    const run = scenario.runs[key];
+    if (!run?.ttfb) continue;
+    const events = run.eventsPerStream
+      ? `; ${run.eventsPerStream.min}–${run.eventsPerStream.max} chunk events per stream`
+      : "";
+    lines.push(
+      `time to first byte, ${name.trim()}: p50 ${f(run.ttfb.p50, 3)} ms, p90 ${f(run.ttfb.p90, 3)} ms, ` +
+        `p99 ${f(run.ttfb.p99, 3)} ms, max ${f(run.ttfb.max, 1)} ms${events}`,
+    );
+  }
   if (scenario.overhead && scenario.ratio) {
     lines.push(
       `overhead b−a: p50 ${f(scenario.overhead.p50, 3)} ms, p99 ${f(scenario.overhead.p99, 3)} ms; ` +
         `ratio b/a: p50 ×${f(scenario.ratio.p50)}, p99 ×${f(scenario.ratio.p99)}, req/s ×${f(scenario.ratio.throughput)}`,
+    );
+  }
+  if (scenario.ttfbOverhead) {
+    lines.push(
+      `time to first byte overhead b−a: p50 ${f(scenario.ttfbOverhead.p50, 3)} ms, p99 ${f(scenario.ttfbOverhead.p99, 3)} ms`,
     );
   }
   const router = scenario.runs.router;

@@ -31,6 +31,7 @@ import { gcDelta, readNatsTraffic, readRouterMemory, trafficPerCall } from "./ro
 import { GOALS, scenarioGoals, scenarioSpecs } from "./scenarios.js";
 import { ensureBuilt, machineNote, reexecPinned } from "./setup.js";
 import { startStack } from "./stack.js";
+import { runStreamingScenario } from "./streaming.js";
 import {
   createBenchStream,
   httpChatTarget,
@@ -63,137 +64,166 @@ async function main(): Promise<void> {
         ? `router + nats-server on core ${options.routerCpu}, load + mock on core ${options.loadCpu}`
         : "unpinned"),
   );
-  const stack = await startStack({
-    repoRoot,
-    workDir,
-    devKey,
-    routerCpu,
-    loadCpu,
-    profileDir,
-    routerNodeFlags: options.routerNodeFlags,
-  });
-  const nc = await connect({ servers: stack.natsUrl, name: "bench-load", noAsyncTraces: true });
-  const natsServerVersion = nc.info?.version ?? "unknown";
-  let chainWorker: Child | undefined;
   const scenarios: ScenarioResult[] = [];
   let profile: ProfileSummary | undefined;
-  const whole = new ResourceSampler({ router: stack.router.pid });
-  whole.start(100);
-  let overall: Goal[] = [];
+  const overall: Goal[] = [];
   let idle: Resources | undefined;
   let routerOutput: string[] = [];
-  try {
-    await createBenchStream(nc);
-    chainWorker = await startChainWorker(stack.natsUrl, routerCpu);
-    const jsm = await jetstreamManager(nc);
-    const sampler = new ResourceSampler({
-      router: stack.router.pid,
-      "nats-server": stack.nats.pid,
-      mock: stack.mock.pid,
-      "chain worker": chainWorker.pid,
-      load: process.pid,
+  let natsServerVersion = "unknown";
+  // Scenarios 1–3 share one stack; scenario 4 starts its own (a timed mock, larger pools).
+  const requestSpecs = scenarioSpecs(options);
+  if (requestSpecs.length > 0) {
+    const stack = await startStack({
+      repoRoot,
+      workDir,
+      devKey,
+      routerCpu,
+      loadCpu,
+      profileDir,
+      routerNodeFlags: options.routerNodeFlags,
     });
-    const mockUrl = new URL(stack.mockUrl);
-    say(`nats-server ${natsServerVersion}; mock ${stack.mockUrl}; router ${stack.routerUrl}`);
-    // What the processes cost doing nothing: the floor under every per-call CPU figure.
-    sampler.start(100);
-    await sleep(options.quick ? 500 : 2_000);
-    idle = sampler.stop();
-    say(
-      `idle: ${Object.entries(idle)
-        .map(
-          ([name, usage]) =>
-            `${name} ${(usage.coreShare * 100).toFixed(1)}% CPU, ${(usage.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
-        )
-        .join("; ")}\n`,
-    );
-
-    for (const spec of scenarioSpecs(options)) {
-      const result: ScenarioResult = {
-        id: spec.id,
-        title: spec.title,
-        params: spec.params,
-        runs: {},
-        goals: [],
-      };
-      const makers: Record<TargetKey, () => Target> = {
-        direct: () =>
-          httpChatTarget({
-            origin: mockUrl.origin,
-            path: `${mockUrl.pathname}/chat/completions`,
-            connections: spec.connections,
-          }),
-        router: () =>
-          httpChatTarget({
-            origin: stack.routerUrl,
-            path: "/v1/chat/completions",
-            connections: spec.connections,
-            headers: { authorization: `Bearer ${devKey}` },
-          }),
-        jsPublish: () => jetStreamPublishTarget(nc, options.payloadBytes),
-        jsChain: () => jetStreamChainTarget(nc, options.payloadBytes),
-      };
-      const keys = (Object.keys(makers) as TargetKey[]).filter((key) =>
-        options.targets.includes(TargetLabels[key]),
+    const nc = await connect({ servers: stack.natsUrl, name: "bench-load", noAsyncTraces: true });
+    natsServerVersion = nc.info?.version ?? "unknown";
+    let chainWorker: Child | undefined;
+    const whole = new ResourceSampler({ router: stack.router.pid });
+    whole.start(100);
+    try {
+      await createBenchStream(nc);
+      chainWorker = await startChainWorker(stack.natsUrl, routerCpu);
+      const jsm = await jetstreamManager(nc);
+      const sampler = new ResourceSampler({
+        router: stack.router.pid,
+        "nats-server": stack.nats.pid,
+        mock: stack.mock.pid,
+        "chain worker": chainWorker.pid,
+        load: process.pid,
+      });
+      const mockUrl = new URL(stack.mockUrl);
+      say(`nats-server ${natsServerVersion}; mock ${stack.mockUrl}; router ${stack.routerUrl}`);
+      // What the processes cost doing nothing: the floor under every per-call CPU figure.
+      sampler.start(100);
+      await sleep(options.quick ? 500 : 2_000);
+      idle = sampler.stop();
+      say(
+        `idle: ${Object.entries(idle)
+          .map(
+            ([name, usage]) =>
+              `${name} ${(usage.coreShare * 100).toFixed(1)}% CPU, ${(usage.peakRssBytes / 2 ** 20).toFixed(0)} MB`,
+          )
+          .join("; ")}\n`,
       );
-      for (const key of keys) {
-        const target = makers[key]();
-        const before = key === "router" ? await persistedCounts(jsm) : undefined;
-        try {
-          await runClosedLoop(target.call, spec.warmConcurrency, options.warmupMs);
-          const memoryBefore = key === "router" ? await readRouterMemory(stack.routerUrl) : undefined;
-          const trafficBefore = await readNatsTraffic(stack.natsMonitorUrl);
-          sampler.start(100);
-          const summary = await spec.run(target.call);
-          const run: TargetRun = { ...summary, resources: sampler.stop(), cores: sampler.cores };
-          const traffic = trafficPerCall(
-            trafficBefore,
-            await readNatsTraffic(stack.natsMonitorUrl),
-            summary.ok,
-          );
-          if (traffic) run.natsPerCall = traffic;
-          if (key === "router") {
-            const memoryAfter = await readRouterMemory(stack.routerUrl);
-            if (memoryAfter)
-              run.routerMemory = { ...memoryAfter, gcSeconds: gcDelta(memoryBefore, memoryAfter) };
+
+      for (const spec of requestSpecs) {
+        const result: ScenarioResult = {
+          id: spec.id,
+          title: spec.title,
+          params: spec.params,
+          runs: {},
+          goals: [],
+        };
+        const makers: Record<TargetKey, () => Target> = {
+          direct: () =>
+            httpChatTarget({
+              origin: mockUrl.origin,
+              path: `${mockUrl.pathname}/chat/completions`,
+              connections: spec.connections,
+            }),
+          router: () =>
+            httpChatTarget({
+              origin: stack.routerUrl,
+              path: "/v1/chat/completions",
+              connections: spec.connections,
+              headers: { authorization: `Bearer ${devKey}` },
+            }),
+          jsPublish: () => jetStreamPublishTarget(nc, options.payloadBytes),
+          jsChain: () => jetStreamChainTarget(nc, options.payloadBytes),
+        };
+        const keys = (Object.keys(makers) as TargetKey[]).filter((key) =>
+          options.targets.includes(TargetLabels[key]),
+        );
+        for (const key of keys) {
+          const target = makers[key]();
+          const before = key === "router" ? await persistedCounts(jsm) : undefined;
+          try {
+            await runClosedLoop(target.call, spec.warmConcurrency, options.warmupMs);
+            const memoryBefore = key === "router" ? await readRouterMemory(stack.routerUrl) : undefined;
+            const trafficBefore = await readNatsTraffic(stack.natsMonitorUrl);
+            sampler.start(100);
+            const summary = await spec.run(target.call);
+            const run: TargetRun = { ...summary, resources: sampler.stop(), cores: sampler.cores };
+            const traffic = trafficPerCall(
+              trafficBefore,
+              await readNatsTraffic(stack.natsMonitorUrl),
+              summary.ok,
+            );
+            if (traffic) run.natsPerCall = traffic;
+            if (key === "router") {
+              const memoryAfter = await readRouterMemory(stack.routerUrl);
+              if (memoryAfter)
+                run.routerMemory = { ...memoryAfter, gcSeconds: gcDelta(memoryBefore, memoryAfter) };
+            }
+            if (before) run.persistence = await checkPersistence(jsm, before, target.completed());
+            result.runs[key] = run;
+            say(
+              `  scenario ${spec.id} ${TargetNames[key].padEnd(26)} ${run.throughput.toFixed(0).padStart(6)} req/s` +
+                `  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms  errors ${run.errors + run.dropped}`,
+            );
+          } finally {
+            await target.close();
           }
-          if (before) run.persistence = await checkPersistence(jsm, before, target.completed());
-          result.runs[key] = run;
-          say(
-            `  scenario ${spec.id} ${TargetNames[key].padEnd(26)} ${run.throughput.toFixed(0).padStart(6)} req/s` +
-              `  p50 ${run.p50.toFixed(3)} ms  p99 ${run.p99.toFixed(3)} ms  errors ${run.errors + run.dropped}`,
-          );
-        } finally {
-          await target.close();
         }
+        compare(result);
+        result.goals = scenarioGoals(result);
+        scenarios.push(result);
+        say(`\n${formatScenario(result)}\n`);
       }
-      compare(result);
-      result.goals = scenarioGoals(result);
-      scenarios.push(result);
-      say(`\n${formatScenario(result)}\n`);
+    } finally {
+      const peak = whole.stop()["router"]?.peakRssBytes ?? 0;
+      overall.push(
+        goal(
+          "router peak RSS",
+          `≤ ${GOALS.rssBytes / 1024 / 1024} MB`,
+          `${(peak / 1024 / 1024).toFixed(1)} MB`,
+          peak > 0 && peak <= GOALS.rssBytes,
+        ),
+      );
+      await nc.drain().catch(() => undefined);
+      await chainWorker?.stop();
+      await stack.router.stop(30_000);
+      // Warnings and errors only (LOG_LEVEL=warn), after the start-up banner: a clean run has none.
+      routerOutput = stack.router
+        .tail()
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .slice(-20);
+      await stack.mock.stop();
+      await stack.nats.stop();
+      await rm(workDir, { recursive: true, force: true });
     }
-  } finally {
-    const peak = whole.stop()["router"]?.peakRssBytes ?? 0;
-    overall = [
+  }
+  if (options.scenarios.includes(4)) {
+    const streaming = await runStreamingScenario(options, {
+      repoRoot,
+      workDir,
+      devKey,
+      routerCpu,
+      loadCpu,
+      profileDir,
+      say,
+    }).finally(() => rm(workDir, { recursive: true, force: true }));
+    scenarios.push(streaming.result);
+    say(`\n${formatScenario(streaming.result)}\n`);
+    routerOutput.push(...streaming.routerOutput);
+    if (natsServerVersion === "unknown") natsServerVersion = streaming.natsServerVersion;
+    const peak = streaming.routerPeakRssBytes;
+    overall.push(
       goal(
-        "router peak RSS",
+        "router peak RSS, scenario 4's router over its whole life",
         `≤ ${GOALS.rssBytes / 1024 / 1024} MB`,
         `${(peak / 1024 / 1024).toFixed(1)} MB`,
         peak > 0 && peak <= GOALS.rssBytes,
       ),
-    ];
-    await nc.drain().catch(() => undefined);
-    await chainWorker?.stop();
-    await stack.router.stop(30_000);
-    // Warnings and errors only (LOG_LEVEL=warn), after the start-up banner: a clean run has none.
-    routerOutput = stack.router
-      .tail()
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .slice(-20);
-    await stack.mock.stop();
-    await stack.nats.stop();
-    await rm(workDir, { recursive: true, force: true });
+    );
   }
   if (profileDir) {
     profile = await summariseLatestProfile(profileDir);

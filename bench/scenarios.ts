@@ -88,6 +88,25 @@ export function scenarioGoals(result: ScenarioResult): Goal[] {
         ),
       ];
     }
+    case 4: {
+      const failed = router.errors + (result.runs.direct?.errors ?? 0);
+      const persisted = router.persistence?.complete === true;
+      const rss = router.resources["router"]?.peakRssBytes ?? 0;
+      return [
+        goal(
+          "every stream ended with [DONE] and no error event, every event persisted",
+          "0 failed",
+          `${failed} failed, ${persisted ? "all persisted" : "NOT all persisted"}`,
+          failed === 0 && persisted,
+        ),
+        goal(
+          `router peak RSS with ${result.params["streams"]} streams open`,
+          `≤ ${GOALS.rssBytes / 1024 / 1024} MB`,
+          `${(rss / 1024 / 1024).toFixed(1)} MB`,
+          rss > 0 && rss <= GOALS.rssBytes,
+        ),
+      ];
+    }
     default:
       return [];
   }

@@ -28,6 +28,18 @@ export interface StackOptions {
   profileDir: string | undefined;
   /** Extra `node` flags for the router process. */
   routerNodeFlags: string[];
+  /** Extra environment of the router (operator settings a scenario needs, e.g. pool sizes). */
+  routerEnv?: Record<string, string>;
+  /** Provider timing of the mock; absent, it answers at once (scenarios 1–3). */
+  mockTiming?: MockTiming;
+}
+
+/** How slowly the mock answers: time to first token, then one chunk every `chunkDelayMs`. */
+export interface MockTiming {
+  latencyMs: number;
+  chunkDelayMs: number;
+  /** Pieces the answer's content is streamed in. */
+  chunks: number;
 }
 
 const HOST = "127.0.0.1";
@@ -87,6 +99,34 @@ export async function startMock(
 }
 
 /**
+ * The mock provider with a provider-like timing, as its own process. `beamline mock` has no
+ * chunk count, so this runs the mock's environment-configured entry point (built next to the
+ * CLI in `dist/`), which takes the same settings plus `MOCK_CHUNKS`.
+ */
+export async function startTimedMock(
+  repoRoot: string,
+  cpu: number | undefined,
+  timing: MockTiming,
+): Promise<{ child: Child; url: string }> {
+  let url: string | undefined;
+  const [command, args] = pinned(cpu, process.execPath, [join(repoRoot, "dist/src/providers/mock/main.js")]);
+  const child = startChild("mock provider", command, args, {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      MOCK_PORT: "0",
+      MOCK_LATENCY_MS: String(timing.latencyMs),
+      MOCK_CHUNK_DELAY_MS: String(timing.chunkDelayMs),
+      MOCK_CHUNKS: String(timing.chunks),
+    },
+    onLine: (line) => {
+      if (/^https?:\/\//.test(line.trim())) url ??= line.trim();
+    },
+  });
+  return { child, url: await waitUntil(child, "the mock provider to print its URL", () => url, 30_000) };
+}
+
+/**
  * The router (`beamline start`, all roles) on an existing nats-server and an external mock,
  * with warn-level logs. Resolves once `/readyz` answers 200, which the gateway serves only
  * after the dev key's projection is in place.
@@ -117,6 +157,7 @@ export async function startRouter(
     BEAMLINE_HTTP_HOST: HOST,
     BEAMLINE_DATA_DIR: dataDir,
     LOG_LEVEL: "warn",
+    ...options.routerEnv,
   };
   // A real provider key in the caller's environment must not turn the benchmark into real traffic.
   delete env["OPENAI_API_KEY"];
@@ -137,7 +178,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     const nats = await startNats(join(options.workDir, "nats"), options.routerCpu);
     started.push(nats.child);
-    const mock = await startMock(options.repoRoot, options.loadCpu);
+    const mock = options.mockTiming
+      ? await startTimedMock(options.repoRoot, options.loadCpu, options.mockTiming)
+      : await startMock(options.repoRoot, options.loadCpu);
     started.push(mock.child);
     const router = await startRouter(options, nats.url, mock.url);
     started.push(router.child);
