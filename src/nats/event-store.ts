@@ -1,7 +1,7 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, decodeEvent, encodeEvent } from "../events/index.js";
+import { type BeamlineEvent, decodeEvent, type EncodedEvent, encodeEvent } from "../events/index.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
 
@@ -58,8 +58,13 @@ export class EventStore {
     this.publisher.close();
   }
 
-  async append(subject: string, event: BeamlineEvent, options: AppendOptions = {}): Promise<AppendResult> {
-    const encoded = encodeEvent(event);
+  async append(
+    subject: string,
+    event: BeamlineEvent,
+    options: AppendOptions = {},
+    /** The event already encoded (a caller that also sends it elsewhere encodes once). */
+    encoded: EncodedEvent = encodeEvent(event),
+  ): Promise<AppendResult> {
     const headers = toHeaders(encoded.headers, event.id, options.once === true);
     const deadline = Date.now() + RETRY_FOR_MS;
     let delayMs = 50;

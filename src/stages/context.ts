@@ -1,7 +1,13 @@
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { StreamNames } from "../../streams/definitions.js";
 import type { ModelCatalog } from "../catalog/index.js";
-import { type BeamlineEvent, encodeEvent, RequestSlots, requestSubject } from "../events/index.js";
+import {
+  type BeamlineEvent,
+  type EncodedEvent,
+  encodeEvent,
+  RequestSlots,
+  requestSubject,
+} from "../events/index.js";
 import type { Clock, ConcurrencyPools, ExecutionPolicy } from "../execution/index.js";
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
@@ -60,20 +66,26 @@ export async function endRequest(
   terminal: TerminalEvent,
 ): Promise<TerminalEvent> {
   const subject = requestSubject(terminal.tenant, terminal.requestId, RequestSlots.terminal);
-  const result = await deps.store.append(subject, terminal, { once: true });
-  let stored: BeamlineEvent = terminal;
-  if (result.duplicate) {
-    stored = (await deps.store.readLast(StreamNames.requests, subject)) ?? terminal;
+  const encoded = encodeEvent(terminal);
+  const result = await deps.store.append(subject, terminal, { once: true }, encoded);
+  if (!result.duplicate) {
+    notifyTerminal(deps.nc, accepted, terminal, encoded);
+    return terminal;
   }
-  notifyTerminal(deps.nc, accepted, stored as TerminalEvent);
-  return stored as TerminalEvent;
+  const stored = ((await deps.store.readLast(StreamNames.requests, subject)) ?? terminal) as TerminalEvent;
+  notifyTerminal(deps.nc, accepted, stored);
+  return stored;
 }
 
 /** Sends the terminal event to the client waiting on the request's reply subject, if any. */
-export function notifyTerminal(nc: NatsConnection, accepted: AcceptedEvent, terminal: TerminalEvent): void {
+export function notifyTerminal(
+  nc: NatsConnection,
+  accepted: AcceptedEvent,
+  terminal: TerminalEvent,
+  encoded: EncodedEvent = encodeEvent(terminal),
+): void {
   const replyTo = accepted.data.replyTo;
   if (!replyTo) return;
-  const encoded = encodeEvent(terminal);
   const h = natsHeaders();
   for (const [k, v] of Object.entries(encoded.headers)) h.set(k, v);
   h.set(LiveHeaders.kind, LiveKinds.terminal);
