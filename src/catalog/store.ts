@@ -4,7 +4,7 @@ import { KvBuckets, StreamNames } from "../../streams/definitions.js";
 import { BeamlineError } from "../errors/index.js";
 import { configSubject, isEvent, makeEvent } from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
-import { watchKvView } from "../nats/kv-view.js";
+import { jsonValue, watchKvView } from "../nats/kv-view.js";
 import { appendNextVersion, contentDigest, readLastWithSequence } from "../nats/versioned-append.js";
 import type { Logger } from "../observability/index.js";
 import { type ModelCatalog, parseCatalog, withProviders } from "./catalog.js";
@@ -119,15 +119,13 @@ export async function watchCatalog(
 ): Promise<CatalogView> {
   const reachable = (catalog: ModelCatalog) => (providers ? withProviders(catalog, providers) : catalog);
   const fallbackView = reachable(fallback);
-  const view = await watchKvView(
-    nc,
-    KvBuckets.catalog,
-    (value) => {
+  const view = await watchKvView(nc, KvBuckets.catalog, {
+    decode: jsonValue((value) => {
       const record = value as CatalogRecord;
       return { revision: record.revision, catalog: reachable(parseCatalog(record.catalog)) };
-    },
+    }),
     log,
-  );
+  });
   return {
     current: () => view.get(CATALOG_KV_KEY)?.catalog ?? fallbackView,
     revision: () => view.get(CATALOG_KV_KEY)?.revision ?? 0,

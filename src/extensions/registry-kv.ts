@@ -1,6 +1,7 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { KvBuckets } from "../../streams/definitions.js";
+import { jsonValue, watchKvView } from "../nats/kv-view.js";
 import type { Logger } from "../observability/index.js";
 import {
   type ExtensionRegistration,
@@ -27,44 +28,16 @@ export async function watchExtensionRegistry(
   nc: NatsConnection,
   log?: Logger,
 ): Promise<ExtensionRegistryView> {
-  const kv = await new Kvm(nc).open(KvBuckets.extensions);
-  const registrations = new Map<string, ExtensionRegistration>();
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    markReady = resolve;
+  const view = await watchKvView(nc, KvBuckets.extensions, {
+    decode: jsonValue((value) => extensionRegistrationSchema.parse(value)),
+    log,
   });
-  const watcher = await kv.watch();
-  // An empty bucket delivers nothing initially; otherwise the initial batch ends at delta 0.
-  if ((await kv.status()).values === 0) markReady();
-  void (async () => {
-    for await (const entry of watcher) {
-      if (entry.operation === "PUT") {
-        const parsed = extensionRegistrationSchema.safeParse(safeJson(entry.value));
-        if (parsed.success) registrations.set(entry.key, parsed.data);
-        else {
-          registrations.delete(entry.key);
-          log?.error({ key: entry.key }, "unreadable extension registration in KV; ignored");
-        }
-      } else {
-        registrations.delete(entry.key);
-      }
-      if (entry.delta === 0) markReady();
-    }
-  })();
   return {
-    ...resolverOver(() => registrations),
-    ready,
-    list: () => [...registrations.values()],
-    stop: () => watcher.stop(),
+    ...resolverOver(() => view.entries()),
+    ready: view.ready,
+    list: () => [...view.entries().values()],
+    stop: view.stop,
   };
-}
-
-function safeJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return undefined;
-  }
 }
 
 /** Opens the registry bucket (created by `beamline streams apply`). */

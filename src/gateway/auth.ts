@@ -45,7 +45,7 @@ export function authenticate(key: string | undefined, views: AuthViews): Princip
       "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.",
     );
   }
-  const record = views.keys.lookup(hashApiKey(key));
+  const record = views.keys.get(hashApiKey(key));
   const state = record ? keyStateAt(record, views.now()) : "revoked";
   if (!record || state === "revoked") {
     throw new BeamlineError("BL_INVALID_API_KEY", "Incorrect API key provided.");
@@ -53,7 +53,7 @@ export function authenticate(key: string | undefined, views: AuthViews): Princip
   if (state === "expired") {
     throw new BeamlineError("BL_API_KEY_EXPIRED", "This API key has expired; ask for a new key.");
   }
-  if (views.tenants.lookup(record.tenant)?.status === "disabled") {
+  if (views.tenants.get(record.tenant)?.status === "disabled") {
     throw new BeamlineError("BL_TENANT_DISABLED", "This API key's tenant is disabled.");
   }
   const principal: Principal = { tenant: record.tenant, apiKeyId: record.keyId };

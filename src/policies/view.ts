@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { PolicyRecord } from "../../projections/config-documents.js";
 import { KvBuckets } from "../../streams/definitions.js";
-import { watchKvView } from "../nats/kv-view.js";
+import { jsonValue, watchKvView } from "../nats/kv-view.js";
 import type { Logger } from "../observability/index.js";
 import { defaultPolicy, policyDocumentSchema, type VersionedPolicy } from "../routing/policy/document.js";
 
@@ -22,7 +22,7 @@ function decodePolicyRecord(value: unknown, key: string): VersionedPolicy {
 
 /** Watches KV `bl_policies`: a published policy applies on every instance within the watch delay, without restart. */
 export async function watchPolicies(nc: NatsConnection, log: Logger): Promise<PolicyView> {
-  const view = await watchKvView(nc, KvBuckets.policies, decodePolicyRecord, log);
+  const view = await watchKvView(nc, KvBuckets.policies, { decode: jsonValue(decodePolicyRecord), log });
   return {
     policyFor: (tenant) => view.get(tenant) ?? defaultPolicy(tenant),
     ready: view.ready,

@@ -213,7 +213,7 @@ export async function startBeamline(
       await tenants.ready;
       if (devKey.key && roles.has("projector")) {
         const hash = hashApiKey(devKey.key);
-        for (let waited = 0; !keys.lookup(hash) && waited < 10_000; waited += 20) {
+        for (let waited = 0; !keys.get(hash) && waited < 10_000; waited += 20) {
           await new Promise((r) => setTimeout(r, 20));
         }
       }

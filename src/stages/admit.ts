@@ -25,7 +25,7 @@ export async function admit(
   accepted: AcceptedEvent,
   policy: VersionedPolicy,
 ): Promise<AdmitOutcome> {
-  if (deps.tenants.lookup(accepted.tenant)?.status === "disabled") {
+  if (deps.tenants.get(accepted.tenant)?.status === "disabled") {
     return {
       kind: "refuse",
       stage: "admit",

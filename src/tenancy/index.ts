@@ -19,7 +19,5 @@ export { bootstrapDevTenant, DEV_TENANT } from "./bootstrap.js";
 export type { ApiKeyCache } from "./key-cache.js";
 export { watchApiKeys } from "./key-cache.js";
 export { generateApiKey, hashApiKey, keyPrefix } from "./keys.js";
-export type { KvView } from "./kv-view.js";
-export { watchKvView } from "./kv-view.js";
 export type { TenantCache } from "./tenant-cache.js";
 export { watchTenants } from "./tenant-cache.js";

@@ -2,8 +2,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { ApiKeyRecord } from "../../projections/api-keys.js";
 import { decodeApiKeyRecord } from "../../projections/api-keys-projector.js";
 import { KvBuckets } from "../../streams/definitions.js";
+import { type KvView, watchKvView } from "../nats/kv-view.js";
 import type { Logger } from "../observability/index.js";
-import { type KvView, watchKvView } from "./kv-view.js";
 
 /**
  * The gateway's view of API keys (hash → record), kept live by a KV watch: authentication is
@@ -14,5 +14,10 @@ import { type KvView, watchKvView } from "./kv-view.js";
 export type ApiKeyCache = KvView<ApiKeyRecord>;
 
 export function watchApiKeys(nc: NatsConnection, log: Logger): Promise<ApiKeyCache> {
-  return watchKvView(nc, KvBuckets.apiKeys, decodeApiKeyRecord, log, (record) => record.keyId);
+  return watchKvView(nc, KvBuckets.apiKeys, {
+    decode: decodeApiKeyRecord,
+    log,
+    secondaryKey: (record) => record.keyId,
+    keysAreSecret: true,
+  });
 }

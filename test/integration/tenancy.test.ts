@@ -251,7 +251,7 @@ describe("tenants and API keys", { timeout: 90_000 }, () => {
           spendPerDayUsd: 1.5,
           spendWindow: "calendar",
         });
-        assert.equal(cache.lookup(hashApiKey(issued.key))?.keyId, issued.keyId);
+        assert.equal(cache.get(hashApiKey(issued.key))?.keyId, issued.keyId);
         await admin("POST", `/keys/${issued.keyId}/revoke`);
         await waitFor(() => cache.lookupBy(issued.keyId)?.status === "revoked", {
           what: "the revocation to reach a second connection's cache",

@@ -7,11 +7,12 @@ import { type BeamlineEvent, type EventData, makeEvent } from "../../src/events/
 import { buildGateway } from "../../src/gateway/index.js";
 import type { Waiter, WaiterRegistry } from "../../src/gateway/waiters.js";
 import type { EventStore } from "../../src/nats/event-store.js";
+import { staticKvView } from "../../src/nats/kv-view.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
 import type { PolicyView } from "../../src/policies/view.js";
 import { defaultPolicy, policyDocumentSchema } from "../../src/routing/policy/document.js";
 import type { TerminalEvent } from "../../src/stages/index.js";
-import { hashApiKey, type KvView, type TenancyAdmin } from "../../src/tenancy/index.js";
+import { hashApiKey, type TenancyAdmin } from "../../src/tenancy/index.js";
 
 /**
  * Both HTTP front doors, in process: the real gateway (routes, hooks, the shared request
@@ -74,14 +75,7 @@ const policies: PolicyView = {
   stop: () => undefined,
 };
 
-function view<R>(entries: Record<string, R>): KvView<R> {
-  return {
-    lookup: (key) => entries[key],
-    lookupBy: () => undefined,
-    ready: Promise.resolve(),
-    stop: () => undefined,
-  };
-}
+const view = staticKvView;
 
 const keyRecord = (keyId: string, models?: string[]): ApiKeyRecord => ({
   keyId,

@@ -7,25 +7,18 @@ import { formatTable } from "../../src/cli/table.js";
 import { isBeamlineError } from "../../src/errors/index.js";
 import { adminTokenMatches } from "../../src/gateway/admin/index.js";
 import { type AuthViews, assertModelAllowed, authenticate } from "../../src/gateway/auth.js";
+import { staticKvView } from "../../src/nats/kv-view.js";
 import { resolveExpiry } from "../../src/tenancy/admin-inputs.js";
 import {
   hashApiKey,
   issueKeyInputSchema,
-  type KvView,
   parseAdminInput,
   rotateKeyInputSchema,
 } from "../../src/tenancy/index.js";
 
 const KEY = "bl-unit-test-key-000000000000";
 
-function view<R>(entries: Record<string, R>): KvView<R> {
-  return {
-    lookup: (key) => entries[key],
-    lookupBy: () => undefined,
-    ready: Promise.resolve(),
-    stop: () => undefined,
-  };
-}
+const view = staticKvView;
 
 const baseRecord: ApiKeyRecord = {
   keyId: "key_1",
