@@ -137,46 +137,42 @@ export async function createTenantWithKey(beamline: TestBeamline, tenant: string
   return issued.key;
 }
 
+/** Tells from a probe request's answer and events whether the worker applies the published policy. */
+export type PolicyApplied = (answer: GatewayAnswer, events: BeamlineEvent[], version: number) => boolean;
+
+/** The default {@link PolicyApplied}: the probe was routed with the published version. */
+const routedWithVersion: PolicyApplied = (_answer, events, version) =>
+  events.some((event) => isEvent(event, "route.decided") && event.data.policyVersion === version);
+
 /**
- * Publishes a tenant policy and waits until the worker routes with it: a harmless probe
- * request's route.decided names the published version. `probe` must pass the pipeline.
+ * Publishes a tenant policy and waits until the worker applies it, judged by probe requests
+ * (content `probe`): by default until a probe's route.decided names the published version;
+ * pass `applied` for a policy that refuses the probe before routing.
  */
 export async function applyPolicy(
   beamline: TestBeamline,
   tenant: string,
   key: string,
   document: unknown,
-  probe = "policy probe",
+  options: { probe?: string; applied?: PolicyApplied } = {},
 ): Promise<number> {
   const published = await publishPolicy(new EventStore(beamline.nc), tenant, document, new Date());
+  const applied = options.applied ?? routedWithVersion;
   await waitFor(
     async () => {
       const answer = await postJson(beamline, "/v1/chat/completions", key, {
         model: "mock-small",
-        messages: [{ role: "user", content: probe }],
+        messages: [{ role: "user", content: options.probe ?? "policy probe" }],
       });
-      const decided = (await requestEvents(beamline, tenant, answer.requestId)).find(
-        (event) => event.type === "route.decided",
-      );
-      return decided !== undefined && isEvent(decided, "route.decided")
-        ? decided.data.policyVersion === published.version
-        : false;
+      const events = (await settledHistory(beamline, tenant, answer.requestId)).map(({ event }) => event);
+      return applied(answer, events, published.version);
     },
     {
-      what: `the worker to route ${tenant}'s requests with policy version ${published.version}`,
+      what: `the worker to apply ${tenant}'s policy version ${published.version}`,
       timeoutMs: 15_000,
     },
   );
   return published.version;
-}
-
-/** Every event stored for one request, in log order. */
-export async function requestEvents(
-  beamline: TestBeamline,
-  tenant: string,
-  requestId: string,
-): Promise<BeamlineEvent[]> {
-  return (await readRequestHistory(beamline.nc, tenant, requestId)).map(({ event }) => event);
 }
 
 /** The request's history once its terminal event is stored (waits for it). */
