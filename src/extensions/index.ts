@@ -24,7 +24,7 @@ export {
   extensionSlot,
 } from "./events.js";
 export { createNatsExtensionCaller, type ExternalExtensionCaller } from "./external-client.js";
-export { ExtensionError, type StepOutcome } from "./outcome.js";
+export { ExtensionError, errorForOutcome, type StepOutcome } from "./outcome.js";
 export {
   type ExtensionStage,
   ExtensionStages,

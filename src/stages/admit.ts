@@ -1,9 +1,13 @@
+import { StreamNames } from "../../streams/definitions.js";
 import type { ChatRequest } from "../chat/wire.js";
-import { BeamlineError } from "../errors/index.js";
-import { causedBy } from "../events/index.js";
+import { BeamlineError, type ErrorCode, ErrorCodes } from "../errors/index.js";
+import { causedBy, isEvent, requestSubject } from "../events/index.js";
 import {
   type ExtensionError,
+  errorForOutcome,
   extensionAppliedEvents,
+  extensionSlot,
+  type Pipeline,
   runRequestStages,
   type StepOutcome,
 } from "../extensions/index.js";
@@ -19,11 +23,18 @@ export type AdmitOutcome =
  * onto NATS met no gateway), then the tenant's `pre` and `validate` extensions run in
  * pipeline order. Every step's outcome is stored (`ext.<stage>.<index>` slots, write-once)
  * before the request goes on, so a rejection is on record and never reaches a provider.
+ *
+ * A `redelivered` request may find outcomes an earlier delivery stored before it crashed.
+ * A stored rejection stands: the request is refused with it instead of asking the extensions
+ * again, whose answer may differ now (a timeout that no longer happens, an extension since
+ * removed under fail-open) — otherwise the log would show a rejection followed by a provider
+ * call. Only a redelivery pays for reading the slots.
  */
 export async function admit(
   deps: WorkerDeps,
   accepted: AcceptedEvent,
   policy: VersionedPolicy,
+  redelivered = false,
 ): Promise<AdmitOutcome> {
   if (deps.tenants.get(accepted.tenant)?.status === "disabled") {
     return {
@@ -37,6 +48,10 @@ export async function admit(
   if (pipeline.pre.length === 0 && pipeline.validate.length === 0) {
     return { kind: "continue", request, changed: false };
   }
+  if (redelivered) {
+    const stored = await storedRefusal(deps, accepted, pipeline);
+    if (stored) return { kind: "refuse", error: stored, stage: stored.extension.stage };
+  }
   const result = await runRequestStages(pipeline, request, {
     tenant: accepted.tenant,
     requestId: accepted.requestId,
@@ -48,6 +63,37 @@ export async function admit(
     return { kind: "refuse", error: result.error, stage: result.error.extension.stage };
   const changed = result.outcomes.some((outcome) => outcome.verdict === "modify");
   return { kind: "continue", request: changed ? result.request : request, changed };
+}
+
+/** The refusal an earlier delivery stored for a `pre` or `validate` step, if any. */
+async function storedRefusal(
+  deps: WorkerDeps,
+  accepted: AcceptedEvent,
+  pipeline: Pipeline,
+): Promise<ExtensionError | undefined> {
+  for (const stage of ["pre", "validate"] as const) {
+    for (let index = 0; index < pipeline[stage].length; index += 1) {
+      const subject = requestSubject(accepted.tenant, accepted.requestId, extensionSlot({ stage, index }));
+      const event = await deps.store.readLast(StreamNames.requests, subject);
+      if (!event || !isEvent(event, "extension.applied")) continue;
+      const { error, ...rest } = event.data;
+      const outcome: StepOutcome = rest;
+      // A code this version does not know (written by a newer one) reads as a plain failure.
+      if (error) {
+        outcome.error = {
+          code: error.code in ErrorCodes ? (error.code as ErrorCode) : "BL_EXTENSION_FAILED",
+          message: error.message,
+        };
+      }
+      if (
+        outcome.verdict === "reject" ||
+        (outcome.verdict === "error" && outcome.failureMode === "fail-closed")
+      ) {
+        return errorForOutcome(outcome);
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Stores extension outcomes; a redelivery's second write of a slot is a harmless duplicate. */

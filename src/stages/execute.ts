@@ -116,6 +116,9 @@ export async function executeStep(
       if (result.kind === "reject") rejection = result.error;
       else completion = result.completion;
     }
+    // Like the attempt, post outcomes follow the stored decision: a delivery whose decision
+    // lost to another's (BL_DELIVERY_OVERLAP) must not take the other's write-once ext.post slots.
+    await decisionStored;
     await storeOutcomes(deps, decided, outcomes);
     if (rejection) {
       const { name, version, stage } = rejection.extension;

@@ -93,7 +93,7 @@ async function processRequest(
   let decided = progress?.decided;
   let decisionStored: Promise<void> = Promise.resolve();
   if (!decided) {
-    const admitted = await admit(deps, accepted, policy);
+    const admitted = await admit(deps, accepted, policy, progress !== undefined);
     if (admitted.kind === "refuse") {
       const extension = extensionOf(admitted.error);
       return endRequest(
