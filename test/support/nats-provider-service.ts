@@ -32,8 +32,9 @@ export async function startNatsProviderService(natsUrl: string, name: string): P
   const nc = await connect({ servers: natsUrl, name: `test-provider-${name}` });
   const subject = serviceSubject(name);
   let calls = 0;
-  const send = (msg: Msg, message: ServiceChunk | ServiceFinal | ServiceError) =>
+  const send = (msg: Msg, message: ServiceChunk | ServiceFinal | ServiceError): void => {
     msg.respond(JSON.stringify(message));
+  };
 
   nc.subscribe(subject, {
     queue: subject,
