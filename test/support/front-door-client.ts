@@ -9,6 +9,8 @@ export type FrontDoor = "openai" | "anthropic";
  */
 export interface FrontDoorAnswer {
   status: number;
+  /** Beamline's request id, from `x-request-id` (OpenAI door) or `request-id` (Anthropic door). */
+  requestId: string | undefined;
   /** Whether the answer was an event stream (else a JSON body). */
   eventStream: boolean;
   /** The answer's text: the message content, or the streamed text deltas joined. */
@@ -63,6 +65,7 @@ export async function callFrontDoor(options: {
   const eventStream = (response.headers.get("content-type") ?? "").startsWith("text/event-stream");
   const answer: FrontDoorAnswer = {
     status: response.status,
+    requestId: response.headers.get("x-request-id") ?? response.headers.get("request-id") ?? undefined,
     eventStream,
     text: "",
     textEvents: 0,
