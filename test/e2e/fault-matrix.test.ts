@@ -17,14 +17,16 @@
  * Semantics asserted (docs/reliability.md, "Retry, failover, stop" and "Streaming"):
  *
  * 1. Retryable faults before any chunk reached the client — 429 (`rate_limited`, retry-after
- *    honoured: the retry's backoff is at least the 1 000 ms asked for), 500 and 502
- *    (`server_error`), 503 and 529 (`overloaded`), hang (`timeout`: time to first token when
- *    streaming, total when plain), stall and cut of a plain answer (`timeout` / the class the
- *    wire gives a body cut mid-way), malformed JSON body or first SSE event (`malformed`), an
- *    error in a 200 body (`stream_error` when plain): attempt 1 fails with `next: retry`
- *    (`retryDelayMs` set), attempt 2 on the same candidate fails with `next: failover`, attempt
- *    3 succeeds on the healthy candidate. The client sees only the healthy answer (200; when
- *    streaming, exactly the healthy text and a clean end: no spliced chunks).
+ *    honoured: the retry's backoff is at least the 1 000 ms asked for, and recorded), 500 and
+ *    502 (`server_error`; Gemini's fake renders 502 as UNAVAILABLE → `overloaded`), 503 and 529
+ *    (`overloaded`), hang (`timeout`: time to first token when streaming, total when plain), a
+ *    plain answer stalled mid-body (`timeout`, total) or cut mid-body (`connection`), malformed
+ *    JSON body or first SSE event (`malformed`), an error body in a plain 200 (`stream_error`
+ *    plain: `server_error`, Gemini `overloaded`): attempt 1 fails with `next: retry`
+ *    (`retryDelayMs` set), attempt 2 on the same candidate (`retryOf: 1`, that backoff) fails
+ *    with `next: failover`, attempt 3 succeeds on the healthy candidate. The client sees only
+ *    the healthy answer (200; when streaming, exactly the healthy text and a clean end: no
+ *    spliced chunks), with the usage that was billed.
  *    `request.completed` names the healthy provider/model with `attempts: 3`; exactly one
  *    `usage.recorded`, outcome `completed`, for the healthy provider, with the completed usage.
  * 2. Context window exceeded (`context_window`): never retried on the same candidate; attempt 1
@@ -38,7 +40,12 @@
  *    failover (streams are never spliced). The client got 200, some text that is a prefix of
  *    the answer, then an error event `BL_STREAM_INTERRUPTED` and no `[DONE]` / no
  *    `message_stop`. `request.failed` names the faulty provider/model and carries that partial
- *    usage; exactly one `usage.recorded`, outcome `failed`, bills it.
+ *    usage; exactly one `usage.recorded`, outcome `failed`, bills it. No wire's usage report had
+ *    arrived, so the usage is the estimate (`usageEstimated`): ⌈prompt messages as JSON / 4⌉
+ *    and ⌈streamed characters / 4⌉.
+ *
+ * The same table, in prose, is in docs/reliability.md ("End to end: what the client sees and
+ * what is billed").
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -197,14 +204,15 @@ describe("fault matrix: faults × plain/streaming × wire × front door", {
     const store = new EventStore(beamline.nc);
     aliases[TENANT_ALIAS] = { models: [faultyModel("mock", MockFault.ServerError).id, HEALTHY.anthropic.id] };
     await publishPolicy(store, "dev", { routing: { aliases } }, new Date());
-    // Live once the worker routes with it: a decision records the policy version it used.
+    // Live once the worker routes with it: a context-window fault (never retried) then fails
+    // over to the healthy model instead of ending the request.
     await waitFor(
       async () => {
         const answer = await callFrontDoor({
           baseUrl: beamline.baseUrl,
           key: beamline.devKey,
           door: "openai",
-          model: faulty[0]!.id,
+          model: faultyModel("mock", MockFault.ContextLength).id,
           stream: false,
         });
         return answer.status === 200 && answer.text === HEALTHY_TEXT;
@@ -409,7 +417,13 @@ function assertCell(expected: Expected, cell: Cell): void {
     Math.ceil(answer.text.length / 4),
     "estimated from the streamed text",
   );
-  assert.ok(only.usage.promptTokens > 0);
+  // Both front doors turn this one-message request into the same canonical messages.
+  const canonicalMessages = JSON.stringify([{ role: "user", content: PROMPT }]);
+  assert.equal(
+    only.usage.promptTokens,
+    Math.ceil(canonicalMessages.length / 4),
+    "estimated from the prompt JSON",
+  );
   assert.equal(terminal.type, "request.failed");
   assert.equal(terminal.data.error.code, "BL_STREAM_INTERRUPTED");
   assert.equal(terminal.data.provider, provider);
