@@ -219,6 +219,9 @@ export function geminiResponses(
   );
 }
 
+/** The error of the `stream_error` fault: Gemini's overloaded error, as a body or an SSE event. */
+const STREAM_ERROR_BODY = geminiErrorBody(503, "The model is overloaded. Please try again later.");
+
 async function hang(res: ServerResponse, closing: AbortSignal): Promise<void> {
   await new Promise<void>((resolve) => {
     const done = () => {
@@ -319,13 +322,18 @@ export async function answerGemini(
   const meta = { model, responseId: `mock-gemini-${randomUUID()}` };
   if (!streaming) {
     if (fault === MockFault.Malformed) return send(res, 200, '{"candidates":[{"content":');
+    // Without a stream to break, the error arrives as the body of a 200, as on the other wires.
+    if (fault === MockFault.StreamError) return send(res, 200, STREAM_ERROR_BODY);
     const text = JSON.stringify(geminiResponses(answer, meta, undefined)[0]);
-    if (fault === MockFault.Cut) {
+    if (fault === MockFault.Cut || fault === MockFault.Stall) {
       res.writeHead(200, {
         "content-type": "application/json; charset=UTF-8",
         "content-length": Buffer.byteLength(text),
       });
-      return cutAfter(res, text.slice(0, text.length >> 1));
+      const half = text.slice(0, text.length >> 1);
+      if (fault === MockFault.Cut) return cutAfter(res, half);
+      res.write(half);
+      return hang(res, context.closing);
     }
     return send(res, 200, text);
   }
@@ -344,6 +352,12 @@ export async function answerGemini(
       await delay(context.chunkDelayMs, undefined, { signal: context.closing });
     if (context.beforeChunk !== undefined) await context.beforeChunk(index);
     if (res.destroyed) return;
+    // Stall and error event come after the first event, so content has reached the caller.
+    if (index === 1 && fault === MockFault.Stall) return hang(res, context.closing);
+    if (index === 1 && fault === MockFault.StreamError) {
+      res.end(`data: ${STREAM_ERROR_BODY}\r\n\r\n`);
+      return;
+    }
     // Gemini separates its events with CRLF pairs.
     const frame = `data: ${JSON.stringify(responses[index])}\r\n\r\n`;
     if (fault === MockFault.Cut) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { geminiBaseUrl, type MockProvider, startMockProvider } from "../../../src/providers/index.js";
 
 const KEY = "mock-gemini-key-123456";
@@ -36,6 +37,38 @@ describe("the mock provider's Gemini endpoints", { timeout: 10_000 }, () => {
     const overloaded = await post("/models/mock-fault-503:streamGenerateContent?alt=sse");
     assert.equal(overloaded.status, 503);
     assert.equal(((await overloaded.json()) as { error: { status: string } }).error.status, "UNAVAILABLE");
+  });
+
+  it("sends an error event after the first response (stream_error), and the error as a 200 body when plain", async () => {
+    const sse = await post("/models/gemini-mock:streamGenerateContent?alt=sse", {
+      "x-mock-fault": "stream_error",
+    });
+    assert.equal(sse.status, 200);
+    const events = (await sse.text()).split("\r\n\r\n").filter((event) => event.length > 0);
+    assert.equal(events.length, 2);
+    assert.ok(events[0]!.includes('"text"'), "the first response carries content");
+    assert.equal(
+      (JSON.parse(events[1]!.slice("data: ".length)) as { error: { status: string } }).error.status,
+      "UNAVAILABLE",
+    );
+    const plain = await post("/models/mock-fault-stream_error:generateContent");
+    assert.equal(plain.status, 200);
+    assert.equal(((await plain.json()) as { error: { code: number } }).error.code, 503);
+  });
+
+  it("stalls after the first streamed response (stall) and keeps the connection open", async () => {
+    const response = await post("/models/gemini-mock:streamGenerateContent?alt=sse", {
+      "x-mock-fault": "stall",
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let received = "";
+    while (!received.includes("\r\n\r\n")) received += new TextDecoder().decode((await reader.read()).value);
+    assert.ok(received.includes('"text"'), "the first response arrived");
+    // Nothing more comes: proving an absence needs a bounded wait; 300 ms is ample on loopback.
+    const next = reader.read();
+    const outcome = await Promise.race([next.then(() => "more"), delay(300, "stalled")]);
+    assert.equal(outcome, "stalled");
+    await reader.cancel();
   });
 
   it("checks the key in x-goog-api-key as Gemini does", async () => {

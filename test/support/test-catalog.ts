@@ -1,0 +1,43 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CatalogDocumentInput } from "../../src/catalog/index.js";
+
+/** One model of a test catalog: Beamline's id, the provider, and the name that provider knows. */
+export interface TestModel {
+  id: string;
+  provider: string;
+  upstreamModel: string;
+}
+
+/** Prices of every test model, per million tokens: simple numbers so costs are easy to check. */
+export const TEST_MODEL_PRICES = { inputPerMTokUsd: 1, outputPerMTokUsd: 2, cachedInputPerMTokUsd: 0.5 };
+
+/** A catalog file written for one test (pass `path` as `catalogFile`); `remove` deletes it. */
+export interface TestCatalogFile {
+  path: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * Writes a catalog of `models` to a fresh temporary directory. Every model can use tools and
+ * stream, and has the same prices, so routing never excludes one for a capability or cost.
+ */
+export async function writeTestCatalog(
+  version: string,
+  models: readonly TestModel[],
+): Promise<TestCatalogFile> {
+  const document: CatalogDocumentInput = {
+    version,
+    models: models.map((model) => ({
+      ...model,
+      prices: TEST_MODEL_PRICES,
+      contextWindow: 128_000,
+      capabilities: { tools: true, vision: false, jsonMode: true, streaming: true },
+    })),
+  };
+  const dir = await mkdtemp(join(tmpdir(), "beamline-catalog-"));
+  const path = join(dir, "catalog.json");
+  await writeFile(path, JSON.stringify(document));
+  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+}
