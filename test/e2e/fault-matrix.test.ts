@@ -230,15 +230,10 @@ describe("fault matrix: faults × plain/streaming × wire × front door", {
     await catalog?.remove();
   });
 
-  // Gateway bug, left to the helper editing src/gateway: both front doors check the requested
-  // model against the static catalog (assertKnownModel / catalog.resolve) before the policy is
-  // consulted, so a tenant alias that is not also a catalog name, and `auto`, are refused with
-  // BL_UNKNOWN_MODEL, although docs/policies.md routes them (tenant alias first, then `auto`).
-  // The matrix above works around it by naming each alias after its catalog model.
+  // The front doors check the requested model against what the tenant's policy can resolve
+  // (tenant aliases first, then `auto`, then the catalog), as docs/policies.md says.
   for (const door of DOORS) {
-    it(`a tenant alias that is no catalog name routes through the policy (${door} front door)`, {
-      todo: "gateway refuses tenant aliases and `auto` with BL_UNKNOWN_MODEL before routing",
-    }, async () => {
+    it(`a tenant alias that is no catalog name routes through the policy (${door} front door)`, async () => {
       for (const model of [TENANT_ALIAS, "auto"]) {
         const answer = await callFrontDoor({
           baseUrl: beamline.baseUrl,
