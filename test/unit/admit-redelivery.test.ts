@@ -56,7 +56,7 @@ function depsWith(store: ReturnType<typeof memoryStore>, external: ExternalExten
   return {
     store,
     now: () => NOW,
-    tenants: { lookup: () => undefined },
+    tenants: { get: () => undefined },
     extensions: {
       resolver: staticResolver([{ name: "guard", version: "v1", stages: ["validate"], contract: 1 }]),
       external,
