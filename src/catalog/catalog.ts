@@ -69,6 +69,11 @@ export interface ModelCatalog {
   readonly document: CatalogDocument;
   /** The model a requested name (id or alias) means, or undefined. */
   resolve(name: string): CatalogModel | undefined;
+  /**
+   * Set when this is the published catalog restricted to the models of these providers
+   * (sorted), by {@link withProviders}; absent for the whole catalog of {@link version}.
+   */
+  readonly providers?: readonly string[];
 }
 
 export function parseCatalog(document: unknown): ModelCatalog {
@@ -90,10 +95,15 @@ export function parseCatalog(document: unknown): ModelCatalog {
   });
 }
 
-/** The catalog restricted to models whose provider this deployment can reach. */
+/**
+ * The catalog restricted to models whose provider this deployment can reach. It keeps the
+ * published version (billing prices by it) and names the providers it kept, so a decision
+ * made over it can record the restriction and replay against the published document.
+ */
 export function withProviders(catalog: ModelCatalog, providers: ReadonlySet<string>): ModelCatalog {
-  return parseCatalog({
+  const restricted = parseCatalog({
     version: catalog.version,
     models: catalog.models.filter((m) => providers.has(m.provider)),
   });
+  return Object.freeze({ ...restricted, providers: Object.freeze([...providers].sort()) });
 }

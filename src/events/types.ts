@@ -113,6 +113,11 @@ export const routeDecidedV1 = z.object({
    * Stored here so the decision replays and a redelivered worker executes the same request.
    */
   request: chatRequestSchema.optional(),
+  /**
+   * The providers the deciding instance could reach: it routed over the catalog of
+   * `catalogVersion` restricted to their models. Absent: the whole catalog.
+   */
+  catalogProviders: z.array(z.string()).optional(),
 });
 
 const attemptBase = z.object({

@@ -69,8 +69,9 @@ function hasAnyLimit(limits: ApplicableLimits, apiKeyId: string | undefined): bo
  * Admission and settlement of quotas against the tenant's quota log (see {@link QuotaLog}).
  * Holds a per-tenant cache of the folded state only as a starting point: every write is
  * checked by the server against the log's last sequence, so a stale cache costs a retry,
- * never a wrong admission. Calls for one tenant are serialised inside this process so its
- * own calls do not race each other.
+ * never a wrong admission; a refusal is only given after catching up with the log, so a
+ * stale cache never costs a wrong refusal either. Calls for one tenant are serialised inside
+ * this process so its own calls do not race each other.
  */
 export class QuotaLedger {
   readonly log: QuotaLog;
@@ -101,6 +102,9 @@ export class QuotaLedger {
       reservationTtlMs: this.options.reservationTtlMs,
     };
     return this.serialised(cause.tenant, async () => {
+      // Whether this call's state includes everything in the log (a write that lost a race
+      // catches up before it returns false).
+      let caughtUp = false;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const state = await this.stateOf(cause.tenant);
         const now = this.options.now();
@@ -108,6 +112,14 @@ export class QuotaLedger {
           foldFacts(s, facts, now),
         );
         if (decision.kind === "reject") {
+          // A refusal writes nothing, so no server check would ever correct a stale copy:
+          // settlements and expiries other instances wrote since would go unseen, and this
+          // instance would keep refusing what the log allows. Refuse only on the caught-up log.
+          if (!caughtUp) {
+            await this.resync(state);
+            caughtUp = true;
+            continue;
+          }
           return { admitted: false, error: new QuotaExceededError(cause.tenant, decision.rejection) };
         }
         if (decision.kind === "already-admitted") {
@@ -116,6 +128,7 @@ export class QuotaLedger {
         if (await this.write(cause.tenant, decision.facts, causedBy(cause), now)) {
           return { admitted: true, reservation: decision.reservation, rateLimits: decision.rateLimits };
         }
+        caughtUp = true;
       }
       throw new BeamlineError(
         "BL_NATS_UNAVAILABLE",

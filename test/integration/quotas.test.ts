@@ -229,6 +229,33 @@ describe("quotas on a real nats-server: 4 admitters on one tenant", () => {
     }
   });
 
+  it("a refusal is decided on the log, not on a copy that missed other instances' settlements", async () => {
+    const tenant = "quota-stale";
+    const [first, second] = await startAdmitters();
+    const one = { tenant: quotaLimitsSchema.parse({ concurrentRequests: 1 }) };
+    const input = (requestId: string) => ({
+      cause: accepted(tenant, requestId),
+      limits: one,
+      promptTokens: PROMPT_TOKENS,
+      maxTokens: MAX_TOKENS,
+      candidate: { provider: "mock", model },
+      catalogVersion: catalog.version,
+    });
+    try {
+      assert.equal((await first!.ledger.admit(input("req_1"))).admitted, true);
+      // Another instance's billing settles req_1: the first admitter's copy still holds it.
+      assert.equal(await second!.ledger.settle(completed(tenant, "req_1", 10), catalog), true);
+      const next = await first!.ledger.admit(input("req_2"));
+      assert.equal(next.admitted, true, "the slot req_1 released is free for req_2");
+      // And a real refusal still refuses: req_2 holds the only slot.
+      const third = await second!.ledger.admit(input("req_3"));
+      assert.equal(third.admitted, false);
+      assert.equal(third.admitted === false && third.error.rejection.limit, "concurrentRequests");
+    } finally {
+      await Promise.all([first, second].map((a) => a?.nc.close()));
+    }
+  });
+
   it("one admitter's connection killed mid-run: its reservations expire once, nothing is counted twice", async () => {
     const tenant = "quota-b";
     const admitters = await startAdmitters();

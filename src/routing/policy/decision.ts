@@ -1,4 +1,4 @@
-import type { ModelCatalog } from "../../catalog/catalog.js";
+import { type ModelCatalog, withProviders } from "../../catalog/catalog.js";
 import type { ChatRequest } from "../../chat/wire.js";
 import type { EventData } from "../../events/registry.js";
 import { policyId, type VersionedPolicy } from "./document.js";
@@ -28,7 +28,7 @@ export function toRouteDecision(inputs: PolicyInputs, evaluation: PolicyEvaluati
   if (evaluation.needs.requestedOutputTokens !== undefined) {
     estimate.requestedOutputTokens = evaluation.needs.requestedOutputTokens;
   }
-  return {
+  const decision: RouteDecision = {
     policy: policyId(inputs.policy),
     policyVersion: inputs.policy.version,
     catalogVersion: inputs.catalog.version,
@@ -41,6 +41,8 @@ export function toRouteDecision(inputs: PolicyInputs, evaluation: PolicyEvaluati
     candidates: evaluation.candidates,
     excluded: evaluation.excluded,
   };
+  if (inputs.catalog.providers) decision.catalogProviders = [...inputs.catalog.providers];
+  return decision;
 }
 
 /**
@@ -63,15 +65,20 @@ export interface RecordedDecisionSources {
 
 /**
  * Recomputes a recorded decision from its request, the policy and catalog it names, and the
- * health, quota state and seed it recorded. Decisions written before the policy engine (no
- * `seed`) recompute with an empty health snapshot and no quota.
+ * health, quota state and seed it recorded. A decision made over a catalog restricted to the
+ * instance's reachable providers (`catalogProviders`) recomputes over the same restriction of
+ * the given catalog. Decisions written before the policy engine (no `seed`) recompute with an
+ * empty health snapshot and no quota.
  */
 export function recomputeDecision(recorded: RouteDecision, sources: RecordedDecisionSources): RouteDecision {
   const quota: QuotaState = recorded.quota ?? NO_QUOTA;
+  const catalog = recorded.catalogProviders
+    ? withProviders(sources.catalog, new Set(recorded.catalogProviders))
+    : sources.catalog;
   return decideWithPolicy({
     request: sources.request,
     policy: sources.policy,
-    catalog: sources.catalog,
+    catalog,
     health: recorded.health ?? { revision: 0, models: {} },
     quota,
     seed: recorded.seed ?? "",
@@ -109,7 +116,15 @@ export function verifyDecision(
     return { identical: false, differences: [`recomputing failed: ${(error as Error).message}`] };
   }
   // Compare through JSON: the recorded side went through the event codec.
-  const fields = ["policy", "requestedModel", "strategy", "estimate", "candidates", "excluded"] as const;
+  const fields = [
+    "policy",
+    "requestedModel",
+    "strategy",
+    "estimate",
+    "candidates",
+    "excluded",
+    "catalogProviders",
+  ] as const;
   for (const field of fields) {
     const before = JSON.stringify(recorded[field]);
     const after = JSON.stringify(again[field]);
