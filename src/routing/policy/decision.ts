@@ -76,7 +76,8 @@ export function recomputeDecision(recorded: RouteDecision, sources: RecordedDeci
     ? withProviders(sources.catalog, new Set(recorded.catalogProviders))
     : sources.catalog;
   return decideWithPolicy({
-    request: sources.request,
+    // The request as routed: what pre-processing extensions made of the accepted one, when recorded.
+    request: recorded.request ?? sources.request,
     policy: sources.policy,
     catalog,
     health: recorded.health ?? { revision: 0, models: {} },
