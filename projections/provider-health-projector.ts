@@ -30,6 +30,16 @@ export function decodeProviderHealth(value: Uint8Array): ProviderHealth {
   return JSON.parse(decoder.decode(value)) as ProviderHealth;
 }
 
+async function readRecord(
+  kv: KV,
+  key: string,
+): Promise<{ health: ProviderHealth; revision: number } | undefined> {
+  const entry = await kv.get(key);
+  return entry && entry.operation === "PUT"
+    ? { health: decodeProviderHealth(entry.value), revision: entry.revision }
+    : undefined;
+}
+
 function isRevisionConflict(error: unknown): boolean {
   return /wrong last sequence|key exists/i.test((error as Error).message);
 }
@@ -55,7 +65,8 @@ export function transitionEvent(cause: BeamlineEvent, transition: BreakerTransit
  * Folds one attempt event into its provider/model record in KV. Transitions are stored first
  * (their ids are deterministic, so a crash before the KV write repeats them as duplicates),
  * then the record, with a revision check. The in-memory cache only saves a read: a revision
- * conflict (another instance wrote) drops it and re-reads.
+ * conflict (another instance wrote) drops it and re-reads, and a fold that produces a
+ * transition is confirmed against the stored revision before the transition is written.
  */
 export function createHealthProjection(kv: KV, store: EventStore, policy: HealthPolicy) {
   const cache = new Map<string, { health: ProviderHealth; revision: number }>();
@@ -65,13 +76,19 @@ export function createHealthProjection(kv: KV, store: EventStore, policy: Health
     const key = healthKey(target.provider, target.model);
     for (let tries = 0; tries < 20; tries++) {
       let known = cache.get(key);
-      if (!known) {
-        const entry = await kv.get(key);
-        if (entry && entry.operation === "PUT")
-          known = { health: decodeProviderHealth(entry.value), revision: entry.revision };
-      }
+      const fromCache = known !== undefined;
+      if (!known) known = await readRecord(kv, key);
       const { health, transitions } = reduceProviderHealth(known?.health, event, sequence, policy);
       if (!health || health === known?.health) return;
+      // Transitions are stored before the record, so they must come from the stored record:
+      // a cache left stale by another projector instance would invent one (an "opened" for a
+      // breaker that is already open). The revision check on the write comes too late for
+      // that; re-read instead. One message is in flight across instances, so once confirmed
+      // only a redelivery of this same event can write, with the same transition ids.
+      if (fromCache && transitions.length > 0 && (await readRecord(kv, key))?.revision !== known?.revision) {
+        cache.delete(key);
+        continue;
+      }
       for (const transition of transitions) {
         await store.append(healthSubject(target.provider, target.model), transitionEvent(event, transition));
       }

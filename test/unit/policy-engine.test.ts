@@ -208,7 +208,9 @@ describe("policy engine: constraints", () => {
       "gamma/no-stream": { breaker: "half_open" },
     });
     const last = evaluatePolicy(inputs({ health: snapshot }));
-    assert.deepEqual(ids(last), ["mid-eu", "big-vision", "no-stream", "cheap-small"]);
+    // Half-open keeps its strategy position (its probe must be able to happen); open goes last.
+    assert.deepEqual(ids(last), ["no-stream", "mid-eu", "big-vision", "cheap-small"]);
+    assert.match(last.candidates[0]!.reason, /half-open, tried only with a probe slot/);
     const excluded = evaluatePolicy(
       inputs({ health: snapshot, policy: policy({ routing: { constraints: { openBreaker: "exclude" } } }) }),
     );

@@ -46,7 +46,13 @@ export interface PolicyEvaluation {
 /** The request `model` that asks the tenant's policy to choose among every allowed model. */
 export const AUTO_MODEL = "auto";
 
-const BREAKER_RANK = { closed: 0, half_open: 1, open: 2 } as const;
+/**
+ * Open breakers rank last. A half-open one keeps its strategy position: its probe must be able
+ * to happen while healthy fallbacks keep succeeding (ranked after them it would never be
+ * called, and the breaker would never close). The executor's breaker gate lets at most
+ * `halfOpenMaxProbes` requests through across instances and skips it for the others.
+ */
+const BREAKER_RANK = { closed: 0, half_open: 0, open: 1 } as const;
 
 interface Target {
   resolution: Resolution;
@@ -85,7 +91,7 @@ function outputTokensForEstimate(model: CatalogModel, needs: RequestNeeds, assum
 /**
  * The policy engine: a pure function of its inputs. Resolves the requested model through the
  * tenant's aliases and the catalog, excludes every model that breaks a constraint (recording
- * why), ranks the rest by the strategy, and moves unhealthy models to the end.
+ * why), ranks the rest by the strategy, and moves models whose breaker is open to the end.
  *
  * Throws `BL_UNKNOWN_MODEL` for a name neither the policy nor the catalog knows, and
  * `BL_NO_ELIGIBLE_MODEL` (listing every exclusion) when no model survives the constraints.
@@ -156,12 +162,17 @@ export function evaluatePolicy(inputs: PolicyInputs): PolicyEvaluation {
       model: facts.model.id,
       upstreamModel: facts.model.upstreamModel,
       score,
-      reason: breaker === "closed" ? reason : `${reason}; breaker ${breaker}, ranked after healthy models`,
+      reason:
+        breaker === "open"
+          ? `${reason}; breaker open, ranked after healthy models`
+          : breaker === "half_open"
+            ? `${reason}; breaker half-open, tried only with a probe slot`
+            : reason,
       estimatedCostNanoUsd: facts.estimatedCostNanoUsd,
       breaker,
     };
   });
-  // Stable sort: healthy first, half-open next, open last, each group in strategy order.
+  // Stable sort: closed and half-open first, open last, each group in strategy order.
   candidates.sort((a, b) => BREAKER_RANK[a.breaker] - BREAKER_RANK[b.breaker]);
   return {
     requestedModel: request.model,

@@ -1,0 +1,53 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** A `beamline start` running as its own process, as an operator would run a worker instance. */
+export interface BeamlineProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** True once the process has exited, whatever the cause. */
+  hasExited(): boolean;
+  /** SIGTERM, then waits for the exit; a no-op when it already exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `node --import tsx src/cli/main.ts start --roles <roles>` with `env` on top of the
+ * test process's environment (minus Beamline and provider settings, so the machine's own
+ * configuration never leaks into a test). Wait for `output()` to include "Beamline is running".
+ */
+export function startBeamlineProcess(roles: string, env: Record<string, string>): BeamlineProcess {
+  const inherited: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(BEAMLINE_|OPENAI_|ANTHROPIC_|GEMINI_|NATS_|LOG_LEVEL$)/.test(name)) inherited[name] = value;
+  }
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "start", "--roles", roles], {
+    cwd: REPO_ROOT,
+    env: { ...inherited, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const append = (data: Buffer) => {
+    output += data.toString();
+  };
+  child.stdout?.on("data", append);
+  child.stderr?.on("data", append);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const hasExited = () => child.exitCode !== null || child.signalCode !== null;
+  return {
+    child,
+    exited,
+    output: () => output,
+    hasExited,
+    async stop() {
+      if (hasExited()) return;
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
