@@ -29,8 +29,6 @@ export interface StreamSpec {
   discard: "old" | "new";
   allow_direct: boolean;
   persist_mode: "default" | "async";
-  /** Atomic batch publish (nats-server 2.12+): several events stored all together or not at all. */
-  allow_atomic: boolean;
 }
 
 export interface ConsumerSpec {
@@ -111,7 +109,6 @@ export function beamlineTopology(s: TopologySettings): Topology {
     discard: DiscardPolicy.Old,
     allow_direct: true,
     persist_mode: s.persistMode,
-    allow_atomic: false,
   });
   const consumer = (stream: string, name: string, description: string, filters: string[]): ConsumerSpec => ({
     stream,
@@ -126,17 +123,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
   });
   return {
     streams: [
-      {
-        ...stream(
-          StreamNames.requests,
-          "Beamline request lifecycle events",
-          [`${SubjectRoots.requests}.>`],
-          s.requestRetentionDays,
-        ),
-        // A request's final attempt and its terminal event are stored as one atomic batch.
-        // The server refuses atomic batches on streams that acknowledge before the disk write.
-        allow_atomic: s.persistMode === "default",
-      },
+      stream(
+        StreamNames.requests,
+        "Beamline request lifecycle events",
+        [`${SubjectRoots.requests}.>`],
+        s.requestRetentionDays,
+      ),
       stream(
         StreamNames.usage,
         "Beamline usage records: one per billable result",

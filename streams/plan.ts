@@ -54,7 +54,6 @@ export function planStream(desired: StreamSpec, current: Record<string, unknown>
     // Servers that predate a field, or omit defaults, report nothing for it.
     if (from === undefined && field === "persist_mode") from = "default";
     if (from === undefined && field === "allow_direct") from = false;
-    if (from === undefined && field === "allow_atomic") from = false;
     if (same(from, to)) continue;
     let destructive = STREAM_IMMUTABLE.has(field);
     if (field === "subjects") {

@@ -85,41 +85,6 @@ export class EventStore {
     }
   }
 
-  /**
-   * Stores several events into write-once slots as one atomic batch: all of them, or — when
-   * any slot is already taken (a redelivery, a racing instance) — none, reported as
-   * `committed: false` so the caller reads what is stored. Transient failures are retried
-   * like `append`; a batch whose ack was lost is found committed by the retry's slot check.
-   */
-  async appendAtomic(
-    writes: ReadonlyArray<{ subject: string; event: BeamlineEvent; encoded?: EncodedEvent }>,
-  ): Promise<{ committed: boolean }> {
-    const deadline = Date.now() + RETRY_FOR_MS;
-    let delayMs = 50;
-    const messages = writes.map(({ subject, event, encoded = encodeEvent(event) }) => ({
-      subject,
-      payload: encoded.payload,
-      headers: toHeaders(encoded.headers, event.id, true),
-    }));
-    for (;;) {
-      try {
-        await this.publisher.publishBatch(messages);
-        return { committed: true };
-      } catch (error) {
-        if (isWrongLastSequence(error)) return { committed: false };
-        if (!isTransientNatsError(error) || Date.now() + delayMs > deadline) {
-          throw new BeamlineError(
-            "BL_NATS_UNAVAILABLE",
-            `could not store ${writes.map((w) => w.event.type).join(" + ")} on ${writes[0]?.subject ?? "?"}`,
-            { cause: error },
-          );
-        }
-        await sleep(delayMs);
-        delayMs = Math.min(delayMs * 2, 1000);
-      }
-    }
-  }
-
   /** The first event stored on an exact subject (e.g. the `once` event that opened it), or undefined. */
   async readFirst(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
     const jsm = await this.jsm;

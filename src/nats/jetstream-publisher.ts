@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import {
   createInbox,
   type Msg,
@@ -33,9 +32,6 @@ interface Pending {
 }
 
 const decoder = new TextDecoder();
-const BATCH_ID = "Nats-Batch-Id";
-const BATCH_SEQUENCE = "Nats-Batch-Sequence";
-const BATCH_COMMIT = "Nats-Batch-Commit";
 
 /**
  * Publishes to JetStream and awaits each stream ack on one shared wildcard reply
@@ -63,29 +59,6 @@ export class JetStreamPublisher {
     this.subscription = nc.subscribe(`${this.prefix}*`, { callback: (_error, msg) => this.settle(msg) });
     this.sweeper = setInterval(() => this.expire(), Math.min(250, timeoutMs)).unref();
     void this.subscription.closed.then(() => this.failAll(new Error("the ack subscription closed")));
-  }
-
-  /**
-   * Stores `messages` as one atomic batch (the stream must allow atomic publish): all of them,
-   * in order, or none — the per-message checks (expected sequences) of every message must pass
-   * before any is stored. One round trip: only the committing message asks for an ack.
-   * The ack names the last message's sequence.
-   */
-  publishBatch(
-    messages: ReadonlyArray<{ subject: string; payload: Uint8Array; headers: MsgHdrs }>,
-  ): Promise<StoredAck> {
-    const batchId = randomUUID();
-    const last = messages.length - 1;
-    messages.forEach((message, index) => {
-      message.headers.set(BATCH_ID, batchId);
-      message.headers.set(BATCH_SEQUENCE, String(index + 1));
-      if (index === last) message.headers.set(BATCH_COMMIT, "1");
-    });
-    for (const message of messages.slice(0, last)) {
-      this.nc.publish(message.subject, message.payload, { headers: message.headers });
-    }
-    const commit = messages[last]!;
-    return this.publish(commit.subject, commit.payload, commit.headers);
   }
 
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs): Promise<StoredAck> {

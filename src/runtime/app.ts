@@ -147,7 +147,6 @@ export async function startBeamline(
         keys: keysView!,
         tenants: tenantsView!,
         extensions: { resolver: extensions, external: createNatsExtensionCaller(nc) },
-        atomicFinish: config.persistMode === "default",
       };
       handlers.push(requestWorker(worker));
     }

@@ -43,11 +43,6 @@ export interface WorkerDeps extends StageDeps {
   keys: ApiKeyCache;
   tenants: TenantCache;
   extensions: { resolver: ExtensionResolver; external: ExternalExtensionCaller };
-  /**
-   * Whether the request stream allows atomic batches (not with persist mode `async`): the
-   * final attempt and the terminal are then stored in one batch, else one after the other.
-   */
-  atomicFinish: boolean;
 }
 
 /** Billing prices every request with the catalog version it was routed with, and settles quotas. */

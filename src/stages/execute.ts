@@ -48,15 +48,11 @@ interface StreamPost {
  * each attempt in its write-once slot (after the decision is stored), relaying streamed
  * chunks to the waiting client, and the tenant's `post` extensions, which transform chunks
  * on their way out and the completion before it is stored (the provider's raw text is never
- * stored when post-processing changed it).
+ * stored when post-processing changed it). Returns the final attempt event.
  *
  * A crash mid-call means the request is delivered again and the provider called again
  * (at-least-once towards providers); only one outcome per attempt number is ever stored,
  * and a redelivery resumes after the stored attempts, following what they decided.
- *
- * Returns the final attempt and whether it is stored: a final attempt of this delivery is
- * not — the finish step stores it atomically with the terminal event. One that a previous
- * delivery stored (a resumed request) is.
  */
 export async function executeStep(
   deps: WorkerDeps,
@@ -67,7 +63,7 @@ export async function executeStep(
   delivery: Delivery,
   stored: readonly AttemptEvent[],
   decisionStored: Promise<void>,
-): Promise<{ final: AttemptEvent; stored: boolean }> {
+): Promise<AttemptEvent> {
   const events = new Map<number, AttemptEvent>(stored.map((event) => [event.data.attempt, event]));
   const postSteps = pipeline.post.length > 0;
   const extensionContext = {
@@ -142,13 +138,11 @@ export async function executeStep(
     }
   };
 
-  /** The final attempt, not yet stored: the worker stores it atomically with the terminal. */
-  let unstoredFinal: AttemptEvent | undefined;
-
   const recordAttempt = async (record: AttemptRecord): Promise<AttemptRecord> => {
     if (record.type === "attempt.succeeded" && postSteps) await postProcess(record);
     const n = record.data.attempt;
     traceAttempt(decided, record);
+    const labels = { provider: record.data.provider, model: record.data.model };
     const event = makeEvent(
       record.type,
       `${decided.requestId}:attempt.${n}`,
@@ -156,27 +150,40 @@ export async function executeStep(
       record.data,
       deps.now(),
     ) as AttemptEvent;
-    countAttempt(deps, decided, record);
     failpoint("execute.after-provider-call");
-    if (isFinalAttempt(event)) {
-      // No attempt follows: it is stored together with the terminal event (one atomic batch,
-      // one round trip), never one without the other.
-      unstoredFinal = event;
-      events.set(n, event);
-      return record;
-    }
     await decisionStored;
-    const subject = attemptSubject(decided.tenant, decided.requestId, n);
-    const result = await deps.store.append(subject, event, { once: true });
+    const result = await deps.store.append(attemptSubject(decided.tenant, decided.requestId, n), event, {
+      once: true,
+    });
     if (result.duplicate) {
       // Another delivery stored this attempt first; its outcome is the one that counts.
-      const first = await deps.store.readLast(StreamNames.requests, subject);
+      const first = await deps.store.readLast(
+        StreamNames.requests,
+        attemptSubject(decided.tenant, decided.requestId, n),
+      );
       if (first && (isEvent(first, "attempt.succeeded") || isEvent(first, "attempt.failed"))) {
         events.set(n, first);
         return { type: first.type, data: first.data } as AttemptRecord;
       }
     }
     events.set(n, event);
+    const outcome = record.type === "attempt.succeeded" ? "ok" : record.data.errorClass;
+    deps.metrics.providerAttempts.inc({ ...labels, outcome });
+    deps.metrics.providerLatency.observe(labels, record.data.durationMs / 1000);
+    if (record.type === "attempt.failed") {
+      deps.log.warn(
+        {
+          tenant: decided.tenant,
+          requestId: decided.requestId,
+          ...labels,
+          attempt: n,
+          code: record.data.error.code,
+          errorClass: record.data.errorClass,
+          next: record.data.next,
+        },
+        "provider attempt failed",
+      );
+    }
     return record;
   };
 
@@ -211,30 +218,7 @@ export async function executeStep(
     },
     { recordAttempt, sendChunk },
   );
-  const final = events.get(outcome.attempt.data.attempt)!;
-  return { final, stored: final !== unstoredFinal };
-}
-
-/** Metrics and a log line per attempt. */
-function countAttempt(deps: WorkerDeps, decided: DecidedEvent, record: AttemptRecord): void {
-  const labels = { provider: record.data.provider, model: record.data.model };
-  const outcome = record.type === "attempt.succeeded" ? "ok" : record.data.errorClass;
-  deps.metrics.providerAttempts.inc({ ...labels, outcome });
-  deps.metrics.providerLatency.observe(labels, record.data.durationMs / 1000);
-  if (record.type === "attempt.failed") {
-    deps.log.warn(
-      {
-        tenant: decided.tenant,
-        requestId: decided.requestId,
-        ...labels,
-        attempt: record.data.attempt,
-        code: record.data.error.code,
-        errorClass: record.data.errorClass,
-        next: record.data.next,
-      },
-      "provider attempt failed",
-    );
-  }
+  return events.get(outcome.attempt.data.attempt)!;
 }
 
 /** Attempt events already stored for this request, in attempt order (a redelivery resumes after them). */

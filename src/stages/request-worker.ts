@@ -1,13 +1,6 @@
 import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { BeamlineError } from "../errors/index.js";
-import {
-  attemptSubject,
-  type BeamlineEvent,
-  encodeEvent,
-  isEvent,
-  RequestSlots,
-  requestSubject,
-} from "../events/index.js";
+import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import { admit, extensionOf } from "./admit.js";
 import {
@@ -19,7 +12,7 @@ import {
 } from "./context.js";
 import { type AttemptEvent, executeStep, readStoredAttempts } from "./execute.js";
 import { failpoint } from "./failpoints.js";
-import { type FinishFacts, terminalForAttempt } from "./finish.js";
+import { terminalForAttempt } from "./finish.js";
 import { reserveQuota } from "./quota.js";
 import { assertStoredWhereItClaims, type DecidedEvent, decide } from "./route.js";
 import type { Delivery, StageHandler } from "./runner.js";
@@ -136,7 +129,7 @@ async function processRequest(
     );
   }
 
-  const { final, stored } = await executeStep(
+  const final = await executeStep(
     deps,
     accepted,
     decided,
@@ -146,64 +139,12 @@ async function processRequest(
     progress?.attempts ?? [],
     decisionStored,
   );
-  const facts = { catalogVersion, quotaReserved: quota.reserved };
-  const terminal = terminalForAttempt(accepted, final, facts, deps.now());
-  if (stored) return endRequest(deps, accepted, terminal);
-  await decisionStored;
-  return finishAtomically(deps, accepted, final, terminal, facts);
-}
-
-/**
- * The finish step for a final attempt of this delivery: the attempt and the terminal event
- * are stored as one atomic batch — both or neither, in one round trip — so the log never
- * holds a final attempt without its terminal. When a slot was already taken (another
- * delivery got there first), what is stored wins: its terminal, or a terminal made from its
- * attempt.
- */
-async function finishAtomically(
-  deps: WorkerDeps,
-  accepted: AcceptedEvent,
-  attempt: AttemptEvent,
-  terminal: TerminalEvent,
-  facts: FinishFacts,
-): Promise<TerminalEvent> {
-  const { tenant, requestId } = accepted;
-  const attemptSlot = attemptSubject(tenant, requestId, attempt.data.attempt);
-  if (!deps.atomicFinish) {
-    const result = await deps.store.append(attemptSlot, attempt, { once: true });
-    if (!result.duplicate) return endRequest(deps, accepted, terminal);
-    return finishFromStored(deps, accepted, attemptSlot, terminal, facts);
-  }
-  const encoded = encodeEvent(terminal);
-  const { committed } = await deps.store.appendAtomic([
-    { subject: attemptSlot, event: attempt },
-    { subject: requestSubject(tenant, requestId, RequestSlots.terminal), event: terminal, encoded },
-  ]);
-  failpoint("worker.after-finish");
-  if (committed) {
-    notifyTerminal(deps.nc, accepted, terminal, encoded);
-    return terminal;
-  }
-  return finishFromStored(deps, accepted, attemptSlot, terminal, facts);
-}
-
-/** Another delivery stored the final attempt (or the terminal) first: what is stored wins. */
-async function finishFromStored(
-  deps: WorkerDeps,
-  accepted: AcceptedEvent,
-  attemptSlot: string,
-  terminal: TerminalEvent,
-  facts: FinishFacts,
-): Promise<TerminalEvent> {
-  const storedAttempt = await deps.store.readLast(StreamNames.requests, attemptSlot);
-  if (
-    storedAttempt &&
-    (isEvent(storedAttempt, "attempt.succeeded") || isEvent(storedAttempt, "attempt.failed"))
-  ) {
-    return endRequest(deps, accepted, terminalForAttempt(accepted, storedAttempt, facts, deps.now()));
-  }
-  // Only the terminal slot was taken: endRequest reads and re-sends the stored terminal.
-  return endRequest(deps, accepted, terminal);
+  failpoint("worker.after-attempt");
+  return endRequest(
+    deps,
+    accepted,
+    terminalForAttempt(accepted, final, { catalogVersion, quotaReserved: quota.reserved }, deps.now()),
+  );
 }
 
 /**

@@ -13,16 +13,15 @@ import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 /**
  * Kill the worker between any two steps: on restart the request completes exactly once —
  * one decision, one attempt, one terminal event, one usage record. The worker is killed
- * (SIGKILL, via failpoints) before its first write, after the decision, after the provider
- * answered but before the attempt was stored, after the atomic attempt + terminal write, and
- * after all that but before it acked; billing before it writes and after it wrote but before
- * it acked.
+ * (SIGKILL, via failpoints) before its first write, after each of its writes (decision,
+ * attempt, terminal — the last before it acked), and after the provider answered but before
+ * the attempt was stored; billing before it writes and after it wrote but before it acked.
  */
 const FAILPOINTS = [
   "worker.before-handle",
   "worker.after-decided",
   "execute.after-provider-call",
-  "worker.after-finish",
+  "worker.after-attempt",
   "worker.after-handle",
   "billing.before-handle",
   "billing.after-handle",

@@ -25,11 +25,6 @@ describe("JetStreamPublisher", { timeout: 30_000 }, () => {
     nc = await connectNats({ servers: [server.url], name: "publisher-test" });
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "PUB", subjects: ["pub.>"], duplicate_window: 60_000_000_000 });
-    await jsm.streams.add({
-      name: "ATOMIC",
-      subjects: ["atomic.>"],
-      allow_atomic: true,
-    } as Parameters<typeof jsm.streams.add>[0]);
     publisher = new JetStreamPublisher(nc, 300);
   });
   after(async () => {
@@ -86,30 +81,5 @@ describe("JetStreamPublisher", { timeout: 30_000 }, () => {
     } finally {
       silent.unsubscribe();
     }
-  });
-
-  it("stores an atomic batch whole, and nothing of it when one write-once slot is taken", async () => {
-    const ack = await publisher.publishBatch([
-      { subject: "atomic.r1.attempt", payload: encoder.encode("a"), headers: publishHeaders("b1", true) },
-      { subject: "atomic.r1.terminal", payload: encoder.encode("t"), headers: publishHeaders("b2", true) },
-    ]);
-    assert.equal(ack.stream, "ATOMIC");
-    assert.equal(ack.seq, 2, "the ack names the last message");
-
-    await publisher.publish("atomic.r2.attempt", encoder.encode("first"), publishHeaders("c0", true));
-    const refused = await publisher
-      .publishBatch([
-        { subject: "atomic.r2.attempt", payload: encoder.encode("a"), headers: publishHeaders("c1", true) },
-        { subject: "atomic.r2.terminal", payload: encoder.encode("t"), headers: publishHeaders("c2", true) },
-      ])
-      .catch((e: unknown) => e);
-    assert.ok(isWrongLastSequence(refused), `a taken slot refuses the batch: ${String(refused)}`);
-    const jsm = await jetstreamManager(nc);
-    const info = await jsm.streams.info("ATOMIC", { subjects_filter: "atomic.r2.>" });
-    assert.deepEqual(
-      info.state.subjects,
-      { "atomic.r2.attempt": 1 },
-      "the terminal of the refused batch is not stored",
-    );
   });
 });
