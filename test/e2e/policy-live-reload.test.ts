@@ -86,7 +86,12 @@ describe("a tenant policy changes live, without a restart", { timeout: 60_000 },
     }
     const answers = await Promise.all(probes);
     const switched = answers.find((answer) => answer.model === "mock-large");
-    assert.ok(switched, `no request routed by policy version 2 within ${LIVE_MS} ms of publishing it`);
+    assert.ok(
+      switched,
+      `no request routed by policy version 2 within ${LIVE_MS} ms of publishing it: ${answers
+        .map((a) => `${Math.round(a.sentAfterMs)} ms → ${a.model}`)
+        .join(", ")}`,
+    );
     t.diagnostic(
       `first request routed by version 2 was sent ${Math.round(switched.sentAfterMs)} ms after publishing`,
     );
