@@ -14,6 +14,8 @@ export interface BeamlineMetrics {
   providerLatency: Histogram<"provider" | "model">;
   tokens: Counter<"tenant" | "provider" | "model" | "kind">;
   costNanoUsd: Counter<"tenant" | "provider" | "model">;
+  routingDecisions: Counter<"tenant" | "policy_version" | "strategy" | "model" | "outcome">;
+  admissions: Counter<"tenant" | "policy_version" | "outcome">;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): BeamlineMetrics {
@@ -71,6 +73,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Beaml
       name: "beamline_cost_nano_usd_total",
       help: "Billed cost in billionths of a US dollar",
       labelNames: ["tenant", "provider", "model"],
+      registers,
+    }),
+    routingDecisions: new Counter({
+      name: "beamline_routing_decisions_total",
+      help: "Routing decisions by tenant, the policy version and strategy that made them, and the first-ranked model (outcome `refused` when nothing was eligible)",
+      labelNames: ["tenant", "policy_version", "strategy", "model", "outcome"],
+      registers,
+    }),
+    admissions: new Counter({
+      name: "beamline_admissions_total",
+      help: "Quota admissions by tenant and policy version: admitted or refused (and which limit)",
+      labelNames: ["tenant", "policy_version", "outcome"],
       registers,
     }),
   };

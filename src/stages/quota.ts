@@ -43,7 +43,11 @@ export async function reserveQuota(
     candidate: { provider: first.provider, model },
     catalogVersion: decided.data.catalogVersion,
   });
-  if (!result.admitted)
+  const labels = { tenant: accepted.tenant, policy_version: String(policy.version) };
+  if (!result.admitted) {
+    deps.metrics.admissions.inc({ ...labels, outcome: `refused_${result.error.rejection.limit}` });
     return { admitted: false, error: result.error, headers: rejectionHeaders(result.error) };
+  }
+  if (result.reservation !== undefined) deps.metrics.admissions.inc({ ...labels, outcome: "admitted" });
   return { admitted: true, reserved: result.reservation !== undefined };
 }

@@ -42,6 +42,13 @@ export function decide(
       seed: accepted.requestId,
     });
     if (requestChanged) decision.request = request;
+    deps.metrics.routingDecisions.inc({
+      tenant: accepted.tenant,
+      policy_version: String(policy.version),
+      strategy: decision.strategy?.type ?? decision.policy,
+      model: decision.candidates[0]?.model ?? "",
+      outcome: "routed",
+    });
     return makeEvent(
       "route.decided",
       `${accepted.requestId}:${RequestSlots.decided}`,
@@ -50,8 +57,15 @@ export function decide(
       deps.now(),
     );
   } catch (error) {
-    if (isBeamlineError(error)) return error;
-    throw error;
+    if (!isBeamlineError(error)) throw error;
+    deps.metrics.routingDecisions.inc({
+      tenant: accepted.tenant,
+      policy_version: String(policy.version),
+      strategy: policy.document.routing.strategy.type,
+      model: "",
+      outcome: error.code === "BL_UNKNOWN_MODEL" ? "unknown_model" : "refused",
+    });
+    return error;
   }
 }
 

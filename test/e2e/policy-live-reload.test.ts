@@ -105,6 +105,13 @@ describe("a tenant policy changes live, without a restart", { timeout: 60_000 },
     assert.equal(next.model, "mock-large");
     assert.equal((await decisionOf(next.requestId)).policyVersion, 2);
 
+    // The metrics carry the policy version that routed.
+    const metrics = await (await fetch(`${beamline.baseUrl}/metrics`)).text();
+    assert.match(
+      metrics,
+      /beamline_routing_decisions_total\{tenant="dev",policy_version="2",strategy="quality",model="mock-large",outcome="routed"\} \d+/,
+    );
+
     // Each recorded decision reproduces from the log: its policy version, its catalog version.
     for (const requestId of [first.requestId, switched.requestId]) {
       const verification = await verifyRecordedDecision(beamline.nc, DEV_TENANT, requestId);
