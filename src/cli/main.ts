@@ -11,6 +11,7 @@ import { registerCatalogCommands } from "./commands/catalog.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policies.js";
+import { registerProjectionsCommands } from "./commands/projections.js";
 import { registerProvidersCommands } from "./commands/providers.js";
 import { registerTenantsCommand } from "./commands/tenants.js";
 import { connectForCommand } from "./nats-target.js";
@@ -131,6 +132,7 @@ program
   });
 
 registerProvidersCommands(program);
+registerProjectionsCommands(program);
 registerPolicyCommands(program);
 registerCatalogCommands(program);
 
