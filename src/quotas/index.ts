@@ -20,7 +20,7 @@ export { actualUsage, admissionEstimate } from "./estimate.js";
 export type { QuotaLimits } from "./limits-schema.js";
 export { quotaLimitsSchema } from "./limits-schema.js";
 export type { AdmitInput, AdmitResult, QuotaLedgerOptions } from "./quota-ledger.js";
-export { QuotaLedger } from "./quota-ledger.js";
+export { hasAnyLimit, QuotaLedger } from "./quota-ledger.js";
 export type { AppendOutcome, StoredQuotaEvent } from "./quota-log.js";
 export { QuotaLog } from "./quota-log.js";
 export { openQuotaKv, projectQuota, quotaProjector, readProjectedQuota } from "./quota-projector.js";

@@ -36,7 +36,7 @@ export interface AdmitInput {
   /** Estimated prompt tokens and the request's max tokens (or the model's output cap). */
   promptTokens: number;
   maxTokens: number;
-  /** The candidate whose price the estimate uses (the first ranked, see docs/quotas.md). */
+  /** The candidate whose price the estimate uses (the dearest of the decision's, see docs/quotas.md). */
   candidate: { provider: string; model: CatalogModel };
   catalogVersion: string;
 }
@@ -58,7 +58,7 @@ function foldFacts(state: QuotaState, facts: QuotaFact[], now: Date): QuotaState
   }, state);
 }
 
-function hasAnyLimit(limits: ApplicableLimits, apiKeyId: string | undefined): boolean {
+export function hasAnyLimit(limits: ApplicableLimits, apiKeyId: string | undefined): boolean {
   const set = (l: object | undefined) =>
     l !== undefined &&
     Object.entries(l).some(([name, value]) => name !== "spendWindow" && value !== undefined);

@@ -1,13 +1,15 @@
+import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/wire.js";
+import { BeamlineError } from "../errors/index.js";
 import type { QuotaExceededError } from "../quotas/index.js";
-import { rejectionHeaders } from "../quotas/index.js";
+import { admissionEstimate, hasAnyLimit, rejectionHeaders } from "../quotas/index.js";
 import type { VersionedPolicy } from "../routing/policy/document.js";
 import type { AcceptedEvent, WorkerDeps } from "./context.js";
 import type { DecidedEvent } from "./route.js";
 
 export type QuotaOutcome =
   | { admitted: true; reserved: boolean }
-  | { admitted: false; error: QuotaExceededError; headers: Record<string, string> };
+  | { admitted: false; error: QuotaExceededError | BeamlineError; headers: Record<string, string> };
 
 /** Output tokens reserved when neither the request nor the model names a maximum. */
 const DEFAULT_OUTPUT_TOKENS = 4_096;
@@ -15,7 +17,7 @@ const DEFAULT_OUTPUT_TOKENS = 4_096;
 /**
  * Quota admission, after routing (the estimate needs a price): the tenant's limits (policy)
  * and the key's reserve the estimate — prompt tokens plus the request's max tokens, at the
- * first candidate's price — through the log-serialised ledger (docs/quotas.md). Idempotent
+ * dearest candidate's price — through the log-serialised ledger (docs/quotas.md). Idempotent
  * per request: a redelivery finds its reservation and reserves nothing more. Without limits
  * nothing is written.
  */
@@ -28,19 +30,38 @@ export async function reserveQuota(
 ): Promise<QuotaOutcome> {
   const apiKeyId = accepted.data.apiKeyId;
   const keyLimits = apiKeyId === undefined ? undefined : deps.keys.lookupBy(apiKeyId)?.limits;
-  const first = decided.data.candidates[0]!;
-  const model = deps.catalog().resolve(first.model);
-  if (!model) return { admitted: true, reserved: false };
+  const limits = { tenant: policy.document.limits, ...(keyLimits ? { key: keyLimits } : {}) };
+  if (!hasAnyLimit(limits, apiKeyId)) return { admitted: true, reserved: false };
   const promptTokens = decided.data.estimate?.promptTokens ?? 0;
-  const maxTokens =
-    request.max_completion_tokens ?? request.max_tokens ?? model.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
+  // The estimate is priced at the dearest candidate, not the first: execution may fail over
+  // down the ranking, and a hard budget must hold whichever candidate ends up serving.
+  let dearest: { provider: string; model: CatalogModel; maxTokens: number; costNanoUsd: number } | undefined;
+  for (const candidate of decided.data.candidates) {
+    const model = deps.catalog().resolve(candidate.model);
+    if (!model) continue;
+    const maxTokens =
+      request.max_completion_tokens ?? request.max_tokens ?? model.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
+    const { costNanoUsd } = admissionEstimate(model, promptTokens, maxTokens);
+    if (!dearest || costNanoUsd > dearest.costNanoUsd) {
+      dearest = { provider: candidate.provider, model, maxTokens, costNanoUsd };
+    }
+  }
+  if (!dearest) {
+    // Limits apply but no candidate can be priced (the catalog changed since the decision):
+    // refusing is the only way not to spend an unknown amount.
+    const error = new BeamlineError(
+      "BL_NO_ELIGIBLE_MODEL",
+      `cannot price request ${decided.requestId} for quota admission: none of its candidates is in catalog ${deps.catalog().version}`,
+    );
+    return { admitted: false, error, headers: {} };
+  }
   const result = await deps.quotas.admit({
     cause: decided,
     apiKeyId,
-    limits: { tenant: policy.document.limits, ...(keyLimits ? { key: keyLimits } : {}) },
+    limits,
     promptTokens,
-    maxTokens,
-    candidate: { provider: first.provider, model },
+    maxTokens: dearest.maxTokens,
+    candidate: { provider: dearest.provider, model: dearest.model },
     catalogVersion: decided.data.catalogVersion,
   });
   const labels = { tenant: accepted.tenant, policy_version: String(policy.version) };

@@ -124,7 +124,7 @@ async function processRequest(
       failedEvent(accepted, "quota", quota.error, 0, deps.now(), {
         cause: decided,
         catalogVersion,
-        responseHeaders: quota.headers,
+        ...(Object.keys(quota.headers).length > 0 ? { responseHeaders: quota.headers } : {}),
       }),
     );
   }
