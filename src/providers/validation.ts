@@ -13,11 +13,11 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /**
- * Validates an adapter's options once and freezes them; every problem is reported together in
- * one `BL_CONFIG_INVALID` error naming `what` ("OpenAI adapter", …). Paths and zod's messages
- * only, so a misplaced key never lands in the message.
+ * Validates the options of an adapter or of the mock once and freezes them; every problem is
+ * reported together in one `BL_CONFIG_INVALID` error naming `what` ("OpenAI adapter", …).
+ * Paths and zod's messages only, so a misplaced key never lands in the message.
  */
-export function parseAdapterOptions<Schema extends z.ZodType>(
+export function parseProviderOptions<Schema extends z.ZodType>(
   schema: Schema,
   options: unknown,
   what: string,

@@ -11,7 +11,7 @@ import { type ChunkSink, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
 import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
-import { parseAdapterOptions } from "../validation.js";
+import { parseProviderOptions } from "../validation.js";
 import {
   anthropicAdviceFor,
   anthropicErrorFromResponse,
@@ -69,7 +69,7 @@ const optionsSchema = z.strictObject({
  * every message. `close()` lets calls in flight finish.
  */
 export function createAnthropicAdapter(options: AnthropicAdapterOptions = {}): ProviderAdapter {
-  const config = parseAdapterOptions(optionsSchema, options, "Anthropic adapter");
+  const config = parseProviderOptions(optionsSchema, options, "Anthropic adapter");
   const now = config.now ?? Date.now;
   const endpoint = new URL(config.baseUrl);
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, "")}/messages`;

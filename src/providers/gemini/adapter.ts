@@ -7,7 +7,7 @@ import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.j
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
 import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
-import { parseAdapterOptions } from "../validation.js";
+import { parseProviderOptions } from "../validation.js";
 import {
   classifyGeminiError,
   describeGeminiError,
@@ -72,7 +72,7 @@ function modelResource(upstreamModel: string): string {
  * error is rethrown unchanged. Error messages are built from Gemini's error body, key redacted.
  */
 export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdapter {
-  const config = parseAdapterOptions(optionsSchema, options, "Gemini adapter");
+  const config = parseProviderOptions(optionsSchema, options, "Gemini adapter");
   const base = new URL(config.baseUrl);
   const basePath = base.pathname.replace(/\/+$/, "");
   const providerName = config.name;

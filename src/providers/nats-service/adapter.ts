@@ -8,7 +8,7 @@ import {
   ProviderErrorClass,
   type ProviderResult,
 } from "../types.js";
-import { describeIssues, parseAdapterOptions } from "../validation.js";
+import { describeIssues, parseProviderOptions } from "../validation.js";
 import {
   CONTRACT_VERSION,
   type ServiceRequest,
@@ -66,7 +66,7 @@ const NO_RESPONDERS = 503;
  * `signal.reason`; an `onChunk` that throws rejects with its error, unchanged.
  */
 export function createNatsServiceAdapter(options: NatsServiceAdapterOptions): ProviderAdapter {
-  const config = parseAdapterOptions(optionsSchema, options, "NATS service provider");
+  const config = parseProviderOptions(optionsSchema, options, "NATS service provider");
   const providerName = config.name;
   const subject = config.subject ?? serviceSubject(providerName);
   const nc = config.nc;

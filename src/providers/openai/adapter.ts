@@ -6,7 +6,7 @@ import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.j
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
 import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
-import { parseAdapterOptions } from "../validation.js";
+import { parseProviderOptions } from "../validation.js";
 import {
   adviceFor,
   classifyStreamError,
@@ -72,7 +72,7 @@ function requestBody(request: ChatRequest, upstreamModel: string, streaming: boo
  * `close()` lets calls in flight finish (abort them first for a fast shutdown).
  */
 export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdapter {
-  const config = parseAdapterOptions(optionsSchema, options, "OpenAI adapter");
+  const config = parseProviderOptions(optionsSchema, options, "OpenAI adapter");
   const endpoint = new URL(config.baseUrl);
   // Appended to the path so a query string (e.g. an API version) stays where it is.
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, "")}/chat/completions`;
