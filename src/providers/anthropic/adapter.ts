@@ -6,7 +6,6 @@ import {
 } from "../../chat/anthropic.js";
 import type { ChatCompletion } from "../../chat/wire.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
-import { createRedactor, type Redactor } from "../http/errors.js";
 import { type ChunkSink, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
@@ -75,14 +74,12 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions = {}): P
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, "")}/messages`;
   const path = endpoint.pathname + endpoint.search;
   const providerName = config.name;
-  const redact: Redactor = createRedactor(config.apiKey);
   const transport = createHttpTransport(endpoint.origin, config, {
     providerName,
-    redact,
     advice: anthropicAdviceFor,
     errorFromResponse: anthropicErrorFromResponse,
   });
-  const { malformed } = transport;
+  const { malformed, redact } = transport;
   const baseHeaders: Record<string, string> = {
     "content-type": "application/json",
     "anthropic-version": ANTHROPIC_VERSION,

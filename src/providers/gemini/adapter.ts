@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { ChatCompletion } from "../../chat/wire.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
-import { createRedactor, type Redactor } from "../http/errors.js";
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
@@ -77,14 +76,12 @@ export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdap
   const basePath = base.pathname.replace(/\/+$/, "");
   const providerName = config.name;
   const now = config.now ?? Date.now;
-  const redact: Redactor = createRedactor(config.apiKey);
   const transport = createHttpTransport(base.origin, config, {
     providerName,
-    redact,
     advice: geminiAdvice,
     errorFromResponse: geminiErrorFromResponse,
   });
-  const { malformed } = transport;
+  const { malformed, redact } = transport;
   const apiKeyHeader: Record<string, string> =
     config.apiKey === undefined ? {} : { "x-goog-api-key": config.apiKey };
 

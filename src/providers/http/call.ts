@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { ChatCompletion } from "../../chat/wire.js";
 import { ProviderError } from "../provider-error.js";
 import { type ProviderCall, ProviderErrorClass, type ProviderResult, type ProviderUsage } from "../types.js";
-import type { ErrorAnswer, Redactor } from "./errors.js";
+import { createRedactor, type ErrorAnswer, type Redactor } from "./errors.js";
 import { CallbackFailure, type ChunkSink, createChunkSink, providerUsageOf } from "./stream.js";
 
 /** Connection options every HTTP provider adapter takes. */
@@ -39,7 +39,6 @@ export const httpAdapterOptionsShape = {
 /** What the transport needs to know of a wire to report its failures. */
 export interface HttpWire {
   providerName: string;
-  redact: Redactor;
   /** Human advice for an error class, appended to messages. */
   advice(errorClass: ProviderErrorClass): string;
   /** The ProviderError of a non-2xx answer, from the wire's own error body shape. */
@@ -59,6 +58,8 @@ export interface HttpExchange {
 
 /** An undici keep-alive pool to one provider origin and the call lifecycle every HTTP wire shares. */
 export interface HttpTransport {
+  /** Removes the API key from any text that may echo it. */
+  redact: Redactor;
   /** A `malformed` ProviderError; never with a cause, which could quote a body echoing credentials. */
   malformed(problem: string): ProviderError;
   /**
@@ -85,10 +86,11 @@ function errorCode(error: unknown): string | undefined {
 /** The {@link HttpTransport} of one wire to `origin`. */
 export function createHttpTransport(
   origin: string,
-  config: Required<Omit<HttpAdapterOptions, "apiKey">>,
+  config: Required<Omit<HttpAdapterOptions, "apiKey">> & Pick<HttpAdapterOptions, "apiKey">,
   wire: HttpWire,
 ): HttpTransport {
-  const { providerName, redact, advice } = wire;
+  const { providerName, advice } = wire;
+  const redact = createRedactor(config.apiKey);
   const pool = new Pool(origin, {
     connections: config.maxConnections,
     connectTimeout: config.connectTimeoutMs,
@@ -216,5 +218,5 @@ export function createHttpTransport(
     }
   }
 
-  return { malformed, exchange, close: () => pool.close() };
+  return { redact, malformed, exchange, close: () => pool.close() };
 }

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import type { ChatCompletion, ChatRequest } from "../../chat/wire.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
-import { createRedactor, type Redactor } from "../http/errors.js";
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
@@ -78,14 +77,12 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, "")}/chat/completions`;
   const path = endpoint.pathname + endpoint.search;
   const providerName = config.name;
-  const redact: Redactor = createRedactor(config.apiKey);
   const transport = createHttpTransport(endpoint.origin, config, {
     providerName,
-    redact,
     advice: adviceFor,
     errorFromResponse,
   });
-  const { malformed } = transport;
+  const { malformed, redact } = transport;
   const authorization: Record<string, string> =
     config.apiKey === undefined ? {} : { authorization: `Bearer ${config.apiKey}` };
   const plainHeaders = {
