@@ -8,6 +8,10 @@ import {
   createChunkToAnthropicTranslator,
 } from "./messages-stream.js";
 import type { CompletedUsage } from "./request-lifecycle.js";
+import { SseResponse, STREAM_RESTARTED_MESSAGE } from "./sse-response.js";
+
+/** The response headers that carry the request id on Anthropic's front door. */
+export const ANTHROPIC_REQUEST_ID_HEADERS = ["x-request-id", "request-id"] as const;
 
 /**
  * Writes an Anthropic SSE stream (`event: <type>` + `data: <json>`) from the canonical chunks
@@ -16,77 +20,57 @@ import type { CompletedUsage } from "./request-lifecycle.js";
  * with an `event: error` and no `message_stop`: a cut stream never looks like a success.
  */
 export class AnthropicSseWriter {
-  started = false;
-  private ended = false;
-  private generation: string | undefined;
+  private readonly response: SseResponse;
   private readonly translator: ChunkToAnthropicTranslator;
 
   constructor(
-    private readonly reply: FastifyReply,
+    reply: FastifyReply,
     private readonly requestId: string,
   ) {
+    this.response = new SseResponse(reply, requestId, ANTHROPIC_REQUEST_ID_HEADERS);
     this.translator = createChunkToAnthropicTranslator(requestId);
+  }
+
+  /** Whether bytes of the stream are out (and with them its status and headers). */
+  get started(): boolean {
+    return this.response.started;
   }
 
   /** A chunk (OpenAI chunk JSON) from the executor; another generation means it restarted mid-stream. */
   chunk(json: Uint8Array, generation: string): void {
-    if (this.ended) return;
-    if (this.generation !== undefined && generation !== this.generation) {
+    if (this.response.ended) return;
+    if (!this.response.continues(generation)) {
       this.fail({
         type: "error",
-        error: {
-          type: "api_error",
-          message: "The stream was interrupted when the provider call was restarted; retry the request.",
-          code: "BL_STREAM_INTERRUPTED",
-        },
+        error: { type: "api_error", message: STREAM_RESTARTED_MESSAGE, code: "BL_STREAM_INTERRUPTED" },
         request_id: this.requestId,
       });
       return;
     }
-    this.generation = generation;
     const chunk = JSON.parse(Buffer.from(json).toString("utf8")) as ChatCompletionChunk;
     this.writeAll(this.translator.push(chunk));
   }
 
   /** Ends a successful stream; replays the whole answer if nothing was streamed live. */
   complete(completion: ChatCompletion, usage: CompletedUsage): void {
-    if (this.ended) return;
+    if (this.response.ended) return;
     if (!this.translator.started) {
       for (const chunk of chunksOfCompletion(completion)) this.writeAll(this.translator.push(chunk));
     }
     this.writeAll(this.translator.finish(usage));
-    this.end();
+    this.response.end();
   }
 
   fail(body: AnthropicErrorBody): void {
-    if (this.ended) return;
+    if (this.response.ended) return;
     this.writeAll([body as unknown as AnthropicEvent]);
-    this.end();
+    this.response.end();
   }
 
   private writeAll(events: AnthropicEvent[]): void {
     if (events.length === 0) return;
-    this.start();
     let text = "";
     for (const event of events) text += `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-    this.reply.raw.write(text);
-  }
-
-  private start(): void {
-    if (this.started) return;
-    this.started = true;
-    this.reply.hijack();
-    this.reply.raw.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-request-id": this.requestId,
-      "request-id": this.requestId,
-    });
-  }
-
-  private end(): void {
-    this.ended = true;
-    this.reply.raw.end();
+    this.response.write(text);
   }
 }

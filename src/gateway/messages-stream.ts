@@ -1,6 +1,7 @@
 import type { ChatCompletion, ChatCompletionChunk } from "../chat/wire.js";
 import { anthropicUsageFrom, stopReasonFrom } from "./messages-response.js";
 import type { CompletedUsage } from "./request-lifecycle.js";
+import { chunkOfChoice } from "./sse-response.js";
 
 /** One Anthropic stream event; `type` is also its SSE event name. */
 export interface AnthropicEvent {
@@ -124,29 +125,9 @@ export function createChunkToAnthropicTranslator(messageId: string): ChunkToAnth
 /** The canonical chunks a whole completion streams as, for replaying an answer that was not streamed live. */
 export function chunksOfCompletion(completion: ChatCompletion): ChatCompletionChunk[] {
   const choice = completion.choices[0];
-  const base = {
-    id: completion.id,
-    object: "chat.completion.chunk" as const,
-    created: completion.created,
-    model: completion.model,
-  };
-  if (choice === undefined) return [{ ...base, choices: [] }];
-  return [
-    {
-      ...base,
-      choices: [
-        {
-          index: 0,
-          delta: {
-            role: "assistant",
-            content: choice.message.content,
-            ...(choice.message.tool_calls
-              ? { tool_calls: choice.message.tool_calls.map((call, index) => ({ index, ...call })) }
-              : {}),
-          },
-          finish_reason: choice.finish_reason,
-        },
-      ],
-    },
-  ];
+  if (choice === undefined) {
+    const { id, created, model } = completion;
+    return [{ id, object: "chat.completion.chunk", created, model, choices: [] }];
+  }
+  return [chunkOfChoice(completion, choice, 0)];
 }

@@ -1,23 +1,28 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Logger } from "../observability/index.js";
+import type { AnthropicErrorBody } from "../chat/anthropic.js";
 import type { Principal } from "./auth.js";
 import { fromHttpFrameworkError } from "./error-body.js";
-import { applyFailureHeaders } from "./failure-answer.js";
+import { answerThroughLifecycle, type FrontDoorDeps, type FrontDoorWire } from "./front-door.js";
 import { parseMessagesRequest, toChatRequest } from "./messages-request.js";
 import { anthropicErrorBody, toAnthropicMessage } from "./messages-response.js";
-import { AnthropicSseWriter } from "./messages-sse.js";
-import { assertKnownModel, type ModelViews } from "./model-check.js";
-import {
-  acceptAndAwait,
-  firstHeader,
-  nextRequestId,
-  type RequestLifecycleDeps,
-} from "./request-lifecycle.js";
+import { ANTHROPIC_REQUEST_ID_HEADERS, AnthropicSseWriter } from "./messages-sse.js";
 
-export interface MessagesDeps extends RequestLifecycleDeps, ModelViews {
-  log: Logger;
+export interface MessagesDeps extends FrontDoorDeps {
   maxBodyBytes: number;
 }
+
+/** Anthropic's wire format of the answers the shared front-door handling sends. */
+const anthropicWire: FrontDoorWire<AnthropicErrorBody, AnthropicSseWriter> = {
+  frontDoor: "anthropic",
+  spanName: "POST /v1/messages",
+  requestIdHeaders: ANTHROPIC_REQUEST_ID_HEADERS,
+  openStream: (reply, requestId) => new AnthropicSseWriter(reply, requestId),
+  async sendCompletion(reply, _chat, completion, usage, sse) {
+    if (sse) sse.complete(completion, usage);
+    else await reply.code(200).send(toAnthropicMessage(completion, usage));
+  },
+  errorBody: anthropicErrorBody,
+};
 
 /**
  * POST /v1/messages, Anthropic's front door. The body is validated as a Messages API request,
@@ -32,42 +37,7 @@ export async function handleMessages(
   reply: FastifyReply,
 ): Promise<void> {
   const chat = toChatRequest(parseMessagesRequest(request.body));
-  assertKnownModel(deps, principal.tenant, chat.model);
-  const requestId = nextRequestId(deps);
-  reply.header("x-request-id", requestId).header("request-id", requestId);
-  const sse = chat.stream === true ? new AnthropicSseWriter(reply, requestId) : undefined;
-
-  const outcome = await acceptAndAwait(deps, {
-    principal,
-    requestId,
-    chat,
-    frontDoor: "anthropic",
-    spanName: "POST /v1/messages",
-    traceparent: firstHeader(request.headers["traceparent"]),
-    ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
-  });
-  if (outcome.kind === "completed") {
-    if (sse) sse.complete(outcome.completion, outcome.usage);
-    else await reply.code(200).send(toAnthropicMessage(outcome.completion, outcome.usage));
-    return;
-  }
-  if (outcome.kind === "timeout") {
-    const body = anthropicErrorBody(outcome.error, requestId);
-    if (sse?.started) sse.fail(body);
-    else await reply.code(outcome.error.httpStatus).send(body);
-    return;
-  }
-  deps.log
-    .child({ tenant: principal.tenant, requestId })
-    .info({ code: outcome.error.code }, "request failed");
-  // Once the stream is out its status and headers are too: the error event carries the code.
-  const body = anthropicErrorBody(outcome.error, requestId, outcome.extension);
-  if (sse?.started) {
-    sse.fail(body);
-    return;
-  }
-  applyFailureHeaders(reply, outcome);
-  await reply.code(outcome.error.httpStatus).send(body);
+  await answerThroughLifecycle(deps, anthropicWire, principal, chat, request, reply);
 }
 
 /**

@@ -1,9 +1,13 @@
 import type { FastifyReply } from "fastify";
 import type { ChatCompletion, ChatUsage } from "../chat/wire.js";
 import type { OpenAiErrorBody } from "./error-body.js";
+import { chunkOfChoice, SseResponse, STREAM_RESTARTED_MESSAGE } from "./sse-response.js";
 
 const DATA = Buffer.from("data: ");
 const END = Buffer.from("\n\n");
+
+/** The response headers that carry the request id on OpenAI's front door. */
+export const OPENAI_REQUEST_ID_HEADERS = ["x-request-id"] as const;
 
 /**
  * Writes an OpenAI-style SSE stream. Headers go out with the first chunk, so an error that
@@ -12,23 +16,27 @@ const END = Buffer.from("\n\n");
  * looks like a success to the client.
  */
 export class SseWriter {
-  started = false;
-  private ended = false;
-  private generation: string | undefined;
+  private readonly response: SseResponse;
 
   constructor(
-    private readonly reply: FastifyReply,
+    reply: FastifyReply,
     private readonly requestId: string,
-  ) {}
+  ) {
+    this.response = new SseResponse(reply, requestId, OPENAI_REQUEST_ID_HEADERS);
+  }
 
-  /** A chunk from the executor. A chunk from another execution generation means the
-   * executor restarted mid-stream: the client cannot be given a spliced answer. */
+  /** Whether bytes of the stream are out (and with them its status and headers). */
+  get started(): boolean {
+    return this.response.started;
+  }
+
+  /** A chunk (OpenAI chunk JSON) from the executor; another generation means it restarted mid-stream. */
   chunk(json: Uint8Array, generation: string): void {
-    if (this.ended) return;
-    if (this.generation !== undefined && generation !== this.generation) {
+    if (this.response.ended) return;
+    if (!this.response.continues(generation)) {
       this.fail({
         error: {
-          message: "The stream was interrupted when the provider call was restarted; retry the request.",
+          message: STREAM_RESTARTED_MESSAGE,
           type: "api_error",
           param: null,
           code: "BL_STREAM_INTERRUPTED",
@@ -36,37 +44,14 @@ export class SseWriter {
       });
       return;
     }
-    this.generation = generation;
-    this.start();
-    this.reply.raw.write(Buffer.concat([DATA, json, END]));
+    this.response.write(Buffer.concat([DATA, json, END]));
   }
 
   /** Ends a successful stream; replays the whole answer if no chunk was streamed live. */
   complete(completion: ChatCompletion, usage: ChatUsage | undefined): void {
-    if (this.ended) return;
-    if (!this.started) {
-      this.start();
-      for (const choice of completion.choices) {
-        this.write({
-          id: completion.id,
-          object: "chat.completion.chunk",
-          created: completion.created,
-          model: completion.model,
-          choices: [
-            {
-              index: choice.index,
-              delta: {
-                role: "assistant",
-                content: choice.message.content,
-                ...(choice.message.tool_calls
-                  ? { tool_calls: choice.message.tool_calls.map((call, index) => ({ index, ...call })) }
-                  : {}),
-              },
-              finish_reason: choice.finish_reason,
-            },
-          ],
-        });
-      }
+    if (this.response.ended) return;
+    if (!this.response.started) {
+      for (const choice of completion.choices) this.write(chunkOfChoice(completion, choice, choice.index));
     }
     if (usage) {
       this.write({
@@ -78,35 +63,17 @@ export class SseWriter {
         usage,
       });
     }
-    this.reply.raw.write("data: [DONE]\n\n");
-    this.end();
+    this.response.write("data: [DONE]\n\n");
+    this.response.end();
   }
 
   fail(body: OpenAiErrorBody): void {
-    if (this.ended) return;
-    this.start();
+    if (this.response.ended) return;
     this.write(body);
-    this.end();
-  }
-
-  private start(): void {
-    if (this.started) return;
-    this.started = true;
-    this.reply.hijack();
-    this.reply.raw.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-request-id": this.requestId,
-    });
+    this.response.end();
   }
 
   private write(value: unknown): void {
-    this.reply.raw.write(`data: ${JSON.stringify(value)}\n\n`);
-  }
-
-  private end(): void {
-    this.ended = true;
-    this.reply.raw.end();
+    this.response.write(`data: ${JSON.stringify(value)}\n\n`);
   }
 }

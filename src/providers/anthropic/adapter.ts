@@ -1,24 +1,16 @@
-import { performance } from "node:perf_hooks";
-import { Pool } from "undici";
 import { z } from "zod";
 import {
   ANTHROPIC_VERSION,
   anthropicMessageSchema,
   anthropicStreamEventSchema,
 } from "../../chat/anthropic.js";
-import type { ChatCompletion, ChatCompletionChunk } from "../../chat/wire.js";
-import { BeamlineError } from "../../errors/index.js";
-import { createChunkAssembler } from "../chunk-assembler.js";
-import { createRedactor, type Redactor } from "../openai/errors.js";
+import type { ChatCompletion } from "../../chat/wire.js";
+import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
+import { type ChunkSink, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
-import { createSseParser, type SseEvent } from "../sse.js";
-import {
-  type ProviderAdapter,
-  type ProviderCall,
-  ProviderErrorClass,
-  type ProviderResult,
-  type ProviderUsage,
-} from "../types.js";
+import type { SseEvent } from "../sse.js";
+import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
+import { parseProviderOptions } from "../validation.js";
 import {
   anthropicAdviceFor,
   anthropicErrorFromResponse,
@@ -31,7 +23,7 @@ import { toChatCompletion } from "./response.js";
 import { createAnthropicStreamTranslator } from "./stream.js";
 
 /** Options of {@link createAnthropicAdapter}. Validated once; all problems are reported together. */
-export interface AnthropicAdapterOptions {
+export interface AnthropicAdapterOptions extends HttpAdapterOptions {
   /** Provider name as the model catalog refers to it. Default `anthropic`. */
   name?: string;
   /**
@@ -41,19 +33,11 @@ export interface AnthropicAdapterOptions {
   baseUrl?: string;
   /** Sent as `x-api-key`; omitted when absent (a local fake). */
   apiKey?: string;
-  /** Longest TCP (and TLS) connect, in milliseconds. Default 10 000. */
-  connectTimeoutMs?: number;
   /**
-   * Longest wait for the response headers, and the longest silence between two pieces of
-   * the body, in milliseconds (a stalled stream fails after it; Anthropic sends `ping`
-   * events, so a healthy stream is never silent for long). Checked on undici's coarse clock,
-   * so it fires up to ~1 s late. Default 300 000.
+   * See {@link HttpAdapterOptions.headersTimeoutMs}; Anthropic sends `ping` events, so a
+   * healthy stream is never silent for long.
    */
   headersTimeoutMs?: number;
-  /** Deadline of a whole call, streaming included, in milliseconds. Default 600 000. */
-  requestTimeoutMs?: number;
-  /** Most keep-alive connections held open to the provider. Default 128. */
-  maxConnections?: number;
   /** Clock for the `created` field of translated answers, in ms since the epoch. Default `Date.now`. */
   now?: () => number;
 }
@@ -63,47 +47,9 @@ const optionsSchema = z.strictObject({
   baseUrl: z
     .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
     .default("https://api.anthropic.com/v1"),
-  apiKey: z.string().min(1).optional(),
-  connectTimeoutMs: z.number().int().positive().default(10_000),
-  headersTimeoutMs: z.number().int().positive().default(300_000),
-  requestTimeoutMs: z.number().int().positive().default(600_000),
-  maxConnections: z.number().int().positive().default(128),
+  ...httpAdapterOptionsShape,
   now: z.custom<() => number>((value) => typeof value === "function").optional(),
 });
-
-function parseOptions(options: AnthropicAdapterOptions) {
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) {
-    // Paths and zod's messages only, so a misplaced key never lands in the message.
-    const problems = result.error.issues.map(
-      (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,
-    );
-    throw new BeamlineError("BL_CONFIG_INVALID", `Invalid Anthropic adapter options: ${problems.join("; ")}`);
-  }
-  return Object.freeze(result.data);
-}
-
-/** Thrown through the stream loop when the caller's `onChunk` throws; rethrown unchanged. */
-class CallbackFailure {
-  constructor(readonly error: unknown) {}
-}
-
-const UNDICI_TIMEOUT_CODES = new Set([
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-]);
-
-function errorCode(error: unknown): string | undefined {
-  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === "string" ? code : undefined;
-}
-
-function hasContent(chunk: ChatCompletionChunk): boolean {
-  return chunk.choices.some(
-    (choice) => Boolean(choice.delta.content) || (choice.delta.tool_calls?.length ?? 0) > 0,
-  );
-}
 
 /**
  * A ProviderAdapter for Anthropic's Messages API (`POST /v1/messages`, `x-api-key` and
@@ -122,20 +68,19 @@ function hasContent(chunk: ChatCompletionChunk): boolean {
  * every message. `close()` lets calls in flight finish.
  */
 export function createAnthropicAdapter(options: AnthropicAdapterOptions = {}): ProviderAdapter {
-  const config = parseOptions(options);
+  const config = parseProviderOptions(optionsSchema, options, "Anthropic adapter");
   const now = config.now ?? Date.now;
   const endpoint = new URL(config.baseUrl);
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, "")}/messages`;
   const path = endpoint.pathname + endpoint.search;
   const providerName = config.name;
-  const redact: Redactor = createRedactor(config.apiKey);
-  const pool = new Pool(endpoint.origin, {
-    connections: config.maxConnections,
-    connectTimeout: config.connectTimeoutMs,
-    headersTimeout: config.headersTimeoutMs,
-    bodyTimeout: config.headersTimeoutMs,
+  const transport = createHttpTransport(endpoint.origin, config, {
+    providerName,
+    advice: anthropicAdviceFor,
+    errorFromResponse: anthropicErrorFromResponse,
   });
-  const baseHeaders = {
+  const { malformed, redact } = transport;
+  const baseHeaders: Record<string, string> = {
     "content-type": "application/json",
     "anthropic-version": ANTHROPIC_VERSION,
     ...(config.apiKey === undefined ? {} : { "x-api-key": config.apiKey }),
@@ -143,67 +88,7 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions = {}): P
   const plainHeaders = { ...baseHeaders, accept: "application/json" };
   const streamHeaders = { ...baseHeaders, accept: "text/event-stream" };
 
-  function malformed(problem: string): ProviderError {
-    // No cause: V8's SyntaxError quotes the body, and a body may echo the credentials.
-    return new ProviderError(
-      ProviderErrorClass.Malformed,
-      `${providerName} ${problem}; ${anthropicAdviceFor("malformed")}`,
-    );
-  }
-
-  function translateFailure(
-    error: unknown,
-    call: ProviderCall,
-    deadline: AbortSignal,
-    chunksDelivered: number,
-  ) {
-    if (error instanceof CallbackFailure) return error.error;
-    if (call.signal?.aborted) return call.signal.reason;
-    let failure: ProviderError;
-    if (deadline.aborted && deadline.reason instanceof ProviderError) {
-      failure = deadline.reason;
-    } else if (error instanceof ProviderError) {
-      failure = error;
-    } else {
-      const code = errorCode(error);
-      const message = redact(error instanceof Error ? error.message : String(error));
-      if (code !== undefined && UNDICI_TIMEOUT_CODES.has(code)) {
-        failure = new ProviderError(
-          ProviderErrorClass.Timeout,
-          `${providerName} timed out (${message}); ${anthropicAdviceFor("timeout")}`,
-          { cause: error },
-        );
-      } else if (code?.startsWith("HPE_")) {
-        failure = malformed(`answered invalid HTTP (${message})`);
-      } else {
-        failure = new ProviderError(
-          ProviderErrorClass.Connection,
-          `${providerName} connection failed or closed early (${code === undefined ? message : `${code}: ${message}`}); ${anthropicAdviceFor("connection")}`,
-          { cause: error },
-        );
-      }
-    }
-    if (chunksDelivered > 0 && failure.errorClass !== ProviderErrorClass.Malformed) {
-      return new ProviderError(
-        ProviderErrorClass.StreamInterrupted,
-        `${providerName} stream broke after ${chunksDelivered} chunk(s): ${failure.message}`,
-        {
-          cause: failure,
-          ...(failure.providerStatus === undefined ? {} : { providerStatus: failure.providerStatus }),
-        },
-      );
-    }
-    return failure;
-  }
-
-  async function readPlain(body: { text(): Promise<string> }): Promise<ChatCompletion> {
-    const text = await body.text();
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw malformed("answered a body that is not JSON");
-    }
+  function readPlain(value: unknown): ChatCompletion {
     const parsed = anthropicMessageSchema.safeParse(value);
     if (!parsed.success) {
       const details = errorDetailsOf(value);
@@ -221,16 +106,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions = {}): P
     return toChatCompletion(parsed.data, Math.floor(now() / 1000));
   }
 
-  async function readStream(
-    body: AsyncIterable<Buffer>,
-    onChunk: (chunk: ChatCompletionChunk) => void,
-    progress: { chunksDelivered: number },
-  ): Promise<{ completion: ChatCompletion; usage: ProviderUsage; firstTokenAt: number }> {
-    const parser = createSseParser();
+  async function readStream(body: AsyncIterable<Buffer>, sink: ChunkSink): Promise<ProviderUsage> {
     const translator = createAnthropicStreamTranslator(Math.floor(now() / 1000));
-    const assembler = createChunkAssembler();
-    let firstChunkAt: number | undefined;
-    let firstTokenAt: number | undefined;
 
     const handle = (event: SseEvent): void => {
       if (translator.finished) return;
@@ -259,113 +136,36 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions = {}): P
         );
       }
       if (parsed.data.type === "error") return; // handled above
-      for (const chunk of translator.push(parsed.data)) {
-        const at = performance.now();
-        firstChunkAt ??= at;
-        if (firstTokenAt === undefined && hasContent(chunk)) firstTokenAt = at;
-        assembler.add(chunk);
-        progress.chunksDelivered++;
-        try {
-          onChunk(chunk);
-        } catch (error) {
-          throw new CallbackFailure(error);
-        }
-      }
+      for (const chunk of translator.push(parsed.data)) sink.deliver(chunk);
     };
 
-    try {
-      for await (const piece of body) {
-        // After message_stop the rest is drained, not parsed, so the connection can be reused.
-        if (translator.finished) continue;
-        for (const event of parser.push(piece)) handle(event);
-      }
-      if (!translator.finished) for (const event of parser.end()) handle(event);
-    } catch (error) {
-      // A connection that breaks after message_stop has already delivered the whole answer.
-      if (!translator.finished) throw error;
-    }
+    // After message_stop the rest is drained; a connection that breaks then lost nothing.
+    await pumpSseEvents(body, handle, () => translator.finished);
     if (!translator.finished) {
-      throw progress.chunksDelivered > 0
+      throw sink.delivered > 0
         ? new ProviderError(
             ProviderErrorClass.StreamInterrupted,
             `${providerName} stream ended before message_stop; ${anthropicAdviceFor("stream_interrupted")}`,
           )
         : malformed("ended the stream without any event");
     }
-    return {
-      completion: assembler.completion(),
-      usage: translator.usage(),
-      firstTokenAt: firstTokenAt ?? firstChunkAt ?? performance.now(),
-    };
+    return translator.usage();
   }
 
-  async function complete(call: ProviderCall): Promise<ProviderResult> {
+  async function complete(call: ProviderCall) {
     if (call.signal?.aborted) throw call.signal.reason;
     const streaming = call.onChunk !== undefined;
-    // Translated before any I/O: a request Anthropic cannot express fails without a call.
-    const body = JSON.stringify(toAnthropicRequest(call.request, call.upstreamModel, streaming));
-    const controller = new AbortController();
-    const deadlineTimer = setTimeout(() => {
-      controller.abort(
-        new ProviderError(
-          ProviderErrorClass.Timeout,
-          `${providerName} did not finish within ${config.requestTimeoutMs} ms; ${anthropicAdviceFor("timeout")}`,
-        ),
-      );
-    }, config.requestTimeoutMs);
-    const onCallerAbort = () => controller.abort(call.signal?.reason);
-    call.signal?.addEventListener("abort", onCallerAbort, { once: true });
-    const progress = { chunksDelivered: 0 };
-    const startedAt = performance.now();
-
-    try {
-      const response = await pool.request({
-        path,
-        method: "POST",
-        headers: streaming ? streamHeaders : plainHeaders,
-        body,
-        signal: controller.signal,
-      });
-      const headersAt = performance.now();
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const bodyText = await response.body.text().catch(() => "");
-        throw anthropicErrorFromResponse({
-          providerName,
-          status: response.statusCode,
-          headers: response.headers,
-          bodyText,
-          nowMs: Date.now(),
-          redact,
-        });
-      }
-      if (!streaming) {
-        const completion = await readPlain(response.body);
-        const usage = completion.usage!;
-        return {
-          completion,
-          usage: {
-            promptTokens: usage.prompt_tokens,
-            completionTokens: usage.completion_tokens,
-            cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-          },
-          timeToFirstTokenMs: headersAt - startedAt,
-        };
-      }
-      const streamed = await readStream(response.body, call.onChunk!, progress);
-      return {
-        completion: streamed.completion,
-        usage: streamed.usage,
-        timeToFirstTokenMs: streamed.firstTokenAt - startedAt,
-      };
-    } catch (error) {
-      throw translateFailure(error, call, controller.signal, progress.chunksDelivered);
-    } finally {
-      clearTimeout(deadlineTimer);
-      call.signal?.removeEventListener("abort", onCallerAbort);
-    }
+    return transport.exchange(call, {
+      path,
+      headers: streaming ? streamHeaders : plainHeaders,
+      // Translated before any I/O: a request Anthropic cannot express fails without a call.
+      body: JSON.stringify(toAnthropicRequest(call.request, call.upstreamModel, streaming)),
+      readPlain,
+      readStream,
+    });
   }
 
-  return { name: providerName, complete, close: () => pool.close() };
+  return { name: providerName, complete, close: transport.close };
 }
 
 const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set([

@@ -1,10 +1,12 @@
 import {
-  adviceFor as openAiAdvice,
+  adviceWith,
+  answeredHttpError,
+  describeProviderMessage,
+  type ErrorAnswer,
   parseRetryAfterMs,
   type Redactor,
-  type ResponseHeaders,
-} from "../openai/errors.js";
-import { ProviderError } from "../provider-error.js";
+} from "../http/errors.js";
+import type { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass } from "../types.js";
 
 /** The `error` object of Anthropic's error body `{"type":"error","error":{"type","message"}}`. */
@@ -12,9 +14,6 @@ export interface AnthropicErrorDetails {
   type: string | undefined;
   message: string;
 }
-
-/** Longest provider message kept in an error; a proxy in front may answer a whole HTML page. */
-const MAX_MESSAGE_CHARS = 500;
 
 /** Reads an error body; anything that is not Anthropic's shape is kept as plain text. */
 export function parseAnthropicErrorBody(bodyText: string): AnthropicErrorDetails {
@@ -78,38 +77,24 @@ export function classifyAnthropicStreamError(details: AnthropicErrorDetails): Pr
 }
 
 /** Human advice for an error class, appended to messages. */
-export function anthropicAdviceFor(errorClass: ProviderErrorClass): string {
-  return errorClass === ProviderErrorClass.Malformed
-    ? "the provider answered something that is not Anthropic's Messages wire format"
-    : openAiAdvice(errorClass);
-}
+export const anthropicAdviceFor = adviceWith(
+  "the provider answered something that is not Anthropic's Messages wire format",
+);
 
 /** `message (type)`, clipped and with the credential redacted. */
 export function describeAnthropicError(details: AnthropicErrorDetails, redact: Redactor): string {
-  const message =
-    details.message.length === 0
-      ? "no error message"
-      : details.message.length > MAX_MESSAGE_CHARS
-        ? `${details.message.slice(0, MAX_MESSAGE_CHARS)}…`
-        : details.message;
-  return redact(details.type === undefined ? message : `${message} (${details.type})`);
+  return describeProviderMessage(details.message, details.type, redact);
 }
 
 /** The ProviderError of a non-2xx answer; the message comes from the body, never the headers. */
-export function anthropicErrorFromResponse(input: {
-  providerName: string;
-  status: number;
-  headers: ResponseHeaders;
-  bodyText: string;
-  nowMs: number;
-  redact: Redactor;
-}): ProviderError {
+export function anthropicErrorFromResponse(input: ErrorAnswer): ProviderError {
   const details = parseAnthropicErrorBody(input.bodyText);
   const errorClass = classifyAnthropicStatus(input.status, details);
-  const retryAfterMs = parseRetryAfterMs(input.headers, input.nowMs);
-  return new ProviderError(
+  return answeredHttpError(
+    input,
     errorClass,
-    `${input.providerName} answered HTTP ${input.status}: ${describeAnthropicError(details, input.redact)}; ${anthropicAdviceFor(errorClass)}`,
-    { providerStatus: input.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+    describeAnthropicError(details, input.redact),
+    anthropicAdviceFor(errorClass),
+    parseRetryAfterMs(input.headers, input.nowMs),
   );
 }

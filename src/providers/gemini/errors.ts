@@ -1,5 +1,11 @@
-import { parseRetryAfterMs, type Redactor, type ResponseHeaders } from "../openai/errors.js";
-import { ProviderError } from "../provider-error.js";
+import {
+  answeredHttpError,
+  describeProviderMessage,
+  type ErrorAnswer,
+  parseRetryAfterMs,
+  type Redactor,
+} from "../http/errors.js";
+import type { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass } from "../types.js";
 
 /**
@@ -18,8 +24,6 @@ export interface GeminiErrorBody {
   /** `google.rpc.RetryInfo.retryDelay` in milliseconds. */
   retryDelayMs: number | undefined;
 }
-
-const MAX_MESSAGE_CHARS = 500;
 
 /** Milliseconds of a protobuf JSON duration (`"58s"`, `"1.500s"`); undefined when malformed. */
 export function parseDurationMs(text: unknown): number | undefined {
@@ -127,33 +131,21 @@ export function geminiAdvice(errorClass: ProviderErrorClass): string {
 
 /** `message (STATUS)`, clipped and redacted. */
 export function describeGeminiError(body: GeminiErrorBody, redact: Redactor): string {
-  const message =
-    body.message.length === 0
-      ? "no error message"
-      : body.message.length > MAX_MESSAGE_CHARS
-        ? `${body.message.slice(0, MAX_MESSAGE_CHARS)}…`
-        : body.message;
-  return redact(body.status === undefined ? message : `${message} (${body.status})`);
+  return describeProviderMessage(body.message, body.status, redact);
 }
 
 /**
  * The ProviderError of a non-2xx answer. The wait comes from `retry-after` when Google sends
  * it, else from the body's `RetryInfo.retryDelay`.
  */
-export function geminiErrorFromResponse(input: {
-  providerName: string;
-  status: number;
-  headers: ResponseHeaders;
-  bodyText: string;
-  nowMs: number;
-  redact: Redactor;
-}): ProviderError {
+export function geminiErrorFromResponse(input: ErrorAnswer): ProviderError {
   const body = parseGeminiErrorBody(input.bodyText);
   const errorClass = classifyGeminiError(input.status, body);
-  const retryAfterMs = parseRetryAfterMs(input.headers, input.nowMs) ?? body.retryDelayMs;
-  return new ProviderError(
+  return answeredHttpError(
+    input,
     errorClass,
-    `${input.providerName} answered HTTP ${input.status}: ${describeGeminiError(body, input.redact)}; ${geminiAdvice(errorClass)}`,
-    { providerStatus: input.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+    describeGeminiError(body, input.redact),
+    geminiAdvice(errorClass),
+    parseRetryAfterMs(input.headers, input.nowMs) ?? body.retryDelayMs,
   );
 }

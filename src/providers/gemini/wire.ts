@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { describeIssues, type ParseOutcome } from "../validation.js";
 
 /**
  * The parts of Gemini's `generateContent` wire format Beamline writes and reads. Responses are
@@ -97,15 +98,9 @@ export const generateContentResponseSchema = z.looseObject({
 export type GeminiResponse = z.infer<typeof generateContentResponseSchema>;
 export type GeminiCandidate = z.infer<typeof candidateSchema>;
 
-export type ParseOutcome<T> = { ok: true; value: T } | { ok: false; problem: string };
-
 /** Checks a parsed response body or SSE event. Problems name paths, never values. */
 export function parseGeminiResponse(value: unknown): ParseOutcome<GeminiResponse> {
   const result = generateContentResponseSchema.safeParse(value);
   if (result.success) return { ok: true, value: result.data };
-  const problem = result.error.issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(root)"} ${issue.message}`)
-    .join("; ");
-  return { ok: false, problem };
+  return { ok: false, problem: describeIssues(result.error) };
 }

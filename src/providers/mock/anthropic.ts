@@ -8,8 +8,8 @@ import {
   type MessageMeta,
   mockRequestFromAnthropic,
 } from "./anthropic-frames.js";
-import { ANTHROPIC_STREAM_ERROR_FRAME, anthropicFaultAnswers, MOCK_FAULTS, MockFault } from "./faults.js";
-import { cutAfter, holdOpen, readBody, sendJson } from "./http.js";
+import { ANTHROPIC_STREAM_ERROR_FRAME, anthropicFaultAnswers, chooseFault, MockFault } from "./faults.js";
+import { cutAfter, holdOpen, readBody, readyForFrame, sendJson } from "./http.js";
 
 /** What the Anthropic dialect shares with the mock server that hosts it. */
 export interface MockWireContext {
@@ -28,7 +28,6 @@ export interface MockWireContext {
   nextAnswerNumber: () => number;
 }
 
-const FAULT_MODEL_PREFIX = "mock-fault-";
 const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
 /** Frames written before a cut, a stall or an error event: message_start, block start, ping, first delta. */
 const FRAMES_BEFORE_FAULT = 4;
@@ -53,10 +52,7 @@ export function createAnthropicMessagesHandler(context: MockWireContext) {
       return;
     }
     for (let index = 0; index < frames.length; index++) {
-      if (index > 0 && context.chunkDelayMs > 0)
-        await delay(context.chunkDelayMs, undefined, { signal: context.closing });
-      if (context.beforeChunk !== undefined) await context.beforeChunk(index);
-      if (res.destroyed) return;
+      if (!(await readyForFrame(res, index, context))) return;
       if (index === FRAMES_BEFORE_FAULT) {
         if (fault === MockFault.Cut) return cutAfter(res, frames[index]!);
         if (fault === MockFault.Stall) return holdOpen(res, context.closing);
@@ -104,15 +100,9 @@ export function createAnthropicMessagesHandler(context: MockWireContext) {
       return invalid(res, "messages: at least one message is required");
     const model = body["model"];
 
-    const header = req.headers["x-mock-fault"];
-    const requested =
-      (Array.isArray(header) ? header[0] : header) ??
-      (model.startsWith(FAULT_MODEL_PREFIX) ? model.slice(FAULT_MODEL_PREFIX.length) : undefined);
-    if (requested !== undefined && !MOCK_FAULTS.has(requested))
-      return invalid(res, `Unknown mock fault "${requested}"; use one of ${[...MOCK_FAULTS].join(", ")}.`);
-    let fault = requested as MockFault | undefined;
-    if (fault === undefined && context.failureRate > 0 && context.random() < context.failureRate)
-      fault = MockFault.ServerError;
+    const chosen = chooseFault(req.headers["x-mock-fault"], model, context);
+    if ("unknownFault" in chosen) return invalid(res, chosen.unknownFault);
+    const fault = chosen.fault;
 
     if (fault === MockFault.Hang) return holdOpen(res, context.closing);
     if (context.latencyMs > 0) await delay(context.latencyMs, undefined, { signal: context.closing });

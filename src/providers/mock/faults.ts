@@ -38,6 +38,29 @@ export type MockFault = (typeof MockFault)[keyof typeof MockFault];
 
 export const MOCK_FAULTS: ReadonlySet<string> = new Set(Object.values(MockFault));
 
+const FAULT_MODEL_PREFIX = "mock-fault-";
+
+/**
+ * The fault one request gets: the one it names (`x-mock-fault` header, else a
+ * `mock-fault-<fault>` model), else a server error drawn with probability `failureRate`.
+ * A name the mock does not know is refused with `unknownFault`, the message each wire renders
+ * in its own error shape.
+ */
+export function chooseFault(
+  header: string | string[] | undefined,
+  model: string,
+  draw: { failureRate: number; random: () => number },
+): { fault: MockFault | undefined } | { unknownFault: string } {
+  const requested =
+    (Array.isArray(header) ? header[0] : header) ??
+    (model.startsWith(FAULT_MODEL_PREFIX) ? model.slice(FAULT_MODEL_PREFIX.length) : undefined);
+  if (requested !== undefined && !MOCK_FAULTS.has(requested))
+    return { unknownFault: `Unknown mock fault "${requested}"; use one of ${[...MOCK_FAULTS].join(", ")}.` };
+  if (requested === undefined && draw.failureRate > 0 && draw.random() < draw.failureRate)
+    return { fault: MockFault.ServerError };
+  return { fault: requested as MockFault | undefined };
+}
+
 /** The body of a 500, injected or drawn by `failureRate`. */
 export const SERVER_ERROR_BODY = errorBody(
   "The mock provider had an error while processing your request.",

@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { answerFor, type MockAnswer, type MockChatRequest, splitIntoPieces } from "./answers.js";
-import { faultAnswers, MOCK_FAULTS, MockFault } from "./faults.js";
+import { chooseFault, faultAnswers, MockFault } from "./faults.js";
+import { cutAfter, holdOpen, readBody, readyForFrame, sendJson } from "./http.js";
 
 /**
  * Gemini's wire format on the mock provider: `POST /v1beta/models/{model}:generateContent` and
@@ -36,8 +37,6 @@ export interface GeminiMockContext {
   closing: AbortSignal;
 }
 
-const FAULT_MODEL_PREFIX = "mock-fault-";
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const ENDPOINT = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
 const RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo";
 const ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo";
@@ -102,25 +101,11 @@ function openAiMessage(body: string): string {
   return "The mock provider failed (injected fault).";
 }
 
-function send(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, {
-    "content-type": "application/json; charset=UTF-8",
-    "content-length": Buffer.byteLength(body),
-  });
-  res.end(body);
-}
+/** Gemini answers JSON with an explicit charset. */
+const JSON_HEADERS = { "content-type": "application/json; charset=UTF-8" };
 
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (part: Buffer) => {
-      size += part.length;
-      if (size <= MAX_BODY_BYTES) parts.push(part);
-    });
-    req.on("end", () => resolve(size <= MAX_BODY_BYTES ? Buffer.concat(parts, size) : undefined));
-    req.on("error", reject);
-  });
+function send(res: ServerResponse, status: number, body: string): void {
+  sendJson(res, status, body, JSON_HEADERS);
 }
 
 interface GeminiPartIn {
@@ -222,23 +207,6 @@ export function geminiResponses(
 /** The error of the `stream_error` fault: Gemini's overloaded error, as a body or an SSE event. */
 const STREAM_ERROR_BODY = geminiErrorBody(503, "The model is overloaded. Please try again later.");
 
-async function hang(res: ServerResponse, closing: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      closing.removeEventListener("abort", done);
-      resolve();
-    };
-    closing.addEventListener("abort", done, { once: true });
-    res.once("close", done);
-  });
-  res.destroy();
-}
-
-function cutAfter(res: ServerResponse, data: string): void {
-  // Destroy only once the bytes reached the socket, so the client sees them before the cut.
-  res.write(data, () => res.socket?.destroy());
-}
-
 /** Answers one request whose URL starts with {@link GEMINI_PATH_PREFIX}. */
 export async function answerGemini(
   req: IncomingMessage,
@@ -297,22 +265,11 @@ export async function answerGemini(
     );
   }
 
-  const header = req.headers["x-mock-fault"];
-  const requested =
-    (Array.isArray(header) ? header[0] : header) ??
-    (model.startsWith(FAULT_MODEL_PREFIX) ? model.slice(FAULT_MODEL_PREFIX.length) : undefined);
-  if (requested !== undefined && !MOCK_FAULTS.has(requested)) {
-    return send(
-      res,
-      400,
-      geminiErrorBody(400, `Unknown mock fault "${requested}"; use one of ${[...MOCK_FAULTS].join(", ")}.`),
-    );
-  }
-  let fault = requested as MockFault | undefined;
-  if (fault === undefined && context.failureRate > 0 && context.random() < context.failureRate)
-    fault = MockFault.ServerError;
+  const chosen = chooseFault(req.headers["x-mock-fault"], model, context);
+  if ("unknownFault" in chosen) return send(res, 400, geminiErrorBody(400, chosen.unknownFault));
+  const fault = chosen.fault;
 
-  if (fault === MockFault.Hang) return hang(res, context.closing);
+  if (fault === MockFault.Hang) return holdOpen(res, context.closing);
   if (context.latencyMs > 0) await delay(context.latencyMs, undefined, { signal: context.closing });
   const errorAnswer =
     fault === undefined ? undefined : geminiFaultAnswers(context.retryAfterSeconds).get(fault);
@@ -326,14 +283,11 @@ export async function answerGemini(
     if (fault === MockFault.StreamError) return send(res, 200, STREAM_ERROR_BODY);
     const text = JSON.stringify(geminiResponses(answer, meta, undefined)[0]);
     if (fault === MockFault.Cut || fault === MockFault.Stall) {
-      res.writeHead(200, {
-        "content-type": "application/json; charset=UTF-8",
-        "content-length": Buffer.byteLength(text),
-      });
+      res.writeHead(200, { ...JSON_HEADERS, "content-length": Buffer.byteLength(text) });
       const half = text.slice(0, text.length >> 1);
       if (fault === MockFault.Cut) return cutAfter(res, half);
       res.write(half);
-      return hang(res, context.closing);
+      return holdOpen(res, context.closing);
     }
     return send(res, 200, text);
   }
@@ -348,12 +302,9 @@ export async function answerGemini(
     return;
   }
   for (let index = 0; index < responses.length; index++) {
-    if (index > 0 && context.chunkDelayMs > 0)
-      await delay(context.chunkDelayMs, undefined, { signal: context.closing });
-    if (context.beforeChunk !== undefined) await context.beforeChunk(index);
-    if (res.destroyed) return;
+    if (!(await readyForFrame(res, index, context))) return;
     // Stall and error event come after the first event, so content has reached the caller.
-    if (index === 1 && fault === MockFault.Stall) return hang(res, context.closing);
+    if (index === 1 && fault === MockFault.Stall) return holdOpen(res, context.closing);
     if (index === 1 && fault === MockFault.StreamError) {
       res.end(`data: ${STREAM_ERROR_BODY}\r\n\r\n`);
       return;

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { setTimeout as delay } from "node:timers/promises";
 
 /** Largest request body the mock reads, in bytes. */
 export const MAX_MOCK_BODY_BYTES = 16 * 1024 * 1024;
@@ -52,4 +53,26 @@ export async function holdOpen(res: ServerResponse, closing: AbortSignal): Promi
 /** Writes `data`, then destroys the socket once the bytes reached it (a cut the client sees after them). */
 export function cutAfter(res: ServerResponse, data: string): void {
   res.write(data, () => res.socket?.destroy());
+}
+
+/** How a mock wire spaces its streamed frames. */
+export interface FramePacing {
+  chunkDelayMs: number;
+  beforeChunk?: ((index: number) => Promise<void> | undefined) | undefined;
+  closing: AbortSignal;
+}
+
+/**
+ * Waits before streamed frame `index` (the chunk delay after the first, then the test's
+ * `beforeChunk`); false when the client has gone meanwhile and nothing more should be written.
+ */
+export async function readyForFrame(
+  res: ServerResponse,
+  index: number,
+  pacing: FramePacing,
+): Promise<boolean> {
+  if (index > 0 && pacing.chunkDelayMs > 0)
+    await delay(pacing.chunkDelayMs, undefined, { signal: pacing.closing });
+  if (pacing.beforeChunk !== undefined) await pacing.beforeChunk(index);
+  return !res.destroyed;
 }

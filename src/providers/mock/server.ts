@@ -3,12 +3,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
-import { BeamlineError } from "../../errors/index.js";
+import { parseProviderOptions } from "../validation.js";
 import { answerFor, type MockChatRequest } from "./answers.js";
 import { createAnthropicMessagesHandler } from "./anthropic.js";
 import {
+  chooseFault,
   faultAnswers,
-  MOCK_FAULTS,
   MockFault,
   OPENAI_STREAM_ERROR_BODY,
   OPENAI_STREAM_ERROR_FRAME,
@@ -16,9 +16,7 @@ import {
 } from "./faults.js";
 import { type CompletionMeta, completionBody, errorBody, streamFrames } from "./frames.js";
 import { answerGemini, GEMINI_PATH_PREFIX } from "./gemini.js";
-
-const FAULT_MODEL_PREFIX = "mock-fault-";
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
+import { cutAfter, type FramePacing, holdOpen, readBody, readyForFrame, sendJson } from "./http.js";
 
 /** Options of {@link startMockProvider}. Validated once at start. */
 export interface MockProviderOptions {
@@ -94,31 +92,7 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-const JSON_HEADERS = { "content-type": "application/json" };
 const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: string,
-  headers: Record<string, string> = {},
-): void {
-  res.writeHead(status, { ...JSON_HEADERS, ...headers, "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (part: Buffer) => {
-      size += part.length;
-      if (size <= MAX_BODY_BYTES) parts.push(part);
-    });
-    req.on("end", () => resolve(size <= MAX_BODY_BYTES ? Buffer.concat(parts, size) : undefined));
-    req.on("error", reject);
-  });
-}
 
 type RequestCheck =
   | { ok: true; request: MockChatRequest & Record<string, unknown> }
@@ -157,14 +131,7 @@ function checkRequest(value: unknown): RequestCheck {
  * than parse JSON and write the answer.
  */
 export async function startMockProvider(options: MockProviderOptions = {}): Promise<MockProvider> {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,
-    );
-    throw new BeamlineError("BL_CONFIG_INVALID", `Invalid mock provider options: ${problems.join("; ")}`);
-  }
-  const config = Object.freeze(parsed.data);
+  const config = parseProviderOptions(optionsSchema, options, "mock provider");
   const random = config.random ?? seededRandom(config.seed);
   const now = config.now ?? Date.now;
   const expectedAuthorization = config.apiKey === undefined ? undefined : `Bearer ${config.apiKey}`;
@@ -179,6 +146,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     data: config.models.map((id) => ({ id, object: "model", created: 0, owned_by: "beamline-mock" })),
   });
   const errorAnswers = faultAnswers(config.retryAfterSeconds);
+  const pacing: FramePacing = { ...config, closing: closing.signal };
   const anthropicMessages = createAnthropicMessagesHandler({
     ...config,
     apiKey: config.apiKey,
@@ -188,23 +156,6 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     nextAnswerNumber: () => ++completionCount,
   });
 
-  async function hang(res: ServerResponse): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        closing.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      closing.signal.addEventListener("abort", done, { once: true });
-      res.once("close", done);
-    });
-    res.destroy();
-  }
-
-  function cutAfter(res: ServerResponse, data: string): void {
-    // Destroy only once the bytes reached the socket, so the client sees them before the cut.
-    res.write(data, () => res.socket?.destroy());
-  }
-
   async function stream(res: ServerResponse, frames: string[], fault: MockFault | undefined): Promise<void> {
     res.writeHead(200, SSE_HEADERS);
     if (fault === MockFault.Malformed) {
@@ -212,15 +163,12 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
       return;
     }
     for (let index = 0; index < frames.length; index++) {
-      if (index > 0 && config.chunkDelayMs > 0)
-        await delay(config.chunkDelayMs, undefined, { signal: closing.signal });
-      if (config.beforeChunk !== undefined) await config.beforeChunk(index);
-      if (res.destroyed) return;
+      if (!(await readyForFrame(res, index, pacing))) return;
       if (fault === MockFault.Cut && index === 1) {
         cutAfter(res, frames[index]!);
         return;
       }
-      if (fault === MockFault.Stall && index === 2) return hang(res);
+      if (fault === MockFault.Stall && index === 2) return holdOpen(res, closing.signal);
       if (fault === MockFault.StreamError && index === 2) {
         res.end(OPENAI_STREAM_ERROR_FRAME);
         return;
@@ -254,26 +202,14 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     }
     const request = checked.request;
 
-    const header = req.headers["x-mock-fault"];
-    const requested =
-      (Array.isArray(header) ? header[0] : header) ??
-      (request.model.startsWith(FAULT_MODEL_PREFIX)
-        ? request.model.slice(FAULT_MODEL_PREFIX.length)
-        : undefined);
-    if (requested !== undefined && !MOCK_FAULTS.has(requested)) {
-      const known = [...MOCK_FAULTS].join(", ");
-      sendJson(
-        res,
-        400,
-        errorBody(`Unknown mock fault "${requested}"; use one of ${known}.`, "invalid_request_error", null),
-      );
+    const chosen = chooseFault(req.headers["x-mock-fault"], request.model, { ...config, random });
+    if ("unknownFault" in chosen) {
+      sendJson(res, 400, errorBody(chosen.unknownFault, "invalid_request_error", null));
       return;
     }
-    let fault = requested as MockFault | undefined;
-    if (fault === undefined && config.failureRate > 0 && random() < config.failureRate)
-      fault = MockFault.ServerError;
+    const fault = chosen.fault;
 
-    if (fault === MockFault.Hang) return hang(res);
+    if (fault === MockFault.Hang) return holdOpen(res, closing.signal);
     if (config.latencyMs > 0) await delay(config.latencyMs, undefined, { signal: closing.signal });
     const errorAnswer = fault === undefined ? undefined : errorAnswers.get(fault);
     if (errorAnswer !== undefined)
@@ -297,10 +233,10 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     if (fault === MockFault.StreamError) return sendJson(res, 200, OPENAI_STREAM_ERROR_BODY);
     const body = JSON.stringify(completionBody(answer, meta));
     if (fault === MockFault.Cut || fault === MockFault.Stall) {
-      res.writeHead(200, { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) });
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
       if (fault === MockFault.Stall) {
         res.write(body.slice(0, body.length >> 1));
-        return hang(res);
+        return holdOpen(res, closing.signal);
       }
       cutAfter(res, body.slice(0, body.length >> 1));
       return;

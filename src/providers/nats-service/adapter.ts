@@ -1,7 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { BeamlineError } from "../../errors/index.js";
 import { ProviderError } from "../provider-error.js";
 import {
   type ProviderAdapter,
@@ -9,9 +8,9 @@ import {
   ProviderErrorClass,
   type ProviderResult,
 } from "../types.js";
+import { describeIssues, parseProviderOptions } from "../validation.js";
 import {
   CONTRACT_VERSION,
-  describeIssues,
   type ServiceRequest,
   serviceReplySchema,
   serviceSubject,
@@ -67,17 +66,7 @@ const NO_RESPONDERS = 503;
  * `signal.reason`; an `onChunk` that throws rejects with its error, unchanged.
  */
 export function createNatsServiceAdapter(options: NatsServiceAdapterOptions): ProviderAdapter {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,
-    );
-    throw new BeamlineError(
-      "BL_CONFIG_INVALID",
-      `Invalid NATS service provider options: ${problems.join("; ")}`,
-    );
-  }
-  const config = Object.freeze(parsed.data);
+  const config = parseProviderOptions(optionsSchema, options, "NATS service provider");
   const providerName = config.name;
   const subject = config.subject ?? serviceSubject(providerName);
   const nc = config.nc;

@@ -132,11 +132,3 @@ export const serviceReplySchema = z.discriminatedUnion("type", [
   serviceErrorSchema,
 ]);
 export type ServiceReply = z.output<typeof serviceReplySchema>;
-
-/** Paths and zod's messages of a failed parse, never the offending values. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(root)"} ${issue.message}`)
-    .join("; ");
-}

@@ -1,8 +1,16 @@
-import { ProviderError } from "../provider-error.js";
+import {
+  adviceWith,
+  answeredHttpError,
+  describeProviderMessage,
+  type ErrorAnswer,
+  parseRetryAfterMs,
+  type Redactor,
+} from "../http/errors.js";
+import type { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass } from "../types.js";
 
-/** Response headers as undici and `node:http` expose them (lower-case names). */
-export type ResponseHeaders = Record<string, string | string[] | undefined>;
+// The retry-after and redaction helpers began here and are shared by every wire now.
+export { createRedactor, parseRetryAfterMs, type Redactor, type ResponseHeaders } from "../http/errors.js";
 
 /** The `error` object of an OpenAI error body: `{"error":{"message","type","param","code"}}`. */
 export interface OpenAiErrorBody {
@@ -10,40 +18,6 @@ export interface OpenAiErrorBody {
   type: string | undefined;
   param: string | undefined;
   code: string | undefined;
-}
-
-/** Longest provider message kept in an error; bodies can be whole HTML pages. */
-const MAX_MESSAGE_CHARS = 500;
-
-/** Removes the credential from any text that may echo it (some providers quote the key they got). */
-export type Redactor = (text: string) => string;
-
-export function createRedactor(secret: string | undefined): Redactor {
-  if (secret === undefined || secret.length === 0) return (text) => text;
-  return (text) => (text.includes(secret) ? text.split(secret).join("[redacted]") : text);
-}
-
-function firstHeader(headers: ResponseHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * Milliseconds the provider asks us to wait, from `retry-after-ms` (a non-standard header
- * OpenAI sends), else `retry-after` as delta-seconds or as an HTTP date relative to `nowMs`.
- * Undefined when neither header is present or parseable; never negative.
- */
-export function parseRetryAfterMs(headers: ResponseHeaders, nowMs: number): number | undefined {
-  const millis = firstHeader(headers, "retry-after-ms");
-  if (millis !== undefined) {
-    const value = Number.parseFloat(millis);
-    if (Number.isFinite(value) && value >= 0) return Math.ceil(value);
-  }
-  const retryAfter = firstHeader(headers, "retry-after")?.trim();
-  if (retryAfter === undefined || retryAfter.length === 0) return undefined;
-  if (/^\d+(\.\d+)?$/.test(retryAfter)) return Math.ceil(Number.parseFloat(retryAfter) * 1000);
-  const date = Date.parse(retryAfter);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
 function optionalString(value: unknown): string | undefined {
@@ -118,50 +92,23 @@ export function classifyStreamError(body: OpenAiErrorBody): ProviderErrorClass {
   return ProviderErrorClass.ServerError;
 }
 
-const adviceByClass: Record<ProviderErrorClass, string> = {
-  rate_limited: "the provider is rate limiting this key; retry later or route to another provider",
-  overloaded: "the provider is overloaded; retry later or route to another provider",
-  server_error: "the provider failed; retry or route to another provider",
-  timeout: "the provider did not answer in time; retry or raise the timeout",
-  connection: "the provider could not be reached; check its base URL and the network",
-  bad_request: "the provider rejected the request; fix the request or the model mapping",
-  context_window: "the prompt does not fit the model's context window; shorten it or pick a larger model",
-  auth: "the provider rejected the credentials; check the provider's API key in the configuration",
-  malformed: "the provider answered something that is not OpenAI's wire format",
-  stream_interrupted: "the stream broke after part of the answer was delivered",
-};
-
 /** Human advice for an error class, appended to error messages. */
-export function adviceFor(errorClass: ProviderErrorClass): string {
-  return adviceByClass[errorClass];
-}
-
-function clip(text: string): string {
-  return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS)}…` : text;
-}
+export const adviceFor = adviceWith("the provider answered something that is not OpenAI's wire format");
 
 /** Describes a provider's error body in one line: `message (code)`, clipped and redacted. */
 export function describeErrorBody(body: OpenAiErrorBody, redact: Redactor): string {
-  const code = body.code ?? body.type;
-  const message = body.message.length > 0 ? clip(body.message) : "no error message";
-  return redact(code === undefined ? message : `${message} (${code})`);
+  return describeProviderMessage(body.message, body.code ?? body.type, redact);
 }
 
 /** Builds the ProviderError for a non-2xx answer. The message comes from the body, never from headers. */
-export function errorFromResponse(input: {
-  providerName: string;
-  status: number;
-  headers: ResponseHeaders;
-  bodyText: string;
-  nowMs: number;
-  redact: Redactor;
-}): ProviderError {
+export function errorFromResponse(input: ErrorAnswer): ProviderError {
   const body = parseErrorBody(input.bodyText);
   const errorClass = classifyStatus(input.status, body);
-  const retryAfterMs = parseRetryAfterMs(input.headers, input.nowMs);
-  return new ProviderError(
+  return answeredHttpError(
+    input,
     errorClass,
-    `${input.providerName} answered HTTP ${input.status}: ${describeErrorBody(body, input.redact)}; ${adviceFor(errorClass)}`,
-    { providerStatus: input.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+    describeErrorBody(body, input.redact),
+    adviceFor(errorClass),
+    parseRetryAfterMs(input.headers, input.nowMs),
   );
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ChatCompletion, ChatCompletionChunk } from "../../chat/wire.js";
+import { describeIssues, type ParseOutcome } from "../validation.js";
 
 /**
  * The parts of OpenAI's responses Beamline relies on, checked at the provider boundary.
@@ -73,16 +74,6 @@ const chunkSchema = z.looseObject({
     .transform((choices) => choices ?? []),
   usage: usageSchema.nullish(),
 });
-
-export type ParseOutcome<T> = { ok: true; value: T } | { ok: false; problem: string };
-
-function describeIssues(error: z.ZodError): string {
-  // Paths and messages only: zod's default messages do not quote the offending values.
-  return error.issues
-    .slice(0, 3)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(root)"} ${issue.message}`)
-    .join("; ");
-}
 
 /** Checks a parsed non-streamed answer. */
 export function parseCompletion(value: unknown): ParseOutcome<ChatCompletion> {

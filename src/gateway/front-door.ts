@@ -1,0 +1,100 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
+import type { BeamlineError } from "../errors/index.js";
+import type { EventData } from "../events/index.js";
+import type { Logger } from "../observability/index.js";
+import type { Principal } from "./auth.js";
+import { applyFailureHeaders, type ExtensionRef, type RequestFailure } from "./failure-answer.js";
+import { assertKnownModel, type ModelViews } from "./model-check.js";
+import {
+  acceptAndAwait,
+  type CompletedUsage,
+  firstHeader,
+  nextRequestId,
+  type RequestLifecycleDeps,
+} from "./request-lifecycle.js";
+
+export interface FrontDoorDeps extends RequestLifecycleDeps, ModelViews {
+  log: Logger;
+}
+
+/** A front door's SSE writer, as the shared handling drives it. */
+export interface FrontDoorStream<ErrorBody> {
+  /** Whether bytes are out: from then on a failure can only be an error event. */
+  readonly started: boolean;
+  chunk(json: Uint8Array, generation: string): void;
+  fail(body: ErrorBody): void;
+}
+
+/** What makes a front door's wire format: everything else is the same for every dialect. */
+export interface FrontDoorWire<ErrorBody, Stream extends FrontDoorStream<ErrorBody>> {
+  frontDoor: EventData<"request.accepted">["frontDoor"];
+  /** Span name, e.g. `POST /v1/messages`. */
+  spanName: string;
+  /** Response headers that carry the request id. */
+  requestIdHeaders: readonly string[];
+  openStream(reply: FastifyReply, requestId: string): Stream;
+  /** Answers a completed request, plainly or by ending `stream`. */
+  sendCompletion(
+    reply: FastifyReply,
+    chat: ChatRequest,
+    completion: ChatCompletion,
+    usage: CompletedUsage,
+    stream: Stream | undefined,
+  ): Promise<void> | void;
+  errorBody(
+    error: BeamlineError | RequestFailure["error"],
+    requestId: string,
+    extension?: ExtensionRef,
+  ): ErrorBody;
+}
+
+/**
+ * Runs a validated canonical request through the shared lifecycle and answers in `wire`'s
+ * format: model check, request id headers, `request.accepted`, chunks streamed the moment they
+ * arrive, then the completion, the timeout or the failure (logged, with its rate-limit headers;
+ * an error event once the stream is out, since its status and headers are too).
+ */
+export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoorStream<ErrorBody>>(
+  deps: FrontDoorDeps,
+  wire: FrontDoorWire<ErrorBody, Stream>,
+  principal: Principal,
+  chat: ChatRequest,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
+  assertKnownModel(deps, principal.tenant, chat.model);
+  const requestId = nextRequestId(deps);
+  for (const name of wire.requestIdHeaders) reply.header(name, requestId);
+  const sse = chat.stream === true ? wire.openStream(reply, requestId) : undefined;
+
+  const outcome = await acceptAndAwait(deps, {
+    principal,
+    requestId,
+    chat,
+    frontDoor: wire.frontDoor,
+    spanName: wire.spanName,
+    traceparent: firstHeader(request.headers["traceparent"]),
+    ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
+  });
+  if (outcome.kind === "completed") {
+    await wire.sendCompletion(reply, chat, outcome.completion, outcome.usage, sse);
+    return;
+  }
+  if (outcome.kind === "timeout") {
+    const body = wire.errorBody(outcome.error, requestId);
+    if (sse?.started) sse.fail(body);
+    else await reply.code(outcome.error.httpStatus).send(body);
+    return;
+  }
+  deps.log
+    .child({ tenant: principal.tenant, requestId })
+    .info({ code: outcome.error.code }, "request failed");
+  const body = wire.errorBody(outcome.error, requestId, outcome.extension);
+  if (sse?.started) {
+    sse.fail(body);
+    return;
+  }
+  applyFailureHeaders(reply, outcome);
+  await reply.code(outcome.error.httpStatus).send(body);
+}
