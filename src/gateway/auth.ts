@@ -69,16 +69,23 @@ export function authenticate(key: string | undefined, views: AuthViews): Princip
  * `fast` points at, and the other way round.
  */
 export function assertModelAllowed(principal: Principal, model: string, catalog: ModelCatalog): void {
-  const scope = principal.models;
-  if (scope === undefined || scope.includes(model)) return;
-  const resolved = catalog.resolve(model);
-  if (resolved && (scope.includes(resolved.id) || resolved.aliases.some((alias) => scope.includes(alias)))) {
-    return;
-  }
+  if (isModelAllowed(principal, model, catalog)) return;
+  const scope = principal.models ?? [];
   throw new BeamlineError(
     "BL_MODEL_NOT_ALLOWED",
     `This API key may not use the model \`${model}\`; it is limited to: ${scope.join(", ")}.`,
     { param: "model" },
+  );
+}
+
+/** Whether the key's model scope (if any) admits `model`, by name or as its catalog id/alias. */
+export function isModelAllowed(principal: Principal, model: string, catalog: ModelCatalog): boolean {
+  const scope = principal.models;
+  if (scope === undefined || scope.includes(model)) return true;
+  const resolved = catalog.resolve(model);
+  return (
+    resolved !== undefined &&
+    (scope.includes(resolved.id) || resolved.aliases.some((alias) => scope.includes(alias)))
   );
 }
 

@@ -64,7 +64,12 @@ export interface ModelListEntry {
  * `beamline`. A tenant alias that shadows a catalog id is listed once, as the alias, because
  * the policy wins when the router resolves it.
  */
-export function listModels(views: ModelViews, tenant: string): { object: "list"; data: ModelListEntry[] } {
+export function listModels(
+  views: ModelViews,
+  tenant: string,
+  /** The key's model scope: entries it does not admit are left out. */
+  allowed: (model: string) => boolean = () => true,
+): { object: "list"; data: ModelListEntry[] } {
   const aliases = tenantAliases(views, tenant);
   const shadowed = new Set(aliases);
   const data: ModelListEntry[] = views
@@ -89,5 +94,5 @@ export function listModels(views: ModelViews, tenant: string): { object: "list";
       beamline_resolution: "auto",
     });
   }
-  return { object: "list", data };
+  return { object: "list", data: data.filter((entry) => allowed(entry.id)) };
 }

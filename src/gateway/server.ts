@@ -7,7 +7,7 @@ import type { PolicyView } from "../policies/view.js";
 import type { ApiKeyCache, TenancyAdmin, TenantCache } from "../tenancy/index.js";
 import { registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
 import { registerPolicyAdminRoutes } from "./admin/policies.js";
-import { type Principal, registerAuthHooks } from "./auth.js";
+import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 import { registerMessagesRoute } from "./messages.js";
@@ -89,7 +89,11 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
       await handleChatCompletions(deps, request.principal!, request, reply);
     });
     registerMessagesRoute(v1, deps);
-    v1.get("/v1/models", async (request) => listModels(deps, request.principal!.tenant));
+    v1.get("/v1/models", async (request) => {
+      const principal = request.principal!;
+      const catalog = deps.catalog();
+      return listModels(deps, principal.tenant, (model) => isModelAllowed(principal, model, catalog));
+    });
   });
 
   registerAdminRoutes(app, { adminToken: deps.adminToken }, tenancyAdminRoutes(deps.tenancyAdmin));

@@ -444,4 +444,20 @@ describe("the model check follows the live catalog and the tenant's policy", () 
     const anonymous = await app.inject({ method: "GET", url: "/v1/models" });
     assert.equal(anonymous.statusCode, 401);
   });
+
+  it("GET /v1/models lists only what a scoped key may use", async () => {
+    const { app } = harness(answerCompleted, { policies });
+    const scoped = (
+      await app.inject({
+        method: "GET",
+        url: "/v1/models",
+        headers: { authorization: `Bearer ${SCOPED_KEY}` },
+      })
+    ).json() as { data: Array<{ id: string }> };
+    // The key is scoped to `fast` (a catalog alias of mock-small) and the tenant alias `cheap`.
+    assert.deepEqual(
+      scoped.data.map((model) => model.id),
+      ["mock-small", "cheap"],
+    );
+  });
 });
