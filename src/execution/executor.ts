@@ -1,6 +1,7 @@
+import { healthSignal } from "../../projections/provider-health.js";
 import type { ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
-import type { EventData } from "../events/index.js";
+import type { BeamlineEvent, EventData } from "../events/index.js";
 import { ProviderError } from "../providers/provider-error.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { ProviderErrorClass, type ProviderUsage } from "../providers/types.js";
@@ -29,7 +30,7 @@ export const ExecutionErrorClass = {
 
 /** Whether a candidate may be called now, as a circuit breaker sees it. */
 export type Admission =
-  | { admitted: true; probe: boolean }
+  | { admitted: true; probe: boolean /** The probe slot's lease, to give it back. */; lease?: number }
   | { admitted: false; reason: "circuit_open" | "probe_limit" };
 
 /** The executor's view of the shared circuit breakers (see src/health). */
@@ -38,6 +39,8 @@ export interface BreakerGate {
   isOpen(provider: string, model: string): boolean;
   /** Admits a call: always when closed, never while open, within the probe budget when half-open. */
   admit(provider: string, model: string): Promise<Admission>;
+  /** Gives a probe slot back when its call never reached the provider (it says nothing about health). */
+  releaseProbe?(provider: string, model: string, lease: number): Promise<void>;
 }
 
 export interface ExecutionInput {
@@ -127,6 +130,11 @@ export async function executeCandidates(
     }
     if (cursor.retry) await sleep(input.clock, cursor.retry.backoffMs, hooks.signal);
     const mine = await attemptOnce(input, hooks, candidate, cursor, admission.probe, skipped);
+    if (admission.probe && admission.lease !== undefined && !reachedProvider(mine)) {
+      // A refused pool slot says nothing about the provider: let another call probe it now
+      // instead of holding the slot until its lease runs out.
+      await input.breakers.releaseProbe?.(candidate.provider, candidate.model, admission.lease);
+    }
     const record = await hooks.recordAttempt(mine);
     skipped = [];
     const done = outcomeOf(record);
@@ -428,4 +436,9 @@ function createRelay(request: ChatRequest) {
       };
     },
   };
+}
+
+/** Whether an attempt reached the provider (a success, or a failure the provider caused). */
+function reachedProvider(record: AttemptRecord): boolean {
+  return healthSignal(record as unknown as BeamlineEvent) !== undefined;
 }

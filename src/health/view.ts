@@ -30,6 +30,7 @@ export interface HealthView extends BreakerGate {
   /** Breaker state now (half-open derived from the cooldown, see breakerStateAt). */
   state(provider: string, model: string): BreakerState;
   all(): ProviderHealth[];
+  releaseProbe(provider: string, model: string, lease: number): Promise<void>;
   /** Highest KV revision seen: the snapshot's revision, recorded on routing decisions. */
   revision(): number;
   /** Stops watching. */
@@ -78,7 +79,8 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
   const get = (provider: string, model: string) => records.get(healthKey(provider, model));
   const state = (provider: string, model: string) => breakerStateAt(get(provider, model), clock.now());
 
-  async function takeProbe(provider: string, model: string, epoch: string): Promise<boolean> {
+  /** Takes a probe slot; resolves with the slot's lease (its expiry time), or undefined when none is free. */
+  async function takeProbe(provider: string, model: string, epoch: string): Promise<number | undefined> {
     const key = probeKey(provider, model);
     for (let tries = 0; tries < 10; tries++) {
       const entry = await kv.get(key);
@@ -88,18 +90,38 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
           : undefined;
       const now = clock.now();
       const leases = stored?.epoch === epoch ? stored.leases.filter((expires) => expires > now) : [];
-      if (leases.length >= policy.halfOpenMaxProbes) return false;
-      const next: ProbeLeases = { epoch, leases: [...leases, now + policy.probeLeaseMs] };
+      if (leases.length >= policy.halfOpenMaxProbes) return undefined;
+      const lease = now + policy.probeLeaseMs;
+      const next: ProbeLeases = { epoch, leases: [...leases, lease] };
       try {
         const payload = encoder.encode(JSON.stringify(next));
         if (entry) await kv.update(key, payload, entry.revision);
         else await kv.create(key, payload);
-        return true;
+        return lease;
       } catch (error) {
         if (!/wrong last sequence|key exists/i.test((error as Error).message)) throw error;
       }
     }
-    return false;
+    return undefined;
+  }
+
+  /** Gives a probe slot back (its call never reached the provider), so another call may probe now. */
+  async function releaseProbe(provider: string, model: string, lease: number): Promise<void> {
+    const key = probeKey(provider, model);
+    for (let tries = 0; tries < 10; tries++) {
+      const entry = await kv.get(key);
+      if (entry?.operation !== "PUT") return;
+      const stored = JSON.parse(decoder.decode(entry.value)) as ProbeLeases;
+      const at = stored.leases.indexOf(lease);
+      if (at < 0) return;
+      const next: ProbeLeases = { epoch: stored.epoch, leases: stored.leases.filter((_, i) => i !== at) };
+      try {
+        await kv.update(key, encoder.encode(JSON.stringify(next)), entry.revision);
+        return;
+      } catch (error) {
+        if (!/wrong last sequence/i.test((error as Error).message)) throw error;
+      }
+    }
   }
 
   return {
@@ -114,10 +136,12 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
       if (current === "closed") return { admitted: true, probe: false };
       if (current === "open") return { admitted: false, reason: "circuit_open" };
       const epoch = health!.breaker.openUntil ?? health!.breaker.since;
-      return (await takeProbe(provider, model, epoch))
-        ? { admitted: true, probe: true }
-        : { admitted: false, reason: "probe_limit" };
+      const lease = await takeProbe(provider, model, epoch);
+      return lease === undefined
+        ? { admitted: false, reason: "probe_limit" }
+        : { admitted: true, probe: true, lease };
     },
+    releaseProbe,
     async stop() {
       watch.stop();
       await watching;

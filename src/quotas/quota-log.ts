@@ -16,6 +16,8 @@ import type { QuotaFact } from "./decide.js";
 import { emptyQuotaState, type QuotaState, reduceQuota } from "./state.js";
 
 /** Messages asked for per direct-get batch while catching up. */
+/** Longest wait for the next message of a catch-up read before it counts as failed. */
+const READ_STALL_MS = 10_000;
 const CATCH_UP_BATCH = 256;
 
 export interface StoredQuotaEvent {
@@ -126,7 +128,7 @@ export class QuotaLog {
         throw error;
       }
       try {
-        for await (const message of batch) {
+        for await (const message of withinDeadline(batch, READ_STALL_MS, tenant)) {
           count += 1;
           from = message.seq + 1;
           yield { event: decodeEvent(message.data, message.header), sequence: message.seq };
@@ -165,4 +167,44 @@ export class QuotaLog {
 
 function isNoMessages(error: unknown): boolean {
   return error instanceof Error && /no message|not found|404/i.test(error.message);
+}
+
+/**
+ * Iterates `source`, failing with `BL_NATS_UNAVAILABLE` when the next message does not come
+ * within `stallMs`: a batch read whose connection died mid-way must not hold the tenant's
+ * admission queue for ever.
+ */
+async function* withinDeadline<T>(
+  source: AsyncIterable<T>,
+  stallMs: number,
+  tenant: string,
+): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new BeamlineError(
+                "BL_NATS_UNAVAILABLE",
+                `reading the quota log of tenant ${tenant} stalled for ${stallMs} ms`,
+              ),
+            ),
+          stallMs,
+        );
+      });
+      let next: IteratorResult<T>;
+      try {
+        next = await Promise.race([iterator.next(), stalled]);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    void iterator.return?.();
+  }
 }

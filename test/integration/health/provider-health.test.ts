@@ -185,7 +185,15 @@ describe("provider health projection and shared circuit breakers", () => {
       admissions.find((x) => !x.admitted),
       { admitted: false, reason: "probe_limit" },
     );
-    const prober = admissions[0]!.admitted ? a : b;
+    // A slot given back (its call never reached the provider) can be taken again at once.
+    const taken = granted[0]!;
+    assert.ok(taken.admitted && taken.lease !== undefined, "a probe slot carries its lease");
+    await (admissions[0]!.admitted ? a : b).view.releaseProbe("mock", "flaky", taken.lease);
+    const again = await (admissions[0]!.admitted ? b : a).view.admit("mock", "flaky");
+    assert.equal(again.admitted, true, "the given-back slot is free for another instance");
+    assert.equal((await a.view.admit("mock", "flaky")).admitted, false, "and then taken again");
+    granted[0] = again;
+    const prober = admissions[0]!.admitted ? b : a;
     const holder: BreakerGate = { isOpen: () => false, admit: async () => granted[0]! };
     // The provider has recovered: the probe succeeds.
     assert.deepEqual(await request(prober, "req_probe", [flaky("mock-small"), steady], holder), [

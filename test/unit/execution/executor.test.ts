@@ -252,6 +252,45 @@ describe("executeCandidates", () => {
     held();
   });
 
+  it("gives a probe slot back when the probe never reached the provider (pool refused it)", async () => {
+    const clock = new VirtualClock();
+    const pools = new ConcurrencyPools(
+      () => ({ maxConcurrent: 1, maxQueued: 0, queueTimeoutMs: 100 }),
+      clock,
+    );
+    const held = await pools.acquire("a", "a-model");
+    const released: Array<{ provider: string; lease: number }> = [];
+    const breakers = {
+      ...gate({ a: { admitted: true, probe: true, lease: 42 } }),
+      releaseProbe: async (provider: string, _model: string, lease: number) => {
+        released.push({ provider, lease });
+      },
+    };
+    const a = scriptedAdapter("a", clock, []);
+    const b = scriptedAdapter("b", clock, [ok()]);
+    const h = harness(clock, [a.adapter, b.adapter], [candidate("a"), candidate("b")], { pools, breakers });
+    await clock.run(executeCandidates(h.input, h.hooks));
+    assert.deepEqual(summary(h.recorded), ["1 a backpressure failover", "2 b ok"]);
+    assert.deepEqual(released, [{ provider: "a", lease: 42 }]);
+    held();
+  });
+
+  it("keeps a probe slot whose call reached the provider (its outcome closes or reopens the breaker)", async () => {
+    const clock = new VirtualClock();
+    const released: string[] = [];
+    const breakers = {
+      ...gate({ a: { admitted: true, probe: true, lease: 7 } }),
+      releaseProbe: async (provider: string) => {
+        released.push(provider);
+      },
+    };
+    const a = scriptedAdapter("a", clock, [ok()]);
+    const h = harness(clock, [a.adapter], [candidate("a")], { breakers });
+    await clock.run(executeCandidates(h.input, h.hooks));
+    assert.deepEqual(summary(h.recorded), ["1 a ok"]);
+    assert.deepEqual(released, []);
+  });
+
   it("refuses a queued caller after the pool's wait timeout, and hands a freed slot to the first waiter", async () => {
     const clock = new VirtualClock();
     const pools = new ConcurrencyPools(
