@@ -70,17 +70,10 @@ async function main(): Promise<void> {
   let routerOutput: string[] = [];
   let natsServerVersion = "unknown";
   // Scenarios 1–3 share one stack; scenario 4 starts its own (a timed mock, larger pools).
+  const stackPlace = { repoRoot, workDir, devKey, routerCpu, loadCpu, profileDir };
   const requestSpecs = scenarioSpecs(options);
   if (requestSpecs.length > 0) {
-    const stack = await startStack({
-      repoRoot,
-      workDir,
-      devKey,
-      routerCpu,
-      loadCpu,
-      profileDir,
-      routerNodeFlags: options.routerNodeFlags,
-    });
+    const stack = await startStack({ ...stackPlace, routerNodeFlags: options.routerNodeFlags });
     const nc = await connect({ servers: stack.natsUrl, name: "bench-load", noAsyncTraces: true });
     natsServerVersion = nc.info?.version ?? "unknown";
     let chainWorker: Child | undefined;
@@ -179,15 +172,9 @@ async function main(): Promise<void> {
     }
   }
   if (options.scenarios.includes(4)) {
-    const streaming = await runStreamingScenario(options, {
-      repoRoot,
-      workDir,
-      devKey,
-      routerCpu,
-      loadCpu,
-      profileDir,
-      say,
-    }).finally(() => rm(workDir, { recursive: true, force: true }));
+    const streaming = await runStreamingScenario(options, { ...stackPlace, say }).finally(() =>
+      rm(workDir, { recursive: true, force: true }),
+    );
     scenarios.push(streaming.result);
     say(`\n${formatScenario(streaming.result)}\n`);
     routerOutput.push(...streaming.routerOutput);

@@ -93,12 +93,8 @@ export async function runStreamingScenario(
     goals: [],
   };
   const stack = await startStack({
-    repoRoot: ctx.repoRoot,
+    ...ctx,
     workDir: join(ctx.workDir, "streaming"),
-    devKey: ctx.devKey,
-    routerCpu: ctx.routerCpu,
-    loadCpu: ctx.loadCpu,
-    profileDir: ctx.profileDir,
     routerNodeFlags: opts.routerNodeFlags,
     routerEnv,
     mockTiming: timing,
