@@ -14,3 +14,15 @@ export const DEFAULT_TOPOLOGY_SETTINGS: TopologySettings = {
   maxDeliver: 20,
   maxAckPending: 4096,
 };
+
+/** Settings for a throwaway test server: one-day retention, a short duplicate window, few redeliveries. */
+export const SHORT_LIVED_TOPOLOGY_SETTINGS: TopologySettings = {
+  replicas: 1,
+  requestRetentionDays: 1,
+  usageRetentionDays: 1,
+  duplicateWindowMs: 60_000,
+  persistMode: "default",
+  ackWaitMs: 30_000,
+  maxDeliver: 5,
+  maxAckPending: 1000,
+};

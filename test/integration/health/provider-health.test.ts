@@ -34,6 +34,7 @@ import { type RunningStage, runStage } from "../../../src/stages/runner.js";
 import { applyTopology, beamlineTopology, KvBuckets, StreamNames } from "../../../streams/index.js";
 import { runCli } from "../../support/cli.js";
 import { type NatsServer, startNatsServer, waitFor } from "../../support/index.js";
+import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../../support/topology.js";
 
 const policy = healthPolicy({ consecutiveFailuresToOpen: 3, minAttemptsInWindow: 100, cooldownMs: 1500 });
 const TENANT = "acme";
@@ -70,19 +71,7 @@ describe("provider health projection and shared circuit breakers", () => {
     for (let i = 0; i < 2; i++) {
       const nc = await connect({ servers: server.url, name: `worker-${i}` });
       if (i === 0) {
-        await applyTopology(
-          nc,
-          beamlineTopology({
-            replicas: 1,
-            requestRetentionDays: 1,
-            usageRetentionDays: 1,
-            duplicateWindowMs: 60_000,
-            persistMode: "default",
-            ackWaitMs: 30_000,
-            maxDeliver: 5,
-            maxAckPending: 100,
-          }),
-        );
+        await applyTopology(nc, beamlineTopology({ ...SHORT_LIVED_TOPOLOGY_SETTINGS, maxAckPending: 100 }));
       }
       const store = new EventStore(nc);
       // Two projector instances share the durable consumer, as two router processes would.
