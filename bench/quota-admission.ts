@@ -17,6 +17,7 @@ import { makeEvent } from "../src/events/index.js";
 import { QuotaLedger, quotaLimitsSchema } from "../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../streams/index.js";
 import { startNatsServer } from "../test/support/nats-server.js";
+import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../test/support/topology.js";
 import { LatencyRecorder, type RunSummary } from "./stats.js";
 
 const { values } = parseArgs({
@@ -83,19 +84,7 @@ async function main() {
   try {
     const admin = await connect({ servers: server.url });
     connections.push(admin);
-    await applyTopology(
-      admin,
-      beamlineTopology({
-        replicas: 1,
-        requestRetentionDays: 1,
-        usageRetentionDays: 1,
-        duplicateWindowMs: 60_000,
-        persistMode: "default",
-        ackWaitMs: 30_000,
-        maxDeliver: 5,
-        maxAckPending: 1000,
-      }),
-    );
+    await applyTopology(admin, beamlineTopology(SHORT_LIVED_TOPOLOGY_SETTINGS));
     for (let i = 0; i < CONNECTIONS; i++) connections.push(await connect({ servers: server.url }));
     const workers = connections.slice(1);
 

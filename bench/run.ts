@@ -11,8 +11,9 @@ import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { runClosedLoop } from "./load.js";
+import { measureTargetRun } from "./measure.js";
 import { parseBenchOptions } from "./options.js";
-import { checkPersistence, persistedCounts } from "./persistence.js";
+import { persistedCounts } from "./persistence.js";
 import { type Child, pinned, ResourceSampler, startChild, waitUntil } from "./processes.js";
 import { formatProfile, type ProfileSummary, summariseLatestProfile } from "./profile.js";
 import {
@@ -25,12 +26,10 @@ import {
   type TargetKey,
   TargetLabels,
   TargetNames,
-  type TargetRun,
 } from "./report.js";
-import { gcDelta, readNatsTraffic, readRouterMemory, trafficPerCall } from "./router-metrics.js";
 import { GOALS, scenarioGoals, scenarioSpecs } from "./scenarios.js";
 import { ensureBuilt, machineNote, reexecPinned } from "./setup.js";
-import { startStack } from "./stack.js";
+import { startStack, stopStack } from "./stack.js";
 import { runStreamingScenario } from "./streaming.js";
 import {
   createBenchStream,
@@ -71,17 +70,10 @@ async function main(): Promise<void> {
   let routerOutput: string[] = [];
   let natsServerVersion = "unknown";
   // Scenarios 1–3 share one stack; scenario 4 starts its own (a timed mock, larger pools).
+  const stackPlace = { repoRoot, workDir, devKey, routerCpu, loadCpu, profileDir };
   const requestSpecs = scenarioSpecs(options);
   if (requestSpecs.length > 0) {
-    const stack = await startStack({
-      repoRoot,
-      workDir,
-      devKey,
-      routerCpu,
-      loadCpu,
-      profileDir,
-      routerNodeFlags: options.routerNodeFlags,
-    });
+    const stack = await startStack({ ...stackPlace, routerNodeFlags: options.routerNodeFlags });
     const nc = await connect({ servers: stack.natsUrl, name: "bench-load", noAsyncTraces: true });
     natsServerVersion = nc.info?.version ?? "unknown";
     let chainWorker: Child | undefined;
@@ -146,23 +138,9 @@ async function main(): Promise<void> {
           const before = key === "router" ? await persistedCounts(jsm) : undefined;
           try {
             await runClosedLoop(target.call, spec.warmConcurrency, options.warmupMs);
-            const memoryBefore = key === "router" ? await readRouterMemory(stack.routerUrl) : undefined;
-            const trafficBefore = await readNatsTraffic(stack.natsMonitorUrl);
-            sampler.start(100);
-            const summary = await spec.run(target.call);
-            const run: TargetRun = { ...summary, resources: sampler.stop(), cores: sampler.cores };
-            const traffic = trafficPerCall(
-              trafficBefore,
-              await readNatsTraffic(stack.natsMonitorUrl),
-              summary.ok,
+            const run = await measureTargetRun({ stack, jsm, sampler }, key, before, target.completed, () =>
+              spec.run(target.call),
             );
-            if (traffic) run.natsPerCall = traffic;
-            if (key === "router") {
-              const memoryAfter = await readRouterMemory(stack.routerUrl);
-              if (memoryAfter)
-                run.routerMemory = { ...memoryAfter, gcSeconds: gcDelta(memoryBefore, memoryAfter) };
-            }
-            if (before) run.persistence = await checkPersistence(jsm, before, target.completed());
             result.runs[key] = run;
             say(
               `  scenario ${spec.id} ${TargetNames[key].padEnd(26)} ${run.throughput.toFixed(0).padStart(6)} req/s` +
@@ -189,28 +167,14 @@ async function main(): Promise<void> {
       );
       await nc.drain().catch(() => undefined);
       await chainWorker?.stop();
-      await stack.router.stop(30_000);
-      // Warnings and errors only (LOG_LEVEL=warn), after the start-up banner: a clean run has none.
-      routerOutput = stack.router
-        .tail()
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .slice(-20);
-      await stack.mock.stop();
-      await stack.nats.stop();
+      routerOutput = await stopStack(stack);
       await rm(workDir, { recursive: true, force: true });
     }
   }
   if (options.scenarios.includes(4)) {
-    const streaming = await runStreamingScenario(options, {
-      repoRoot,
-      workDir,
-      devKey,
-      routerCpu,
-      loadCpu,
-      profileDir,
-      say,
-    }).finally(() => rm(workDir, { recursive: true, force: true }));
+    const streaming = await runStreamingScenario(options, { ...stackPlace, say }).finally(() =>
+      rm(workDir, { recursive: true, force: true }),
+    );
     scenarios.push(streaming.result);
     say(`\n${formatScenario(streaming.result)}\n`);
     routerOutput.push(...streaming.routerOutput);

@@ -198,3 +198,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     throw error;
   }
 }
+
+/**
+ * Stops the router (giving it 30 s to drain), then the mock and nats-server. Returns the router's
+ * last 20 JSON log lines: it runs at LOG_LEVEL=warn, so after the start-up banner a clean run has none.
+ */
+export async function stopStack(stack: Stack): Promise<string[]> {
+  await stack.router.stop(30_000);
+  const routerOutput = stack.router
+    .tail()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .slice(-20);
+  await stack.mock.stop();
+  await stack.nats.stop();
+  return routerOutput;
+}

@@ -9,21 +9,14 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { runClosedLoop } from "./load.js";
+import { measureTargetRun } from "./measure.js";
 import type { BenchOptions } from "./options.js";
-import { checkPersistence, persistedCounts } from "./persistence.js";
+import { persistedCounts } from "./persistence.js";
 import { ResourceSampler } from "./processes.js";
-import {
-  compare,
-  type ScenarioResult,
-  type TargetKey,
-  TargetLabels,
-  TargetNames,
-  type TargetRun,
-} from "./report.js";
-import { gcDelta, readNatsTraffic, readRouterMemory, trafficPerCall } from "./router-metrics.js";
+import { compare, type ScenarioResult, type TargetKey, TargetLabels, TargetNames } from "./report.js";
 import { scenarioGoals } from "./scenarios.js";
 import { type StreamTarget, sseChatTarget } from "./sse-target.js";
-import { startStack } from "./stack.js";
+import { startStack, stopStack } from "./stack.js";
 
 export interface StreamingContext {
   repoRoot: string;
@@ -100,12 +93,8 @@ export async function runStreamingScenario(
     goals: [],
   };
   const stack = await startStack({
-    repoRoot: ctx.repoRoot,
+    ...ctx,
     workDir: join(ctx.workDir, "streaming"),
-    devKey: ctx.devKey,
-    routerCpu: ctx.routerCpu,
-    loadCpu: ctx.loadCpu,
-    profileDir: ctx.profileDir,
     routerNodeFlags: opts.routerNodeFlags,
     routerEnv,
     mockTiming: timing,
@@ -151,32 +140,13 @@ export async function runStreamingScenario(
         // The warm-up opens every connection, so the measured window holds no TCP handshakes.
         await runClosedLoop(target.call, opts.streams, opts.warmupMs, opts.streams * 4);
         target.resetStats();
-        const memoryBefore = key === "router" ? await readRouterMemory(stack.routerUrl) : undefined;
-        const trafficBefore = await readNatsTraffic(stack.natsMonitorUrl);
-        sampler.start(100);
-        const summary = await runClosedLoop(
-          target.call,
-          opts.streams,
-          opts.streamDurationMs,
-          opts.streamMaxCalls,
+        const run = await measureTargetRun({ stack, jsm, sampler }, key, before, target.completed, () =>
+          runClosedLoop(target.call, opts.streams, opts.streamDurationMs, opts.streamMaxCalls),
         );
-        const run: TargetRun = { ...summary, resources: sampler.stop(), cores: sampler.cores };
         const stats = target.stats();
-        const ttfb = stats.ttfb.summarise(summary.elapsedMs);
+        const ttfb = stats.ttfb.summarise(run.elapsedMs);
         run.ttfb = { p50: ttfb.p50, p90: ttfb.p90, p99: ttfb.p99, max: ttfb.max };
         if (stats.maxEvents > 0) run.eventsPerStream = { min: stats.minEvents, max: stats.maxEvents };
-        const traffic = trafficPerCall(
-          trafficBefore,
-          await readNatsTraffic(stack.natsMonitorUrl),
-          summary.ok,
-        );
-        if (traffic) run.natsPerCall = traffic;
-        if (key === "router") {
-          const memoryAfter = await readRouterMemory(stack.routerUrl);
-          if (memoryAfter)
-            run.routerMemory = { ...memoryAfter, gcSeconds: gcDelta(memoryBefore, memoryAfter) };
-        }
-        if (before) run.persistence = await checkPersistence(jsm, before, target.completed());
         result.runs[key] = run;
         ctx.say(
           `  scenario 4 ${TargetNames[key].padEnd(26)} ${run.throughput.toFixed(0).padStart(6)} streams/s` +
@@ -192,14 +162,7 @@ export async function runStreamingScenario(
   } finally {
     await nc?.drain().catch(() => undefined);
     routerPeakRssBytes = whole.stop()["router"]?.peakRssBytes ?? 0;
-    await stack.router.stop(30_000);
-    routerOutput = stack.router
-      .tail()
-      .split("\n")
-      .filter((line) => line.startsWith("{"))
-      .slice(-20);
-    await stack.mock.stop();
-    await stack.nats.stop();
+    routerOutput = await stopStack(stack);
   }
   return { result, routerPeakRssBytes, routerOutput, natsServerVersion };
 }

@@ -178,6 +178,34 @@ export function createResponseProcessor(pipeline: Pipeline, ctx: PipelineContext
     return undefined;
   }
 
+  /**
+   * Runs `steps` in order on the whole completion, adding each outcome to `outcomes`. A reject,
+   * or an error of a fail-closed step, ends the response; a fail-open error leaves it unchanged.
+   */
+  async function runWholeSteps(
+    steps: readonly { index: number; step: PipelineStep }[],
+    completion: ChatCompletion,
+    outcomes: StepOutcome[],
+  ): Promise<ResponseResult> {
+    let current = completion;
+    for (const { index, step } of steps) {
+      const run = await runStep<ChatCompletion>(
+        "post",
+        index,
+        step,
+        { kind: "response", value: current },
+        ctx,
+      );
+      outcomes.push(run.outcome);
+      const { verdict } = run.outcome;
+      if (verdict === "reject" || (verdict === "error" && step.failureMode === "fail-closed")) {
+        return { kind: "reject", error: errorForOutcome(run.outcome), outcomes };
+      }
+      current = run.value;
+    }
+    return { kind: "continue", completion: current, outcomes };
+  }
+
   function finishReasonOverride(choice: number): string | undefined {
     for (const s of streamSteps) {
       const reason = s.transforms.get(choice)?.finishReason;
@@ -187,26 +215,12 @@ export function createResponseProcessor(pipeline: Pipeline, ctx: PipelineContext
   }
 
   return {
-    async processCompletion(completion) {
-      const outcomes: StepOutcome[] = [];
-      let current = completion;
-      for (let index = 0; index < pipeline.post.length; index += 1) {
-        const step = pipeline.post[index] as PipelineStep;
-        const run = await runStep<ChatCompletion>(
-          "post",
-          index,
-          step,
-          { kind: "response", value: current },
-          ctx,
-        );
-        outcomes.push(run.outcome);
-        const { verdict } = run.outcome;
-        if (verdict === "reject" || (verdict === "error" && step.failureMode === "fail-closed")) {
-          return { kind: "reject", error: errorForOutcome(run.outcome), outcomes };
-        }
-        current = run.value;
-      }
-      return { kind: "continue", completion: current, outcomes };
+    processCompletion(completion) {
+      return runWholeSteps(
+        pipeline.post.map((step, index) => ({ index, step })),
+        completion,
+        [],
+      );
     },
 
     transformChunk(chunk) {
@@ -270,27 +284,10 @@ export function createResponseProcessor(pipeline: Pipeline, ctx: PipelineContext
       const outcomes = streamOutcomes();
       if (setupRejection !== undefined) return { kind: "reject", error: setupRejection.error, outcomes };
       if (stopped !== undefined) return { kind: "reject", error: stopped.error, outcomes };
-      let current = assembled;
-      for (const { index, step } of wholeSteps) {
-        const run = await runStep<ChatCompletion>(
-          "post",
-          index,
-          step,
-          { kind: "response", value: current },
-          ctx,
-        );
-        outcomes.push(run.outcome);
-        const { verdict } = run.outcome;
-        if (verdict === "reject" || (verdict === "error" && step.failureMode === "fail-closed")) {
-          return {
-            kind: "reject",
-            error: errorForOutcome(run.outcome),
-            outcomes: outcomes.sort((a, b) => a.index - b.index),
-          };
-        }
-        current = run.value;
-      }
-      return { kind: "continue", completion: current, outcomes: outcomes.sort((a, b) => a.index - b.index) };
+      const result = await runWholeSteps(wholeSteps, assembled, outcomes);
+      // The stream steps' outcomes came first; report all of them in pipeline order.
+      result.outcomes.sort((a, b) => a.index - b.index);
+      return result;
     },
   };
 }

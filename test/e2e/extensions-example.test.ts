@@ -6,10 +6,12 @@ import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import {
   applyPolicy,
+  chat,
   createTenantWithKey,
   type ExampleExtension,
   extensionOutcomes,
   type GatewayAnswer,
+  openAiText,
   postJson,
   settledHistory,
   sseData,
@@ -34,11 +36,6 @@ const ext = (version: "v1" | "v2", extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "mock-small",
-  messages: [{ role: "user", content }],
-  ...extra,
-});
 const message = (content: string, extra: Record<string, unknown> = {}) => ({
   model: "mock-small",
   max_tokens: 256,
@@ -49,11 +46,6 @@ const message = (content: string, extra: Record<string, unknown> = {}) => ({
 function eventOf<T extends BeamlineEvent["type"]>(history: readonly StoredEvent[], type: T) {
   const found = history.find(({ event }) => event.type === type);
   return found as (StoredEvent & { event: BeamlineEvent<T> }) | undefined;
-}
-
-function openAiText(answer: GatewayAnswer): string {
-  const body = answer.body as { choices: Array<{ message: { content: string } }> };
-  return body.choices[0]?.message.content ?? "";
 }
 
 function streamedText(answer: GatewayAnswer): string {

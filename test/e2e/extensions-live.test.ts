@@ -1,20 +1,20 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import type { Subscription } from "@nats-io/transport-node";
 import { readEvents } from "../../replay/index.js";
 import { isEvent } from "../../src/events/index.js";
 import { extensionSubject, openExtensionRegistry, registerExtension } from "../../src/extensions/index.js";
 import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
+import { runCli } from "../support/cli.js";
 import {
   applyPolicy,
+  chat,
   createTenantWithKey,
   type ExampleExtension,
   extensionOutcomes,
   type GatewayAnswer,
+  openAiText,
   postJson,
   settledHistory,
   startExampleExtension,
@@ -30,34 +30,11 @@ import { waitFor } from "../support/wait.js";
  * added to a pipeline, registered and removed while requests flow, with no restart.
  */
 
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TIMEOUT_MS = 200;
 /** Bounds the traffic of the live test: it stops long before, once every phase was seen. */
 const MAX_LIVE_REQUESTS = 1_000;
 /** Pause between one lane's requests: steady traffic whose volume does not depend on the machine's speed. */
 const LANE_PACE_MS = 40;
-
-/** Runs the `beamline` CLI as its own process against `natsUrl`, with no Beamline settings inherited. */
-async function cli(natsUrl: string, ...args: string[]): Promise<string> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(BEAMLINE_|OPENAI_|NATS_|LOG_LEVEL$)/.test(name)) env[name] = value;
-  }
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", ...args],
-    { cwd: REPO_ROOT, env: { ...env, NATS_URL: natsUrl }, encoding: "utf8", timeout: 30_000 },
-  );
-  return stdout;
-}
-
-const chat = (content: string) => ({ model: "mock-small", messages: [{ role: "user", content }] });
-
-function openAiText(answer: GatewayAnswer): string {
-  return (
-    (answer.body as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content ?? ""
-  );
-}
 
 function errorCode(answer: GatewayAnswer): string | undefined {
   return (answer.body as { error?: { code?: string } }).error?.code;
@@ -256,7 +233,7 @@ describe("extension failure modes and live changes, end to end", { timeout: 180_
       );
       // 3. Removed by an operator's CLI, while the service keeps running.
       assert.match(
-        await cli(beamline.app.natsUrl, "extensions", "remove", "competitor-mention", "v2"),
+        await runCli(beamline.app.natsUrl, ["extensions", "remove", "competitor-mention", "v2"]),
         /removed/,
       );
       await waitForAnswer(

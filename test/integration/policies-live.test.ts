@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import Fastify, { type FastifyInstance } from "fastify";
 import { configDocumentsProjector } from "../../projections/index.js";
@@ -32,6 +29,7 @@ import {
 import { decideWithPolicy, EMPTY_HEALTH, NO_QUOTA } from "../../src/routing/policy/index.js";
 import { type RunningStage, runStage } from "../../src/stages/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
+import { runCli } from "../support/cli.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 
 const settings = {
@@ -44,26 +42,6 @@ const settings = {
   maxDeliver: 5,
   maxAckPending: 1000,
 };
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Runs the `beamline` CLI as its own process against `natsUrl`, with no Beamline settings inherited. */
-async function cli(natsUrl: string, ...args: string[]): Promise<string> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(BEAMLINE_|OPENAI_|NATS_|LOG_LEVEL$)/.test(name)) env[name] = value;
-  }
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", ...args],
-    {
-      cwd: REPO_ROOT,
-      env: { ...env, NATS_URL: natsUrl },
-      encoding: "utf8",
-      timeout: 30_000,
-    },
-  );
-  return stdout;
-}
 
 const log = createLogger({ level: "silent" });
 /** "Applies live" means within a second on every instance, without a restart. */
@@ -257,13 +235,13 @@ describe("policies and the catalog apply live", () => {
     const file = join(tmpdir(), `policy-${process.pid}.json`);
     await writeFile(file, JSON.stringify({ routing: { strategy: { type: "fastest" } } }));
     assert.match(
-      await cli(server.url, "policies", "set", "initech", file),
+      await runCli(server.url, ["policies", "set", "initech", file]),
       /published policy version 1 for tenant initech/,
     );
-    const current = JSON.parse(await cli(server.url, "policies", "get", "initech"));
+    const current = JSON.parse(await runCli(server.url, ["policies", "get", "initech"]));
     assert.equal(current.version, 1);
     assert.equal(current.policy.routing.strategy.type, "fastest");
-    assert.match(await cli(server.url, "policies", "history", "initech"), /^v1\t.*\tfastest$/m);
+    assert.match(await runCli(server.url, ["policies", "history", "initech"]), /^v1\t.*\tfastest$/m);
     await waitFor(() => policies.policyFor("initech").version === 1, {
       what: "initech v1",
       timeoutMs: LIVE_MS,

@@ -17,6 +17,7 @@ import {
 import { type RunningStage, runStage } from "../../src/stages/runner.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
+import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
 const TTL_MS = 60_000;
 const REQUESTS = 200;
@@ -93,16 +94,7 @@ describe("quotas on a real nats-server: 4 admitters on one tenant", () => {
   before(async () => {
     server = await startNatsServer();
     admin = await connect({ servers: server.url });
-    const settings = {
-      replicas: 1,
-      requestRetentionDays: 1,
-      usageRetentionDays: 1,
-      duplicateWindowMs: 60_000,
-      persistMode: "default" as const,
-      ackWaitMs: 30_000,
-      maxDeliver: 5,
-      maxAckPending: 1000,
-    };
+    const settings = SHORT_LIVED_TOPOLOGY_SETTINGS;
     await applyTopology(admin, beamlineTopology(settings));
     kv = await openQuotaKv(admin);
     log = new QuotaLog(admin);

@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { isBeamlineError } from "../../src/errors/index.js";
@@ -13,45 +10,17 @@ import {
   planTopology,
   StreamNames,
   type Topology,
-  type TopologySettings,
 } from "../../streams/index.js";
+import { runCli } from "../support/cli.js";
 import { type NatsServer, startNatsServer } from "../support/index.js";
+import { DAY_NS, DEFAULT_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = "src/cli/main.ts";
-const DAY_NS = 86_400_000 * 1_000_000;
-
-const settings: TopologySettings = {
-  replicas: 1,
-  requestRetentionDays: 30,
-  usageRetentionDays: 400,
-  duplicateWindowMs: 600_000,
-  persistMode: "default",
-  ackWaitMs: 30_000,
-  maxDeliver: 20,
-  maxAckPending: 4096,
-};
+const settings = DEFAULT_TOPOLOGY_SETTINGS;
 /** What `beamline streams apply` applies with no BEAMLINE_* variables set. */
 const defaultTopology = beamlineTopology(settings);
 
-/** The environment of a CLI child: this one's, without Beamline settings, pointed at `natsUrl`. */
-function cliEnv(natsUrl: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(BEAMLINE_|OPENAI_|NATS_|LOG_LEVEL$)/.test(name)) env[name] = value;
-  }
-  return { ...env, NATS_URL: natsUrl };
-}
-
 /** Runs `beamline streams apply` as its own process; rejects with its stderr when it fails. */
-async function cliApply(natsUrl: string, ...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--import", "tsx", CLI, "streams", "apply", ...args],
-    { cwd: REPO_ROOT, env: cliEnv(natsUrl), encoding: "utf8", timeout: 30_000 },
-  );
-  return stdout;
-}
+const cliApply = (natsUrl: string, ...args: string[]) => runCli(natsUrl, ["streams", "apply", ...args]);
 
 async function connectFor(t: TestContext, server: NatsServer): Promise<NatsConnection> {
   const nc = await connect({ servers: server.url });

@@ -78,6 +78,19 @@ export interface GatewayAnswer {
   requestId: string;
 }
 
+/** A chat completions request body for the mock's small model with one user message. */
+export const chat = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: "mock-small",
+  messages: [{ role: "user", content }],
+  ...extra,
+});
+
+/** The first choice's text of a plain (not streamed) chat completions answer. */
+export function openAiText(answer: GatewayAnswer): string {
+  const body = answer.body as { choices: Array<{ message: { content: string } }> };
+  return body.choices[0]?.message.content ?? "";
+}
+
 /** POSTs `body` as JSON to the gateway `path` with `key`; `anthropic` sends `x-api-key`. */
 export async function postJson(
   beamline: TestBeamline,

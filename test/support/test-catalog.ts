@@ -41,3 +41,24 @@ export async function writeTestCatalog(
   await writeFile(path, JSON.stringify(document));
   return { path, remove: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** Two mock models with one alias each (`fast` → mock-small, `smart` → mock-large), for unit tests of model access. */
+export const FAST_AND_SMART_CATALOG = {
+  version: "t1",
+  models: [
+    {
+      id: "mock-small",
+      provider: "mock",
+      upstreamModel: "s",
+      aliases: ["fast"],
+      prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 1 },
+    },
+    {
+      id: "mock-large",
+      provider: "mock",
+      upstreamModel: "l",
+      aliases: ["smart"],
+      prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 1 },
+    },
+  ],
+} satisfies CatalogDocumentInput;

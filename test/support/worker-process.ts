@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { cleanEnv } from "./cli.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -22,13 +23,9 @@ export interface BeamlineProcess {
  * configuration never leaks into a test). Wait for `output()` to include "Beamline is running".
  */
 export function startBeamlineProcess(roles: string, env: Record<string, string>): BeamlineProcess {
-  const inherited: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(BEAMLINE_|OPENAI_|ANTHROPIC_|GEMINI_|NATS_|LOG_LEVEL$)/.test(name)) inherited[name] = value;
-  }
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "start", "--roles", roles], {
     cwd: REPO_ROOT,
-    env: { ...inherited, LOG_LEVEL: "info", ...env },
+    env: { ...cleanEnv(), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -13,6 +13,7 @@ import type { PolicyView } from "../../src/policies/view.js";
 import { defaultPolicy, policyDocumentSchema } from "../../src/routing/policy/document.js";
 import type { TerminalEvent } from "../../src/stages/index.js";
 import { hashApiKey, type TenancyAdmin } from "../../src/tenancy/index.js";
+import { FAST_AND_SMART_CATALOG } from "../support/test-catalog.js";
 
 /**
  * Both HTTP front doors, in process: the real gateway (routes, hooks, the shared request
@@ -24,25 +25,7 @@ const KEY = "bl-front-door-test-key-0000000000";
 const SCOPED_KEY = "bl-front-door-scoped-key-00000000";
 const NOW = new Date("2026-05-01T12:00:00Z");
 
-const catalogDocument = {
-  version: "t1",
-  models: [
-    {
-      id: "mock-small",
-      provider: "mock",
-      upstreamModel: "s",
-      aliases: ["fast"],
-      prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 1 },
-    },
-    {
-      id: "mock-large",
-      provider: "mock",
-      upstreamModel: "l",
-      aliases: ["smart"],
-      prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 1 },
-    },
-  ],
-};
+const catalogDocument = FAST_AND_SMART_CATALOG;
 const catalogV1 = parseCatalog(catalogDocument);
 const catalogV2 = parseCatalog({
   version: "t2",

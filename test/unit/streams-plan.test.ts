@@ -9,21 +9,10 @@ import {
   planKv,
   planStream,
   type StreamSpec,
-  type TopologySettings,
 } from "../../streams/index.js";
+import { DAY_NS, DEFAULT_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
-const DAY_NS = 86_400_000 * 1_000_000;
-
-const settings: TopologySettings = {
-  replicas: 1,
-  requestRetentionDays: 30,
-  usageRetentionDays: 400,
-  duplicateWindowMs: 600_000,
-  persistMode: "default",
-  ackWaitMs: 30_000,
-  maxDeliver: 20,
-  maxAckPending: 4096,
-};
+const settings = DEFAULT_TOPOLOGY_SETTINGS;
 const topology = beamlineTopology(settings);
 const requests = topology.streams.find((s) => s.name === "BL_REQUESTS")!;
 const worker = topology.consumers.find((c) => c.durable_name === "worker")!;

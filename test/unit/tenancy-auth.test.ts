@@ -15,6 +15,7 @@ import {
   parseAdminInput,
   rotateKeyInputSchema,
 } from "../../src/tenancy/index.js";
+import { FAST_AND_SMART_CATALOG } from "../support/test-catalog.js";
 
 const KEY = "bl-unit-test-key-000000000000";
 
@@ -109,25 +110,7 @@ describe("authenticate", () => {
 });
 
 describe("assertModelAllowed", () => {
-  const catalog = parseCatalog({
-    version: "t1",
-    models: [
-      {
-        id: "mock-small",
-        provider: "mock",
-        upstreamModel: "s",
-        aliases: ["fast"],
-        prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 1 },
-      },
-      {
-        id: "mock-large",
-        provider: "mock",
-        upstreamModel: "l",
-        aliases: ["smart"],
-        prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 1 },
-      },
-    ],
-  });
+  const catalog = parseCatalog(FAST_AND_SMART_CATALOG);
   const principal = (models?: string[]) => ({
     tenant: "acme",
     apiKeyId: "key_1",

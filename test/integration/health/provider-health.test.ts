@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import {
@@ -35,7 +32,9 @@ import {
 } from "../../../src/providers/index.js";
 import { type RunningStage, runStage } from "../../../src/stages/runner.js";
 import { applyTopology, beamlineTopology, KvBuckets, StreamNames } from "../../../streams/index.js";
+import { runCli } from "../../support/cli.js";
 import { type NatsServer, startNatsServer, waitFor } from "../../support/index.js";
+import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../../support/topology.js";
 
 const policy = healthPolicy({ consecutiveFailuresToOpen: 3, minAttemptsInWindow: 100, cooldownMs: 1500 });
 const TENANT = "acme";
@@ -72,19 +71,7 @@ describe("provider health projection and shared circuit breakers", () => {
     for (let i = 0; i < 2; i++) {
       const nc = await connect({ servers: server.url, name: `worker-${i}` });
       if (i === 0) {
-        await applyTopology(
-          nc,
-          beamlineTopology({
-            replicas: 1,
-            requestRetentionDays: 1,
-            usageRetentionDays: 1,
-            duplicateWindowMs: 60_000,
-            persistMode: "default",
-            ackWaitMs: 30_000,
-            maxDeliver: 5,
-            maxAckPending: 100,
-          }),
-        );
+        await applyTopology(nc, beamlineTopology({ ...SHORT_LIVED_TOPOLOGY_SETTINGS, maxAckPending: 100 }));
       }
       const store = new EventStore(nc);
       // Two projector instances share the durable consumer, as two router processes would.
@@ -232,24 +219,11 @@ describe("provider health projection and shared circuit breakers", () => {
   });
 
   it("`beamline providers health --verify` shows the breakers and agrees with the replay", async () => {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [name, value] of Object.entries(process.env)) {
-      if (!/^(BEAMLINE_|OPENAI_|NATS_|LOG_LEVEL$)/.test(name)) env[name] = value;
-    }
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "providers", "health", "--verify"],
-      {
-        cwd: fileURLToPath(new URL("../../../", import.meta.url)),
-        env: {
-          ...env,
-          NATS_URL: server.url,
-          BEAMLINE_HEALTH_CONSECUTIVE_FAILURES_TO_OPEN: "3",
-          BEAMLINE_HEALTH_MIN_ATTEMPTS: "100",
-          BEAMLINE_HEALTH_COOLDOWN_MS: "1500",
-        },
-      },
-    );
+    const stdout = await runCli(server.url, ["providers", "health", "--verify"], {
+      BEAMLINE_HEALTH_CONSECUTIVE_FAILURES_TO_OPEN: "3",
+      BEAMLINE_HEALTH_MIN_ATTEMPTS: "100",
+      BEAMLINE_HEALTH_COOLDOWN_MS: "1500",
+    });
     assert.match(stdout, /verified: 2 record\(s\) equal the replay/);
     assert.match(stdout, /^mock\tflaky\tclosed\t/m);
   });

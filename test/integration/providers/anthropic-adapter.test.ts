@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { inspect } from "node:util";
 import type { ChatCompletionChunk, ChatRequest } from "../../../src/chat/wire.js";
 import {
   createAnthropicAdapter,
-  type MockProvider,
-  type ProviderAdapter,
-  ProviderError,
+  type ProviderError,
   type ProviderErrorClass,
-  startMockProvider,
 } from "../../../src/providers/index.js";
+import { faultCallOutcome, providerErrorOf, useMockAdapter } from "../../support/provider-adapter.js";
 
 const TEST_TIMEOUT_MS = 15_000;
 const API_KEY = "sk-ant-test-0123456789";
@@ -24,36 +22,18 @@ const tools = [
   { type: "function", function: { name: "lookup", description: "Looks up", parameters: { type: "object" } } },
 ];
 
-async function providerErrorOf(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${inspect(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
-}
-
 describe("Anthropic adapter against the mock provider's Anthropic wire", { timeout: TEST_TIMEOUT_MS }, () => {
-  let mock: MockProvider;
-  let adapter: ProviderAdapter;
-
-  before(async () => {
-    mock = await startMockProvider({ chunks: 3, retryAfterSeconds: 2, apiKey: API_KEY });
-    adapter = createAnthropicAdapter({
+  const fixture = useMockAdapter({ chunks: 3, retryAfterSeconds: 2, apiKey: API_KEY }, (mock) =>
+    createAnthropicAdapter({
       baseUrl: mock.url,
       apiKey: API_KEY,
       headersTimeoutMs: 1_000,
       now: () => 1_700_000_000_000,
-    });
-  });
-  after(async () => {
-    await adapter.close();
-    await mock.close();
-  });
+    }),
+  );
 
   it("returns a plain completion with usage, cache reads as cached tokens", async () => {
-    const result = await adapter.complete({ upstreamModel: "claude-mock", request });
+    const result = await fixture.adapter.complete({ upstreamModel: "claude-mock", request });
     const choice = result.completion.choices[0]!;
     assert.equal(result.completion.model, "claude-mock");
     assert.equal(result.completion.created, 1_700_000_000);
@@ -66,9 +46,9 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
   });
 
   it("streams chunks before resolving and assembles the same completion", async () => {
-    const plain = await adapter.complete({ upstreamModel: "claude-mock", request });
+    const plain = await fixture.adapter.complete({ upstreamModel: "claude-mock", request });
     const chunks: ChatCompletionChunk[] = [];
-    const result = await adapter.complete({
+    const result = await fixture.adapter.complete({
       upstreamModel: "claude-mock",
       request,
       onChunk: (chunk) => chunks.push(chunk),
@@ -87,14 +67,17 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
   });
 
   it("turns tool_use into tool_calls, plain and streamed, and sends the tool result back", async () => {
-    const plain = await adapter.complete({ upstreamModel: "claude-mock", request: { ...request, tools } });
+    const plain = await fixture.adapter.complete({
+      upstreamModel: "claude-mock",
+      request: { ...request, tools },
+    });
     const call = plain.completion.choices[0]?.message.tool_calls?.[0];
     assert.equal(plain.completion.choices[0]?.finish_reason, "tool_calls");
     assert.equal(call?.function.name, "lookup");
     assert.deepEqual(JSON.parse(call!.function.arguments), { input: "Hello adapter" });
 
     const chunks: ChatCompletionChunk[] = [];
-    const streamed = await adapter.complete({
+    const streamed = await fixture.adapter.complete({
       upstreamModel: "claude-mock",
       request: { ...request, tools },
       onChunk: (chunk) => chunks.push(chunk),
@@ -107,7 +90,7 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
       plain.completion.choices[0]?.message.tool_calls,
     );
 
-    const followUp = await adapter.complete({
+    const followUp = await fixture.adapter.complete({
       upstreamModel: "claude-mock",
       request: {
         ...request,
@@ -137,14 +120,7 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
   for (const [fault, errorClass, status, retryable] of httpFaults) {
     for (const streaming of [false, true]) {
       it(`maps the ${fault} fault to ${errorClass} (${streaming ? "streaming" : "plain"})`, async () => {
-        const chunks: ChatCompletionChunk[] = [];
-        const error = await providerErrorOf(
-          adapter.complete({
-            upstreamModel: `mock-fault-${fault}`,
-            request,
-            ...(streaming ? { onChunk: (chunk: ChatCompletionChunk) => chunks.push(chunk) } : {}),
-          }),
-        );
+        const { error, chunks } = await faultCallOutcome(fixture.adapter, fault, request, streaming);
         assert.equal(error.errorClass, errorClass);
         assert.equal(error.providerStatus, status);
         assert.equal(error.retryable, retryable);
@@ -166,14 +142,7 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
     for (const streaming of [false, true]) {
       const expected = streaming ? streamClass : plainClass;
       it(`maps the ${fault} fault to ${expected} (${streaming ? "streaming" : "plain"})`, async () => {
-        const chunks: ChatCompletionChunk[] = [];
-        const error = await providerErrorOf(
-          adapter.complete({
-            upstreamModel: `mock-fault-${fault}`,
-            request,
-            ...(streaming ? { onChunk: (chunk: ChatCompletionChunk) => chunks.push(chunk) } : {}),
-          }),
-        );
+        const { error, chunks } = await faultCallOutcome(fixture.adapter, fault, request, streaming);
         assert.equal(error.errorClass, expected, error.message);
         if (expected === "stream_interrupted") assert.ok(chunks.length > 0, "chunks were delivered first");
         if (fault === "stream_error" && streaming) {
@@ -189,7 +158,7 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
 
   it("maps a wrong key to auth and never shows the key", async () => {
     const wrongKey = "sk-ant-wrong-key-987654321";
-    const wrong = createAnthropicAdapter({ baseUrl: mock.url, apiKey: wrongKey });
+    const wrong = createAnthropicAdapter({ baseUrl: fixture.mock.url, apiKey: wrongKey });
     try {
       const error = await providerErrorOf(wrong.complete({ upstreamModel: "claude-mock", request }));
       assert.equal(error.errorClass, "auth");
@@ -201,9 +170,9 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
   });
 
   it("fails a request Anthropic cannot express as bad_request without calling the provider", async () => {
-    const inFlightBefore = mock.inFlight;
+    const inFlightBefore = fixture.mock.inFlight;
     const error = await providerErrorOf(
-      adapter.complete({
+      fixture.adapter.complete({
         upstreamModel: "claude-mock",
         request: {
           ...request,
@@ -218,6 +187,6 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
       }),
     );
     assert.equal(error.errorClass, "bad_request");
-    assert.equal(mock.inFlight, inFlightBefore);
+    assert.equal(fixture.mock.inFlight, inFlightBefore);
   });
 });

@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe, it } from "node:test";
-import { inspect } from "node:util";
+import { describe, it } from "node:test";
 import type { ChatCompletionChunk, ChatRequest } from "../../../src/chat/wire.js";
-import {
-  createGeminiAdapter,
-  geminiBaseUrl,
-  type MockProvider,
-  type ProviderAdapter,
-  ProviderError,
-  type ProviderErrorClass,
-  startMockProvider,
-} from "../../../src/providers/index.js";
+import { createGeminiAdapter, geminiBaseUrl, type ProviderErrorClass } from "../../../src/providers/index.js";
+import { faultCallOutcome, providerErrorOf, useMockAdapter } from "../../support/provider-adapter.js";
 
 const TEST_TIMEOUT_MS = 15_000;
 const API_KEY = "gemini-test-key-0123456789";
@@ -25,36 +17,18 @@ const request: ChatRequest = {
 };
 const tools = [{ type: "function", function: { name: "lookup", parameters: { type: "object" } } }];
 
-async function providerErrorOf(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${inspect(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
-}
-
 describe("Gemini adapter against the mock provider", { timeout: TEST_TIMEOUT_MS }, () => {
-  let mock: MockProvider;
-  let adapter: ProviderAdapter;
-
-  before(async () => {
-    mock = await startMockProvider({ chunks: 3, retryAfterSeconds: 2, apiKey: API_KEY });
-    adapter = createGeminiAdapter({
+  const fixture = useMockAdapter({ chunks: 3, retryAfterSeconds: 2, apiKey: API_KEY }, (mock) =>
+    createGeminiAdapter({
       baseUrl: geminiBaseUrl(mock.url),
       apiKey: API_KEY,
       headersTimeoutMs: 1_000,
       now: () => 1_700_000_000_000,
-    });
-  });
-  after(async () => {
-    await adapter.close();
-    await mock.close();
-  });
+    }),
+  );
 
   it("returns a plain completion with usage and cached tokens", async () => {
-    const result = await adapter.complete({ upstreamModel: "gemini-mock", request });
+    const result = await fixture.adapter.complete({ upstreamModel: "gemini-mock", request });
     assert.equal(result.completion.model, "gemini-mock");
     assert.equal(result.completion.created, 1_700_000_000);
     assert.equal(result.completion.choices[0]?.message.content, "Mock provider reply to: Hello Gemini");
@@ -67,7 +41,7 @@ describe("Gemini adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
 
   it("streams chunks as they arrive, closed by a usage chunk, and assembles the same answer", async () => {
     const chunks: ChatCompletionChunk[] = [];
-    const result = await adapter.complete({
+    const result = await fixture.adapter.complete({
       upstreamModel: "gemini-mock",
       request: { ...request, stream: true },
       onChunk: (chunk) => chunks.push(chunk),
@@ -87,7 +61,7 @@ describe("Gemini adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
     const mode = streaming ? "streaming" : "plain";
     it(`calls a declared function (${mode})`, async () => {
       const chunks: ChatCompletionChunk[] = [];
-      const result = await adapter.complete({
+      const result = await fixture.adapter.complete({
         upstreamModel: "gemini-mock",
         request: { ...request, tools },
         ...(streaming ? { onChunk: (chunk: ChatCompletionChunk) => chunks.push(chunk) } : {}),
@@ -117,14 +91,7 @@ describe("Gemini adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
     for (const stream of [false, true]) {
       const expected = stream ? streaming : plain;
       it(`maps the ${fault} fault to ${expected} (${stream ? "streaming" : "plain"})`, async () => {
-        const chunks: ChatCompletionChunk[] = [];
-        const error = await providerErrorOf(
-          adapter.complete({
-            upstreamModel: `mock-fault-${fault}`,
-            request,
-            ...(stream ? { onChunk: (chunk: ChatCompletionChunk) => chunks.push(chunk) } : {}),
-          }),
-        );
+        const { error, chunks } = await faultCallOutcome(fixture.adapter, fault, request, stream);
         assert.equal(error.errorClass, expected, error.message);
         if (fault === "429") assert.equal(error.retryAfterMs, 2_000, "RetryInfo.retryDelay of 2s");
         if (expected === "stream_interrupted")
@@ -136,7 +103,7 @@ describe("Gemini adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
 
   it("reports a wrong key as an auth error without echoing it", async () => {
     const wrongKey = "wrong-key-abcdefghijklmnop";
-    const wrong = createGeminiAdapter({ baseUrl: geminiBaseUrl(mock.url), apiKey: wrongKey });
+    const wrong = createGeminiAdapter({ baseUrl: geminiBaseUrl(fixture.mock.url), apiKey: wrongKey });
     try {
       const error = await providerErrorOf(wrong.complete({ upstreamModel: "gemini-mock", request }));
       assert.equal(error.errorClass, "auth");

@@ -3,13 +3,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { inspect } from "node:util";
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { ChatCompletionChunk, ChatRequest } from "../../../src/chat/wire.js";
-import { ProviderError } from "../../../src/providers/index.js";
 import { createNatsServiceAdapter } from "../../../src/providers/nats-service/adapter.js";
 import type { ServiceChunk, ServiceError } from "../../../src/providers/nats-service/contract.js";
 import { type NatsServer, startNatsServer, waitFor } from "../../support/index.js";
+import { providerErrorOf } from "../../support/provider-adapter.js";
 
 const TEST_TIMEOUT_MS = 30_000;
 const EXAMPLE = fileURLToPath(new URL("../../../examples/custom-provider.ts", import.meta.url));
@@ -20,16 +19,6 @@ const question: ChatRequest = {
     { role: "user", content: "What are your opening hours?" },
   ],
 };
-
-async function providerErrorOf(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${inspect(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
-}
 
 const chunkOf = (seq: number, content: string): ServiceChunk => ({
   v: 1,

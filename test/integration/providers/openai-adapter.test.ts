@@ -14,6 +14,7 @@ import {
   startMockProvider,
 } from "../../../src/providers/index.js";
 import { waitFor } from "../../support/index.js";
+import { providerErrorOf, useMockAdapter } from "../../support/provider-adapter.js";
 
 const TEST_TIMEOUT_MS = 10_000;
 const request: ChatRequest = {
@@ -24,17 +25,6 @@ const request: ChatRequest = {
   ],
 };
 const tools = [{ type: "function", function: { name: "lookup", parameters: { type: "object" } } }];
-
-/** Rejection of `promise` as a ProviderError; fails the test when it resolves or throws something else. */
-async function providerErrorOf(promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof ProviderError, `expected a ProviderError, got ${inspect(error)}`);
-    return error;
-  }
-  assert.fail("expected the call to fail");
-}
 
 /** Every string an error exposes: messages, stacks and inspected form, down its cause chain. */
 function errorStrings(error: unknown): string[] {
@@ -53,28 +43,18 @@ function errorStrings(error: unknown): string[] {
 }
 
 describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS }, () => {
-  let mock: MockProvider;
-  let adapter: ProviderAdapter;
   let release: () => void = () => {};
   let gate: Promise<void> | undefined;
-
-  before(async () => {
-    // Chunk 3 waits for the gate when a test sets one, so a test can observe the stream mid-way.
-    mock = await startMockProvider({
-      chunks: 3,
-      retryAfterSeconds: 2,
-      beforeChunk: (index) => (index === 3 ? gate : undefined),
-    });
-    adapter = createOpenAiAdapter({ name: "mock", baseUrl: mock.url, headersTimeoutMs: 2_000 });
-  });
-  after(async () => {
-    release();
-    await adapter.close();
-    await mock.close();
-  });
+  // Registered before the fixture's own after(), so a gated stream is released before the mock closes.
+  after(() => release());
+  // Chunk 3 waits for the gate when a test sets one, so a test can observe the stream mid-way.
+  const fixture = useMockAdapter(
+    { chunks: 3, retryAfterSeconds: 2, beforeChunk: (index) => (index === 3 ? gate : undefined) },
+    (mock) => createOpenAiAdapter({ name: "mock", baseUrl: mock.url, headersTimeoutMs: 2_000 }),
+  );
 
   it("returns a plain completion with usage, cached tokens and time to first token", async () => {
-    const result = await adapter.complete({ upstreamModel: "mock-small", request });
+    const result = await fixture.adapter.complete({ upstreamModel: "mock-small", request });
     assert.equal(result.completion.model, "mock-small", "the upstream model replaces the alias");
     assert.equal(result.completion.choices[0]?.message.content, "Mock provider reply to: Hello adapter");
     assert.equal(result.completion.choices[0]?.finish_reason, "stop");
@@ -88,7 +68,7 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
     });
     const chunks: ChatCompletionChunk[] = [];
     let settled = false;
-    const call = adapter
+    const call = fixture.adapter
       .complete({
         upstreamModel: "mock-small",
         // The caller did not ask for usage; the adapter asks anyway.
@@ -109,7 +89,7 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
     const result = await call;
     gate = undefined;
 
-    const plain = await adapter.complete({ upstreamModel: "mock-small", request });
+    const plain = await fixture.adapter.complete({ upstreamModel: "mock-small", request });
     assert.equal(result.completion.choices[0]?.message.content, plain.completion.choices[0]?.message.content);
     assert.equal(result.completion.choices[0]?.finish_reason, "stop");
     assert.deepEqual(result.usage, plain.usage);
@@ -119,12 +99,15 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
   });
 
   it("assembles a streamed tool call into the call a plain request returns", async () => {
-    const streamed = await adapter.complete({
+    const streamed = await fixture.adapter.complete({
       upstreamModel: "mock-small",
       request: { ...request, tools, stream: true },
       onChunk: () => {},
     });
-    const plain = await adapter.complete({ upstreamModel: "mock-small", request: { ...request, tools } });
+    const plain = await fixture.adapter.complete({
+      upstreamModel: "mock-small",
+      request: { ...request, tools },
+    });
     const toolCalls = streamed.completion.choices[0]?.message.tool_calls;
     assert.deepEqual(toolCalls, [
       {
@@ -138,7 +121,9 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
   });
 
   it("maps 429 to rate_limited with retry-after in milliseconds", async () => {
-    const error = await providerErrorOf(adapter.complete({ upstreamModel: "mock-fault-429", request }));
+    const error = await providerErrorOf(
+      fixture.adapter.complete({ upstreamModel: "mock-fault-429", request }),
+    );
     assert.equal(error.errorClass, "rate_limited");
     assert.equal(error.code, "BL_PROVIDER_RATE_LIMITED");
     assert.equal(error.providerStatus, 429);
@@ -148,11 +133,13 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
   });
 
   it("maps 500 to server_error and 503 to overloaded, both retryable", async () => {
-    const serverError = await providerErrorOf(adapter.complete({ upstreamModel: "mock-fault-500", request }));
+    const serverError = await providerErrorOf(
+      fixture.adapter.complete({ upstreamModel: "mock-fault-500", request }),
+    );
     assert.equal(serverError.errorClass, "server_error");
     assert.equal(serverError.retryable, true);
     const overloaded = await providerErrorOf(
-      adapter.complete({ upstreamModel: "mock-fault-503", request, onChunk: () => {} }),
+      fixture.adapter.complete({ upstreamModel: "mock-fault-503", request, onChunk: () => {} }),
     );
     assert.equal(overloaded.errorClass, "overloaded");
     assert.equal(overloaded.retryable, true);
@@ -160,20 +147,24 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
 
   it("maps a context-length 400 to context_window and other 400s to bad_request, not retryable", async () => {
     const contextWindow = await providerErrorOf(
-      adapter.complete({ upstreamModel: "mock-fault-context_length_exceeded", request }),
+      fixture.adapter.complete({ upstreamModel: "mock-fault-context_length_exceeded", request }),
     );
     assert.equal(contextWindow.errorClass, "context_window");
     assert.equal(contextWindow.retryable, false);
-    const badRequest = await providerErrorOf(adapter.complete({ upstreamModel: "mock-fault-400", request }));
+    const badRequest = await providerErrorOf(
+      fixture.adapter.complete({ upstreamModel: "mock-fault-400", request }),
+    );
     assert.equal(badRequest.errorClass, "bad_request");
   });
 
   it("maps malformed answers to malformed, plain and streamed", async () => {
-    const plain = await providerErrorOf(adapter.complete({ upstreamModel: "mock-fault-malformed", request }));
+    const plain = await providerErrorOf(
+      fixture.adapter.complete({ upstreamModel: "mock-fault-malformed", request }),
+    );
     assert.equal(plain.errorClass, "malformed");
     const chunks: ChatCompletionChunk[] = [];
     const streamed = await providerErrorOf(
-      adapter.complete({
+      fixture.adapter.complete({
         upstreamModel: "mock-fault-malformed",
         request,
         onChunk: (chunk) => chunks.push(chunk),
@@ -186,7 +177,11 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
   it("maps a stream cut after chunks were delivered to stream_interrupted", async () => {
     const chunks: ChatCompletionChunk[] = [];
     const error = await providerErrorOf(
-      adapter.complete({ upstreamModel: "mock-fault-cut", request, onChunk: (chunk) => chunks.push(chunk) }),
+      fixture.adapter.complete({
+        upstreamModel: "mock-fault-cut",
+        request,
+        onChunk: (chunk) => chunks.push(chunk),
+      }),
     );
     assert.equal(error.errorClass, "stream_interrupted");
     assert.equal(error.retryable, false);
@@ -194,14 +189,16 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
   });
 
   it("maps a plain answer cut mid-body to connection", async () => {
-    const error = await providerErrorOf(adapter.complete({ upstreamModel: "mock-fault-cut", request }));
+    const error = await providerErrorOf(
+      fixture.adapter.complete({ upstreamModel: "mock-fault-cut", request }),
+    );
     assert.equal(error.errorClass, "connection");
   });
 
   it("rethrows an onChunk failure unchanged", async () => {
     const failure = new Error("client went away");
     await assert.rejects(
-      adapter.complete({
+      fixture.adapter.complete({
         upstreamModel: "mock-small",
         request,
         onChunk: () => {
@@ -215,19 +212,23 @@ describe("OpenAI adapter against the mock provider", { timeout: TEST_TIMEOUT_MS 
   it("rejects with the caller's abort reason", async () => {
     const controller = new AbortController();
     const reason = new Error("shutting down");
-    await waitFor(() => mock.inFlight === 0, {
+    await waitFor(() => fixture.mock.inFlight === 0, {
       what: "earlier requests to finish on the mock",
       timeoutMs: 5000,
     });
-    const call = adapter.complete({ upstreamModel: "mock-fault-hang", request, signal: controller.signal });
-    await waitFor(() => mock.inFlight === 1, {
+    const call = fixture.adapter.complete({
+      upstreamModel: "mock-fault-hang",
+      request,
+      signal: controller.signal,
+    });
+    await waitFor(() => fixture.mock.inFlight === 1, {
       what: "the hanging request to reach the mock",
       timeoutMs: 5000,
     });
     controller.abort(reason);
     await assert.rejects(call, (error) => error === reason);
     await assert.rejects(
-      adapter.complete({ upstreamModel: "mock-small", request, signal: controller.signal }),
+      fixture.adapter.complete({ upstreamModel: "mock-small", request, signal: controller.signal }),
       (error) => error === reason,
       "an already aborted signal fails the call before it is sent",
     );

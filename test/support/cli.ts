@@ -1,0 +1,31 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The test process's environment without Beamline or provider settings, so the machine's own configuration never leaks into a child. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(BEAMLINE_|OPENAI_|ANTHROPIC_|GEMINI_|NATS_|LOG_LEVEL$)/.test(name)) env[name] = value;
+  }
+  return env;
+}
+
+/**
+ * Runs the `beamline` CLI with `args` as its own process against `natsUrl`, with `env` on top of
+ * a clean environment; resolves with its stdout, rejects with its stderr when it fails.
+ */
+export async function runCli(
+  natsUrl: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", ...args],
+    { cwd: REPO_ROOT, env: { ...cleanEnv(), NATS_URL: natsUrl, ...env }, encoding: "utf8", timeout: 30_000 },
+  );
+  return stdout;
+}
