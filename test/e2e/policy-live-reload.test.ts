@@ -57,11 +57,12 @@ describe("a tenant policy changes live, without a restart", { timeout: 60_000 },
   it("routes the next request by the new version within a second; both decisions replay", async (t) => {
     const v1 = await publishPolicy(store, DEV_TENANT, CHEAPEST, new Date());
     assert.equal(v1.version, 1);
-    // The first version goes through the same path as the second: poll with requests.
+    // The first version goes through the same path as the second: poll with requests. The
+    // built-in default (version 0) routes `auto` the same way, so the decision must say v1.
     const first = await waitFor(
       async () => {
         const answer = await route();
-        return answer.model === "mock-small" ? answer : undefined;
+        return (await decisionOf(answer.requestId)).policyVersion === 1 ? answer : undefined;
       },
       { what: "a request routed by policy version 1", timeoutMs: 10_000, intervalMs: 0 },
     );
