@@ -116,7 +116,9 @@ registerKeysCommand(program);
 
 program
   .command("mock")
-  .description("run the built-in mock provider on its own (OpenAI, Anthropic and Gemini wire formats, with faults)")
+  .description(
+    "run the built-in mock provider on its own (OpenAI, Anthropic and Gemini wire formats, with faults)",
+  )
   .option("--port <port>", "port", "0")
   .option("--latency-ms <ms>", "delay before the answer", "0")
   .option("--chunk-delay-ms <ms>", "delay between streamed chunks", "0")
