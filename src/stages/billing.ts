@@ -1,5 +1,5 @@
 import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
-import { computeCost } from "../catalog/index.js";
+import { computeCost, type ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
@@ -38,7 +38,7 @@ export function billingStage(deps: BillingDeps): StageHandler {
           if (!catalog) throw unpriceable(terminal, "settle its quota");
           await deps.quotas.settle(terminal, catalog);
         }
-        await recordUsage(terminal, traceparentOf(span));
+        await recordUsage(terminal, catalog, traceparentOf(span));
         endSpan(span);
       } catch (error) {
         endSpan(span, error as Error);
@@ -47,10 +47,13 @@ export function billingStage(deps: BillingDeps): StageHandler {
     },
   };
 
-  async function recordUsage(event: TerminalEvent, traceparent: string | undefined): Promise<void> {
+  async function recordUsage(
+    event: TerminalEvent,
+    catalog: ModelCatalog | undefined,
+    traceparent: string | undefined,
+  ): Promise<void> {
     const { usage, provider, model, apiKeyId } = event.data;
     if (!usage || !provider || !model || usage.promptTokens + usage.completionTokens === 0) return;
-    const catalog = await deps.catalogAt(event.data.catalogVersion);
     const catalogModel = catalog?.resolve(model);
     if (!catalog || !catalogModel) throw unpriceable(event, "price it");
     const cost = computeCost(catalogModel, usage);

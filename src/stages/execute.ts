@@ -235,11 +235,6 @@ export async function readStoredAttempts(deps: WorkerDeps, decided: DecidedEvent
   return found;
 }
 
-/** Whether no attempt follows this one: a success, or a failure marked final. */
-export function isFinalAttempt(attempt: AttemptEvent): boolean {
-  return isEvent(attempt, "attempt.succeeded") || attempt.data.final;
-}
-
 /**
  * Publishes streamed chunks to the waiting client as they arrive, rewritten to Beamline's ids.
  * The generation (`<delivery>.<attempt>`) lets the gateway refuse to splice two answers.

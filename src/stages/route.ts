@@ -69,17 +69,34 @@ export function decide(
   }
 }
 
-/** The policy engine's view of provider health: breaker state now, latency, error rate. */
+/** The last snapshot per view: rebuilt only when the projection moved, or a breaker's cooldown may have ended. */
+const snapshots = new WeakMap<
+  HealthView,
+  { revision: number; snapshot: HealthSnapshot; clockDependent: boolean }
+>();
+
+/**
+ * The policy engine's view of provider health: breaker state now, latency, error rate. It only
+ * changes with the projection's revision — except an open breaker, which turns half-open with
+ * the clock — so requests share one snapshot in between instead of rebuilding it each time.
+ */
 export function healthSnapshot(health: HealthView): HealthSnapshot {
+  const revision = health.revision();
+  const cached = snapshots.get(health);
+  if (cached && cached.revision === revision && !cached.clockDependent) return cached.snapshot;
   const models: HealthSnapshot["models"] = {};
+  let clockDependent = false;
   for (const record of health.all()) {
+    if (record.breaker.state === "open") clockDependent = true;
     const entry: HealthSnapshot["models"][string] = { breaker: health.state(record.provider, record.model) };
     if (record.latencyEwmaMs !== null) entry.latencyEwmaMs = record.latencyEwmaMs;
     if (record.latencyP95Ms !== null) entry.p95Ms = record.latencyP95Ms;
     if (record.window.length > 0) entry.errorRate = errorRate(record);
     models[healthKey(record.provider, record.model)] = entry;
   }
-  return { revision: health.revision(), models };
+  const snapshot = { revision, models };
+  snapshots.set(health, { revision, snapshot, clockDependent });
+  return snapshot;
 }
 
 /**
