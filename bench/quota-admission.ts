@@ -12,9 +12,10 @@
 import { parseArgs } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { QuotaLedger } from "../src/admission/index.js";
 import { parseCatalog } from "../src/catalog/index.js";
 import { makeEvent } from "../src/events/index.js";
-import { QuotaLedger, quotaLimitsSchema } from "../src/quotas/index.js";
+import { quotaLimitsSchema } from "../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../streams/index.js";
 import { startNatsServer } from "../test/support/nats-server.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../test/support/topology.js";

@@ -1,11 +1,11 @@
 import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { BeamlineEvent } from "../src/events/index.js";
+import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
 import type { EventStore } from "../src/nats/event-store.js";
-import type { Delivery, StageHandler } from "../src/stages/runner.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../streams/definitions.js";
+import { decodeRecord, foldIntoKv } from "../src/nats/kv-fold.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
 import { type ApiKeyRecord, apiKeyKvKey, reduceApiKey } from "./api-keys.js";
-import { decodeRecord, foldIntoKv } from "./kv-fold.js";
 
 export function decodeApiKeyRecord(value: Uint8Array): ApiKeyRecord {
   return decodeRecord<ApiKeyRecord>(value);

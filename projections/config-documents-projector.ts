@@ -1,8 +1,9 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import { type BeamlineEvent, isEvent } from "../src/events/index.js";
+import type { StageHandler } from "../src/nats/consumer-runner.js";
 import type { EventStore } from "../src/nats/event-store.js";
-import type { StageHandler } from "../src/stages/runner.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../streams/definitions.js";
+import { foldIntoKv } from "../src/nats/kv-fold.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
 import {
   CATALOG_KV_KEY,
   type CatalogRecord,
@@ -10,7 +11,6 @@ import {
   reduceCatalog,
   reducePolicy,
 } from "./config-documents.js";
-import { foldIntoKv } from "./kv-fold.js";
 
 /** Applies one configuration event to the policy and catalog buckets; ignores every other event. */
 export async function projectConfigDocumentEvent(

@@ -30,6 +30,8 @@ export {
   transitionEvent,
   writeProviderHealth,
 } from "./provider-health-projector.js";
+export { openQuotaKv, projectQuota, quotaProjector, readProjectedQuota } from "./quota-projector.js";
+export { rebuildQuotaState, reduceQuota } from "./quotas.js";
 export type { TenantRecord } from "./tenants.js";
 export { reduceTenant, tenantKvKey } from "./tenants.js";
 export { decodeTenantRecord, projectTenantEvent, tenantsProjector } from "./tenants-projector.js";

@@ -11,10 +11,10 @@ import {
   RequestSlots,
   slotFilter,
 } from "../src/events/index.js";
-import { HEALTH_KEY_FILTER, healthKey, healthSubject } from "../src/health/keys.js";
+import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
 import type { EventStore } from "../src/nats/event-store.js";
-import type { Delivery, StageHandler } from "../src/stages/runner.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../streams/definitions.js";
+import { HEALTH_KEY_FILTER, healthKey, healthSubject } from "../src/nats/health-keys.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
 import {
   type BreakerTransition,
   type HealthPolicy,

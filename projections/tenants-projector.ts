@@ -1,10 +1,10 @@
 import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { BeamlineEvent } from "../src/events/index.js";
+import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
 import type { EventStore } from "../src/nats/event-store.js";
-import type { Delivery, StageHandler } from "../src/stages/runner.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../streams/definitions.js";
-import { decodeRecord, foldIntoKv } from "./kv-fold.js";
+import { decodeRecord, foldIntoKv } from "../src/nats/kv-fold.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
 import { reduceTenant, type TenantRecord, tenantKvKey } from "./tenants.js";
 
 export function decodeTenantRecord(value: Uint8Array): TenantRecord {

@@ -5,10 +5,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type ApiKeyRecord, apiKeyKvKey, reduceApiKey } from "../projections/api-keys.js";
 import { CATALOG_KV_KEY, reduceCatalog, reducePolicy } from "../projections/config-documents.js";
 import { reduceTenant, tenantKvKey } from "../projections/tenants.js";
+import { QuotaLog } from "../src/admission/index.js";
 import { type BeamlineEvent, isEvent, SubjectRoots } from "../src/events/index.js";
-import { QuotaLog } from "../src/quotas/index.js";
-import { KvBuckets, StreamNames } from "../streams/definitions.js";
-import { readEvents } from "./request-history.js";
+import { KvBuckets, StreamNames } from "../src/nats/names.js";
+import { readEvents } from "../src/nats/read-events.js";
 
 /**
  * Operators' check of the KV projections against the log they are derived from: every

@@ -1,8 +1,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ModelCatalog, parseCatalog } from "../src/catalog/catalog.js";
-import { CATALOG_SUBJECT } from "../src/catalog/store.js";
 import { BeamlineError } from "../src/errors/index.js";
 import { isEvent } from "../src/events/index.js";
+import { StreamNames } from "../src/nats/names.js";
+import { readEvents } from "../src/nats/read-events.js";
+import { CATALOG_SUBJECT } from "../src/policies/catalog-store.js";
 import { readPolicyVersion } from "../src/policies/history.js";
 import {
   DEFAULT_POLICY_ID,
@@ -11,8 +13,7 @@ import {
   type VersionedPolicy,
   verifyDecision,
 } from "../src/routing/policy/index.js";
-import { StreamNames } from "../streams/definitions.js";
-import { readEvents, readRequestHistory } from "./request-history.js";
+import { readRequestHistory } from "./request-history.js";
 
 /** The catalog published under `version`, from the config stream's history, or undefined. */
 export async function readCatalogVersion(

@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
-import { HEALTH_SUBJECT_ROOT } from "../src/health/keys.js";
+import { HEALTH_SUBJECT_ROOT } from "../src/nats/health-keys.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
 
 /** Settings that differ between a laptop (R1) and a cluster (R3); see docs/operations.md. */
 export interface TopologySettings {
@@ -56,35 +57,6 @@ export interface Topology {
   consumers: ConsumerSpec[];
   kv: KvSpec[];
 }
-
-export const StreamNames = {
-  requests: "BL_REQUESTS",
-  usage: "BL_USAGE",
-  config: "BL_CONFIG",
-  deadLetter: "BL_DEAD",
-  quota: "BL_QUOTA",
-  health: "BL_HEALTH",
-} as const;
-
-export const ConsumerNames = {
-  worker: "worker",
-  billing: "billing",
-  apiKeysProjector: "projector-apikeys",
-  quotaProjector: "projector-quotas",
-  healthProjector: "projector-health",
-  tenantsProjector: "projector-tenants",
-  configDocumentsProjector: "projector-config-documents",
-} as const;
-
-export const KvBuckets = {
-  apiKeys: "bl_apikeys",
-  quota: "bl_quota",
-  health: "bl_health",
-  tenants: "bl_tenants",
-  policies: "bl_policies",
-  catalog: "bl_catalog",
-  extensions: "bl_extensions",
-} as const;
 
 const MS_NS = 1_000_000;
 const DAY_MS = 86_400_000;

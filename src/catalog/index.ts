@@ -9,4 +9,3 @@ export { CapabilityNames, catalogSchema, parseCatalog, withProviders } from "./c
 export { loadCatalogFile } from "./load.js";
 export type { Cost, PricedUsage, TokenCounts } from "./pricing.js";
 export { computeCost, formatNanoUsd, priceUsage } from "./pricing.js";
-export { catalogVersions } from "./versions.js";

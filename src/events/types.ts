@@ -1,9 +1,10 @@
 import { z } from "zod";
 import { catalogSchema } from "../catalog/catalog.js";
 import { chatRequestSchema } from "../chat/wire.js";
+import { quotaExpiredV1, quotaReservedV1, quotaSettledV1 } from "../quotas/facts-schema.js";
 import { quotaLimitsSchema } from "../quotas/limits-schema.js";
+import { routeDecidedV1 } from "../routing/policy/decision-schema.js";
 import { policyDocumentSchema } from "../routing/policy/document.js";
-import { healthSnapshotSchema, quotaStateSchema } from "../routing/policy/inputs.js";
 
 /**
  * One zod schema per event type and version. Adding a field that readers may ignore keeps
@@ -54,70 +55,6 @@ export const requestAcceptedV1 = z.object({
   apiKeyId: z.string().optional(),
   /** Core NATS subject where the waiting client gets chunks and the terminal event. */
   replyTo: z.string().optional(),
-});
-
-export const candidateSchema = z.object({
-  provider: z.string(),
-  /** Beamline's model id from the catalog. */
-  model: z.string(),
-  /** The model name the provider knows. */
-  upstreamModel: z.string(),
-  score: z.number(),
-  reason: z.string(),
-  /** Estimated cost of this request on this candidate, nano-USD (policy-engine decisions). */
-  estimatedCostNanoUsd: z.number().int().nonnegative().optional(),
-  /** Breaker state the health snapshot gave this candidate when it was ranked. */
-  breaker: z.enum(["closed", "open", "half_open"]).optional(),
-});
-
-/** A model the policy left out, and why (stable reason, human detail). */
-export const exclusionSchema = z.object({
-  provider: z.string(),
-  model: z.string(),
-  reason: z.string(),
-  detail: z.string(),
-});
-
-export const routeDecidedV1 = z.object({
-  policy: z.string(),
-  catalogVersion: z.string(),
-  /** Ranked best first; execution tries them in order. */
-  candidates: z.array(candidateSchema).min(1),
-  // The fields below are recorded by the policy engine: every input needed to recompute the
-  // decision besides the request, the policy document and the catalog (named by version).
-  /** Version of the tenant's policy; 0 is the built-in default policy. */
-  policyVersion: z.number().int().nonnegative().optional(),
-  /** The `model` the request asked for (id, catalog alias, tenant alias or `auto`). */
-  requestedModel: z.string().optional(),
-  /** The strategy that ranked the candidates, with its parameters. */
-  strategy: z.looseObject({ type: z.string() }).optional(),
-  /** The per-request seed (splits without a sticky key). */
-  seed: z.string().optional(),
-  /** Health of the models considered, at the snapshot's revision. */
-  health: healthSnapshotSchema.optional(),
-  /** The quota state the decision saw. */
-  quota: quotaStateSchema.optional(),
-  /** What the request needed: estimated prompt tokens, requested output tokens, capabilities. */
-  estimate: z
-    .object({
-      promptTokens: z.number().int().nonnegative(),
-      requestedOutputTokens: z.number().int().positive().optional(),
-      capabilities: z.array(z.string()),
-    })
-    .optional(),
-  /** Models left out and why. */
-  excluded: z.array(exclusionSchema).optional(),
-  /**
-   * The request as routed and executed, when the tenant's pre-processing extensions changed
-   * it (masked PII, defaults, clamps); absent means request.accepted's request unchanged.
-   * Stored here so the decision replays and a redelivered worker executes the same request.
-   */
-  request: chatRequestSchema.optional(),
-  /**
-   * The providers the deciding instance could reach: it routed over the catalog of
-   * `catalogVersion` restricted to their models. Absent: the whole catalog.
-   */
-  catalogProviders: z.array(z.string()).optional(),
 });
 
 const attemptBase = z.object({
@@ -245,41 +182,6 @@ export const apiKeyIssuedV1 = z.object({
   rotatedFrom: z.string().optional(),
 });
 
-/** Tokens and cost a quota reservation holds or a settlement records. Cost in nano-USD. */
-const quotaAmountSchema = z.object({
-  tokens: z.number().int().nonnegative(),
-  costNanoUsd: z.number().int().nonnegative(),
-});
-
-export const quotaReservedV1 = z.object({
-  apiKeyId: z.string().optional(),
-  /** 1 for the first reservation of a request; a re-admission after expiry reserves again as 2, … */
-  attempt: z.number().int().positive(),
-  /** Prompt tokens plus max tokens, priced at the candidate's catalog price. */
-  estimate: quotaAmountSchema,
-  /** ISO time after which an unsettled reservation may be expired by any admitter. */
-  expiresAt: z.string(),
-  provider: z.string(),
-  model: z.string(),
-  catalogVersion: z.string(),
-});
-
-export const quotaSettledV1 = z.object({
-  apiKeyId: z.string().optional(),
-  /** What the request used, from its terminal event at the catalog price. */
-  actual: quotaAmountSchema,
-  /** True when the reservation had already expired: the actual use is added, nothing released. */
-  afterExpiry: z.boolean(),
-  catalogVersion: z.string(),
-});
-
-export const quotaExpiredV1 = z.object({
-  apiKeyId: z.string().optional(),
-  attempt: z.number().int().positive(),
-  /** The reserved amounts handed back. */
-  released: quotaAmountSchema,
-});
-
 /** Identifies one provider/model whose circuit breaker changed state. */
 const breakerTarget = z.object({ provider: z.string(), model: z.string() });
 
@@ -363,3 +265,5 @@ export const extensionAppliedV1 = z.object({
   streamed: z.boolean().optional(),
   durationMs: z.number().nonnegative(),
 });
+
+export { quotaExpiredV1, quotaReservedV1, quotaSettledV1, routeDecidedV1 };

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { chatRequestSchema } from "../chat/wire.js";
-import { ExtensionStages } from "./pipeline-schema.js";
+import { ExtensionStages } from "../routing/policy/pipeline-schema.js";
 
 /**
  * The request-reply contract between Beamline and an external extension (a NATS service).

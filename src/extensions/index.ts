@@ -1,4 +1,12 @@
 export {
+  type ExtensionStage,
+  ExtensionStages,
+  type Pipeline,
+  type PipelineStep,
+  pipelineSchema,
+  pipelineStepSchema,
+} from "../routing/policy/pipeline-schema.js";
+export {
   BuiltinExtensions,
   contentPolicyV1,
   findBuiltin,
@@ -25,14 +33,6 @@ export {
 } from "./events.js";
 export { createNatsExtensionCaller, type ExternalExtensionCaller } from "./external-client.js";
 export { ExtensionError, errorForOutcome, type StepOutcome } from "./outcome.js";
-export {
-  type ExtensionStage,
-  ExtensionStages,
-  type Pipeline,
-  type PipelineStep,
-  pipelineSchema,
-  pipelineStepSchema,
-} from "./pipeline-schema.js";
 export {
   type ExtensionRegistration,
   type ExtensionResolver,

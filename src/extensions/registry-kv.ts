@@ -1,7 +1,7 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { KvBuckets } from "../../streams/definitions.js";
 import { jsonValue, watchKvView } from "../nats/kv-view.js";
+import { KvBuckets } from "../nats/names.js";
 import type { Logger } from "../observability/index.js";
 import {
   type ExtensionRegistration,

@@ -1,7 +1,7 @@
 import { z } from "zod";
+import { ExtensionStages } from "../routing/policy/pipeline-schema.js";
 import { findBuiltin } from "./builtins/index.js";
 import { EXTENSION_CONTRACT_VERSION } from "./contract.js";
-import { ExtensionStages } from "./pipeline-schema.js";
 import type { BuiltinExtension } from "./types.js";
 
 const token = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);

@@ -1,6 +1,6 @@
 import type { ChatRequest } from "../chat/wire.js";
+import type { Pipeline } from "../routing/policy/pipeline-schema.js";
 import { type ExtensionError, errorForOutcome, type StepOutcome } from "./outcome.js";
-import type { Pipeline } from "./pipeline-schema.js";
 import { type PipelineContext, runStep } from "./run-step.js";
 
 /** The request went on (possibly changed), or a step ended it; `outcomes` lists every step that ran. */

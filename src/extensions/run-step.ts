@@ -1,9 +1,9 @@
 import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
 import { BeamlineError } from "../errors/index.js";
+import type { ExtensionStage, PipelineStep } from "../routing/policy/pipeline-schema.js";
 import { EXTENSION_CONTRACT_VERSION, type ExtensionCall } from "./contract.js";
 import type { ExternalExtensionCaller } from "./external-client.js";
 import { type StepOutcome, stepError } from "./outcome.js";
-import type { ExtensionStage, PipelineStep } from "./pipeline-schema.js";
 import type { ExtensionResolver } from "./registry.js";
 import { extensionRef, type StepVerdict } from "./types.js";
 

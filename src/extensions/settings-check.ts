@@ -1,5 +1,5 @@
+import type { Pipeline } from "../routing/policy/pipeline-schema.js";
 import { findBuiltin } from "./builtins/index.js";
-import type { Pipeline } from "./pipeline-schema.js";
 import { extensionRef } from "./types.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
-import type { ExtensionStage } from "./pipeline-schema.js";
+import type { ExtensionStage } from "../routing/policy/pipeline-schema.js";
 
 /**
  * What one step decided. `modify` carries the changed value; `summary` says what changed

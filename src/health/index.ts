@@ -3,13 +3,4 @@
  * circuit-breaker gate the executor uses, and the names of health data in NATS. The pure
  * reducer and the projector live in projections/provider-health*.ts.
  */
-export {
-  fromHealthToken,
-  HEALTH_KEY_FILTER,
-  HEALTH_SUBJECT_ROOT,
-  healthKey,
-  healthSubject,
-  healthToken,
-  probeKey,
-} from "./keys.js";
 export { type HealthView, type HealthViewOptions, startHealthView } from "./view.js";

@@ -8,9 +8,9 @@ import {
   type HealthPolicy,
   type ProviderHealth,
 } from "../../projections/index.js";
-import { KvBuckets } from "../../streams/definitions.js";
 import type { Admission, BreakerGate, Clock } from "../execution/index.js";
-import { HEALTH_KEY_FILTER, healthKey, probeKey } from "./keys.js";
+import { HEALTH_KEY_FILTER, healthKey, probeKey } from "../nats/health-keys.js";
+import { KvBuckets } from "../nats/names.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { readEvents } from "../../replay/request-history.js";
-import { StreamNames } from "../../streams/definitions.js";
 import { assertTenantId, isEvent } from "../events/index.js";
+import { StreamNames } from "../nats/names.js";
+import { readEvents } from "../nats/read-events.js";
 import type { PolicyDocument } from "../routing/policy/document.js";
 import { policySubject } from "./publish.js";
 

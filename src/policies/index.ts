@@ -1,3 +1,4 @@
+export { catalogVersions } from "./catalog-versions.js";
 export type { PolicyHistoryEntry } from "./history.js";
 export { readPolicyHistory, readPolicyVersion } from "./history.js";
 export { policySubject, publishPolicy } from "./publish.js";

@@ -1,6 +1,6 @@
-import { StreamNames } from "../../streams/definitions.js";
 import { assertTenantId, configSubject, isEvent, makeEvent } from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
+import { StreamNames } from "../nats/names.js";
 import { appendNextVersion, contentDigest } from "../nats/versioned-append.js";
 import { parsePolicyDocument, type VersionedPolicy } from "../routing/policy/document.js";
 

@@ -1,8 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ModelCatalog } from "../catalog/catalog.js";
-import { type CatalogView, seedCatalogIfEmpty, watchCatalog } from "../catalog/store.js";
 import type { EventStore } from "../nats/event-store.js";
 import type { Logger } from "../observability/index.js";
+import { type CatalogView, seedCatalogIfEmpty, watchCatalog } from "./catalog-store.js";
 import { type PolicyView, watchPolicies } from "./view.js";
 
 /** The live configuration views a worker routes with. */

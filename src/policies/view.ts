@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { PolicyRecord } from "../../projections/config-documents.js";
-import { KvBuckets } from "../../streams/definitions.js";
 import { jsonValue, watchKvView } from "../nats/kv-view.js";
+import { KvBuckets } from "../nats/names.js";
 import type { Logger } from "../observability/index.js";
 import { defaultPolicy, policyDocumentSchema, type VersionedPolicy } from "../routing/policy/document.js";
 

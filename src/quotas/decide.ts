@@ -1,4 +1,4 @@
-import type { EventData } from "../events/index.js";
+import type { QuotaExpired, QuotaReserved, QuotaSettled } from "./facts-schema.js";
 import type { QuotaLimits } from "./limits-schema.js";
 import { emptyScopeUsage, type QuotaState, type Reservation, type ScopeUsage } from "./state.js";
 import {
@@ -12,9 +12,9 @@ import {
 
 /** A quota fact to write for one request: the adapter turns it into an event. */
 export type QuotaFact =
-  | { type: "quota.reserved"; requestId: string; data: EventData<"quota.reserved"> }
-  | { type: "quota.settled"; requestId: string; data: EventData<"quota.settled"> }
-  | { type: "quota.expired"; requestId: string; data: EventData<"quota.expired"> };
+  | { type: "quota.reserved"; requestId: string; data: QuotaReserved }
+  | { type: "quota.settled"; requestId: string; data: QuotaSettled }
+  | { type: "quota.expired"; requestId: string; data: QuotaExpired };
 
 /** Limits that apply to a request: the tenant's (policy document) and the key's; each optional. */
 export interface ApplicableLimits {
@@ -261,7 +261,7 @@ export function expiredReservations(state: QuotaState, nowMs: number): QuotaFact
   const facts: QuotaFact[] = [];
   for (const [requestId, held] of Object.entries(state.reservations)) {
     if (held.expiresAtMs > nowMs) continue;
-    const data: EventData<"quota.expired"> = {
+    const data: QuotaExpired = {
       attempt: held.attempt,
       released: { tokens: held.tokens, costNanoUsd: held.costNanoUsd },
     };
@@ -308,7 +308,7 @@ export function decideAdmission(
   }
   const attempt = done?.outcome === "expired" ? done.attempt + 1 : 1;
   const expiresAtMs = nowMs + request.reservationTtlMs;
-  const data: EventData<"quota.reserved"> = {
+  const data: QuotaReserved = {
     attempt,
     estimate: { ...request.estimate },
     expiresAt: new Date(expiresAtMs).toISOString(),
@@ -361,7 +361,7 @@ export function decideSettlement(
   const done = state.finished[requestId];
   const source = held ?? (done?.outcome === "expired" ? done : undefined);
   if (!source) return undefined;
-  const data: EventData<"quota.settled"> = { actual: { ...actual }, afterExpiry: !held, catalogVersion };
+  const data: QuotaSettled = { actual: { ...actual }, afterExpiry: !held, catalogVersion };
   if (source.apiKeyId !== undefined) data.apiKeyId = source.apiKeyId;
   return { type: "quota.settled", requestId, data };
 }

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { type BeamlineEvent, isEvent } from "../events/index.js";
 import { addToSeries, type BucketSeries, pruneSeries, QuotaWindows } from "./windows.js";
 
 /**
@@ -67,7 +66,8 @@ export function emptyQuotaState(tenant: string): QuotaState {
   return { tenant, seq: 0, reservations: {}, finished: {}, tenantUsage: emptyScopeUsage, keyUsage: {} };
 }
 
-interface Amounts {
+/** Use added to (or removed from) the windows. */
+export interface Amounts {
   requests: number;
   tokens: number;
   costNanoUsd: number;
@@ -96,7 +96,13 @@ function isEmptyUsage(usage: ScopeUsage): boolean {
 }
 
 /** Counts `amounts` at `atMs` for the tenant and, when given, the key. */
-function charge(state: QuotaState, apiKeyId: string | undefined, atMs: number, amounts: Amounts): QuotaState {
+/** Adds (or, with negative amounts, removes) use to the tenant and key windows at `atMs`. */
+export function charge(
+  state: QuotaState,
+  apiKeyId: string | undefined,
+  atMs: number,
+  amounts: Amounts,
+): QuotaState {
   const next = { ...state, tenantUsage: addUsage(state.tenantUsage, atMs, amounts) };
   if (apiKeyId !== undefined) {
     next.keyUsage = {
@@ -107,13 +113,15 @@ function charge(state: QuotaState, apiKeyId: string | undefined, atMs: number, a
   return next;
 }
 
-function withoutKey<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
+/** A copy of `record` without `key`. */
+export function withoutKey<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
   const { [key]: _removed, ...rest } = record;
   return rest;
 }
 
 /** Drops buckets and finished requests that no window or repeat check can need at `nowMs`. */
-function prune(state: QuotaState, nowMs: number): QuotaState {
+/** Drops window buckets and finished entries that can no longer matter at `nowMs`. */
+export function prune(state: QuotaState, nowMs: number): QuotaState {
   const keyUsage: Record<string, ScopeUsage> = {};
   for (const [keyId, usage] of Object.entries(state.keyUsage)) {
     const pruned = pruneUsage(usage, nowMs);
@@ -124,90 +132,4 @@ function prune(state: QuotaState, nowMs: number): QuotaState {
     if (entry.atMs >= nowMs - FINISHED_KEEP_MS) finished[requestId] = entry;
   }
   return { ...state, tenantUsage: pruneUsage(state.tenantUsage, nowMs), keyUsage, finished };
-}
-
-/**
- * The pure reducer (state, event, sequence) → state, shared by admission, the KV projector
- * and the rebuild, so live and rebuilt state cannot drift. Time comes only from the events.
- * Repeats are no-ops: a reservation already held, a settlement of a finished request, an
- * expiry of a reservation that is no longer held.
- */
-export function reduceQuota(state: QuotaState, event: BeamlineEvent, sequence: number): QuotaState {
-  const requestId = event.requestId;
-  const atMs = Date.parse(event.time);
-  let next = state;
-  if (isEvent(event, "quota.reserved")) {
-    const held = state.reservations[requestId];
-    const done = state.finished[requestId];
-    const repeat = held !== undefined || (done !== undefined && done.attempt >= event.data.attempt);
-    if (!repeat) {
-      const { tokens, costNanoUsd } = event.data.estimate;
-      const reservation: Reservation = {
-        attempt: event.data.attempt,
-        tokens,
-        costNanoUsd,
-        reservedAtMs: atMs,
-        expiresAtMs: Date.parse(event.data.expiresAt),
-      };
-      if (event.data.apiKeyId !== undefined) reservation.apiKeyId = event.data.apiKeyId;
-      // A re-admission after expiry reserves amounts again but is still one request.
-      const requests = event.data.attempt === 1 ? 1 : 0;
-      next = charge(state, event.data.apiKeyId, atMs, { requests, tokens, costNanoUsd });
-      next.reservations = { ...state.reservations, [requestId]: reservation };
-      next.finished = withoutKey(state.finished, requestId);
-    }
-  } else if (isEvent(event, "quota.settled")) {
-    const held = state.reservations[requestId];
-    const done = state.finished[requestId];
-    const { tokens, costNanoUsd } = event.data.actual;
-    if (held) {
-      // Replace the reservation by the actual use, in the buckets the reservation was counted in.
-      next = charge(state, held.apiKeyId, held.reservedAtMs, {
-        requests: 0,
-        tokens: tokens - held.tokens,
-        costNanoUsd: costNanoUsd - held.costNanoUsd,
-      });
-      next.reservations = withoutKey(state.reservations, requestId);
-      next.finished = { ...state.finished, [requestId]: finishedEntry("settled", held, atMs) };
-    } else if (done?.outcome === "expired") {
-      // The expiry already released the reservation: count the actual use once, release nothing.
-      next = charge(state, done.apiKeyId, done.reservedAtMs, { requests: 0, tokens, costNanoUsd });
-      next.finished = { ...state.finished, [requestId]: { ...done, outcome: "settled", atMs } };
-    }
-  } else if (isEvent(event, "quota.expired")) {
-    const held = state.reservations[requestId];
-    if (held && held.attempt === event.data.attempt) {
-      next = charge(state, held.apiKeyId, held.reservedAtMs, {
-        requests: 0,
-        tokens: -held.tokens,
-        costNanoUsd: -held.costNanoUsd,
-      });
-      next.reservations = withoutKey(state.reservations, requestId);
-      next.finished = { ...state.finished, [requestId]: finishedEntry("expired", held, atMs) };
-    }
-  } else {
-    return state;
-  }
-  return { ...prune(next, atMs), seq: Math.max(state.seq, sequence) };
-}
-
-function finishedEntry(outcome: "settled" | "expired", held: Reservation, atMs: number) {
-  const entry: QuotaState["finished"][string] = {
-    outcome,
-    attempt: held.attempt,
-    reservedAtMs: held.reservedAtMs,
-    atMs,
-  };
-  if (held.apiKeyId !== undefined) entry.apiKeyId = held.apiKeyId;
-  return entry;
-}
-
-/** Folds events (with their stream sequences) from scratch: the rebuild path. */
-export function rebuildQuotaState(
-  tenant: string,
-  events: Iterable<{ event: BeamlineEvent; sequence: number }>,
-): QuotaState {
-  let state = emptyQuotaState(tenant);
-  for (const { event, sequence } of events) state = reduceQuota(state, event, sequence);
-  return state;
 }

@@ -4,29 +4,30 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import {
   apiKeysProjector,
   configDocumentsProjector,
+  openQuotaKv,
   providerHealthProjector,
+  quotaProjector,
+  readProjectedQuota,
   tenantsProjector,
 } from "../../projections/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
-import { catalogVersions, loadCatalogFile } from "../catalog/index.js";
+import { QuotaLedger, QuotaLog } from "../admission/index.js";
+import { loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
 import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
 import { buildGateway, WaiterRegistry } from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
 import { connectNats } from "../nats/connect.js";
+import { type RunningStage, runStage, type StageHandler } from "../nats/consumer-runner.js";
 import { EventStore } from "../nats/event-store.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
-import { startConfigViews } from "../policies/index.js";
-import { openQuotaKv, QuotaLedger, QuotaLog, quotaProjector, readProjectedQuota } from "../quotas/index.js";
+import { catalogVersions, startConfigViews } from "../policies/index.js";
 import {
   type BillingDeps,
   billingStage,
-  type RunningStage,
   requestWorker,
-  runStage,
   type StageDeps,
-  type StageHandler,
   type WorkerDeps,
 } from "../stages/index.js";
 import {

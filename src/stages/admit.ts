@@ -1,4 +1,3 @@
-import { StreamNames } from "../../streams/definitions.js";
 import type { ChatRequest } from "../chat/wire.js";
 import { BeamlineError, type ErrorCode, ErrorCodes } from "../errors/index.js";
 import { causedBy, isEvent, requestSubject } from "../events/index.js";
@@ -11,6 +10,7 @@ import {
   runRequestStages,
   type StepOutcome,
 } from "../extensions/index.js";
+import { StreamNames } from "../nats/names.js";
 import type { VersionedPolicy } from "../routing/policy/document.js";
 import type { AcceptedEvent, WorkerDeps } from "./context.js";
 

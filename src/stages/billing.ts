@@ -1,4 +1,3 @@
-import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { computeCost, type ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import {
@@ -9,9 +8,10 @@ import {
   makeEvent,
   usageSubject,
 } from "../events/index.js";
+import type { StageHandler } from "../nats/consumer-runner.js";
+import { ConsumerNames, StreamNames } from "../nats/names.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import type { BillingDeps, TerminalEvent } from "./context.js";
-import type { StageHandler } from "./runner.js";
 
 /**
  * billing: terminal event → exactly one usage.recorded per billable result on the usage

@@ -1,5 +1,5 @@
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { StreamNames } from "../../streams/definitions.js";
+import type { QuotaLedger } from "../admission/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
 import {
   type BeamlineEvent,
@@ -12,10 +12,10 @@ import type { Clock, ConcurrencyPools, ExecutionPolicy } from "../execution/inde
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
 import type { EventStore } from "../nats/event-store.js";
+import { StreamNames } from "../nats/names.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
-import type { QuotaLedger } from "../quotas/index.js";
 import type { ApiKeyCache, TenantCache } from "../tenancy/index.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 

@@ -1,5 +1,4 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { StreamNames } from "../../streams/definitions.js";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
 import {
   attemptSubject,
@@ -18,15 +17,16 @@ import {
   type ResponseProcessor,
   type StepOutcome,
 } from "../extensions/index.js";
+import type { Delivery } from "../nats/consumer-runner.js";
+import { failpoint } from "../nats/failpoints.js";
+import { StreamNames } from "../nats/names.js";
 import { endSpan, startSpan } from "../observability/index.js";
 import { contextFromTraceparent } from "../observability/tracing.js";
 import { createChunkAssembler } from "../providers/chunk-assembler.js";
 import { storeOutcomes } from "./admit.js";
 import type { AcceptedEvent, WorkerDeps } from "./context.js";
-import { failpoint } from "./failpoints.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 import type { DecidedEvent } from "./route.js";
-import type { Delivery } from "./runner.js";
 
 export type AttemptEvent = BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;
 

@@ -3,5 +3,3 @@ export type { AcceptedEvent, BillingDeps, StageDeps, TerminalEvent, WorkerDeps }
 export { endRequest, notifyTerminal } from "./context.js";
 export { LiveHeaders, LiveKinds } from "./live.js";
 export { requestWorker } from "./request-worker.js";
-export type { Delivery, RunningStage, StageHandler, StageRunnerOptions } from "./runner.js";
-export { retryDelayMs, runStage } from "./runner.js";

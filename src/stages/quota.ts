@@ -1,8 +1,9 @@
+import { hasAnyLimit } from "../admission/index.js";
 import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/wire.js";
 import { BeamlineError } from "../errors/index.js";
 import type { QuotaExceededError } from "../quotas/index.js";
-import { admissionEstimate, hasAnyLimit, rejectionHeaders } from "../quotas/index.js";
+import { admissionEstimate, rejectionHeaders } from "../quotas/index.js";
 import type { VersionedPolicy } from "../routing/policy/document.js";
 import type { AcceptedEvent, WorkerDeps } from "./context.js";
 import type { DecidedEvent } from "./route.js";

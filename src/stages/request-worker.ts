@@ -1,6 +1,8 @@
-import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
+import type { Delivery, StageHandler } from "../nats/consumer-runner.js";
+import { failpoint } from "../nats/failpoints.js";
+import { ConsumerNames, StreamNames } from "../nats/names.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import { admit, extensionOf } from "./admit.js";
 import {
@@ -11,11 +13,9 @@ import {
   type WorkerDeps,
 } from "./context.js";
 import { type AttemptEvent, executeStep, readStoredAttempts } from "./execute.js";
-import { failpoint } from "./failpoints.js";
 import { terminalForAttempt } from "./finish.js";
 import { reserveQuota } from "./quota.js";
 import { assertStoredWhereItClaims, type DecidedEvent, decide } from "./route.js";
-import type { Delivery, StageHandler } from "./runner.js";
 import { failedEvent } from "./terminal.js";
 
 /** What earlier deliveries of a request already stored. */

@@ -4,10 +4,10 @@ import type { ApiKeyState } from "../../projections/api-keys.js";
 import { type ApiKeyRecord, decodeApiKeyRecord, keyStateAt } from "../../projections/index.js";
 import type { TenantRecord } from "../../projections/tenants.js";
 import { decodeTenantRecord } from "../../projections/tenants-projector.js";
-import { KvBuckets, StreamNames } from "../../streams/definitions.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, configSubject, isEvent, isSafeToken, makeEvent } from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
+import { KvBuckets, StreamNames } from "../nats/names.js";
 import type { QuotaLimits } from "../quotas/limits-schema.js";
 import {
   type CreateTenantInput,

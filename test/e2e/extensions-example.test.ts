@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { StoredEvent } from "../../replay/index.js";
 import { type BeamlineEvent, isEvent } from "../../src/events/index.js";
-import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
+import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
+import type { StoredEvent } from "../../src/nats/read-events.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import {
   applyPolicy,

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Subscription } from "@nats-io/transport-node";
-import { readEvents } from "../../replay/index.js";
 import { isEvent } from "../../src/events/index.js";
 import { extensionSubject, openExtensionRegistry, registerExtension } from "../../src/extensions/index.js";
-import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
+import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
+import { readEvents } from "../../src/nats/read-events.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { runCli } from "../support/cli.js";
 import {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { StoredEvent } from "../../replay/index.js";
 import { type BeamlineEvent, isEvent } from "../../src/events/index.js";
+import type { StoredEvent } from "../../src/nats/read-events.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import {

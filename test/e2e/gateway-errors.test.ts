@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { StreamNames } from "../../streams/index.js";
+import { StreamNames } from "../../src/nats/names.js";
 import { startTestBeamline, streamMessageCount, type TestBeamline } from "../support/beamline.js";
 
 const MAX_BODY_BYTES = 4096;

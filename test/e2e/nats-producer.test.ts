@@ -15,8 +15,8 @@ import {
   RequestSlots,
   requestSubject,
 } from "../../src/events/index.js";
+import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/index.js";
-import { ConsumerNames, StreamNames } from "../../streams/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
 

@@ -3,8 +3,8 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
 import { formatNanoUsd } from "../../src/catalog/index.js";
+import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { hashApiKey } from "../../src/tenancy/index.js";
-import { ConsumerNames, StreamNames } from "../../streams/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
 

@@ -6,8 +6,8 @@ import { after, before, describe, it } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import OpenAI from "openai";
+import { ConsumerNames, KvBuckets, StreamNames } from "../../src/nats/names.js";
 import { hashApiKey } from "../../src/tenancy/index.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../../streams/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 
 /** A key a client sends that Beamline never issued: it must not be kept anywhere either. */

@@ -13,14 +13,15 @@ import {
   readProviderHealth,
   replayProviderHealth,
 } from "../../projections/provider-health-projector.js";
-import { readEvents, readRequestHistory, type StoredEvent } from "../../replay/index.js";
+import { readRequestHistory } from "../../replay/index.js";
 import { type BeamlineEvent, isEvent } from "../../src/events/index.js";
-import { healthKey, healthSubject } from "../../src/health/index.js";
 import { EventStore } from "../../src/nats/event-store.js";
+import { healthKey, healthSubject } from "../../src/nats/health-keys.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../../src/nats/names.js";
+import { readEvents, type StoredEvent } from "../../src/nats/read-events.js";
 import { createLogger } from "../../src/observability/index.js";
 import { publishPolicy, watchPolicies } from "../../src/policies/index.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../../streams/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { type CountingUpstream, startCountingUpstream } from "../support/counting-upstream.js";
 import { waitFor } from "../support/index.js";

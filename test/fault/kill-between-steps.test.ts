@@ -7,7 +7,7 @@ import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
 import { makeEvent, newRequestId, RequestSlots, requestSubject } from "../../src/events/index.js";
 import { connectNats } from "../../src/nats/connect.js";
 import { EventStore } from "../../src/nats/event-store.js";
-import { ConsumerNames, StreamNames } from "../../streams/index.js";
+import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 
 /**

@@ -1,23 +1,20 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { readEvents, readTenantUsage } from "../../replay/index.js";
+import { openQuotaKv, readProjectedQuota } from "../../projections/index.js";
+import { readTenantUsage } from "../../replay/index.js";
+import { QuotaLog } from "../../src/admission/index.js";
 import { computeCost, loadCatalogFile } from "../../src/catalog/index.js";
 import { isEvent, tenantHistoryFilter } from "../../src/events/index.js";
 import { EventStore } from "../../src/nats/event-store.js";
+import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
+import { readEvents } from "../../src/nats/read-events.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type PolicyView, publishPolicy, watchPolicies } from "../../src/policies/index.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
-import {
-  admissionEstimate,
-  openQuotaKv,
-  QuotaLog,
-  readProjectedQuota,
-  usdToNano,
-} from "../../src/quotas/index.js";
+import { admissionEstimate, usdToNano } from "../../src/quotas/index.js";
 import { estimatePromptTokens } from "../../src/routing/policy/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
-import { ConsumerNames, StreamNames } from "../../streams/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
 

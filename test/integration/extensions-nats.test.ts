@@ -19,7 +19,7 @@ import {
   unregisterExtension,
   watchExtensionRegistry,
 } from "../../src/extensions/index.js";
-import { KvBuckets } from "../../streams/definitions.js";
+import { KvBuckets } from "../../src/nats/names.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));

@@ -8,17 +8,18 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { configDocumentsProjector } from "../../projections/index.js";
 import { verifyRecordedDecision } from "../../replay/index.js";
 import { loadCatalogFile } from "../../src/catalog/index.js";
+import { isBeamlineError } from "../../src/errors/index.js";
+import { makeEvent, RequestSlots, requestSubject } from "../../src/events/index.js";
+import { registerPolicyAdminRoutes } from "../../src/gateway/admin/policies.js";
+import { type RunningStage, runStage } from "../../src/nats/consumer-runner.js";
+import { EventStore } from "../../src/nats/event-store.js";
+import { createLogger, createMetrics } from "../../src/observability/index.js";
 import {
   type CatalogView,
   publishCatalog,
   seedCatalogIfEmpty,
   watchCatalog,
-} from "../../src/catalog/store.js";
-import { isBeamlineError } from "../../src/errors/index.js";
-import { makeEvent, RequestSlots, requestSubject } from "../../src/events/index.js";
-import { registerPolicyAdminRoutes } from "../../src/gateway/admin/policies.js";
-import { EventStore } from "../../src/nats/event-store.js";
-import { createLogger, createMetrics } from "../../src/observability/index.js";
+} from "../../src/policies/catalog-store.js";
 import {
   type PolicyView,
   publishPolicy,
@@ -27,7 +28,6 @@ import {
   watchPolicies,
 } from "../../src/policies/index.js";
 import { decideWithPolicy, EMPTY_HEALTH, NO_QUOTA } from "../../src/routing/policy/index.js";
-import { type RunningStage, runStage } from "../../src/stages/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { runCli } from "../support/cli.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";

@@ -6,9 +6,9 @@ import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { verifyProjections } from "../../replay/index.js";
 import { EventStore } from "../../src/nats/event-store.js";
+import { KvBuckets, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
-import { KvBuckets, StreamNames } from "../../streams/definitions.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
 

@@ -2,19 +2,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { openQuotaKv, quotaProjector, readProjectedQuota } from "../../projections/index.js";
+import { QuotaLedger, QuotaLog } from "../../src/admission/index.js";
 import { type ModelCatalog, parseCatalog } from "../../src/catalog/index.js";
 import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
+import { type RunningStage, runStage } from "../../src/nats/consumer-runner.js";
 import { EventStore } from "../../src/nats/event-store.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
-import {
-  openQuotaKv,
-  QuotaLedger,
-  QuotaLog,
-  quotaLimitsSchema,
-  quotaProjector,
-  readProjectedQuota,
-} from "../../src/quotas/index.js";
-import { type RunningStage, runStage } from "../../src/stages/runner.js";
+import { quotaLimitsSchema } from "../../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";

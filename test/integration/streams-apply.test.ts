@@ -3,12 +3,12 @@ import { after, before, describe, it, type TestContext } from "node:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { isBeamlineError } from "../../src/errors/index.js";
+import { StreamNames } from "../../src/nats/names.js";
 import {
   applyTopology,
   beamlineTopology,
   type PlannedChange,
   planTopology,
-  StreamNames,
   type Topology,
 } from "../../streams/index.js";
 import { runCli } from "../support/cli.js";

@@ -9,6 +9,7 @@ import type { CommandOutput } from "../../src/cli/table.js";
 import { loadConfig } from "../../src/config/index.js";
 import { connectNats } from "../../src/nats/connect.js";
 import { EventStore } from "../../src/nats/event-store.js";
+import { StreamNames } from "../../src/nats/names.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
 import {
@@ -18,7 +19,6 @@ import {
   type TenancyAdmin,
   watchApiKeys,
 } from "../../src/tenancy/index.js";
-import { StreamNames } from "../../streams/index.js";
 import {
   startTestBeamline,
   streamMessageCount,

@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { readEvents, readRequestHistory, type StoredEvent } from "../../replay/index.js";
+import { readRequestHistory } from "../../replay/index.js";
 import { type BeamlineEvent, isEvent, usageSubject } from "../../src/events/index.js";
 import { EventStore } from "../../src/nats/event-store.js";
+import { StreamNames } from "../../src/nats/names.js";
+import { readEvents, type StoredEvent } from "../../src/nats/read-events.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
-import { StreamNames } from "../../streams/definitions.js";
 import type { TestBeamline } from "./beamline.js";
 import { waitFor } from "./wait.js";
 

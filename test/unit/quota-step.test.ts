@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { AdmitInput } from "../../src/admission/index.js";
 import { makeEvent } from "../../src/events/index.js";
 import { staticKvView } from "../../src/nats/kv-view.js";
-import type { AdmitInput } from "../../src/quotas/index.js";
 import type { WorkerDeps } from "../../src/stages/context.js";
 import { reserveQuota } from "../../src/stages/quota.js";
 import { catalog, chat, policy } from "./policy-fixtures.js";

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { rebuildQuotaState, reduceQuota } from "../../projections/index.js";
+import { factEvent } from "../../src/admission/quota-log.js";
 import type { BeamlineEvent } from "../../src/events/index.js";
 import {
   type AdmissionDecision,
@@ -15,11 +17,8 @@ import {
   QuotaWindows,
   quotaLimitsSchema,
   rateLimitHeaders,
-  rebuildQuotaState,
-  reduceQuota,
   rejectionHeaders,
 } from "../../src/quotas/index.js";
-import { factEvent } from "../../src/quotas/quota-log.js";
 import { calendarSum, rollingFreeAfterMs, rollingSum } from "../../src/quotas/windows.js";
 
 const T0 = Date.parse("2026-03-10T12:00:00.000Z");

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { StreamNames } from "../../../streams/definitions.js";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { assertTenantId, isEvent } from "../../events/index.js";
 import { EventStore } from "../../nats/event-store.js";
+import { StreamNames } from "../../nats/names.js";
 import { readLastWithSequence } from "../../nats/versioned-append.js";
 import { policySubject, publishPolicy, readPolicyHistory } from "../../policies/index.js";
 import { defaultPolicy } from "../../routing/policy/document.js";

@@ -9,9 +9,9 @@ import {
   replayProviderHealth,
   writeProviderHealth,
 } from "../../../projections/index.js";
-import { KvBuckets } from "../../../streams/definitions.js";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { healthPolicyFromConfig } from "../../execution/index.js";
+import { KvBuckets } from "../../nats/names.js";
 import { connectForCommand } from "../nats-target.js";
 
 function formatMs(value: number | null): string {

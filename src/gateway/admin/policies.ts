@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { StreamNames } from "../../../streams/definitions.js";
-import { publishCatalog, readPublishedCatalog } from "../../catalog/store.js";
 import { toBeamlineError } from "../../errors/index.js";
 import { assertTenantId, isEvent } from "../../events/index.js";
 import type { EventStore } from "../../nats/event-store.js";
+import { StreamNames } from "../../nats/names.js";
 import { readLastWithSequence } from "../../nats/versioned-append.js";
+import { publishCatalog, readPublishedCatalog } from "../../policies/catalog-store.js";
 import { policySubject, publishPolicy, readPolicyHistory } from "../../policies/index.js";
 import { defaultPolicy } from "../../routing/policy/document.js";
 import { openAiErrorBody } from "../error-body.js";

@@ -1,12 +1,9 @@
 import { type ModelCatalog, withProviders } from "../../catalog/catalog.js";
 import type { ChatRequest } from "../../chat/wire.js";
-import type { EventData } from "../../events/registry.js";
+import type { RouteDecision } from "./decision-schema.js";
 import { policyId, type VersionedPolicy } from "./document.js";
 import { evaluatePolicy, type PolicyEvaluation, type PolicyInputs } from "./engine.js";
 import { type HealthSnapshot, healthKey, NO_QUOTA, type QuotaState } from "./inputs.js";
-
-/** The data of a `route.decided` event. */
-export type RouteDecision = EventData<"route.decided">;
 
 /** The part of a health snapshot a decision can read: entries of catalog models only. */
 function healthUsed(health: HealthSnapshot, catalog: ModelCatalog): HealthSnapshot {

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { CapabilityNames } from "../../catalog/catalog.js";
 import { BeamlineError } from "../../errors/index.js";
-import { pipelineSchema } from "../../extensions/pipeline-schema.js";
 import { quotaLimitsSchema } from "../../quotas/limits-schema.js";
+import { pipelineSchema } from "./pipeline-schema.js";
 
 /**
  * A tenant's policy document: how its requests are routed, which extensions run on them and

@@ -1,7 +1,8 @@
 export type { Exclusion, ExclusionReason } from "./constraints.js";
 export { ExclusionReasons } from "./constraints.js";
-export type { DecisionVerification, RecordedDecisionSources, RouteDecision } from "./decision.js";
+export type { DecisionVerification, RecordedDecisionSources } from "./decision.js";
 export { decideWithPolicy, recomputeDecision, toRouteDecision, verifyDecision } from "./decision.js";
+export type { RouteDecision } from "./decision-schema.js";
 export type {
   AliasTarget,
   PolicyDocument,

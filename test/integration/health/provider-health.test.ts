@@ -9,7 +9,6 @@ import {
   readProviderHealth,
   replayProviderHealth,
 } from "../../../projections/index.js";
-import { readEvents } from "../../../replay/index.js";
 import { attemptSubject, isEvent, makeEvent } from "../../../src/events/index.js";
 import {
   type AttemptRecord,
@@ -21,7 +20,10 @@ import {
   systemClock,
 } from "../../../src/execution/index.js";
 import { type HealthView, startHealthView } from "../../../src/health/index.js";
+import { type RunningStage, runStage } from "../../../src/nats/consumer-runner.js";
 import { EventStore } from "../../../src/nats/event-store.js";
+import { KvBuckets, StreamNames } from "../../../src/nats/names.js";
+import { readEvents } from "../../../src/nats/read-events.js";
 import { createLogger, createMetrics } from "../../../src/observability/index.js";
 import {
   createOpenAiAdapter,
@@ -30,8 +32,7 @@ import {
   type ProviderRegistry,
   startMockProvider,
 } from "../../../src/providers/index.js";
-import { type RunningStage, runStage } from "../../../src/stages/runner.js";
-import { applyTopology, beamlineTopology, KvBuckets, StreamNames } from "../../../streams/index.js";
+import { applyTopology, beamlineTopology } from "../../../streams/index.js";
 import { runCli } from "../../support/cli.js";
 import { type NatsServer, startNatsServer, waitFor } from "../../support/index.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../../support/topology.js";

@@ -1,6 +1,6 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { StreamNames } from "../../streams/definitions.js";
+import { reduceQuota } from "../../projections/quotas.js";
 import { BeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
@@ -11,9 +11,10 @@ import {
   quotaSubject,
   tenantQuotaFilter,
 } from "../events/index.js";
+import { StreamNames } from "../nats/names.js";
 import { isTransientNatsError, isWrongLastSequence } from "../nats/transient.js";
-import type { QuotaFact } from "./decide.js";
-import { emptyQuotaState, type QuotaState, reduceQuota } from "./state.js";
+import type { QuotaFact } from "../quotas/decide.js";
+import { emptyQuotaState, type QuotaState } from "../quotas/state.js";
 
 /** Messages asked for per direct-get batch while catching up. */
 /** Longest wait for the next message of a catch-up read before it counts as failed. */

@@ -1,11 +1,10 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConsumerNames, KvBuckets, StreamNames } from "../../streams/definitions.js";
-import { BeamlineError } from "../errors/index.js";
-import type { BeamlineEvent } from "../events/index.js";
-import type { Delivery, StageHandler } from "../stages/runner.js";
-import type { QuotaLog } from "./quota-log.js";
-import { emptyQuotaState, type QuotaState, quotaStateSchema } from "./state.js";
+import { BeamlineError } from "../src/errors/index.js";
+import type { BeamlineEvent } from "../src/events/index.js";
+import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
+import { emptyQuotaState, type QuotaState, quotaStateSchema } from "../src/quotas/state.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -30,12 +29,25 @@ export async function readProjectedQuota(kv: KV, tenant: string): Promise<QuotaS
 }
 
 /**
+ * What the projector needs of the tenant's quota log: fold every fact after the state's
+ * sequence into it (admission's QuotaLog provides it; the projector does not write the log).
+ */
+export interface QuotaLogReader {
+  catchUp(state: QuotaState): Promise<QuotaState>;
+}
+
+/**
  * Brings the tenant's KV entry up to at least `sequence` by folding the log after the
  * entry's own sequence, then a revision-checked write. Idempotent and order-free: an entry
  * already at or past `sequence` is left alone, and two projectors racing on one tenant both
  * re-read and converge on the same fold.
  */
-export async function projectQuota(kv: KV, log: QuotaLog, tenant: string, sequence: number): Promise<void> {
+export async function projectQuota(
+  kv: KV,
+  log: QuotaLogReader,
+  tenant: string,
+  sequence: number,
+): Promise<void> {
   for (let tries = 0; tries < 20; tries++) {
     const entry = await kv.get(tenant);
     const current =
@@ -58,7 +70,7 @@ export async function projectQuota(kv: KV, log: QuotaLog, tenant: string, sequen
 }
 
 /** The live projector: `BL_QUOTA` events → KV `bl_quota`, run as a durable consumer. */
-export async function quotaProjector(nc: NatsConnection, log: QuotaLog): Promise<StageHandler> {
+export async function quotaProjector(nc: NatsConnection, log: QuotaLogReader): Promise<StageHandler> {
   const kv = await openQuotaKv(nc);
   return {
     name: ConsumerNames.quotaProjector,

@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { reduceQuota } from "../../projections/quotas.js";
 import type { CatalogModel, ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, causedBy, type EventContext, isEvent } from "../events/index.js";
@@ -9,11 +10,11 @@ import {
   decideSettlement,
   type QuotaFact,
   type RateLimitInfo,
-} from "./decide.js";
-import { actualUsage, admissionEstimate } from "./estimate.js";
+} from "../quotas/decide.js";
+import { actualUsage, admissionEstimate } from "../quotas/estimate.js";
+import { QuotaExceededError } from "../quotas/rejection.js";
+import { emptyQuotaState, type QuotaState, type Reservation } from "../quotas/state.js";
 import { factAddress, factEvent, QuotaLog } from "./quota-log.js";
-import { QuotaExceededError } from "./rejection.js";
-import { emptyQuotaState, type QuotaState, type Reservation, reduceQuota } from "./state.js";
 
 /** Decide-and-write rounds one call may lose to other writers before it gives up (retry later). */
 const MAX_ROUNDS = 200;

@@ -1,5 +1,5 @@
 import type { KV } from "@nats-io/kv";
-import { BeamlineError } from "../src/errors/index.js";
+import { BeamlineError } from "../errors/index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

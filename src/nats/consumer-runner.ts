@@ -1,11 +1,11 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { StreamNames } from "../../streams/definitions.js";
 import { type BeamlineError, toBeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, deadLetterSubject, decodeEvent } from "../events/index.js";
-import type { EventStore } from "../nats/event-store.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import type { EventStore } from "./event-store.js";
 import { failpoint } from "./failpoints.js";
+import { StreamNames } from "./names.js";
 
 /** What a stage does with one event. Throwing means "not done": the message comes back. */
 export interface StageHandler {

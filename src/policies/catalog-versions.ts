@@ -1,9 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { readEvents } from "../../replay/request-history.js";
-import { StreamNames } from "../../streams/definitions.js";
+import { type ModelCatalog, parseCatalog } from "../catalog/catalog.js";
 import { isEvent } from "../events/index.js";
-import { type ModelCatalog, parseCatalog } from "./catalog.js";
-import { CATALOG_SUBJECT } from "./store.js";
+import { StreamNames } from "../nats/names.js";
+import { readEvents } from "../nats/read-events.js";
+import { CATALOG_SUBJECT } from "./catalog-store.js";
 
 /**
  * Catalogs by version, for pricing: a request is billed with the catalog it was routed with,

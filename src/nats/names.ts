@@ -1,0 +1,37 @@
+/**
+ * Names of Beamline's streams, durable consumers and KV buckets: plain constants, so a module
+ * that only needs a name does not pull in the JetStream client. Their configuration is in
+ * streams/definitions.ts.
+ */
+
+/** JetStream streams. */
+export const StreamNames = {
+  requests: "BL_REQUESTS",
+  usage: "BL_USAGE",
+  config: "BL_CONFIG",
+  deadLetter: "BL_DEAD",
+  quota: "BL_QUOTA",
+  health: "BL_HEALTH",
+} as const;
+
+/** Durable consumers (pull, explicit ack). */
+export const ConsumerNames = {
+  worker: "worker",
+  billing: "billing",
+  apiKeysProjector: "projector-apikeys",
+  quotaProjector: "projector-quotas",
+  healthProjector: "projector-health",
+  tenantsProjector: "projector-tenants",
+  configDocumentsProjector: "projector-config-documents",
+} as const;
+
+/** KV buckets (projections and config views). */
+export const KvBuckets = {
+  apiKeys: "bl_apikeys",
+  quota: "bl_quota",
+  health: "bl_health",
+  tenants: "bl_tenants",
+  policies: "bl_policies",
+  catalog: "bl_catalog",
+  extensions: "bl_extensions",
+} as const;
