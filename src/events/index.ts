@@ -29,4 +29,4 @@ export {
   tenantUsageFilter,
   usageSubject,
 } from "./subjects.js";
-export { assertRequestId, assertTenantId, isSafeToken, newRequestId } from "./tokens.js";
+export { assertRequestId, assertTenantId, formatRequestId, isSafeToken } from "./tokens.js";

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { BeamlineError } from "../errors/index.js";
 
 /**
@@ -40,31 +39,18 @@ export function assertRequestId(value: string): string {
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/** Random bytes drawn from a pool refilled 4 KiB at a time: one system call per ~400 ids. */
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
-function randomSlice(size: number): Uint8Array {
-  if (poolOffset + size > pool.length) {
-    pool = randomBytes(4096);
-    poolOffset = 0;
-  }
-  const slice = pool.subarray(poolOffset, poolOffset + size);
-  poolOffset += size;
-  return slice;
-}
-
 /**
- * A new request id: 48 bits of milliseconds then 80 random bits, Crockford base32 (a ULID),
- * so ids sort by arrival time in listings and are safe subject tokens.
+ * A request id: 48 bits of milliseconds then 80 random bits, Crockford base32 (a ULID), so ids
+ * sort by arrival time in listings and are safe subject tokens. Time and the 10 random bytes
+ * are passed in (this module stays pure); `newRequestId` in the gateway draws them.
  */
-export function newRequestId(nowMs: number = Date.now()): string {
+export function formatRequestId(nowMs: number, random: Uint8Array): string {
   let time = "";
   let t = nowMs;
   for (let i = 0; i < 10; i++) {
     time = CROCKFORD[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const random = randomSlice(10);
   let rest = "";
   let bits = 0;
   let value = 0;

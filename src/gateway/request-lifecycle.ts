@@ -1,7 +1,7 @@
 import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
-import { makeEvent, newRequestId, RequestSlots, requestSubject } from "../events/index.js";
+import { makeEvent, RequestSlots, requestSubject } from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
 import { StreamNames } from "../nats/names.js";
 import {
@@ -14,6 +14,7 @@ import {
 import type { TerminalEvent } from "../stages/index.js";
 import type { Principal } from "./auth.js";
 import { type RequestFailure, requestFailureOf } from "./failure-answer.js";
+import { newRequestId } from "./request-id.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 /**

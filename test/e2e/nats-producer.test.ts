@@ -11,10 +11,10 @@ import {
   encodeEvent,
   JSON_CONTENT_TYPE,
   makeEvent,
-  newRequestId,
   RequestSlots,
   requestSubject,
 } from "../../src/events/index.js";
+import { newRequestId } from "../../src/gateway/request-id.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";

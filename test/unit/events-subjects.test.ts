@@ -8,7 +8,6 @@ import {
   attemptSubject,
   configSubject,
   isSafeToken,
-  newRequestId,
   RequestSlots,
   requestHistoryFilter,
   requestSubject,
@@ -17,6 +16,7 @@ import {
   tenantUsageFilter,
   usageSubject,
 } from "../../src/events/index.js";
+import { newRequestId } from "../../src/gateway/request-id.js";
 
 /** NATS subject matching: `*` is one token, `>` one or more trailing tokens. */
 function subjectMatches(filter: string, subject: string): boolean {
