@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -29,6 +29,14 @@ describe("architecture check (part of npm run lint)", () => {
     const run = spawnSync(process.execPath, [checker], { encoding: "utf8" });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /0 folder cycles/);
+  });
+
+  test("docs/architecture.md shows the folder graph the code has", () => {
+    const run = spawnSync(process.execPath, [checker, "--graph"], { encoding: "utf8" });
+    const doc = readFileSync(fileURLToPath(new URL("../../docs/architecture.md", import.meta.url)), "utf8");
+    const block = /```folder-graph\n([\s\S]*?)\n```/.exec(doc)?.[1];
+    assert.ok(block, "docs/architecture.md has no folder-graph block");
+    assert.equal(block, run.stdout.trim(), "refresh the block with `npm run lint:graph`");
   });
 
   test("a layer-respecting tree passes", () => {
