@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { PolicyRecord } from "../../projections/config-documents.js";
 import { KvBuckets } from "../../streams/definitions.js";
+import { BeamlineError } from "../errors/index.js";
 import { jsonValue, watchKvView } from "../nats/kv-view.js";
 import type { Logger } from "../observability/index.js";
 import { defaultPolicy, policyDocumentSchema, type VersionedPolicy } from "../routing/policy/document.js";
@@ -15,7 +16,12 @@ export interface PolicyView {
 
 function decodePolicyRecord(value: unknown, key: string): VersionedPolicy {
   const record = value as PolicyRecord;
-  if (typeof record.version !== "number") throw new Error(`policy record ${key} has no version`);
+  if (typeof record.version !== "number") {
+    throw new BeamlineError(
+      "BL_POLICY_INVALID",
+      `policy record ${key} has no version; publish the policy again`,
+    );
+  }
   // Parsing again fills defaults a newer schema added since the document was published.
   return { tenant: key, version: record.version, document: policyDocumentSchema.parse(record.policy) };
 }
