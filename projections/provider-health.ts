@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { type HealthSettings, type HealthSettingsInput, healthSettingsSchema } from "../src/config/index.js";
 import type { BeamlineEvent, EventData } from "../src/events/index.js";
 import { isEvent } from "../src/events/index.js";
 
@@ -8,38 +8,18 @@ import { isEvent } from "../src/events/index.js";
  * same breaker transitions. The exact semantics are in docs/reliability.md.
  */
 
-const positiveMs = z.number().int().positive();
+/**
+ * How health is measured and when a breaker trips. Every projector and view must share it.
+ * The fields, their defaults and their environment variables are the config's `health`
+ * section (src/config/reliability.ts); the projection receives them parsed.
+ */
+export const healthPolicySchema = healthSettingsSchema;
+export type HealthPolicy = HealthSettings;
+export type HealthPolicyInput = HealthSettingsInput;
 
-/** How health is measured and when a breaker trips. Every projector and view must share it. */
-export const healthPolicySchema = z.strictObject({
-  /** Length of the sliding window the error rate is measured over. */
-  windowMs: positiveMs.default(60_000),
-  /** The window is kept as this many buckets (its time resolution is windowMs / buckets). */
-  windowBuckets: z.number().int().min(1).max(600).default(12),
-  /** The error rate only trips the breaker with at least this many attempts in the window. */
-  minAttemptsInWindow: z.number().int().positive().default(10),
-  /** Failed share (0..1] of the window's attempts that opens the breaker. */
-  errorRateToOpen: z.number().gt(0).max(1).default(0.5),
-  /** Consecutive failures that open the breaker whatever the window says. */
-  consecutiveFailuresToOpen: z.number().int().positive().default(5),
-  /** How long an open breaker refuses calls before it lets probes through (half-open). */
-  cooldownMs: positiveMs.default(30_000),
-  /** Probe calls let through at once while half-open, across all instances. */
-  halfOpenMaxProbes: z.number().int().positive().default(1),
-  /** A probe slot taken by an instance that died is given back after this long. */
-  probeLeaseMs: positiveMs.default(60_000),
-  /** Successful attempts in half-open that close the breaker. */
-  successesToClose: z.number().int().positive().default(1),
-  /** Weight of the newest latency in the moving average, (0..1]. */
-  latencyEwmaAlpha: z.number().gt(0).max(1).default(0.2),
-  /** Latest successful latencies kept for the p95. */
-  latencySamples: z.number().int().min(1).max(1000).default(50),
-});
-export type HealthPolicy = Readonly<z.infer<typeof healthPolicySchema>>;
-export type HealthPolicyInput = z.input<typeof healthPolicySchema>;
-
+/** A policy from a partial input, the rest from the config's defaults (tests, tools). */
 export function healthPolicy(input: HealthPolicyInput = {}): HealthPolicy {
-  return Object.freeze(healthPolicySchema.parse(input));
+  return Object.freeze(healthSettingsSchema.parse(input));
 }
 
 export type BreakerState = "closed" | "open" | "half_open";

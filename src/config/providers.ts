@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { BeamlineError } from "../errors/index.js";
+import { setting } from "./settings.js";
 
 /**
  * Configuration of the providers beyond the built-in mock and OpenAI: Gemini (from
@@ -117,24 +118,28 @@ export type ProviderEntry = z.infer<typeof openAiCompatibleSchema> | z.infer<typ
 
 /** Google Gemini: registered when `apiKey` is set. */
 export const geminiConfigSchema = z
-  .object({
-    apiKey: z.string().min(1).optional(),
-    baseUrl: z.url({ protocol: /^https?$/ }).default("https://generativelanguage.googleapis.com/v1beta"),
+  .strictObject({
+    apiKey: setting(z.string().min(1).optional(), {
+      env: "GEMINI_API_KEY",
+      doc: "enables the `gemini` provider",
+    }),
+    baseUrl: setting(
+      z.url({ protocol: /^https?$/ }).default("https://generativelanguage.googleapis.com/v1beta"),
+      {
+        env: "GEMINI_BASE_URL",
+        doc: "the `gemini` provider's URL",
+      },
+    ),
   })
   .prefault({});
 
 /**
- * The config input of the provider settings from the environment: `gemini` from GEMINI_API_KEY
- * and GEMINI_BASE_URL, `providers` from BEAMLINE_PROVIDERS (JSON) or BEAMLINE_PROVIDERS_FILE
- * (read here). Setting both, or a file that cannot be read, is a `BL_CONFIG_INVALID` error.
+ * The providers list from the environment: BEAMLINE_PROVIDERS (JSON) or the file named by
+ * BEAMLINE_PROVIDERS_FILE (read here). Setting both, or a file that cannot be read, is a
+ * `BL_CONFIG_INVALID` error. The other provider settings are read through the schema.
  */
-export function providerSettingsFromEnv(env: NodeJS.ProcessEnv): { gemini?: object; providers?: string } {
-  const settings: { gemini?: Record<string, string>; providers?: string } = {};
-  const gemini: Record<string, string> = {};
-  if (env["GEMINI_API_KEY"]) gemini["apiKey"] = env["GEMINI_API_KEY"];
-  if (env["GEMINI_BASE_URL"]) gemini["baseUrl"] = env["GEMINI_BASE_URL"];
-  // Only what is set, so an empty environment yields an empty input (variables set to "" are unset).
-  if (Object.keys(gemini).length > 0) settings.gemini = gemini;
+export function providerSettingsFromEnv(env: NodeJS.ProcessEnv): { providers?: string } {
+  const settings: { providers?: string } = {};
   const inline = env["BEAMLINE_PROVIDERS"];
   const file = env["BEAMLINE_PROVIDERS_FILE"];
   if (inline && file) {

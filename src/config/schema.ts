@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { geminiConfigSchema, providersSchema } from "./providers.js";
+import { executionSettingsSchema, healthSettingsSchema } from "./reliability.js";
+import { setting } from "./settings.js";
 
 export const ROLES = ["gateway", "worker", "billing", "projector"] as const;
 export type Role = (typeof ROLES)[number];
@@ -11,133 +13,204 @@ const positiveMs = z.coerce.number().int().positive();
  * Beamline's whole configuration. Parsed once at start-up from the environment, every
  * problem reported together, then frozen. Units live in the names.
  */
-export const configSchema = z.object({
-  /** Where the gateway listens. `0` picks a free port (tests). */
-  httpPort: port.default(8080),
-  httpHost: z.string().min(1).default("127.0.0.1"),
-  /** An existing NATS; when absent Beamline starts its own nats-server under `dataDir`. */
-  natsUrl: z.string().min(1).optional(),
-  /** Port of the embedded nats-server; `0` picks a free one. */
-  embeddedNatsPort: port.default(0),
-  /** Local state: the embedded nats-server's storage. */
-  dataDir: z.string().min(1).default(".data"),
-  /** Fixes the dev tenant's key instead of generating one on first start. */
-  devKey: z.string().min(16, "BEAMLINE_DEV_KEY must be at least 16 characters").optional(),
-  /** Roles this process runs; all of them by default (one process for a laptop). */
-  roles: z
-    .array(z.enum(ROLES))
-    .min(1)
-    .default([...ROLES]),
-  instanceId: z.string().min(1).default(`${process.pid}`),
-  /** Largest accepted HTTP request body. */
-  maxBodyBytes: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(1024 * 1024),
-  /** How long the gateway waits for a request's terminal event before answering 504. */
-  requestTimeoutMs: positiveMs.default(300_000),
-  /** Redelivery delay of a stage message whose worker died; long provider calls heartbeat. */
-  ackWaitMs: positiveMs.default(30_000),
-  /** Deliveries of one stage message before it is dead-lettered. */
-  maxDeliver: z.coerce.number().int().min(2).default(20),
-  /** Unacknowledged messages per stage consumer across all instances (the concurrency bound). */
-  maxAckPending: z.coerce.number().int().positive().default(4096),
-  /** Stream replicas: 1 on a laptop, 3 on a cluster. */
-  replicas: z.coerce.number().int().min(1).max(5).default(1),
-  /** Retention of request events (days); the usage stream keeps its own. */
-  requestRetentionDays: z.coerce.number().positive().default(30),
-  usageRetentionDays: z.coerce.number().positive().default(400),
-  /** JetStream duplicate window: msg-id de-duplication on top of per-slot sequence checks. */
-  duplicateWindowMs: positiveMs.default(10 * 60_000),
+export const configSchema = z.strictObject({
+  httpPort: setting(port.default(8080), {
+    env: "BEAMLINE_HTTP_PORT",
+    doc: "port the gateway listens on; `0` picks a free one",
+    unit: "port",
+  }),
+  httpHost: setting(z.string().min(1).default("127.0.0.1"), {
+    env: "BEAMLINE_HTTP_HOST",
+    doc: "address the gateway listens on",
+  }),
+  natsUrl: setting(z.string().min(1).optional(), {
+    env: "NATS_URL",
+    doc: "NATS servers, comma-separated; when unset Beamline starts its own nats-server under the data dir",
+    defaultDoc: "(embedded)",
+  }),
+  embeddedNatsPort: setting(port.default(0), {
+    env: "BEAMLINE_EMBEDDED_NATS_PORT",
+    doc: "port of the embedded nats-server; `0` picks a free one",
+    unit: "port",
+  }),
+  dataDir: setting(z.string().min(1).default(".data"), {
+    env: "BEAMLINE_DATA_DIR",
+    doc: "local state: the embedded nats-server's storage, the dev key file",
+  }),
+  devKey: setting(z.string().min(16, "BEAMLINE_DEV_KEY must be at least 16 characters").optional(), {
+    env: "BEAMLINE_DEV_KEY",
+    doc: "fixes the dev tenant's key (≥ 16 chars) instead of generating one on first start",
+    defaultDoc: "generated",
+  }),
+  roles: setting(
+    z
+      .array(z.enum(ROLES))
+      .min(1)
+      .default([...ROLES]),
+    {
+      env: "BEAMLINE_ROLES",
+      doc: "roles this process runs, comma-separated; all by default (one process for a laptop)",
+    },
+  ),
+  instanceId: setting(z.string().min(1).default(`${process.pid}`), {
+    env: "BEAMLINE_INSTANCE_ID",
+    doc: "names this process's NATS connection",
+    defaultDoc: "process id",
+  }),
+  maxBodyBytes: setting(
+    z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024),
+    { env: "BEAMLINE_MAX_BODY_BYTES", doc: "largest accepted HTTP request body (413 above)" },
+  ),
+  requestTimeoutMs: setting(positiveMs.default(300_000), {
+    env: "BEAMLINE_REQUEST_TIMEOUT_MS",
+    doc: "how long the gateway waits for a request's terminal event before answering 504",
+  }),
+  ackWaitMs: setting(positiveMs.default(30_000), {
+    env: "BEAMLINE_ACK_WAIT_MS",
+    doc: "redelivery delay of a stage message whose worker died; long provider calls heartbeat",
+  }),
+  maxDeliver: setting(z.coerce.number().int().min(2).default(20), {
+    env: "BEAMLINE_MAX_DELIVER",
+    doc: "deliveries of one stage message before it is dead-lettered",
+    unit: "deliveries",
+  }),
+  maxAckPending: setting(z.coerce.number().int().positive().default(4096), {
+    env: "BEAMLINE_MAX_ACK_PENDING",
+    doc: "unacknowledged messages per stage consumer across all instances (the concurrency bound)",
+    unit: "messages",
+  }),
+  replicas: setting(z.coerce.number().int().min(1).max(5).default(1), {
+    env: "BEAMLINE_REPLICAS",
+    doc: "stream and KV replicas: 1 on a laptop, 3 on a cluster",
+    unit: "replicas",
+  }),
+  requestRetentionDays: setting(z.coerce.number().positive().default(30), {
+    env: "BEAMLINE_REQUEST_RETENTION_DAYS",
+    doc: "max age of request events",
+  }),
+  usageRetentionDays: setting(z.coerce.number().positive().default(400), {
+    env: "BEAMLINE_USAGE_RETENTION_DAYS",
+    doc: "max age of usage records",
+  }),
+  duplicateWindowMs: setting(positiveMs.default(10 * 60_000), {
+    env: "BEAMLINE_DUPLICATE_WINDOW_MS",
+    doc: "JetStream duplicate window: msg-id de-duplication on top of per-slot sequence checks",
+  }),
   /**
    * JetStream persist mode of Beamline's streams (nats-server 2.12+, fixed at creation):
    * `default` acknowledges a write once it is stored per the server's sync policy; `async`
    * acknowledges before the disk write (faster, may lose the last writes on power loss).
    */
-  persistMode: z.enum(["default", "async"]).default("default"),
-  /** Model catalog file (JSON); defaults to the one shipped with Beamline. */
-  catalogFile: z.string().min(1).optional(),
-  openai: z.object({
-    apiKey: z.string().min(1).optional(),
-    baseUrl: z.string().url().default("https://api.openai.com/v1"),
+  persistMode: setting(z.enum(["default", "async"]).default("default"), {
+    env: "BEAMLINE_PERSIST_MODE",
+    doc: "`async` acks before the disk write (faster, may lose the last writes on power loss); fixed at stream creation",
   }),
-  mock: z.object({
-    /** Port of the built-in mock provider; `0` picks a free one. */
-    port: port.default(0),
-    latencyMs: z.coerce.number().int().nonnegative().default(0),
-    chunkDelayMs: z.coerce.number().int().nonnegative().default(0),
-    failureRate: z.coerce.number().min(0).max(1).default(0),
-    /** Use a mock already running elsewhere (benchmarks) instead of starting one. */
-    url: z.string().url().optional(),
+  catalogFile: setting(z.string().min(1).optional(), {
+    env: "BEAMLINE_CATALOG_FILE",
+    doc: "model catalog file (JSON)",
+    defaultDoc: "`config/catalog.json`",
   }),
-  provider: z.object({
-    connectTimeoutMs: positiveMs.default(5_000),
-    headersTimeoutMs: positiveMs.default(120_000),
-    requestTimeoutMs: positiveMs.default(600_000),
-    maxConnections: z.coerce.number().int().positive().default(256),
-  }),
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  /**
-   * How long a quota reservation holds without settlement before any admitter may expire it
-   * (a crashed request). Must outlast the slowest request plus billing lag: 15 min by default,
-   * above the 10 min provider timeout.
-   */
-  quotaReservationTtlMs: positiveMs.default(900_000),
-  /**
-   * Provider-call execution (docs/reliability.md). Unset fields take the defaults of
-   * executionPolicySchema (src/execution/policy.ts), so the defaults live in one place.
-   */
-  execution: z
-    .object({
-      timeToFirstTokenMs: positiveMs.optional(),
-      idleMs: positiveMs.optional(),
-      totalMs: positiveMs.optional(),
-      maxAttempts: z.coerce.number().int().positive().optional(),
-      retriesPerCandidate: z.coerce.number().int().nonnegative().optional(),
-      backoffBaseMs: positiveMs.optional(),
-      backoffMaxMs: positiveMs.optional(),
-      maxTotalBackoffMs: z.coerce.number().int().nonnegative().optional(),
-      maxRetryAfterMs: z.coerce.number().int().nonnegative().optional(),
-      /** Calls in flight per provider/model from one instance. */
-      poolMaxConcurrent: z.coerce.number().int().positive().default(64),
-      /** Callers waiting for a slot per provider/model; one more is refused (backpressure). */
-      poolMaxQueued: z.coerce.number().int().nonnegative().default(256),
-      /** Longest wait for a slot before backpressure. */
-      poolQueueTimeoutMs: positiveMs.default(5_000),
+  openai: z
+    .strictObject({
+      apiKey: setting(z.string().min(1).optional(), {
+        env: "OPENAI_API_KEY",
+        doc: "enables the `openai` provider",
+      }),
+      baseUrl: setting(z.string().url().default("https://api.openai.com/v1"), {
+        env: "OPENAI_BASE_URL",
+        doc: "the `openai` provider's URL (any OpenAI-compatible API)",
+      }),
     })
     .prefault({}),
-  /**
-   * Provider health and circuit breakers (docs/reliability.md). Unset fields take the
-   * defaults of healthPolicySchema (projections/provider-health.ts). Every instance must
-   * run with the same values, or replay and live projection disagree.
-   */
-  health: z
-    .object({
-      windowMs: positiveMs.optional(),
-      minAttemptsInWindow: z.coerce.number().int().positive().optional(),
-      errorRateToOpen: z.coerce.number().gt(0).max(1).optional(),
-      consecutiveFailuresToOpen: z.coerce.number().int().positive().optional(),
-      cooldownMs: positiveMs.optional(),
-      halfOpenMaxProbes: z.coerce.number().int().positive().optional(),
-      probeLeaseMs: positiveMs.optional(),
+  mock: z
+    .strictObject({
+      port: setting(port.default(0), {
+        env: "BEAMLINE_MOCK_PORT",
+        doc: "port of the built-in mock provider; `0` picks a free one",
+        unit: "port",
+      }),
+      latencyMs: setting(z.coerce.number().int().nonnegative().default(0), {
+        env: "BEAMLINE_MOCK_LATENCY_MS",
+        doc: "mock provider: delay before answering",
+      }),
+      chunkDelayMs: setting(z.coerce.number().int().nonnegative().default(0), {
+        env: "BEAMLINE_MOCK_CHUNK_DELAY_MS",
+        doc: "mock provider: delay between streamed chunks",
+      }),
+      failureRate: setting(z.coerce.number().min(0).max(1).default(0), {
+        env: "BEAMLINE_MOCK_FAILURE_RATE",
+        doc: "mock provider: share of calls that fail",
+        unit: "share 0..1",
+      }),
+      url: setting(z.string().url().optional(), {
+        env: "BEAMLINE_MOCK_URL",
+        doc: "use a mock already running elsewhere (benchmarks) instead of starting one",
+      }),
     })
     .prefault({}),
+  provider: z
+    .strictObject({
+      connectTimeoutMs: setting(positiveMs.default(5_000), {
+        env: "BEAMLINE_PROVIDER_CONNECT_TIMEOUT_MS",
+        doc: "provider HTTP: connect timeout",
+      }),
+      headersTimeoutMs: setting(positiveMs.default(120_000), {
+        env: "BEAMLINE_PROVIDER_HEADERS_TIMEOUT_MS",
+        doc: "provider HTTP: longest wait for the response headers, and longest silence within a body",
+      }),
+      requestTimeoutMs: setting(positiveMs.default(600_000), {
+        env: "BEAMLINE_PROVIDER_REQUEST_TIMEOUT_MS",
+        doc: "provider HTTP: deadline of a whole call, streaming included",
+      }),
+      maxConnections: setting(z.coerce.number().int().positive().default(256), {
+        env: "BEAMLINE_PROVIDER_MAX_CONNECTIONS",
+        doc: "provider HTTP: keep-alive connections held open per provider",
+        unit: "connections",
+      }),
+    })
+    .prefault({}),
+  logLevel: setting(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"), {
+    env: "LOG_LEVEL",
+    doc: "pino level",
+  }),
   /**
-   * Bearer token of the admin HTTP API (`/admin/v1/...`); when unset the admin API is not
-   * mounted at all. Not a tenant key: use a long random value and keep it out of clients.
+   * Must outlast the slowest request plus billing lag: 15 min by default, above the 10 min
+   * provider timeout.
    */
-  adminToken: z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(),
+  quotaReservationTtlMs: setting(positiveMs.default(900_000), {
+    env: "BEAMLINE_QUOTA_RESERVATION_TTL_MS",
+    doc: "an unsettled quota reservation (a crashed request) expires after this (docs/quotas.md)",
+  }),
+  /** Provider-call execution (docs/reliability.md). */
+  execution: executionSettingsSchema.prefault({}),
+  /** Provider health and circuit breakers (docs/reliability.md); the same on every instance. */
+  health: healthSettingsSchema.prefault({}),
+  adminToken: setting(z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(), {
+    env: "BEAMLINE_ADMIN_TOKEN",
+    doc: "bearer token of the admin API `/admin/v1/…` (≥ 16 chars, long and random); unset: not mounted (docs/tenancy.md)",
+  }),
   /** Google Gemini, registered when GEMINI_API_KEY is set. */
   gemini: geminiConfigSchema,
   /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */
-  providers: providersSchema,
+  providers: setting(providersSchema, {
+    env: "BEAMLINE_PROVIDERS",
+    doc: "named providers (openai-compatible, nats-service) as JSON; or `BEAMLINE_PROVIDERS_FILE`, a JSON file (docs/providers.md)",
+  }),
   /** Anthropic's Messages API; the `anthropic` provider is registered when `apiKey` is set. */
   anthropic: z
-    .object({
-      apiKey: z.string().min(1).optional(),
-      /** Up to and including the version segment; `/messages` is appended. */
-      baseUrl: z.string().url().default("https://api.anthropic.com/v1"),
+    .strictObject({
+      apiKey: setting(z.string().min(1).optional(), {
+        env: "ANTHROPIC_API_KEY",
+        doc: "enables the `anthropic` provider (Messages API; docs/providers.md)",
+      }),
+      baseUrl: setting(z.string().url().default("https://api.anthropic.com/v1"), {
+        env: "ANTHROPIC_BASE_URL",
+        doc: "the `anthropic` provider's URL, up to and including the version segment",
+      }),
     })
     .prefault({}),
 });

@@ -29,6 +29,7 @@ export const ErrorCodes = {
   BL_EVENT_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_EVENT_VERSION_UNSUPPORTED: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_NATS_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "retry" },
+  BL_NATS_PUBLISH_FAILED: { httpStatus: 500, type: "api_error", handling: "retry" },
   BL_NATS_VERSION_UNSUPPORTED: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_STREAM_CONFLICT: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_CONFIG_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },

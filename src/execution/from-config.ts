@@ -1,15 +1,13 @@
-import { type HealthPolicy, healthPolicy } from "../../projections/provider-health.js";
+import type { HealthPolicy } from "../../projections/provider-health.js";
 import type { BeamlineConfig } from "../config/index.js";
 import { type Clock, systemClock } from "./clock.js";
-import { type ExecutionPolicy, executionPolicy } from "./policy.js";
+import type { ExecutionPolicy } from "./policy.js";
 import { ConcurrencyPools } from "./pools.js";
 
-/** Keeps the fields that are set, so the policy schemas fill in their own defaults. */
-function setFields<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
-}
-
-/** The execution policy and this process's concurrency pools, from the configuration. */
+/**
+ * The execution policy and this process's concurrency pools, from the configuration. The
+ * config schema has filled every default; nothing here adds its own.
+ */
 export function executionFromConfig(
   config: Pick<BeamlineConfig, "execution">,
   clock: Clock = systemClock,
@@ -20,10 +18,10 @@ export function executionFromConfig(
     maxQueued: poolMaxQueued,
     queueTimeoutMs: poolQueueTimeoutMs,
   });
-  return { policy: executionPolicy(setFields(policy)), pools: new ConcurrencyPools(() => limits, clock) };
+  return { policy: Object.freeze(policy), pools: new ConcurrencyPools(() => limits, clock) };
 }
 
-/** The health policy from the configuration; every instance must use the same one. */
+/** The health policy from the configuration (already parsed); every instance must use the same one. */
 export function healthPolicyFromConfig(config: Pick<BeamlineConfig, "health">): HealthPolicy {
-  return healthPolicy(setFields(config.health));
+  return config.health;
 }

@@ -22,7 +22,6 @@ export {
   type ExecutionPolicy,
   type ExecutionPolicyInput,
   executionPolicy,
-  executionPolicySchema,
   type FailureFacts,
   type NextStep,
 } from "./policy.js";

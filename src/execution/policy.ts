@@ -1,39 +1,31 @@
-import { z } from "zod";
+import {
+  type ExecutionSettings,
+  type ExecutionSettingsInput,
+  executionSettingsSchema,
+} from "../config/index.js";
 
-const positiveMs = z.number().int().positive();
-const nonNegativeMs = z.number().int().nonnegative();
+type PoolSettings = "poolMaxConcurrent" | "poolMaxQueued" | "poolQueueTimeoutMs";
 
 /**
  * How one request is executed: timeouts, retries and their budget. Units are in the names.
- * The defaults are documented in docs/reliability.md; the config file maps onto this schema.
+ * The fields, their defaults and their environment variables are the config's `execution`
+ * section (src/config/reliability.ts, docs/reliability.md); this module has no defaults.
  */
-export const executionPolicySchema = z.strictObject({
-  /** Longest wait for the first streamed chunk, from the start of the call. Streaming calls only. */
-  timeToFirstTokenMs: positiveMs.default(30_000),
-  /** Longest silence between two streamed chunks. Streaming calls only. */
-  idleMs: positiveMs.default(30_000),
-  /** Deadline of one provider call, streaming included. */
-  totalMs: positiveMs.default(300_000),
-  /** Attempts recorded for one request at most (provider calls and backpressure refusals). */
-  maxAttempts: z.number().int().positive().default(4),
-  /** Extra tries of the same candidate after a retryable failure, before failing over. */
-  retriesPerCandidate: z.number().int().nonnegative().default(1),
-  /** First backoff ceiling; it doubles per retry (full jitter draws below it). */
-  backoffBaseMs: positiveMs.default(250),
-  /** Largest backoff ceiling. */
-  backoffMaxMs: positiveMs.default(4_000),
-  /** Backoff one request may spend waiting in total; beyond it, fail over instead of waiting. */
-  maxTotalBackoffMs: nonNegativeMs.default(10_000),
-  /** A provider retry-after longer than this is not waited for: the next candidate is tried. */
-  maxRetryAfterMs: nonNegativeMs.default(5_000),
-});
+export type ExecutionPolicy = Readonly<Omit<ExecutionSettings, PoolSettings>>;
+export type ExecutionPolicyInput = Omit<ExecutionSettingsInput, PoolSettings>;
 
-export type ExecutionPolicy = Readonly<z.infer<typeof executionPolicySchema>>;
-export type ExecutionPolicyInput = z.input<typeof executionPolicySchema>;
-
-/** The policy with every default filled in; throws zod's error on a bad value. */
+/**
+ * A policy from a partial input, the rest from the config schema's defaults: for tests and
+ * tools that run without a configuration. Throws zod's error on a bad value.
+ */
 export function executionPolicy(input: ExecutionPolicyInput = {}): ExecutionPolicy {
-  return Object.freeze(executionPolicySchema.parse(input));
+  const {
+    poolMaxConcurrent: _c,
+    poolMaxQueued: _q,
+    poolQueueTimeoutMs: _t,
+    ...policy
+  } = executionSettingsSchema.parse(input);
+  return Object.freeze(policy);
 }
 
 /**

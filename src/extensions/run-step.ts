@@ -111,10 +111,14 @@ export async function runStep<T extends ChatRequest | ChatCompletion>(
     let verdict: StepVerdict<T>;
     if (resolved.kind === "builtin") {
       const ext = resolved.extension;
-      if (!ext.stages.includes(stage)) throw new Error(`it does not run in the ${stage} stage`);
+      if (!ext.stages.includes(stage)) {
+        throw new BeamlineError("BL_EXTENSION_FAILED", `extension ${ref} does not run in the ${stage} stage`);
+      }
       const settings = ext.parseSettings(step.settings);
       const handler = payload.kind === "request" ? ext.onRequest : ext.onCompletion;
-      if (handler === undefined) throw new Error(`it does not handle a ${payload.kind}`);
+      if (handler === undefined) {
+        throw new BeamlineError("BL_EXTENSION_FAILED", `extension ${ref} does not handle a ${payload.kind}`);
+      }
       verdict = (handler as (v: T, s: unknown) => StepVerdict<T>)(value, settings);
     } else {
       if (!resolved.registration.stages.includes(stage)) {

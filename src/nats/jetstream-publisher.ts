@@ -3,8 +3,11 @@ import {
   type Msg,
   type MsgHdrs,
   type NatsConnection,
+  NoRespondersError,
   type Subscription,
+  TimeoutError,
 } from "@nats-io/transport-node";
+import { BeamlineError } from "../errors/index.js";
 
 /** The stream's answer to a stored (or de-duplicated) message. */
 export interface StoredAck {
@@ -13,19 +16,30 @@ export interface StoredAck {
   duplicate: boolean;
 }
 
-/** A JetStream API error in the ack: `code` is the JetStream error code (e.g. 10071). */
-export class JetStreamPublishError extends Error {
+/**
+ * JetStream refused a publish (`BL_NATS_PUBLISH_FAILED`): its ack carried an API error, or was
+ * no ack at all. `apiCode` is JetStream's `err_code` (e.g. 10071, wrong last sequence; 0 when
+ * the ack was unreadable) and `apiStatus` its HTTP-like status (e.g. 400, 503).
+ */
+export class JetStreamPublishError extends BeamlineError {
   constructor(
     message: string,
-    readonly code: number,
-    readonly status: number,
+    readonly apiCode: number,
+    readonly apiStatus: number,
+    cause?: unknown,
   ) {
-    super(message);
+    super("BL_NATS_PUBLISH_FAILED", message, { cause });
     this.name = "JetStreamPublishError";
   }
 }
 
+/** The write's fate is unknown; the caller may retry with the same message id. */
+function unavailable(message: string, cause?: Error): BeamlineError {
+  return new BeamlineError("BL_NATS_UNAVAILABLE", message, cause === undefined ? {} : { cause });
+}
+
 interface Pending {
+  subject: string;
   resolve: (ack: StoredAck) => void;
   reject: (error: Error) => void;
   deadline: number;
@@ -58,13 +72,15 @@ export class JetStreamPublisher {
     this.prefix = `${createInbox()}.`;
     this.subscription = nc.subscribe(`${this.prefix}*`, { callback: (_error, msg) => this.settle(msg) });
     this.sweeper = setInterval(() => this.expire(), Math.min(250, timeoutMs)).unref();
-    void this.subscription.closed.then(() => this.failAll(new Error("the ack subscription closed")));
+    void this.subscription.closed.then(() =>
+      this.failAll(unavailable("the publish ack subscription closed")),
+    );
   }
 
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs): Promise<StoredAck> {
     const token = (this.counter++).toString(36);
     return new Promise<StoredAck>((resolve, reject) => {
-      this.pending.set(token, { resolve, reject, deadline: Date.now() + this.timeoutMs });
+      this.pending.set(token, { subject, resolve, reject, deadline: Date.now() + this.timeoutMs });
       try {
         this.nc.publish(subject, payload, { reply: this.prefix + token, headers });
       } catch (error) {
@@ -77,7 +93,7 @@ export class JetStreamPublisher {
   close(): void {
     clearInterval(this.sweeper);
     this.subscription.unsubscribe();
-    this.failAll(new Error("the publisher closed"));
+    this.failAll(unavailable("the JetStream publisher closed before the ack arrived"));
   }
 
   private settle(msg: Msg): void {
@@ -87,9 +103,13 @@ export class JetStreamPublisher {
     this.pending.delete(token);
     const status = msg.headers?.code ?? 0;
     if (status === 503) {
-      const error = new Error("no responders: no stream is listening on the subject yet");
-      error.name = "NoRespondersError";
-      waiting.reject(error);
+      // nats.js's own class, so the error is classified like one from `js.publish`.
+      waiting.reject(
+        unavailable(
+          `no stream is listening on ${waiting.subject} yet`,
+          new NoRespondersError(waiting.subject),
+        ),
+      );
       return;
     }
     try {
@@ -101,15 +121,25 @@ export class JetStreamPublisher {
       };
       if (body.error) {
         const { code = 500, err_code = 0, description = "unknown JetStream error" } = body.error;
-        waiting.reject(new JetStreamPublishError(description, err_code, code));
+        waiting.reject(
+          new JetStreamPublishError(`${description} (JetStream error ${err_code})`, err_code, code),
+        );
         return;
       }
       if (typeof body.stream !== "string" || typeof body.seq !== "number") {
-        throw new Error(`unexpected publish ack: ${decoder.decode(msg.data).slice(0, 200)}`);
+        throw new JetStreamPublishError(
+          `unexpected publish ack: ${decoder.decode(msg.data).slice(0, 200)}`,
+          0,
+          status,
+        );
       }
       waiting.resolve({ stream: body.stream, seq: body.seq, duplicate: body.duplicate === true });
     } catch (error) {
-      waiting.reject(error as Error);
+      waiting.reject(
+        error instanceof JetStreamPublishError
+          ? error
+          : new JetStreamPublishError("unreadable publish ack (not JSON)", 0, status, error),
+      );
     }
   }
 
@@ -119,9 +149,7 @@ export class JetStreamPublisher {
     for (const [token, waiting] of this.pending) {
       if (waiting.deadline > now) continue;
       this.pending.delete(token);
-      const error = new Error(`timeout: no publish ack within ${this.timeoutMs} ms`);
-      error.name = "TimeoutError";
-      waiting.reject(error);
+      waiting.reject(unavailable(`no publish ack within ${this.timeoutMs} ms`, new TimeoutError()));
     }
   }
 

@@ -1,30 +1,68 @@
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import {
+  ClosedConnectionError,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node";
+import { JetStreamPublishError } from "./jetstream-publisher.js";
+
+/**
+ * JetStream API error codes (`err_code`) of conditions that pass by themselves: JetStream not
+ * (yet) enabled while a server starts, no meta leader to place a stream on, the cluster busy
+ * electing. Status 503 answers are transient whatever their code.
+ */
+const TRANSIENT_API_CODES: ReadonlySet<number> = new Set([
+  /** JetStream not enabled (the server is still starting). */
+  10076,
+  JetStreamApiCodes.JetStreamNotEnabledForAccount,
+  /** No suitable peers for placement (too few servers up, e.g. mid-restart). */
+  10005,
+  /** JetStream system temporarily unavailable (no meta leader). */
+  10008,
+]);
+
+/** A JetStream API error's code and status, from nats.js's class or from our publisher's. */
+function apiError(error: Error): { code: number; status: number } | undefined {
+  if (error instanceof JetStreamPublishError) return { code: error.apiCode, status: error.apiStatus };
+  if (error instanceof JetStreamApiError) return { code: error.code, status: error.status };
+  return undefined;
+}
+
+function isTransientItself(error: Error): boolean {
+  if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
+  if (error instanceof RequestError && error.isNoResponders()) return true;
+  const api = apiError(error);
+  return api !== undefined && (api.status === 503 || TRANSIENT_API_CODES.has(api.code));
+}
+
 /**
  * Whether a NATS/JetStream failure is worth retrying with the same message id: no stream
- * leader yet (elections take seconds: "jetstream is not enabled", no responders), a timeout
- * waiting for the ack, or a connection that is reconnecting.
+ * leader yet (elections take seconds: JetStream not enabled, no responders), a timeout
+ * waiting for the ack (a reconnecting connection shows as one), or a JetStream answer that
+ * says "temporarily unavailable". Recognised by nats.js's error classes and JetStream's API
+ * codes, following the `cause` chain: a `RequestError` wraps the timeout, nats.js's
+ * `JetStreamNotEnabled` (not exported) wraps no responders or API code 10039, and a
+ * `BeamlineError` from our publisher wraps nats.js's error. A closed connection is final.
  */
 export function isTransientNatsError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const name = error.name;
-  if (name === "TimeoutError" || name === "NoRespondersError" || name === "JetStreamNotEnabled") return true;
-  if (name === "ClosedConnectionError") return false;
-  const text = `${error.message} ${(error.cause as Error | undefined)?.message ?? ""}`.toLowerCase();
-  return (
-    text.includes("no responders") ||
-    text.includes("timeout") ||
-    text.includes("jetstream is not enabled") ||
-    text.includes("jetstream not enabled") ||
-    text.includes("no suitable peers") ||
-    text.includes("disconnect") ||
-    text.includes("503")
-  );
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current instanceof Error && !seen.has(current)) {
+    if (current instanceof ClosedConnectionError) return false;
+    if (isTransientItself(current)) return true;
+    seen.add(current);
+    current = current.cause;
+  }
+  return false;
 }
 
 /** JetStream API code for "wrong last sequence" (an expected-sequence check failed). */
-export const WRONG_LAST_SEQUENCE = 10071;
+export const WRONG_LAST_SEQUENCE = JetStreamApiCodes.StreamWrongLastSequence;
 
+/** Whether a publish failed its expected-sequence check: another writer got there first. */
 export function isWrongLastSequence(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return code === WRONG_LAST_SEQUENCE || error.message.toLowerCase().includes("wrong last sequence");
+  const code = apiError(error)?.code;
+  return code === WRONG_LAST_SEQUENCE || code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
 }

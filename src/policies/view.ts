@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { PolicyRecord } from "../../projections/config-documents.js";
+import { BeamlineError } from "../errors/index.js";
 import { jsonValue, watchKvView } from "../nats/kv-view.js";
 import { KvBuckets } from "../nats/names.js";
 import type { Logger } from "../observability/index.js";
@@ -15,7 +16,12 @@ export interface PolicyView {
 
 function decodePolicyRecord(value: unknown, key: string): VersionedPolicy {
   const record = value as PolicyRecord;
-  if (typeof record.version !== "number") throw new Error(`policy record ${key} has no version`);
+  if (typeof record.version !== "number") {
+    throw new BeamlineError(
+      "BL_POLICY_INVALID",
+      `policy record ${key} has no version; publish the policy again`,
+    );
+  }
   // Parsing again fills defaults a newer schema added since the document was published.
   return { tenant: key, version: record.version, document: policyDocumentSchema.parse(record.policy) };
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection, NoRespondersError, TimeoutError } from "@nats-io/transport-node";
+import { isBeamlineError } from "../../src/errors/index.js";
 import { connectNats } from "../../src/nats/connect.js";
 import { JetStreamPublishError, JetStreamPublisher } from "../../src/nats/jetstream-publisher.js";
 import { isTransientNatsError, isWrongLastSequence } from "../../src/nats/transient.js";
@@ -55,17 +56,21 @@ describe("JetStreamPublisher", { timeout: 30_000 }, () => {
       .publish("pub.once", encoder.encode("y"), publishHeaders("once-2", true))
       .catch((e: unknown) => e);
     assert.ok(error instanceof JetStreamPublishError);
-    assert.equal(error.code, 10071);
+    assert.ok(isBeamlineError(error, "BL_NATS_PUBLISH_FAILED"));
+    assert.equal(error.apiCode, 10071);
     assert.ok(isWrongLastSequence(error));
     assert.ok(!isTransientNatsError(error));
   });
 
   it("reports no responders, as a transient error, when no stream holds the subject", async () => {
-    const error = await publisher
+    // A patient publisher: on a loaded machine the 503 can take longer than the shared one's 300 ms.
+    const patient = new JetStreamPublisher(nc, 10_000);
+    const error = await patient
       .publish("nowhere.x", encoder.encode("x"), publishHeaders("nr-1"))
-      .catch((e: unknown) => e);
-    assert.ok(error instanceof Error);
-    assert.equal(error.name, "NoRespondersError");
+      .catch((e: unknown) => e)
+      .finally(() => patient.close());
+    assert.ok(isBeamlineError(error, "BL_NATS_UNAVAILABLE"));
+    assert.ok(error.cause instanceof NoRespondersError);
     assert.ok(isTransientNatsError(error));
   });
 
@@ -75,11 +80,23 @@ describe("JetStreamPublisher", { timeout: 30_000 }, () => {
       const error = await publisher
         .publish("silent.x", encoder.encode("x"), publishHeaders("to-1"))
         .catch((e: unknown) => e);
-      assert.ok(error instanceof Error);
-      assert.equal(error.name, "TimeoutError");
+      assert.ok(isBeamlineError(error, "BL_NATS_UNAVAILABLE"));
+      assert.ok(error.cause instanceof TimeoutError);
       assert.ok(isTransientNatsError(error));
     } finally {
       silent.unsubscribe();
     }
+  });
+
+  it("classifies nats.js's own publish errors the same way: no stream is transient, a lost race is not", async () => {
+    const js = jetstream(nc, { timeout: 1_000 });
+    const noStream = await js.publish("nowhere.js", encoder.encode("x")).catch((e: unknown) => e);
+    assert.ok(isTransientNatsError(noStream), `expected a transient error, got ${String(noStream)}`);
+    await js.publish("pub.race", encoder.encode("a"), { msgID: "race-1" });
+    const lost = await js
+      .publish("pub.race", encoder.encode("b"), { msgID: "race-2", expect: { lastSubjectSequence: 0 } })
+      .catch((e: unknown) => e);
+    assert.ok(isWrongLastSequence(lost), `expected wrong last sequence, got ${String(lost)}`);
+    assert.ok(!isTransientNatsError(lost));
   });
 });

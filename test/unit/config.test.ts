@@ -99,11 +99,7 @@ describe("loadConfigFromEnv", () => {
   });
 
   it("treats an empty variable as unset", () => {
-    assert.deepEqual(configInputFromEnv({ NATS_URL: "", BEAMLINE_HTTP_PORT: "" }), {
-      openai: {},
-      mock: {},
-      provider: {},
-    });
+    assert.deepEqual(configInputFromEnv({ NATS_URL: "", BEAMLINE_HTTP_PORT: "" }), {});
     assert.equal(loadConfigFromEnv({ BEAMLINE_HTTP_PORT: "" }).httpPort, 8080);
   });
 
