@@ -55,7 +55,7 @@ export type ChatToolCall = z.infer<typeof chatToolCallSchema>;
  * not read (logprobs, annotations, service_tier, ...) pass through; the fields it reads are
  * typed. Where OpenAI-compatible servers send `null` or leave a field out, the schema says so
  * (`nullish`) rather than each reader guessing. History written before this schema existed
- * holds the same shape, so it still reads (test/unit/chat-completion.test.ts).
+ * holds the same shape, so it still reads (test/unit/chat/completion.test.ts).
  */
 
 const tokenCount = z.number().int().nonnegative();
