@@ -105,6 +105,14 @@ export const chatCompletionSchema = z.looseObject({
   system_fingerprint: z.string().nullish(),
 });
 
+/**
+ * A completion as a provider must answer it: at least one choice. (An assembled stream or a
+ * stored refusal may hold none, so the stored schema does not ask for one.)
+ */
+export const chatAnswerSchema = chatCompletionSchema.extend({
+  choices: chatCompletionSchema.shape.choices.min(1, "holds no choice"),
+});
+
 /** A tool call's fragment in a streamed delta; fragments with the same `index` add up. */
 export const chatChunkToolCallDeltaSchema = z.looseObject({
   index: z.number().int().nonnegative(),

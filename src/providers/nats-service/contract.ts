@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { chatCompletionChunkSchema, chatCompletionSchema, chatRequestSchema } from "../../chat/wire.js";
+import { chatAnswerSchema, chatCompletionChunkSchema, chatRequestSchema } from "../../chat/wire.js";
 import { ProviderErrorClass } from "../types.js";
 
 /**
@@ -47,11 +47,6 @@ const usageSchema = z.strictObject({
   cachedTokens: z.number().int().nonnegative().default(0),
 });
 
-/** The whole answer: the canonical completion, holding at least one choice. */
-const completionBodySchema = chatCompletionSchema.extend({
-  choices: chatCompletionSchema.shape.choices.min(1, "holds no choice"),
-});
-
 /** Service → Beamline (streaming only): one piece of the answer. */
 export const serviceChunkSchema = z.strictObject({
   v: version,
@@ -61,17 +56,20 @@ export const serviceChunkSchema = z.strictObject({
   /** A canonical `chat.completion.chunk`. */
   chunk: chatCompletionChunkSchema,
 });
+/** A chunk message as a service writes it. */
 export type ServiceChunk = z.input<typeof serviceChunkSchema>;
 
 /** Service → Beamline: the whole answer and its usage; ends the exchange. */
 export const serviceFinalSchema = z.strictObject({
   v: version,
   type: z.literal("final"),
-  completion: completionBodySchema,
+  /** A canonical `chat.completion` with at least one choice. */
+  completion: chatAnswerSchema,
   usage: usageSchema,
   /** Number of chunks sent before (streaming); 0 or absent when not streaming. */
   chunks: z.number().int().nonnegative().default(0),
 });
+/** A final message as a service writes it (`usage.cachedTokens` and `chunks` may be left out). */
 export type ServiceFinal = z.input<typeof serviceFinalSchema>;
 
 /** Service → Beamline: the call failed; ends the exchange. */

@@ -2,10 +2,10 @@ import {
   type ChatChunkDelta,
   type ChatCompletion,
   type ChatCompletionChunk,
+  chatAnswerSchema,
   chatChunkChoiceSchema,
   chatChunkDeltaSchema,
   chatCompletionChunkSchema,
-  chatCompletionSchema,
   chatUsageSchema,
 } from "../../chat/wire.js";
 import { describeIssues, type ParseOutcome } from "../validation.js";
@@ -20,9 +20,8 @@ import { describeIssues, type ParseOutcome } from "../validation.js";
  * A non-streamed answer. Unlike the canonical completion it must carry usage (quotas and
  * prices need it) and at least one choice; `object` may be left out (some compatible servers).
  */
-const completionSchema = chatCompletionSchema.extend({
-  object: chatCompletionSchema.shape.object.default("chat.completion"),
-  choices: chatCompletionSchema.shape.choices.min(1, "holds no choice"),
+const completionSchema = chatAnswerSchema.extend({
+  object: chatAnswerSchema.shape.object.default("chat.completion"),
   usage: chatUsageSchema,
 });
 
