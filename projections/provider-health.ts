@@ -83,14 +83,23 @@ const ANSWERED_CLASSES: ReadonlySet<string> = new Set(["bad_request", "context_w
 
 type AttemptEvent = BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;
 
+/** An attempt's type and data, with or without its envelope (the executor has no envelope yet). */
+export type AttemptFact =
+  | { type: "attempt.succeeded"; data: EventData<"attempt.succeeded"> }
+  | { type: "attempt.failed"; data: EventData<"attempt.failed"> };
+
 /** What an attempt says about its provider: ok (with latency), failed, or nothing. */
-export function healthSignal(event: BeamlineEvent): { ok: boolean; latencyMs?: number } | undefined {
-  if (isEvent(event, "attempt.succeeded")) return { ok: true, latencyMs: event.data.durationMs };
-  if (isEvent(event, "attempt.failed")) {
-    if (FAILURE_CLASSES.has(event.data.errorClass)) return { ok: false };
-    if (ANSWERED_CLASSES.has(event.data.errorClass)) return { ok: true };
-  }
+export function attemptHealth(attempt: AttemptFact): { ok: boolean; latencyMs?: number } | undefined {
+  if (attempt.type === "attempt.succeeded") return { ok: true, latencyMs: attempt.data.durationMs };
+  if (FAILURE_CLASSES.has(attempt.data.errorClass)) return { ok: false };
+  if (ANSWERED_CLASSES.has(attempt.data.errorClass)) return { ok: true };
   // Backpressure, open circuits and Beamline's own bugs never reached the provider.
+  return undefined;
+}
+
+/** What an event says about its provider's health: only attempts say anything. */
+export function healthSignal(event: BeamlineEvent): { ok: boolean; latencyMs?: number } | undefined {
+  if (isEvent(event, "attempt.succeeded") || isEvent(event, "attempt.failed")) return attemptHealth(event);
   return undefined;
 }
 

@@ -8,17 +8,21 @@ import { z } from "zod";
  */
 const contentPart = z.looseObject({ type: z.string().min(1) });
 
-const toolCall = z.looseObject({
+/**
+ * One tool call of an assistant message, in requests (earlier turns) and in answers alike.
+ * Unknown fields, here and in `function`, pass through.
+ */
+export const chatToolCallSchema = z.looseObject({
   id: z.string(),
   type: z.literal("function"),
-  function: z.object({ name: z.string(), arguments: z.string() }),
+  function: z.looseObject({ name: z.string(), arguments: z.string() }),
 });
 
 export const chatMessageSchema = z.looseObject({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
   name: z.string().optional(),
-  tool_calls: z.array(toolCall).optional(),
+  tool_calls: z.array(chatToolCallSchema).optional(),
   tool_call_id: z.string().optional(),
 });
 
@@ -42,69 +46,115 @@ export const chatRequestSchema = z.looseObject({
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
+export type ChatToolCall = z.infer<typeof chatToolCallSchema>;
+
+/*
+ * The answer side. One schema per object, used unchanged by the event schemas (what is stored
+ * in attempt and terminal events), the NATS provider contract and the providers' translations;
+ * the OpenAI adapter checks a view derived from it. Objects are loose so fields Beamline does
+ * not read (logprobs, annotations, service_tier, ...) pass through; the fields it reads are
+ * typed. Where OpenAI-compatible servers send `null` or leave a field out, the schema says so
+ * (`nullish`) rather than each reader guessing. History written before this schema existed
+ * holds the same shape, so it still reads (test/unit/chat/completion.test.ts).
+ */
+
+const tokenCount = z.number().int().nonnegative();
+
 /** Token usage in OpenAI's shape; `prompt_tokens_details.cached_tokens` where reported. */
-export interface ChatUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  prompt_tokens_details?: { cached_tokens?: number };
-}
+export const chatUsageSchema = z.looseObject({
+  prompt_tokens: tokenCount,
+  completion_tokens: tokenCount,
+  /** Left out by some OpenAI-compatible servers. */
+  total_tokens: tokenCount.optional(),
+  prompt_tokens_details: z.looseObject({ cached_tokens: tokenCount.nullish() }).nullish(),
+});
 
-export interface ChatToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
+/**
+ * `finish_reason`: `null` while a stream runs. Servers that leave it out mean the same, so a
+ * missing value reads as `null` (readers test `!== null` to find the last chunk).
+ */
+const finishReason = z.string().nullable().default(null);
 
-export interface ChatChoice {
-  index: number;
-  message: {
-    role: "assistant";
-    content: string | null;
-    tool_calls?: ChatToolCall[];
-    refusal?: string | null;
-  };
-  finish_reason: string | null;
-  logprobs?: null;
-}
+/** The assistant's message in a complete answer. */
+export const chatAssistantMessageSchema = z.looseObject({
+  role: z.literal("assistant"),
+  /** Absent or `null` when the answer is only tool calls or a refusal. */
+  content: z.string().nullish(),
+  tool_calls: z.array(chatToolCallSchema).nullish(),
+  refusal: z.string().nullish(),
+});
 
-/** A complete (non-streamed) chat completion, as OpenAI returns it. */
-export interface ChatCompletion {
-  id: string;
-  object: "chat.completion";
-  created: number;
-  model: string;
-  choices: ChatChoice[];
-  usage?: ChatUsage;
-  system_fingerprint?: string | null;
-}
+export const chatChoiceSchema = z.looseObject({
+  index: z.number().int().nonnegative(),
+  message: chatAssistantMessageSchema,
+  finish_reason: finishReason,
+});
 
-export interface ChatChunkToolCallDelta {
-  index: number;
-  id?: string;
-  type?: "function";
-  function?: { name?: string; arguments?: string };
-}
+/**
+ * A complete (non-streamed) chat completion, as OpenAI returns it. `choices` may be empty
+ * here (a stream that carried only usage assembles to none); the provider boundaries ask
+ * for at least one.
+ */
+export const chatCompletionSchema = z.looseObject({
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.number(),
+  model: z.string(),
+  choices: z.array(chatChoiceSchema),
+  usage: chatUsageSchema.nullish(),
+  system_fingerprint: z.string().nullish(),
+});
 
-export interface ChatChunkChoice {
-  index: number;
-  delta: {
-    role?: "assistant";
-    content?: string | null;
-    tool_calls?: ChatChunkToolCallDelta[];
-    refusal?: string | null;
-  };
-  finish_reason: string | null;
-  logprobs?: null;
-}
+/**
+ * A completion as a provider must answer it: at least one choice. (An assembled stream or a
+ * stored refusal may hold none, so the stored schema does not ask for one.)
+ */
+export const chatAnswerSchema = chatCompletionSchema.extend({
+  choices: chatCompletionSchema.shape.choices.min(1, "holds no choice"),
+});
 
-/** One streamed chunk (`chat.completion.chunk`), as OpenAI sends it in an SSE `data:` line. */
-export interface ChatCompletionChunk {
-  id: string;
-  object: "chat.completion.chunk";
-  created: number;
-  model: string;
-  choices: ChatChunkChoice[];
-  usage?: ChatUsage | null;
-  system_fingerprint?: string | null;
-}
+/** A tool call's fragment in a streamed delta; fragments with the same `index` add up. */
+export const chatChunkToolCallDeltaSchema = z.looseObject({
+  index: z.number().int().nonnegative(),
+  id: z.string().nullish(),
+  type: z.literal("function").nullish(),
+  function: z.looseObject({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish(),
+});
+
+export const chatChunkDeltaSchema = z.looseObject({
+  role: z.literal("assistant").nullish(),
+  content: z.string().nullish(),
+  tool_calls: z.array(chatChunkToolCallDeltaSchema).nullish(),
+  refusal: z.string().nullish(),
+});
+
+export const chatChunkChoiceSchema = z.looseObject({
+  index: z.number().int().nonnegative(),
+  delta: chatChunkDeltaSchema,
+  finish_reason: finishReason,
+});
+
+/**
+ * One streamed chunk (`chat.completion.chunk`), as OpenAI sends it in an SSE `data:` line.
+ * With `stream_options.include_usage` the last one carries `usage` and no choices.
+ */
+export const chatCompletionChunkSchema = z.looseObject({
+  id: z.string(),
+  object: z.literal("chat.completion.chunk"),
+  created: z.number(),
+  model: z.string(),
+  choices: z.array(chatChunkChoiceSchema),
+  usage: chatUsageSchema.nullish(),
+  system_fingerprint: z.string().nullish(),
+});
+
+export type ChatUsage = z.infer<typeof chatUsageSchema>;
+export type ChatAssistantMessage = z.infer<typeof chatAssistantMessageSchema>;
+export type ChatChoice = z.infer<typeof chatChoiceSchema>;
+/** A complete (non-streamed) chat completion. */
+export type ChatCompletion = z.infer<typeof chatCompletionSchema>;
+export type ChatChunkToolCallDelta = z.infer<typeof chatChunkToolCallDeltaSchema>;
+export type ChatChunkDelta = z.infer<typeof chatChunkDeltaSchema>;
+export type ChatChunkChoice = z.infer<typeof chatChunkChoiceSchema>;
+/** One streamed chunk (`chat.completion.chunk`). */
+export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;

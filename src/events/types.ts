@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { catalogSchema } from "../catalog/catalog.js";
-import { chatRequestSchema } from "../chat/wire.js";
+import { chatCompletionSchema, chatRequestSchema } from "../chat/wire.js";
 import { quotaExpiredV1, quotaReservedV1, quotaSettledV1 } from "../quotas/facts-schema.js";
 import { quotaLimitsSchema } from "../quotas/limits-schema.js";
 import { routeDecidedV1 } from "../routing/policy/decision-schema.js";
@@ -15,15 +15,6 @@ const usageSchema = z.object({
   promptTokens: z.number().int().nonnegative(),
   completionTokens: z.number().int().nonnegative(),
   cachedTokens: z.number().int().nonnegative(),
-});
-
-/** The OpenAI-shaped completion, kept loose: providers add fields we must not drop. */
-const completionSchema = z.looseObject({
-  id: z.string(),
-  object: z.literal("chat.completion"),
-  created: z.number(),
-  model: z.string(),
-  choices: z.array(z.looseObject({ index: z.number(), finish_reason: z.string().nullable() })),
 });
 
 const errorSchema = z.object({
@@ -80,8 +71,11 @@ const attemptBase = z.object({
 export const attemptSucceededV1 = attemptBase.extend({
   timeToFirstTokenMs: z.number().nonnegative(),
   usage: usageSchema,
-  /** As post-processed by the tenant's extensions (masked); the provider's raw text is not stored. */
-  completion: completionSchema,
+  /**
+   * The canonical completion (loose: fields providers add are kept), as post-processed by the
+   * tenant's extensions (masked); the provider's raw text is not stored.
+   */
+  completion: chatCompletionSchema,
   /** Set when a post-processing extension refused the answer: the request fails with it. */
   postRejection: postRejectionSchema.optional(),
 });
@@ -114,7 +108,8 @@ export const requestCompletedV1 = z.object({
   catalogVersion: z.string().optional(),
   /** True when admission reserved quota for the request: billing settles it. */
   quotaReserved: z.boolean().optional(),
-  completion: completionSchema,
+  /** The answer as the client receives it (the gateway sets `usage` from `usage` below). */
+  completion: chatCompletionSchema,
   provider: z.string(),
   model: z.string(),
   usage: usageSchema,

@@ -1,7 +1,7 @@
-import { healthSignal } from "../../projections/provider-health.js";
+import { attemptHealth } from "../../projections/provider-health.js";
 import type { ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
-import type { BeamlineEvent, EventData } from "../events/index.js";
+import type { EventData } from "../events/index.js";
 import { ProviderError } from "../providers/provider-error.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { ProviderErrorClass, type ProviderUsage } from "../providers/types.js";
@@ -264,8 +264,7 @@ async function attemptOnce(
         durationMs: clock.now() - started,
         timeToFirstTokenMs: result.timeToFirstTokenMs,
         usage: result.usage,
-        // The zod type is the loose (pass-through) view of the same OpenAI object.
-        completion: result.completion as unknown as EventData<"attempt.succeeded">["completion"],
+        completion: result.completion,
       },
     };
   } catch (thrown) {
@@ -440,5 +439,5 @@ function createRelay(request: ChatRequest) {
 
 /** Whether an attempt reached the provider (a success, or a failure the provider caused). */
 function reachedProvider(record: AttemptRecord): boolean {
-  return healthSignal(record as unknown as BeamlineEvent) !== undefined;
+  return attemptHealth(record) !== undefined;
 }

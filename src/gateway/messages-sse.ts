@@ -63,7 +63,8 @@ export class AnthropicSseWriter {
 
   fail(body: AnthropicErrorBody): void {
     if (this.response.ended) return;
-    this.writeAll([body as unknown as AnthropicEvent]);
+    // A copy: an interface has no index signature, its spread (a plain object type) does.
+    this.writeAll([{ ...body }]);
     this.response.end();
   }
 

@@ -140,7 +140,7 @@ export async function acceptAndAwait(
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
       const { completion, usage } = outcome.data as EventData<"request.completed">;
-      return { kind: "completed", completion: completion as unknown as ChatCompletion, usage };
+      return { kind: "completed", completion, usage };
     }
     const failure = requestFailureOf(outcome.data as EventData<"request.failed">);
     spanError = failure.error;

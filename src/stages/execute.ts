@@ -1,13 +1,6 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
-import {
-  attemptSubject,
-  type BeamlineEvent,
-  causedBy,
-  type EventData,
-  isEvent,
-  makeEvent,
-} from "../events/index.js";
+import { attemptSubject, type BeamlineEvent, causedBy, isEvent, makeEvent } from "../events/index.js";
 import { type AttemptRecord, executeCandidates } from "../execution/index.js";
 import {
   type ChunkResult,
@@ -104,14 +97,14 @@ export async function executeStep(
         ({ outcomes, error: rejection } = post.rejection);
       } else {
         const assembled = { ...post.assembler.completion(), usage: completionUsage(record) };
-        const result = await post.processor.completeStream(assembled as ChatCompletion);
+        const result = await post.processor.completeStream(assembled);
         outcomes = result.outcomes;
         if (result.kind === "reject") rejection = result.error;
         else completion = result.completion;
       }
     } else {
       const processor = createResponseProcessor(pipeline, extensionContext);
-      const result = await processor.processCompletion(record.data.completion as unknown as ChatCompletion);
+      const result = await processor.processCompletion(record.data.completion);
       outcomes = result.outcomes;
       if (result.kind === "reject") rejection = result.error;
       else completion = result.completion;
@@ -134,7 +127,7 @@ export async function executeStep(
       // The refused answer is not kept: only that it was refused, and what it cost.
       record.data.completion = withoutContent(record.data.completion);
     } else if (completion) {
-      record.data.completion = completion as unknown as EventData<"attempt.succeeded">["completion"];
+      record.data.completion = completion;
     }
   };
 
@@ -294,7 +287,7 @@ function completionUsage(record: Extract<AttemptRecord, { type: "attempt.succeed
   };
 }
 
-function withoutContent(completion: EventData<"attempt.succeeded">["completion"]) {
+function withoutContent(completion: ChatCompletion): ChatCompletion {
   return {
     ...completion,
     choices: completion.choices.map((choice) => ({

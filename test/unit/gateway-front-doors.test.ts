@@ -3,13 +3,21 @@ import { describe, it } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { ApiKeyRecord } from "../../projections/index.js";
 import { type ModelCatalog, parseCatalog } from "../../src/catalog/index.js";
-import { type BeamlineEvent, type EventData, makeEvent } from "../../src/events/index.js";
+import {
+  type BeamlineEvent,
+  decodeEvent,
+  type EventData,
+  encodeEvent,
+  isEvent,
+  makeEvent,
+} from "../../src/events/index.js";
 import { buildGateway } from "../../src/gateway/index.js";
 import type { Waiter, WaiterRegistry } from "../../src/gateway/waiters.js";
 import type { EventStore } from "../../src/nats/event-store.js";
 import { staticKvView } from "../../src/nats/kv-view.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
 import type { PolicyView } from "../../src/policies/view.js";
+import { parseCompletion } from "../../src/providers/openai/schemas.js";
 import { defaultPolicy, policyDocumentSchema } from "../../src/routing/policy/document.js";
 import type { TerminalEvent } from "../../src/stages/index.js";
 import { hashApiKey, type TenancyAdmin } from "../../src/tenancy/index.js";
@@ -152,7 +160,7 @@ function completed(accepted: Accepted): TerminalEvent {
         choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
       },
       usage: { promptTokens: 3, completionTokens: 2, cachedTokens: 0 },
-    } as unknown as EventData<"request.completed">,
+    },
     NOW,
   ) as TerminalEvent;
 }
@@ -334,6 +342,79 @@ describe("POST /v1/chat/completions on the shared request lifecycle", () => {
     assert.equal(accepted[0]!.data.frontDoor, "openai");
     assert.equal(accepted[0]!.data.replyTo, `bl.live.test.${accepted[0]!.requestId}`);
     assert.equal(answer.headers["x-request-id"], accepted[0]!.requestId);
+  });
+
+  it("answers a provider's completion as the attempt stored it: every field the provider sent, Beamline's usage", async () => {
+    // The provider's body, checked by the OpenAI adapter's schema, stored in an attempt event
+    // and read back (encode, decode), then carried by request.completed to the gateway.
+    const providerBody = {
+      id: "chatcmpl-9",
+      object: "chat.completion",
+      created: 1_767_000_000,
+      model: "gpt-x",
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: "hello", refusal: null, annotations: [] },
+          logprobs: null,
+          finish_reason: "stop",
+        },
+      ],
+      usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5, prompt_tokens_details: null },
+      service_tier: "default",
+      system_fingerprint: "fp_9",
+    };
+    const parsed = parseCompletion(structuredClone(providerBody));
+    assert.ok(parsed.ok);
+    const attempt = makeEvent(
+      "attempt.succeeded",
+      "r:attempt.1",
+      { tenant: "acme", requestId: "r", correlationId: "r" },
+      {
+        attempt: 1,
+        provider: "openai",
+        model: "mock-small",
+        upstreamModel: "gpt-x",
+        startedAt: NOW.toISOString(),
+        durationMs: 5,
+        streamed: false,
+        timeToFirstTokenMs: 5,
+        usage: { promptTokens: 3, completionTokens: 2, cachedTokens: 1 },
+        completion: parsed.value,
+      },
+      NOW,
+    );
+    const encoded = encodeEvent(attempt);
+    const stored = decodeEvent(encoded.payload, { get: (name) => encoded.headers[name] ?? "" });
+    assert.ok(isEvent(stored, "attempt.succeeded"));
+    const { app } = harness((event, waiter) =>
+      waiter.onTerminal(
+        makeEvent(
+          "request.completed",
+          `${event.requestId}:completed`,
+          { tenant: event.tenant, requestId: event.requestId, correlationId: event.requestId },
+          {
+            provider: "openai",
+            model: "mock-small",
+            attempts: 1,
+            completion: stored.data.completion,
+            usage: stored.data.usage,
+          },
+          NOW,
+        ) as TerminalEvent,
+      ),
+    );
+    const answer = await post(app, "openai", { model: "mock-small" });
+    assert.equal(answer.statusCode, 200);
+    assert.deepEqual(answer.json(), {
+      ...providerBody,
+      usage: {
+        prompt_tokens: 3,
+        completion_tokens: 2,
+        total_tokens: 5,
+        prompt_tokens_details: { cached_tokens: 1 },
+      },
+    });
   });
 
   it("streams live chunks, then the usage chunk only when include_usage asks for it, then [DONE]", async () => {

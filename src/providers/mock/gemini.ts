@@ -162,7 +162,7 @@ function usageMetadata(answer: MockAnswer): Record<string, number> {
   return {
     promptTokenCount: usage.prompt_tokens,
     candidatesTokenCount: usage.completion_tokens,
-    totalTokenCount: usage.total_tokens,
+    totalTokenCount: usage.total_tokens ?? usage.prompt_tokens + usage.completion_tokens,
     ...(cached > 0 ? { cachedContentTokenCount: cached } : {}),
   };
 }

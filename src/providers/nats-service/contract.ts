@@ -1,6 +1,5 @@
 import { z } from "zod";
-import type { ChatCompletion, ChatCompletionChunk } from "../../chat/wire.js";
-import { chatRequestSchema } from "../../chat/wire.js";
+import { chatAnswerSchema, chatCompletionChunkSchema, chatRequestSchema } from "../../chat/wire.js";
 import { ProviderErrorClass } from "../types.js";
 
 /**
@@ -48,67 +47,30 @@ const usageSchema = z.strictObject({
   cachedTokens: z.number().int().nonnegative().default(0),
 });
 
-const chunkBodySchema = z.looseObject({
-  id: z.string(),
-  object: z.literal("chat.completion.chunk"),
-  created: z.number(),
-  model: z.string(),
-  choices: z.array(
-    z.looseObject({
-      index: z.number().int().nonnegative(),
-      delta: z.looseObject({}),
-      finish_reason: z.string().nullable(),
-    }),
-  ),
-});
-
-const completionBodySchema = z.looseObject({
-  id: z.string(),
-  object: z.literal("chat.completion"),
-  created: z.number(),
-  model: z.string(),
-  choices: z
-    .array(
-      z.looseObject({
-        index: z.number().int().nonnegative(),
-        message: z.looseObject({ role: z.literal("assistant"), content: z.string().nullable() }),
-        finish_reason: z.string().nullable(),
-      }),
-    )
-    .min(1, "holds no choice"),
-});
-
 /** Service → Beamline (streaming only): one piece of the answer. */
 export const serviceChunkSchema = z.strictObject({
   v: version,
   type: z.literal("chunk"),
   /** 0, 1, 2, … in publication order: a gap means a message was lost (core NATS is at-most-once). */
   seq: z.number().int().nonnegative(),
-  chunk: chunkBodySchema.transform((chunk) => chunk as unknown as ChatCompletionChunk),
+  /** A canonical `chat.completion.chunk`. */
+  chunk: chatCompletionChunkSchema,
 });
-export interface ServiceChunk {
-  v: typeof CONTRACT_VERSION;
-  type: "chunk";
-  seq: number;
-  chunk: ChatCompletionChunk;
-}
+/** A chunk message as a service writes it. */
+export type ServiceChunk = z.input<typeof serviceChunkSchema>;
 
 /** Service → Beamline: the whole answer and its usage; ends the exchange. */
 export const serviceFinalSchema = z.strictObject({
   v: version,
   type: z.literal("final"),
-  completion: completionBodySchema.transform((completion) => completion as unknown as ChatCompletion),
+  /** A canonical `chat.completion` with at least one choice. */
+  completion: chatAnswerSchema,
   usage: usageSchema,
   /** Number of chunks sent before (streaming); 0 or absent when not streaming. */
   chunks: z.number().int().nonnegative().default(0),
 });
-export interface ServiceFinal {
-  v: typeof CONTRACT_VERSION;
-  type: "final";
-  completion: ChatCompletion;
-  usage: { promptTokens: number; completionTokens: number; cachedTokens?: number };
-  chunks?: number;
-}
+/** A final message as a service writes it (`usage.cachedTokens` and `chunks` may be left out). */
+export type ServiceFinal = z.input<typeof serviceFinalSchema>;
 
 /** Service → Beamline: the call failed; ends the exchange. */
 export const serviceErrorSchema = z.strictObject({
