@@ -13,6 +13,7 @@ import { registerKeysCommand } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policies.js";
 import { registerProjectionsCommands } from "./commands/projections.js";
 import { registerProvidersCommands } from "./commands/providers.js";
+import { registerReplayCommands } from "./commands/replay.js";
 import { registerTenantsCommand } from "./commands/tenants.js";
 import { connectForCommand } from "./nats-target.js";
 
@@ -137,6 +138,7 @@ registerProvidersCommands(program);
 registerProjectionsCommands(program);
 registerPolicyCommands(program);
 registerCatalogCommands(program);
+registerReplayCommands(program);
 
 try {
   registerExtensionsCommands(program);

@@ -1,0 +1,71 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeEvent, RequestSlots, requestSubject } from "../src/events/index.js";
+import { StreamNames } from "../src/nats/names.js";
+import { readStream } from "../src/nats/read-events.js";
+import { DEFAULT_POLICY_ID } from "../src/routing/policy/index.js";
+import { LogDocuments } from "./log-documents.js";
+import { RequestGatherer, recordedRequest } from "./whatif-facts.js";
+import { WhatIf, type WhatIfAlternative, type WhatIfReport } from "./whatif-report.js";
+
+export interface WhatIfRun {
+  report: WhatIfReport;
+  /** Requests read that could not be routed again, and why. */
+  skipped: {
+    /** Finished without a recorded decision (refused before or by routing). */
+    undecided: number;
+    /** Their decision names a policy or catalog version the log does not hold. */
+    missingDocuments: number;
+    /** Accepted before the window, in flight when the read ended, or pushed out of the bounded window. */
+    incomplete: number;
+  };
+}
+
+/**
+ * Reads a tenant's recorded requests from BL_REQUESTS (accepted, decided, attempts, terminal;
+ * by subject filter, other tenants are never read) and routes each again under `alternative`
+ * with the {@link WhatIf} core. Streams: memory holds requests in flight plus aggregates.
+ */
+export async function runWhatIf(
+  nc: NatsConnection,
+  options: {
+    tenant: string;
+    alternative: WhatIfAlternative;
+    since?: Date;
+    until?: Date;
+    onProgress?: (read: number, total: number) => void;
+  },
+): Promise<WhatIfRun> {
+  const documents = new LogDocuments(nc);
+  const gatherer = new RequestGatherer();
+  const whatIf = new WhatIf(options.alternative);
+  const skipped = { undecided: 0, missingDocuments: 0, incomplete: 0 };
+  const slot = (name: string) => requestSubject(options.tenant, "*", name);
+  for await (const message of readStream(nc, {
+    stream: StreamNames.requests,
+    filters: [
+      slot(RequestSlots.accepted),
+      slot(RequestSlots.decided),
+      slot(`${RequestSlots.attempt}.*`),
+      slot(RequestSlots.terminal),
+    ],
+    ...(options.since ? { since: options.since } : {}),
+    ...(options.until ? { until: options.until } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  })) {
+    const gathered = gatherer.add(decodeEvent(message.data, message.headers));
+    if (!gathered) continue;
+    const decided = gathered.decided;
+    if (!decided) {
+      skipped.undecided++;
+      continue;
+    }
+    const version = decided.data.policy === DEFAULT_POLICY_ID ? 0 : decided.data.policyVersion;
+    const policy = version === undefined ? undefined : await documents.policy(options.tenant, version);
+    const catalog = await documents.catalog(decided.data.catalogVersion);
+    const recorded = policy && catalog ? recordedRequest(gathered, policy, catalog) : undefined;
+    if (recorded) whatIf.add(recorded);
+    else skipped.missingDocuments++;
+  }
+  skipped.incomplete = gatherer.incomplete + gatherer.unfinished;
+  return { report: whatIf.report(), skipped };
+}
