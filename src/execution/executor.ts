@@ -1,11 +1,11 @@
 import { healthSignal } from "../../projections/provider-health.js";
 import type { ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
-import type { BeamlineEvent, EventData } from "../events/index.js";
+import type { BeamlineEvent, Clock, EventData } from "../events/index.js";
 import { ProviderError } from "../providers/provider-error.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { ProviderErrorClass, type ProviderUsage } from "../providers/types.js";
-import { type Clock, sleep } from "./clock.js";
+import { sleep } from "./clock.js";
 import { decideNextStep, type ExecutionPolicy, type NextStep } from "./policy.js";
 import type { ConcurrencyPools } from "./pools.js";
 import { callWithTimeouts } from "./timeouts.js";

@@ -9,7 +9,8 @@ import {
   type ProviderHealth,
 } from "../../projections/index.js";
 import { KvBuckets } from "../../streams/definitions.js";
-import type { Admission, BreakerGate, Clock } from "../execution/index.js";
+import type { Clock } from "../events/index.js";
+import type { Admission, BreakerGate } from "../execution/index.js";
 import { HEALTH_KEY_FILTER, healthKey, probeKey } from "./keys.js";
 
 const encoder = new TextEncoder();

@@ -10,7 +10,7 @@ import {
   usageSubject,
 } from "../events/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
-import type { BillingDeps, TerminalEvent } from "./context.js";
+import { type BillingDeps, stageNow, type TerminalEvent } from "./context.js";
 import type { StageHandler } from "./runner.js";
 
 /**
@@ -79,7 +79,7 @@ export function billingStage(deps: BillingDeps): StageHandler {
       `${event.requestId}:usage`,
       causedBy(event, traceparent),
       data,
-      deps.now(),
+      stageNow(deps),
     );
     const result = await deps.store.append(usageSubject(event.tenant, event.requestId), recorded, {
       once: true,

@@ -22,7 +22,7 @@ import { endSpan, startSpan } from "../observability/index.js";
 import { contextFromTraceparent } from "../observability/tracing.js";
 import { createChunkAssembler } from "../providers/chunk-assembler.js";
 import { storeOutcomes } from "./admit.js";
-import type { AcceptedEvent, WorkerDeps } from "./context.js";
+import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 import { failpoint } from "./failpoints.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 import type { DecidedEvent } from "./route.js";
@@ -148,7 +148,7 @@ export async function executeStep(
       `${decided.requestId}:attempt.${n}`,
       causedBy(decided),
       record.data,
-      deps.now(),
+      stageNow(deps),
     ) as AttemptEvent;
     failpoint("execute.after-provider-call");
     await decisionStored;
@@ -213,7 +213,7 @@ export async function executeStep(
       breakers: deps.health,
       pools: deps.execution.pools,
       policy: deps.execution.policy,
-      clock: deps.execution.clock,
+      clock: deps.clock,
       random: deps.execution.random,
     },
     { recordAttempt, sendChunk },
