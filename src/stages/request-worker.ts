@@ -137,16 +137,16 @@ async function processRequest(
     );
   }
 
-  const final = await executeStep(
+  const final = await executeStep({
     deps,
     accepted,
     decided,
     request,
-    policy.document.pipeline,
+    pipeline: policy.document.pipeline,
     delivery,
-    progress?.attempts ?? [],
+    stored: progress?.attempts ?? [],
     decisionStored,
-  );
+  });
   failpoint("worker.after-attempt");
   return endRequest(
     deps,
