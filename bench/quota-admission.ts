@@ -15,6 +15,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { QuotaLedger } from "../src/admission/index.js";
 import { parseCatalog } from "../src/catalog/index.js";
 import { makeEvent } from "../src/events/index.js";
+import { systemClock } from "../src/execution/index.js";
 import { quotaLimitsSchema } from "../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../streams/index.js";
 import { startNatsServer } from "../test/support/nats-server.js";
@@ -107,7 +108,7 @@ async function main() {
 
     // Quota admission (and settlement) on one tenant from every connection.
     const ledgers = workers.map(
-      (nc) => new QuotaLedger({ nc, now: () => new Date(), reservationTtlMs: 900_000 }),
+      (nc) => new QuotaLedger({ nc, clock: systemClock, reservationTtlMs: 900_000 }),
     );
     const settle = new LatencyRecorder();
     const admit = await drive(async (i) => {

@@ -1,5 +1,5 @@
-import { StringDecoder } from "node:string_decoder";
 import { Pool } from "undici";
+import { createSseParser, type SseEvent } from "../src/providers/index.js";
 import { LatencyRecorder } from "./stats.js";
 import type { Target } from "./targets.js";
 
@@ -73,30 +73,26 @@ export function sseChatTarget(options: {
         const text = await response.body.text();
         throw new Error(`HTTP ${response.statusCode} (${type}): ${text.slice(0, 200)}`);
       }
-      const decoder = new StringDecoder("utf8");
-      let pending = "";
+      const parser = createSseParser();
       let events = 0;
       let done = false;
       let firstEventAt: number | undefined;
       let failure: string | undefined;
+      const check = (event: SseEvent) => {
+        firstEventAt ??= performance.now();
+        if (done) failure = `an event after [DONE]: ${shown(event)}`;
+        else if (event.event === undefined && event.data === "[DONE]") done = true;
+        else if (event.event === undefined && isChunk(event.data)) events += 1;
+        else failure = `error or unexpected event: ${shown(event)}`;
+      };
       for await (const part of response.body) {
-        pending += decoder.write(part as Buffer);
-        let boundary = pending.indexOf("\n\n");
-        while (boundary !== -1 && failure === undefined) {
-          const event = pending.slice(0, boundary);
-          pending = pending.slice(boundary + 2);
-          boundary = pending.indexOf("\n\n");
-          firstEventAt ??= performance.now();
-          const data = event.startsWith("data: ") ? event.slice(6) : undefined;
-          if (done) failure = `an event after [DONE]: ${event.slice(0, 200)}`;
-          else if (data === "[DONE]") done = true;
-          else if (data !== undefined && isChunk(data)) events += 1;
-          else failure = `error or unexpected event: ${event.slice(0, 200)}`;
-        }
+        for (const event of parser.push(part as Buffer)) if (failure === undefined) check(event);
         if (failure !== undefined) break;
       }
-      if (failure === undefined && pending.trim() !== "")
-        failure = `a partial event at the end: ${pending.slice(0, 200)}`;
+      if (failure === undefined) {
+        for (const event of parser.end()) check(event);
+        if (parser.endedMidEvent()) failure = "a partial event at the end";
+      }
       if (failure === undefined && !done) failure = `the stream ended without [DONE] after ${events} events`;
       if (failure !== undefined) {
         response.body.destroy();
@@ -114,6 +110,12 @@ export function sseChatTarget(options: {
     },
     close: () => pool.close(),
   };
+}
+
+/** An event as it was written (one data line is all this client expects), cut for a message. */
+function shown(event: SseEvent): string {
+  const type = event.event === undefined ? "" : `event: ${event.event}\n`;
+  return `${type}data: ${event.data}`.slice(0, 200);
 }
 
 /** Parsed, not just searched: a truncated or malformed frame must fail the stream. */

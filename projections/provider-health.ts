@@ -176,95 +176,18 @@ export function reduceProviderHealth(
   const attempt = event as AttemptEvent;
   const { provider, model } = attempt.data;
   const base = current ?? emptyHealth(provider, model, attempt.time);
-  const eventMs = Date.parse(attempt.time);
-  const nowMs = Math.max(Date.parse(base.lastEventAt), eventMs);
-  const now = new Date(nowMs).toISOString();
+  const nowMs = Math.max(Date.parse(base.lastEventAt), Date.parse(attempt.time));
+  const fold: Fold = { attempt, signal, policy, nowMs, now: new Date(nowMs).toISOString() };
   const transitions: BreakerTransition[] = [];
+  // A copy: the steps below change it, never the record passed in.
   const breaker = { ...base.breaker };
-  let window = base.window.map((bucket) => ({ ...bucket }));
-  let consecutiveFailures = base.consecutiveFailures;
-
-  if (breaker.state === "open" && breaker.openUntil !== undefined && nowMs >= Date.parse(breaker.openUntil)) {
-    const at = breaker.openUntil;
-    breaker.state = "half_open";
-    breaker.since = at;
-    breaker.probeSuccesses = 0;
-    delete breaker.openUntil;
-    transitions.push({
-      type: "provider.breaker_half_opened",
-      data: { provider, model, at, causeEventId: attempt.id },
-    });
-  }
-
-  const bucketMs = Math.max(1, Math.floor(policy.windowMs / policy.windowBuckets));
-  const windowStart = nowMs - policy.windowMs;
-  window = window.filter((bucket) => bucket.start + bucketMs > windowStart);
-  if (eventMs > windowStart) {
-    const start = Math.floor(eventMs / bucketMs) * bucketMs;
-    let bucket = window.find((b) => b.start === start);
-    if (!bucket) {
-      bucket = { start, ok: 0, failed: 0 };
-      window.push(bucket);
-      window.sort((a, b) => a.start - b.start);
-    }
-    if (signal.ok) bucket.ok++;
-    else bucket.failed++;
-  }
-  consecutiveFailures = signal.ok ? 0 : consecutiveFailures + 1;
-
-  let latencySamples = base.latencySamples;
-  let latencyEwmaMs = base.latencyEwmaMs;
-  if (signal.latencyMs !== undefined) {
-    latencySamples = [...base.latencySamples, signal.latencyMs].slice(-policy.latencySamples);
-    latencyEwmaMs =
-      latencyEwmaMs === null
-        ? signal.latencyMs
-        : policy.latencyEwmaAlpha * signal.latencyMs + (1 - policy.latencyEwmaAlpha) * latencyEwmaMs;
-  }
-
-  const open = (reason: EventData<"provider.breaker_opened">["reason"]) => {
-    const openUntil = new Date(nowMs + policy.cooldownMs).toISOString();
-    transitions.push({
-      type: "provider.breaker_opened",
-      data: {
-        provider,
-        model,
-        reason,
-        openedAt: now,
-        openUntil,
-        consecutiveFailures,
-        errorRate: errorRate({ window }),
-        causeEventId: attempt.id,
-      },
-    });
-    breaker.state = "open";
-    breaker.since = now;
-    breaker.openUntil = openUntil;
-    breaker.probeSuccesses = 0;
-    breaker.opens++;
+  halfOpenIfCooledDown(fold, breaker, transitions);
+  const counted: Counts = {
+    window: countInWindow(fold, base.window),
+    consecutiveFailures: signal.ok ? 0 : base.consecutiveFailures + 1,
   };
-
-  if (breaker.state === "closed" && !signal.ok) {
-    const attempts = window.reduce((sum, b) => sum + b.ok + b.failed, 0);
-    if (consecutiveFailures >= policy.consecutiveFailuresToOpen) open("consecutive_failures");
-    else if (attempts >= policy.minAttemptsInWindow && errorRate({ window }) >= policy.errorRateToOpen)
-      open("error_rate");
-  } else if (breaker.state === "half_open") {
-    if (!signal.ok) open("probe_failed");
-    else if (++breaker.probeSuccesses >= policy.successesToClose) {
-      breaker.state = "closed";
-      breaker.since = now;
-      breaker.probeSuccesses = 0;
-      // A closed breaker starts afresh: the failures that opened it must not re-open it.
-      window = [];
-      consecutiveFailures = 0;
-      transitions.push({
-        type: "provider.breaker_closed",
-        data: { provider, model, at: now, causeEventId: attempt.id },
-      });
-    }
-  }
-
+  const { window, consecutiveFailures } = stepBreaker(fold, breaker, counted, transitions);
+  const { latencySamples, latencyEwmaMs } = foldLatency(fold, base);
   return {
     health: {
       provider,
@@ -279,9 +202,151 @@ export function reduceProviderHealth(
         ok: base.totals.ok + (signal.ok ? 1 : 0),
         failed: base.totals.failed + (signal.ok ? 0 : 1),
       },
-      lastEventAt: now,
+      lastEventAt: fold.now,
       lastSequence: sequence,
     },
     transitions,
   };
+}
+
+/** One attempt being folded: what every step of the fold reads. */
+interface Fold {
+  attempt: AttemptEvent;
+  signal: NonNullable<ReturnType<typeof healthSignal>>;
+  policy: HealthPolicy;
+  /** The fold's clock: the latest event time seen, so it never goes back. */
+  nowMs: number;
+  now: string;
+}
+
+/** What decides whether the breaker trips. */
+interface Counts {
+  window: WindowBucket[];
+  consecutiveFailures: number;
+}
+
+type Breaker = ProviderHealth["breaker"];
+
+/** An open breaker whose cooldown ended goes half-open, dated when the cooldown ended. */
+function halfOpenIfCooledDown(fold: Fold, breaker: Breaker, transitions: BreakerTransition[]): void {
+  if (breaker.state !== "open" || breaker.openUntil === undefined) return;
+  if (!(fold.nowMs >= Date.parse(breaker.openUntil))) return;
+  const at = breaker.openUntil;
+  breaker.state = "half_open";
+  breaker.since = at;
+  breaker.probeSuccesses = 0;
+  delete breaker.openUntil;
+  const { provider, model } = fold.attempt.data;
+  transitions.push({
+    type: "provider.breaker_half_opened",
+    data: { provider, model, at, causeEventId: fold.attempt.id },
+  });
+}
+
+/** The window slid to the fold's time (new buckets), with the attempt counted in its bucket. */
+function countInWindow(fold: Fold, buckets: readonly WindowBucket[]): WindowBucket[] {
+  const { policy, nowMs, signal } = fold;
+  const eventMs = Date.parse(fold.attempt.time);
+  const bucketMs = Math.max(1, Math.floor(policy.windowMs / policy.windowBuckets));
+  const windowStart = nowMs - policy.windowMs;
+  const window = buckets
+    .filter((bucket) => bucket.start + bucketMs > windowStart)
+    .map((bucket) => ({ ...bucket }));
+  // An attempt older than the window (folded late) is not counted in it.
+  if (eventMs <= windowStart) return window;
+  const start = Math.floor(eventMs / bucketMs) * bucketMs;
+  let bucket = window.find((b) => b.start === start);
+  if (!bucket) {
+    bucket = { start, ok: 0, failed: 0 };
+    window.push(bucket);
+    window.sort((a, b) => a.start - b.start);
+  }
+  if (signal.ok) bucket.ok++;
+  else bucket.failed++;
+  return window;
+}
+
+function foldLatency(
+  fold: Fold,
+  base: ProviderHealth,
+): Pick<ProviderHealth, "latencySamples" | "latencyEwmaMs"> {
+  const { latencyMs } = fold.signal;
+  if (latencyMs === undefined)
+    return { latencySamples: base.latencySamples, latencyEwmaMs: base.latencyEwmaMs };
+  const alpha = fold.policy.latencyEwmaAlpha;
+  return {
+    latencySamples: [...base.latencySamples, latencyMs].slice(-fold.policy.latencySamples),
+    latencyEwmaMs:
+      base.latencyEwmaMs === null ? latencyMs : alpha * latencyMs + (1 - alpha) * base.latencyEwmaMs,
+  };
+}
+
+/**
+ * Moves the breaker on the attempt: a closed one may trip, a half-open one reopens on a failed
+ * probe or closes after enough successes. Returns the counts to keep (a closed breaker starts
+ * afresh).
+ */
+function stepBreaker(fold: Fold, breaker: Breaker, counts: Counts, transitions: BreakerTransition[]): Counts {
+  if (breaker.state === "closed" && !fold.signal.ok) {
+    const reason = tripReason(fold.policy, counts);
+    if (reason) openBreaker(fold, breaker, counts, reason, transitions);
+  } else if (breaker.state === "half_open") {
+    if (!fold.signal.ok) openBreaker(fold, breaker, counts, "probe_failed", transitions);
+    else if (++breaker.probeSuccesses >= fold.policy.successesToClose)
+      return closeBreaker(fold, breaker, transitions);
+  }
+  return counts;
+}
+
+type OpenReason = EventData<"provider.breaker_opened">["reason"];
+
+/** Why a closed breaker trips on these counts, if it does. */
+function tripReason(policy: HealthPolicy, { window, consecutiveFailures }: Counts): OpenReason | undefined {
+  if (consecutiveFailures >= policy.consecutiveFailuresToOpen) return "consecutive_failures";
+  const attempts = window.reduce((sum, b) => sum + b.ok + b.failed, 0);
+  if (attempts >= policy.minAttemptsInWindow && errorRate({ window }) >= policy.errorRateToOpen)
+    return "error_rate";
+  return undefined;
+}
+
+function openBreaker(
+  fold: Fold,
+  breaker: Breaker,
+  { window, consecutiveFailures }: Counts,
+  reason: OpenReason,
+  transitions: BreakerTransition[],
+): void {
+  const { provider, model } = fold.attempt.data;
+  const openUntil = new Date(fold.nowMs + fold.policy.cooldownMs).toISOString();
+  transitions.push({
+    type: "provider.breaker_opened",
+    data: {
+      provider,
+      model,
+      reason,
+      openedAt: fold.now,
+      openUntil,
+      consecutiveFailures,
+      errorRate: errorRate({ window }),
+      causeEventId: fold.attempt.id,
+    },
+  });
+  breaker.state = "open";
+  breaker.since = fold.now;
+  breaker.openUntil = openUntil;
+  breaker.probeSuccesses = 0;
+  breaker.opens++;
+}
+
+/** Closes the breaker; the failures that opened it must not re-open it, so the counts restart. */
+function closeBreaker(fold: Fold, breaker: Breaker, transitions: BreakerTransition[]): Counts {
+  const { provider, model } = fold.attempt.data;
+  breaker.state = "closed";
+  breaker.since = fold.now;
+  breaker.probeSuccesses = 0;
+  transitions.push({
+    type: "provider.breaker_closed",
+    data: { provider, model, at: fold.now, causeEventId: fold.attempt.id },
+  });
+  return { window: [], consecutiveFailures: 0 };
 }

@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { reduceQuota } from "../../projections/quotas.js";
 import type { CatalogModel, ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, causedBy, type EventContext, isEvent } from "../events/index.js";
+import { type BeamlineEvent, type Clock, causedBy, type EventContext, isEvent } from "../events/index.js";
 import {
   type AdmissionRequest,
   type ApplicableLimits,
@@ -21,7 +21,8 @@ const MAX_ROUNDS = 200;
 
 export interface QuotaLedgerOptions {
   nc: NatsConnection;
-  now: () => Date;
+  /** Stamps reservations and facts; only its `now` is read. */
+  clock: Pick<Clock, "now">;
   /** How long a reservation holds without settlement; must outlast the slowest request. */
   reservationTtlMs: number;
   /** Reads the KV projection to start a tenant's state from (instead of its whole log). */
@@ -108,7 +109,7 @@ export class QuotaLedger {
       let caughtUp = false;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const state = await this.stateOf(cause.tenant);
-        const now = this.options.now();
+        const now = new Date(this.options.clock.now());
         const decision = decideAdmission(state, request, now.getTime(), (s, facts) =>
           foldFacts(s, facts, now),
         );
@@ -170,7 +171,8 @@ export class QuotaLedger {
           fact = decideSettlement(state, terminal.requestId, actual, catalog.version);
         }
         if (!fact) return false;
-        if (await this.write(terminal.tenant, [fact], causedBy(terminal), this.options.now())) return true;
+        if (await this.write(terminal.tenant, [fact], causedBy(terminal), new Date(this.options.clock.now())))
+          return true;
       }
       throw new BeamlineError(
         "BL_NATS_UNAVAILABLE",

@@ -1,3 +1,4 @@
+export type { Clock } from "./clock.js";
 export type { BeamlineEvent, EncodedEvent, HeaderReader } from "./codec.js";
 export {
   CBOR_CONTENT_TYPE,

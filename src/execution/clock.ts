@@ -1,13 +1,4 @@
-/**
- * Time as the executor and the health view see it. Injected so that tests drive a virtual
- * clock and every backoff, timeout and breaker cooldown is exact.
- */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Runs `fn` after `ms` milliseconds; returns a function that cancels it. */
-  setTimeout(fn: () => void, ms: number): () => void;
-}
+import type { Clock } from "../events/index.js";
 
 /** The process clock. Timers are unref'd: a pending backoff never keeps a process alive. */
 export const systemClock: Clock = {

@@ -1,11 +1,11 @@
 import { attemptHealth } from "../../projections/provider-health.js";
 import type { ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
-import type { EventData } from "../events/index.js";
+import type { Clock, EventData } from "../events/index.js";
 import { ProviderError } from "../providers/provider-error.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { ProviderErrorClass, type ProviderUsage } from "../providers/types.js";
-import { type Clock, sleep } from "./clock.js";
+import { sleep } from "./clock.js";
 import { decideNextStep, type ExecutionPolicy, type NextStep } from "./policy.js";
 import type { ConcurrencyPools } from "./pools.js";
 import { callWithTimeouts } from "./timeouts.js";
@@ -129,7 +129,7 @@ export async function executeCandidates(
       continue;
     }
     if (cursor.retry) await sleep(input.clock, cursor.retry.backoffMs, hooks.signal);
-    const mine = await attemptOnce(input, hooks, candidate, cursor, admission.probe, skipped);
+    const mine = await attemptOnce({ input, hooks, candidate, cursor, probe: admission.probe, skipped });
     if (admission.probe && admission.lease !== undefined && !reachedProvider(mine)) {
       // A refused pool slot says nothing about the provider: let another call probe it now
       // instead of holding the slot until its lease runs out.
@@ -193,57 +193,31 @@ function indexOfCandidate(
   return index >= 0 ? index : Math.min(data.attempt - 1, candidates.length - 1);
 }
 
-/** One call of one candidate: pool slot, timeouts, chunk relay, and the decision that follows. */
-async function attemptOnce(
-  input: ExecutionInput,
-  hooks: ExecutionHooks,
-  candidate: Candidate,
-  cursor: Cursor,
-  probe: boolean,
-  skipped: Skip[],
-): Promise<AttemptRecord> {
-  const { clock } = input;
-  const tries = cursor.tries + 1;
-  const base = {
-    attempt: cursor.attempt,
-    provider: candidate.provider,
-    model: candidate.model,
-    upstreamModel: candidate.upstreamModel,
-    startedAt: new Date(clock.now()).toISOString(),
-    durationMs: 0,
-    streamed: input.stream,
-    candidate: cursor.index,
-    ...(cursor.retry ? { retryOf: cursor.retry.retryOf, backoffMs: cursor.retry.backoffMs } : {}),
-    ...(probe ? { probe: true } : {}),
-    ...(skipped.length > 0 ? { skipped } : {}),
-  };
-  const backoffUsedMs = cursor.backoffUsedMs + (cursor.retry?.backoffMs ?? 0);
-  const waitStarted = clock.now();
-  let release: () => void;
-  try {
-    release = await input.pools.acquire(candidate.provider, candidate.model, hooks.signal);
-  } catch (error) {
-    if (hooks.signal?.aborted || !isBeamlineError(error, "BL_PROVIDER_BACKPRESSURE")) throw error;
-    return failedRecord(input, { ...base, durationMs: clock.now() - waitStarted }, error, {
-      errorClass: ExecutionErrorClass.Backpressure,
-      retryable: true,
-      chunksSent: 0,
-      tries,
-      backoffUsedMs,
-    });
-  }
+/** One attempt to make: the candidate, where the loop stands, and how the breaker admitted it. */
+interface AttemptPlan {
+  input: ExecutionInput;
+  hooks: ExecutionHooks;
+  candidate: Candidate;
+  cursor: Cursor;
+  /** The breaker let this call through as a half-open probe. */
+  probe: boolean;
+  /** Candidates skipped on the way to this one. */
+  skipped: Skip[];
+}
 
+type AttemptBase = ReturnType<typeof attemptBase>;
+type Relay = ReturnType<typeof createRelay>;
+
+/** One call of one candidate: pool slot, timeouts, chunk relay, and the decision that follows. */
+async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
+  const { input, hooks, candidate } = plan;
+  const { clock } = input;
+  const base = attemptBase(plan);
+  const slot = await acquireSlot(plan, base);
+  if (slot.refused) return slot.refused;
   const started = clock.now();
   const relayed = createRelay(input.request);
-  const onChunk = input.stream
-    ? (chunk: ChatCompletionChunk) => {
-        relayed.observe(chunk);
-        // A usage-only chunk (no choices) is the gateway's to send, from the stored result.
-        if (chunk.choices.length === 0) return;
-        relayed.sent++;
-        hooks.sendChunk?.(chunk, { attempt: cursor.attempt, model: candidate.model });
-      }
-    : undefined;
+  const onChunk = input.stream ? chunkRelay(plan, relayed) : undefined;
   try {
     const result = await callWithTimeouts(
       {
@@ -264,41 +238,109 @@ async function attemptOnce(
         durationMs: clock.now() - started,
         timeToFirstTokenMs: result.timeToFirstTokenMs,
         usage: result.usage,
+        // The zod type is the loose (pass-through) view of the same OpenAI object.
         completion: result.completion,
       },
     };
   } catch (thrown) {
     if (hooks.signal?.aborted) throw hooks.signal.reason;
-    let error = thrown;
-    if (
-      relayed.sent > 0 &&
-      !(thrown instanceof ProviderError && thrown.errorClass === "stream_interrupted")
-    ) {
-      // Our own idle/total deadline ended a stream the client had started to read.
-      const message = thrown instanceof Error ? thrown.message : String(thrown);
-      error = new ProviderError(
-        ProviderErrorClass.StreamInterrupted,
-        `${candidate.provider} stream broke after ${relayed.sent} chunk(s): ${message}`,
-        { cause: thrown },
-      );
-    }
-    const providerError = error instanceof ProviderError ? error : undefined;
-    const data = {
-      ...base,
-      startedAt: new Date(started).toISOString(),
-      durationMs: clock.now() - started,
-    };
-    return failedRecord(input, data, error, {
-      errorClass: providerError?.errorClass ?? ExecutionErrorClass.Internal,
-      retryable: providerError?.retryable ?? false,
-      chunksSent: relayed.sent,
-      tries,
-      backoffUsedMs,
-      ...(relayed.sent > 0 ? { partialUsage: relayed.usage() } : {}),
-    });
+    return callFailedRecord(plan, base, started, relayed, thrown);
   } finally {
-    release();
+    slot.release();
   }
+}
+
+/** The fields every record of this attempt carries, whatever its outcome. */
+function attemptBase({ input, candidate, cursor, probe, skipped }: AttemptPlan) {
+  return {
+    attempt: cursor.attempt,
+    provider: candidate.provider,
+    model: candidate.model,
+    upstreamModel: candidate.upstreamModel,
+    startedAt: new Date(input.clock.now()).toISOString(),
+    durationMs: 0,
+    streamed: input.stream,
+    candidate: cursor.index,
+    ...(cursor.retry ? { retryOf: cursor.retry.retryOf, backoffMs: cursor.retry.backoffMs } : {}),
+    ...(probe ? { probe: true } : {}),
+    ...(skipped.length > 0 ? { skipped } : {}),
+  };
+}
+
+/** What a failure of this attempt counts against: tries of the candidate and backoff spent. */
+function triesAndBackoff({ cursor }: AttemptPlan): Pick<FailureDetails, "tries" | "backoffUsedMs"> {
+  return { tries: cursor.tries + 1, backoffUsedMs: cursor.backoffUsedMs + (cursor.retry?.backoffMs ?? 0) };
+}
+
+/**
+ * A slot of the candidate's concurrency pool, or, when the pool stays full, the backpressure
+ * failure to record instead of calling.
+ */
+async function acquireSlot(
+  plan: AttemptPlan,
+  base: AttemptBase,
+): Promise<{ refused?: undefined; release: () => void } | { refused: AttemptRecord }> {
+  const { input, hooks, candidate } = plan;
+  const waitStarted = input.clock.now();
+  try {
+    return { release: await input.pools.acquire(candidate.provider, candidate.model, hooks.signal) };
+  } catch (error) {
+    if (hooks.signal?.aborted || !isBeamlineError(error, "BL_PROVIDER_BACKPRESSURE")) throw error;
+    const refused = failedRecord(input, { ...base, durationMs: input.clock.now() - waitStarted }, error, {
+      errorClass: ExecutionErrorClass.Backpressure,
+      retryable: true,
+      chunksSent: 0,
+      ...triesAndBackoff(plan),
+    });
+    return { refused };
+  }
+}
+
+/** Relays streamed chunks that carry choices to the client, observing every chunk for usage. */
+function chunkRelay({ hooks, cursor, candidate }: AttemptPlan, relayed: Relay) {
+  return (chunk: ChatCompletionChunk) => {
+    relayed.observe(chunk);
+    // A usage-only chunk (no choices) is the gateway's to send, from the stored result.
+    if (chunk.choices.length === 0) return;
+    relayed.sent++;
+    hooks.sendChunk?.(chunk, { attempt: cursor.attempt, model: candidate.model });
+  };
+}
+
+/** The failed record of a call that threw, with the usage of what was relayed before it broke. */
+function callFailedRecord(
+  plan: AttemptPlan,
+  base: AttemptBase,
+  started: number,
+  relayed: Relay,
+  thrown: unknown,
+): AttemptRecord {
+  const error = asStreamInterruption(plan.candidate, relayed.sent, thrown);
+  const providerError = error instanceof ProviderError ? error : undefined;
+  const data = {
+    ...base,
+    startedAt: new Date(started).toISOString(),
+    durationMs: plan.input.clock.now() - started,
+  };
+  return failedRecord(plan.input, data, error, {
+    errorClass: providerError?.errorClass ?? ExecutionErrorClass.Internal,
+    retryable: providerError?.retryable ?? false,
+    chunksSent: relayed.sent,
+    ...triesAndBackoff(plan),
+    ...(relayed.sent > 0 ? { partialUsage: relayed.usage() } : {}),
+  });
+}
+
+/** Once the client started reading, any failure (our own idle/total deadline too) is an interrupted stream. */
+function asStreamInterruption(candidate: Candidate, sent: number, thrown: unknown): unknown {
+  if (sent === 0 || (thrown instanceof ProviderError && thrown.errorClass === "stream_interrupted"))
+    return thrown;
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
+  return new ProviderError(
+    ProviderErrorClass.StreamInterrupted,
+    `${candidate.provider} stream broke after ${sent} chunk(s): ${message}`,
+    { cause: thrown },
+  );
 }
 
 interface FailureDetails {

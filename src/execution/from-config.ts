@@ -1,6 +1,7 @@
 import type { HealthPolicy } from "../../projections/provider-health.js";
 import type { BeamlineConfig } from "../config/index.js";
-import { type Clock, systemClock } from "./clock.js";
+import type { Clock } from "../events/index.js";
+import { systemClock } from "./clock.js";
 import type { ExecutionPolicy } from "./policy.js";
 import { ConcurrencyPools } from "./pools.js";
 

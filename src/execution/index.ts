@@ -3,7 +3,7 @@
  * failover, circuit breakers and concurrency pools. Independent of NATS: the request worker
  * passes hooks that store attempts and relay chunks.
  */
-export { type Clock, sleep, systemClock } from "./clock.js";
+export { sleep, systemClock } from "./clock.js";
 export {
   type Admission,
   type AttemptRecord,

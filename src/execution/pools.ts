@@ -1,5 +1,5 @@
 import { BeamlineError } from "../errors/index.js";
-import type { Clock } from "./clock.js";
+import type { Clock } from "../events/index.js";
 
 /** Limits of one provider/model pool. */
 export interface PoolLimits {

@@ -1,7 +1,7 @@
 import type { ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
+import type { Clock } from "../events/index.js";
 import { ProviderError } from "../providers/provider-error.js";
 import { type ProviderAdapter, ProviderErrorClass, type ProviderResult } from "../providers/types.js";
-import type { Clock } from "./clock.js";
 
 /** The three timeouts the executor enforces around any adapter (connect is the adapter's own). */
 export interface CallTimeouts {

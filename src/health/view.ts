@@ -8,7 +8,8 @@ import {
   type HealthPolicy,
   type ProviderHealth,
 } from "../../projections/index.js";
-import type { Admission, BreakerGate, Clock } from "../execution/index.js";
+import type { Clock } from "../events/index.js";
+import type { Admission, BreakerGate } from "../execution/index.js";
 import { HEALTH_KEY_FILTER, healthKey, probeKey } from "../nats/health-keys.js";
 import { KvBuckets } from "../nats/names.js";
 

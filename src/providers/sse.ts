@@ -3,14 +3,18 @@
  * end in LF, CRLF or a lone CR; `:` starts a comment; one space after the field colon is
  * dropped; several `data` lines of one event are joined with LF; a blank line dispatches.
  * Input may be split anywhere, including inside a CRLF pair or a UTF-8 multibyte character.
- * Pure: no I/O, no clock; `id` and `retry` fields are read and ignored (providers do not use
- * them for chat streams).
+ * `id` sets the last event id, which every later event carries until another `id` line
+ * changes it (an empty one clears it; one containing NUL is ignored). `retry` is read and
+ * ignored: nothing here reconnects. Pure: no I/O, no clock. This is the one SSE reader of the
+ * project: provider adapters, test clients and the bench all parse with it.
  */
 
 /** One dispatched event. `event` is absent when the stream did not name the event type. */
 export interface SseEvent {
   event?: string;
   data: string;
+  /** The last event id in effect when the event was dispatched; absent while none is set. */
+  id?: string;
 }
 
 export interface SseParser {
@@ -18,9 +22,14 @@ export interface SseParser {
   push(input: Uint8Array | string): SseEvent[];
   /**
    * Ends the stream. An event whose blank line never came is discarded, as the standard
-   * says; the caller decides whether a stream that ends mid-event is an error.
+   * says; {@link SseParser.endedMidEvent} tells the caller whether that happened.
    */
   end(): SseEvent[];
+  /**
+   * After {@link SseParser.end}: whether the stream stopped inside an event — an unterminated
+   * line, or field lines without the blank line that dispatches them.
+   */
+  endedMidEvent(): boolean;
 }
 
 const LF = 10;
@@ -36,18 +45,24 @@ export function createSseParser(): SseParser {
   let atStreamStart = true;
   let dataLines: string[] = [];
   let eventType = "";
+  let lastEventId = "";
+  // Any line since the last dispatch, comments included: the stream is inside an event.
+  let linesSinceDispatch = false;
 
   function processLine(line: string, out: SseEvent[]): void {
     if (line.length === 0) {
       if (dataLines.length > 0) {
         const event: SseEvent = { data: dataLines.length === 1 ? dataLines[0]! : dataLines.join("\n") };
         if (eventType.length > 0) event.event = eventType;
+        if (lastEventId.length > 0) event.id = lastEventId;
         out.push(event);
       }
       dataLines = [];
       eventType = "";
+      linesSinceDispatch = false;
       return;
     }
+    linesSinceDispatch = true;
     if (line.charCodeAt(0) === 58 /* ":" comment */) return;
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);
@@ -55,6 +70,7 @@ export function createSseParser(): SseParser {
     if (value.charCodeAt(0) === 32 /* space */) value = value.slice(1);
     if (field === "data") dataLines.push(value);
     else if (field === "event") eventType = value;
+    else if (field === "id" && !value.includes("\0")) lastEventId = value;
   }
 
   function feedText(input: string, out: SseEvent[]): void {
@@ -98,5 +114,6 @@ export function createSseParser(): SseParser {
       feedText(decoder.decode(), out);
       return out;
     },
+    endedMidEvent: () => partialLine.length > 0 || linesSinceDispatch,
   };
 }

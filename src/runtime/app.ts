@@ -105,16 +105,17 @@ export async function startBeamline(
     const available = new Set(providers.registry.names());
     if (!available.has("mock")) available.add("mock");
     const seedCatalog = await loadCatalogFile(config.catalogFile);
-    const now = () => new Date();
+    // The gateway and the dev bootstrap take the time as a Date, read from the one clock.
+    const now = () => new Date(systemClock.now());
     // The live catalog and tenant policies: published changes apply without a restart.
     const views = await startConfigViews({ nc, store, log, seedCatalog, providers: available, now: now() });
     cleanups.push(async () => views.stop());
-    const base: StageDeps = { nc, store, log, metrics, now };
+    const base: StageDeps = { nc, store, log, metrics, clock: systemClock };
     const healthPolicy = healthPolicyFromConfig(config);
     const quotaKv = await openQuotaKv(nc);
     const quotas = new QuotaLedger({
       nc,
-      now,
+      clock: systemClock,
       reservationTtlMs: config.quotaReservationTtlMs,
       loadProjected: (tenant) => readProjectedQuota(quotaKv, tenant),
     });
@@ -143,7 +144,7 @@ export async function startBeamline(
         catalog: () => views.catalog.current(),
         policies: views.policies,
         health,
-        execution: { ...execution, clock: systemClock, random: Math.random },
+        execution: { ...execution, random: Math.random },
         quotas,
         keys: keysView!,
         tenants: tenantsView!,

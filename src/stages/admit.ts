@@ -12,7 +12,7 @@ import {
 } from "../extensions/index.js";
 import { StreamNames } from "../nats/names.js";
 import type { VersionedPolicy } from "../routing/policy/document.js";
-import type { AcceptedEvent, WorkerDeps } from "./context.js";
+import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 
 export type AdmitOutcome =
   | { kind: "continue"; request: ChatRequest; changed: boolean }
@@ -103,7 +103,7 @@ export async function storeOutcomes(
   outcomes: readonly StepOutcome[],
 ): Promise<void> {
   if (outcomes.length === 0) return;
-  const writes = extensionAppliedEvents(outcomes, causedBy(cause), deps.now());
+  const writes = extensionAppliedEvents(outcomes, causedBy(cause), stageNow(deps));
   await Promise.all(writes.map(({ subject, event }) => deps.store.append(subject, event, { once: true })));
 }
 

@@ -11,7 +11,7 @@ import {
 import type { StageHandler } from "../nats/consumer-runner.js";
 import { ConsumerNames, StreamNames } from "../nats/names.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
-import type { BillingDeps, TerminalEvent } from "./context.js";
+import { type BillingDeps, stageNow, type TerminalEvent } from "./context.js";
 
 /**
  * billing: terminal event → exactly one usage.recorded per billable result on the usage
@@ -79,7 +79,7 @@ export function billingStage(deps: BillingDeps): StageHandler {
       `${event.requestId}:usage`,
       causedBy(event, traceparent),
       data,
-      deps.now(),
+      stageNow(deps),
     );
     const result = await deps.store.append(usageSubject(event.tenant, event.requestId), recorded, {
       once: true,

@@ -3,12 +3,13 @@ import type { QuotaLedger } from "../admission/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
 import {
   type BeamlineEvent,
+  type Clock,
   type EncodedEvent,
   encodeEvent,
   RequestSlots,
   requestSubject,
 } from "../events/index.js";
-import type { Clock, ConcurrencyPools, ExecutionPolicy } from "../execution/index.js";
+import type { ConcurrencyPools, ExecutionPolicy } from "../execution/index.js";
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
 import type { EventStore } from "../nats/event-store.js";
@@ -25,8 +26,11 @@ export interface StageDeps {
   store: EventStore;
   log: Logger;
   metrics: BeamlineMetrics;
-  /** Injected so tests control time; stages never read the clock directly. */
-  now: () => Date;
+  /**
+   * The one clock of a stage: event times and the executor's backoffs and timeouts. Injected
+   * so tests control time; stages never read the process clock directly.
+   */
+  clock: Clock;
 }
 
 /** The request worker's view of the world: live configuration, health, quotas, extensions. */
@@ -37,7 +41,7 @@ export interface WorkerDeps extends StageDeps {
   policies: PolicyView;
   /** Provider health and the shared circuit breakers. */
   health: HealthView;
-  execution: { policy: ExecutionPolicy; pools: ConcurrencyPools; clock: Clock; random: () => number };
+  execution: { policy: ExecutionPolicy; pools: ConcurrencyPools; random: () => number };
   quotas: QuotaLedger;
   /** Per-key limits and tenant status (a request published straight onto NATS passed no gateway). */
   keys: ApiKeyCache;
@@ -50,6 +54,11 @@ export interface BillingDeps extends StageDeps {
   /** The catalog of that version (unfiltered), or undefined when it was never published. */
   catalogAt(version: string | undefined): Promise<ModelCatalog | undefined>;
   quotas: QuotaLedger;
+}
+
+/** The stage clock's current time, as events carry it. */
+export function stageNow(deps: StageDeps): Date {
+  return new Date(deps.clock.now());
 }
 
 export type AcceptedEvent = BeamlineEvent<"request.accepted">;

@@ -17,7 +17,7 @@ import { endSpan, startSpan } from "../observability/index.js";
 import { contextFromTraceparent } from "../observability/tracing.js";
 import { createChunkAssembler } from "../providers/chunk-assembler.js";
 import { storeOutcomes } from "./admit.js";
-import type { AcceptedEvent, WorkerDeps } from "./context.js";
+import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 import type { DecidedEvent } from "./route.js";
 
@@ -35,6 +35,39 @@ interface StreamPost {
   rejection?: NonNullable<ChunkResult["rejection"]>;
 }
 
+type SucceededRecord = Extract<AttemptRecord, { type: "attempt.succeeded" }>;
+
+/** What the execute step works with for one delivery of one request. */
+export interface ExecuteInput {
+  deps: WorkerDeps;
+  accepted: AcceptedEvent;
+  decided: DecidedEvent;
+  request: ChatRequest;
+  /** The tenant's extension pipeline; its `post` steps process the answer. */
+  pipeline: Pipeline;
+  delivery: Delivery;
+  /** Attempt events earlier deliveries stored, in attempt order; this one resumes after them. */
+  stored: readonly AttemptEvent[];
+  /** Settles once the decision is stored: nothing that follows it may be written before. */
+  decisionStored: Promise<void>;
+}
+
+/** One run of the step: its input plus what it learns while the executor calls providers. */
+interface ExecuteRun extends ExecuteInput {
+  /** The attempt event stored in each slot, this delivery's or the one that won the slot. */
+  events: Map<number, AttemptEvent>;
+  /** Post-processing of each streamed attempt, created at its first chunk. */
+  streams: Map<number, StreamPost>;
+  live: LiveSender;
+}
+
+/** What the post steps made of a successful attempt's answer. */
+interface PostResult {
+  outcomes: StepOutcome[];
+  rejection?: ExtensionError;
+  completion?: ChatCompletion;
+}
+
 /**
  * The execute step: the executor (src/execution) calls the ranked candidates with retries,
  * failover, breakers, pools and timeouts; this step supplies what it cannot know — storing
@@ -47,171 +80,203 @@ interface StreamPost {
  * (at-least-once towards providers); only one outcome per attempt number is ever stored,
  * and a redelivery resumes after the stored attempts, following what they decided.
  */
-export async function executeStep(
-  deps: WorkerDeps,
-  accepted: AcceptedEvent,
-  decided: DecidedEvent,
-  request: ChatRequest,
-  pipeline: Pipeline,
-  delivery: Delivery,
-  stored: readonly AttemptEvent[],
-  decisionStored: Promise<void>,
-): Promise<AttemptEvent> {
-  const events = new Map<number, AttemptEvent>(stored.map((event) => [event.data.attempt, event]));
-  const postSteps = pipeline.post.length > 0;
-  const extensionContext = {
-    tenant: accepted.tenant,
-    requestId: accepted.requestId,
-    resolver: deps.extensions.resolver,
-    external: deps.extensions.external,
+export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
+  const run: ExecuteRun = {
+    ...input,
+    events: new Map(input.stored.map((event) => [event.data.attempt, event])),
+    streams: new Map(),
+    live: liveSender(input.deps, input.accepted, input.delivery),
   };
-  const streams = new Map<number, StreamPost>();
-  const streamPost = (attempt: number): StreamPost => {
-    let post = streams.get(attempt);
-    if (!post) {
-      post = {
-        processor: createResponseProcessor(pipeline, extensionContext),
-        assembler: createChunkAssembler(),
-      };
-      streams.set(attempt, post);
-    }
-    return post;
-  };
-  const live = liveSender(deps, accepted, delivery);
-
-  const postProcess = async (record: Extract<AttemptRecord, { type: "attempt.succeeded" }>) => {
-    let outcomes: StepOutcome[];
-    let rejection: ExtensionError | undefined;
-    let completion: ChatCompletion | undefined;
-    if (accepted.data.stream) {
-      const post = streamPost(record.data.attempt);
-      if (!post.rejection) {
-        const end = post.processor.endStream();
-        for (const chunk of end.chunks) {
-          post.assembler.add(chunk);
-          live.send(chunk, record.data.attempt, record.data.model);
-        }
-        if (end.rejection) post.rejection = end.rejection;
-      }
-      if (post.rejection) {
-        ({ outcomes, error: rejection } = post.rejection);
-      } else {
-        const assembled = { ...post.assembler.completion(), usage: completionUsage(record) };
-        const result = await post.processor.completeStream(assembled);
-        outcomes = result.outcomes;
-        if (result.kind === "reject") rejection = result.error;
-        else completion = result.completion;
-      }
-    } else {
-      const processor = createResponseProcessor(pipeline, extensionContext);
-      const result = await processor.processCompletion(record.data.completion);
-      outcomes = result.outcomes;
-      if (result.kind === "reject") rejection = result.error;
-      else completion = result.completion;
-    }
-    // Like the attempt, post outcomes follow the stored decision: a delivery whose decision
-    // lost to another's (BL_DELIVERY_OVERLAP) must not take the other's write-once ext.post slots.
-    await decisionStored;
-    await storeOutcomes(deps, decided, outcomes);
-    if (rejection) {
-      const { name, version, stage } = rejection.extension;
-      record.data.postRejection = {
-        error: {
-          code: rejection.code,
-          message: rejection.message,
-          httpStatus: rejection.httpStatus,
-          type: rejection.type,
-        },
-        extension: { name, version, stage },
-      };
-      // The refused answer is not kept: only that it was refused, and what it cost.
-      record.data.completion = withoutContent(record.data.completion);
-    } else if (completion) {
-      record.data.completion = completion;
-    }
-  };
-
-  const recordAttempt = async (record: AttemptRecord): Promise<AttemptRecord> => {
-    if (record.type === "attempt.succeeded" && postSteps) await postProcess(record);
-    const n = record.data.attempt;
-    traceAttempt(decided, record);
-    const labels = { provider: record.data.provider, model: record.data.model };
-    const event = makeEvent(
-      record.type,
-      `${decided.requestId}:attempt.${n}`,
-      causedBy(decided),
-      record.data,
-      deps.now(),
-    ) as AttemptEvent;
-    failpoint("execute.after-provider-call");
-    await decisionStored;
-    const result = await deps.store.append(attemptSubject(decided.tenant, decided.requestId, n), event, {
-      once: true,
-    });
-    if (result.duplicate) {
-      // Another delivery stored this attempt first; its outcome is the one that counts.
-      const first = await deps.store.readLast(
-        StreamNames.requests,
-        attemptSubject(decided.tenant, decided.requestId, n),
-      );
-      if (first && (isEvent(first, "attempt.succeeded") || isEvent(first, "attempt.failed"))) {
-        events.set(n, first);
-        return { type: first.type, data: first.data } as AttemptRecord;
-      }
-    }
-    events.set(n, event);
-    const outcome = record.type === "attempt.succeeded" ? "ok" : record.data.errorClass;
-    deps.metrics.providerAttempts.inc({ ...labels, outcome });
-    deps.metrics.providerLatency.observe(labels, record.data.durationMs / 1000);
-    if (record.type === "attempt.failed") {
-      deps.log.warn(
-        {
-          tenant: decided.tenant,
-          requestId: decided.requestId,
-          ...labels,
-          attempt: n,
-          code: record.data.error.code,
-          errorClass: record.data.errorClass,
-          next: record.data.next,
-        },
-        "provider attempt failed",
-      );
-    }
-    return record;
-  };
-
-  const sendChunk = (chunk: ChatCompletionChunk, generation: { attempt: number; model: string }) => {
-    if (!postSteps) {
-      live.send(chunk, generation.attempt, generation.model);
-      return;
-    }
-    const post = streamPost(generation.attempt);
-    if (post.rejection) return; // the stream ends with the rejection once the provider is done
-    const result = post.processor.transformChunk(chunk);
-    for (const out of result.chunks) {
-      post.assembler.add(out);
-      live.send(out, generation.attempt, generation.model);
-    }
-    if (result.rejection) post.rejection = result.rejection;
-  };
-
+  const { deps, decided, accepted } = input;
   const outcome = await executeCandidates(
     {
       requestId: decided.requestId,
-      request,
+      request: input.request,
       stream: accepted.data.stream,
       candidates: decided.data.candidates,
-      storedAttempts: stored.map((event) => ({ type: event.type, data: event.data }) as AttemptRecord),
+      storedAttempts: input.stored.map((event) => ({ type: event.type, data: event.data }) as AttemptRecord),
       providers: deps.providers,
       breakers: deps.health,
       pools: deps.execution.pools,
       policy: deps.execution.policy,
-      clock: deps.execution.clock,
+      clock: deps.clock,
       random: deps.execution.random,
     },
-    { recordAttempt, sendChunk },
+    {
+      recordAttempt: (record) => recordAttempt(run, record),
+      sendChunk: (chunk, generation) => sendChunk(run, chunk, generation),
+    },
   );
-  return events.get(outcome.attempt.data.attempt)!;
+  return run.events.get(outcome.attempt.data.attempt)!;
+}
+
+function hasPostSteps(run: ExecuteRun): boolean {
+  return run.pipeline.post.length > 0;
+}
+
+function newResponseProcessor(run: ExecuteRun): ResponseProcessor {
+  const { accepted, deps } = run;
+  return createResponseProcessor(run.pipeline, {
+    tenant: accepted.tenant,
+    requestId: accepted.requestId,
+    resolver: deps.extensions.resolver,
+    external: deps.extensions.external,
+  });
+}
+
+function streamPost(run: ExecuteRun, attempt: number): StreamPost {
+  let post = run.streams.get(attempt);
+  if (!post) {
+    post = { processor: newResponseProcessor(run), assembler: createChunkAssembler() };
+    run.streams.set(attempt, post);
+  }
+  return post;
+}
+
+/** Relays a streamed chunk to the client, through the post steps when the pipeline has any. */
+function sendChunk(
+  run: ExecuteRun,
+  chunk: ChatCompletionChunk,
+  generation: { attempt: number; model: string },
+) {
+  if (!hasPostSteps(run)) {
+    run.live.send(chunk, generation.attempt, generation.model);
+    return;
+  }
+  const post = streamPost(run, generation.attempt);
+  if (post.rejection) return; // the stream ends with the rejection once the provider is done
+  const result = post.processor.transformChunk(chunk);
+  for (const out of result.chunks) {
+    post.assembler.add(out);
+    run.live.send(out, generation.attempt, generation.model);
+  }
+  if (result.rejection) post.rejection = result.rejection;
+}
+
+/**
+ * The executor's hook for a finished attempt: post-processes a success, stores the attempt in
+ * its slot and reports it. Returns what counts: the record, or the one another delivery stored
+ * first.
+ */
+async function recordAttempt(run: ExecuteRun, record: AttemptRecord): Promise<AttemptRecord> {
+  if (record.type === "attempt.succeeded" && hasPostSteps(run)) await postProcess(run, record);
+  traceAttempt(run.decided, record);
+  const winner = await storeAttempt(run, record);
+  if (winner) return winner;
+  observeAttempt(run, record);
+  return record;
+}
+
+/**
+ * Stores the attempt once in its slot. When another delivery stored that attempt first, its
+ * outcome is the one that counts and is returned; otherwise undefined.
+ */
+async function storeAttempt(run: ExecuteRun, record: AttemptRecord): Promise<AttemptRecord | undefined> {
+  const { deps, decided } = run;
+  const n = record.data.attempt;
+  const event = makeEvent(
+    record.type,
+    `${decided.requestId}:attempt.${n}`,
+    causedBy(decided),
+    record.data,
+    stageNow(deps),
+  ) as AttemptEvent;
+  failpoint("execute.after-provider-call");
+  await run.decisionStored;
+  const subject = attemptSubject(decided.tenant, decided.requestId, n);
+  const result = await deps.store.append(subject, event, { once: true });
+  if (result.duplicate) {
+    const first = await deps.store.readLast(StreamNames.requests, subject);
+    if (first && (isEvent(first, "attempt.succeeded") || isEvent(first, "attempt.failed"))) {
+      run.events.set(n, first);
+      return { type: first.type, data: first.data } as AttemptRecord;
+    }
+  }
+  run.events.set(n, event);
+  return undefined;
+}
+
+/** Metrics for a stored attempt, and a warning when it failed. */
+function observeAttempt(run: ExecuteRun, record: AttemptRecord): void {
+  const { deps, decided } = run;
+  const labels = { provider: record.data.provider, model: record.data.model };
+  const outcome = record.type === "attempt.succeeded" ? "ok" : record.data.errorClass;
+  deps.metrics.providerAttempts.inc({ ...labels, outcome });
+  deps.metrics.providerLatency.observe(labels, record.data.durationMs / 1000);
+  if (record.type !== "attempt.failed") return;
+  deps.log.warn(
+    {
+      tenant: decided.tenant,
+      requestId: decided.requestId,
+      ...labels,
+      attempt: record.data.attempt,
+      code: record.data.error.code,
+      errorClass: record.data.errorClass,
+      next: record.data.next,
+    },
+    "provider attempt failed",
+  );
+}
+
+/**
+ * Runs the post steps on a successful attempt, stores their outcomes and writes what they
+ * decided into the record: the processed completion, or the rejection without the answer.
+ */
+async function postProcess(run: ExecuteRun, record: SucceededRecord): Promise<void> {
+  const result = run.accepted.data.stream
+    ? await postProcessStream(run, record)
+    : await postProcessCompletion(run, record);
+  // Like the attempt, post outcomes follow the stored decision: a delivery whose decision
+  // lost to another's (BL_DELIVERY_OVERLAP) must not take the other's write-once ext.post slots.
+  await run.decisionStored;
+  await storeOutcomes(run.deps, run.decided, result.outcomes);
+  applyPostResult(record, result);
+}
+
+/** Ends a streamed attempt's post-processing: flushes held chunks, then checks the whole answer. */
+async function postProcessStream(run: ExecuteRun, record: SucceededRecord): Promise<PostResult> {
+  const post = streamPost(run, record.data.attempt);
+  if (!post.rejection) {
+    const end = post.processor.endStream();
+    for (const chunk of end.chunks) {
+      post.assembler.add(chunk);
+      run.live.send(chunk, record.data.attempt, record.data.model);
+    }
+    if (end.rejection) post.rejection = end.rejection;
+  }
+  if (post.rejection) return { outcomes: post.rejection.outcomes, rejection: post.rejection.error };
+  const assembled = { ...post.assembler.completion(), usage: completionUsage(record) };
+  return postResultOf(await post.processor.completeStream(assembled));
+}
+
+async function postProcessCompletion(run: ExecuteRun, record: SucceededRecord): Promise<PostResult> {
+  const completion = record.data.completion;
+  return postResultOf(await newResponseProcessor(run).processCompletion(completion));
+}
+
+function postResultOf(result: Awaited<ReturnType<ResponseProcessor["processCompletion"]>>): PostResult {
+  return result.kind === "reject"
+    ? { outcomes: result.outcomes, rejection: result.error }
+    : { outcomes: result.outcomes, completion: result.completion };
+}
+
+function applyPostResult(record: SucceededRecord, { rejection, completion }: PostResult): void {
+  if (rejection) {
+    const { name, version, stage } = rejection.extension;
+    record.data.postRejection = {
+      error: {
+        code: rejection.code,
+        message: rejection.message,
+        httpStatus: rejection.httpStatus,
+        type: rejection.type,
+      },
+      extension: { name, version, stage },
+    };
+    // The refused answer is not kept: only that it was refused, and what it cost.
+    record.data.completion = withoutContent(record.data.completion);
+  } else if (completion) {
+    record.data.completion = completion;
+  }
 }
 
 /** Attempt events already stored for this request, in attempt order (a redelivery resumes after them). */
@@ -228,11 +293,15 @@ export async function readStoredAttempts(deps: WorkerDeps, decided: DecidedEvent
   return found;
 }
 
+interface LiveSender {
+  send(chunk: ChatCompletionChunk, attempt: number, model: string): void;
+}
+
 /**
  * Publishes streamed chunks to the waiting client as they arrive, rewritten to Beamline's ids.
  * The generation (`<delivery>.<attempt>`) lets the gateway refuse to splice two answers.
  */
-function liveSender(deps: WorkerDeps, accepted: AcceptedEvent, delivery: Delivery) {
+function liveSender(deps: WorkerDeps, accepted: AcceptedEvent, delivery: Delivery): LiveSender {
   const replyTo = accepted.data.stream ? accepted.data.replyTo : undefined;
   const sequences = new Map<number, number>();
   return {
@@ -277,7 +346,7 @@ function traceAttempt(decided: DecidedEvent, record: AttemptRecord): void {
   );
 }
 
-function completionUsage(record: Extract<AttemptRecord, { type: "attempt.succeeded" }>) {
+function completionUsage(record: SucceededRecord) {
   const { promptTokens, completionTokens, cachedTokens } = record.data.usage;
   return {
     prompt_tokens: promptTokens,

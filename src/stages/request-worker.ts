@@ -9,6 +9,7 @@ import {
   type AcceptedEvent,
   endRequest,
   notifyTerminal,
+  stageNow,
   type TerminalEvent,
   type WorkerDeps,
 } from "./context.js";
@@ -70,7 +71,7 @@ export function requestWorker(deps: WorkerDeps): StageHandler {
       // An event that lies about its tenant must not make us write into that tenant's history.
       if (error.code === "BL_INVALID_TENANT_ID") return;
       if (isEvent(event, "request.accepted")) {
-        await endRequest(deps, event, failedEvent(event, "worker", error, 0, deps.now()));
+        await endRequest(deps, event, failedEvent(event, "worker", error, 0, stageNow(deps)));
       }
     },
   };
@@ -99,12 +100,19 @@ async function processRequest(
       return endRequest(
         deps,
         accepted,
-        failedEvent(accepted, admitted.stage, admitted.error, 0, deps.now(), extension ? { extension } : {}),
+        failedEvent(
+          accepted,
+          admitted.stage,
+          admitted.error,
+          0,
+          stageNow(deps),
+          extension ? { extension } : {},
+        ),
       );
     }
     const outcome = decide(deps, accepted, policy, admitted.request, admitted.changed);
     if (outcome instanceof BeamlineError) {
-      return endRequest(deps, accepted, failedEvent(accepted, "route", outcome, 0, deps.now()));
+      return endRequest(deps, accepted, failedEvent(accepted, "route", outcome, 0, stageNow(deps)));
     }
     decided = outcome;
     // The decision is stored while quota and provider work; it is awaited before any
@@ -121,7 +129,7 @@ async function processRequest(
     return endRequest(
       deps,
       accepted,
-      failedEvent(accepted, "quota", quota.error, 0, deps.now(), {
+      failedEvent(accepted, "quota", quota.error, 0, stageNow(deps), {
         cause: decided,
         catalogVersion,
         ...(Object.keys(quota.headers).length > 0 ? { responseHeaders: quota.headers } : {}),
@@ -129,21 +137,21 @@ async function processRequest(
     );
   }
 
-  const final = await executeStep(
+  const final = await executeStep({
     deps,
     accepted,
     decided,
     request,
-    policy.document.pipeline,
+    pipeline: policy.document.pipeline,
     delivery,
-    progress?.attempts ?? [],
+    stored: progress?.attempts ?? [],
     decisionStored,
-  );
+  });
   failpoint("worker.after-attempt");
   return endRequest(
     deps,
     accepted,
-    terminalForAttempt(accepted, final, { catalogVersion, quotaReserved: quota.reserved }, deps.now()),
+    terminalForAttempt(accepted, final, { catalogVersion, quotaReserved: quota.reserved }, stageNow(deps)),
   );
 }
 

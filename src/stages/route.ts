@@ -12,7 +12,7 @@ import {
 import type { HealthView } from "../health/index.js";
 import type { VersionedPolicy } from "../routing/policy/document.js";
 import { decideWithPolicy, type HealthSnapshot, healthKey, NO_QUOTA } from "../routing/policy/index.js";
-import type { AcceptedEvent, WorkerDeps } from "./context.js";
+import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 
 export type DecidedEvent = BeamlineEvent<"route.decided">;
 
@@ -54,7 +54,7 @@ export function decide(
       `${accepted.requestId}:${RequestSlots.decided}`,
       causedBy(accepted),
       decision,
-      deps.now(),
+      stageNow(deps),
     );
   } catch (error) {
     if (!isBeamlineError(error)) throw error;

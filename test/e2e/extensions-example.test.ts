@@ -14,12 +14,12 @@ import {
   openAiText,
   postJson,
   settledHistory,
-  sseData,
   startExampleExtension,
   stopProcess,
   storedChoice,
   usageOf,
 } from "../support/extensions.js";
+import { sseData } from "../support/sse.js";
 
 /**
  * The example external extension (`examples/extension-competitor-mention.ts`) runs as two

@@ -11,9 +11,9 @@ import {
   type GatewayAnswer,
   postJson,
   settledHistory,
-  sseData,
   storedChoice,
 } from "../support/extensions.js";
+import { sseData } from "../support/sse.js";
 
 /**
  * PII through the whole pipeline: `pii/v1` in `pre` masks the request before the provider

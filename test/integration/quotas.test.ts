@@ -120,7 +120,7 @@ describe("quotas on a real nats-server: 4 admitters on one tenant", () => {
       };
       admitter.ledger = new QuotaLedger({
         nc,
-        now: () => new Date(Date.now() + admitter.clockOffsetMs),
+        clock: { now: () => Date.now() + admitter.clockOffsetMs },
         reservationTtlMs: TTL_MS,
         loadProjected: (tenant) => readProjectedQuota(kv, tenant),
       });

@@ -124,15 +124,6 @@ export async function postJson(
   };
 }
 
-/** The `data:` payloads of an SSE body, parsed; `[DONE]` stays a string. */
-export function sseData(text: string): unknown[] {
-  return text
-    .split("\n")
-    .filter((line) => line.startsWith("data: "))
-    .map((line) => line.slice("data: ".length))
-    .map((data) => (data === "[DONE]" ? data : (JSON.parse(data) as unknown)));
-}
-
 /** Creates a tenant with one API key and waits until the gateway accepts that key. */
 export async function createTenantWithKey(beamline: TestBeamline, tenant: string): Promise<string> {
   const admin = await openTenancyAdmin(new EventStore(beamline.nc));

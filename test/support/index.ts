@@ -6,6 +6,7 @@ export type {
   StartNatsServerOptions,
 } from "./nats-server.js";
 export { natsServerBinary, startNatsCluster, startNatsServer } from "./nats-server.js";
+export { sseData, sseEvents } from "./sse.js";
 export { VirtualClock } from "./virtual-clock.js";
 export type { WaitForOptions } from "./wait.js";
 export { waitFor } from "./wait.js";

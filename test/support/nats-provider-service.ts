@@ -11,6 +11,7 @@ import {
   serviceSubject,
   VERSION_HEADER,
 } from "../../src/providers/nats-service/contract.js";
+import { sseData } from "./sse.js";
 
 /** A custom provider served over NATS for tests, answering like the mock provider. */
 export interface NatsProviderService {
@@ -56,9 +57,9 @@ export async function startNatsProviderService(natsUrl: string, name: string): P
       };
       const completion = completionBody(answer, meta);
       if (!stream) return send(msg, { v: CONTRACT_VERSION, type: "final", completion, usage });
-      const chunks = streamFrames(answer, meta, false, STREAM_PIECES).map(
-        (frame) => JSON.parse(frame.slice("data: ".length)) as ChatCompletionChunk,
-      );
+      const chunks = sseData(
+        streamFrames(answer, meta, false, STREAM_PIECES).join(""),
+      ) as ChatCompletionChunk[];
       for (const [seq, chunk] of chunks.entries())
         send(msg, { v: CONTRACT_VERSION, type: "chunk", seq, chunk });
       send(msg, { v: CONTRACT_VERSION, type: "final", completion, usage, chunks: chunks.length });

@@ -1,4 +1,4 @@
-import type { Clock } from "../../src/execution/index.js";
+import type { Clock } from "../../src/events/index.js";
 
 interface Timer {
   at: number;

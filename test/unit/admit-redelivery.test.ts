@@ -10,6 +10,7 @@ import {
 import { policyDocumentSchema, type VersionedPolicy } from "../../src/routing/policy/document.js";
 import { admit } from "../../src/stages/admit.js";
 import type { AcceptedEvent, WorkerDeps } from "../../src/stages/context.js";
+import { VirtualClock } from "../support/index.js";
 
 /**
  * Given a request whose first delivery stored its extension outcomes and crashed before
@@ -55,7 +56,7 @@ function scriptedExtension(answers: Array<ExtensionReply | BeamlineError>) {
 function depsWith(store: ReturnType<typeof memoryStore>, external: ExternalExtensionCaller): WorkerDeps {
   return {
     store,
-    now: () => NOW,
+    clock: new VirtualClock(NOW.getTime()),
     tenants: { get: () => undefined },
     extensions: {
       resolver: staticResolver([{ name: "guard", version: "v1", stages: ["validate"], contract: 1 }]),

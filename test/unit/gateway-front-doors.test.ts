@@ -21,6 +21,7 @@ import { parseCompletion } from "../../src/providers/openai/schemas.js";
 import { defaultPolicy, policyDocumentSchema } from "../../src/routing/policy/document.js";
 import type { TerminalEvent } from "../../src/stages/index.js";
 import { hashApiKey, type TenancyAdmin } from "../../src/tenancy/index.js";
+import { sseData } from "../support/sse.js";
 import { FAST_AND_SMART_CATALOG } from "../support/test-catalog.js";
 
 /**
@@ -224,15 +225,6 @@ async function post(
 ) {
   const { url, payload } = doors[door](body);
   return app.inject({ method: "POST", url, headers: { authorization: `Bearer ${key}` }, payload });
-}
-
-/** The `data:` payloads of an SSE body, parsed (the `[DONE]` marker as the string). */
-function sseData(body: string): unknown[] {
-  return body
-    .split("\n")
-    .filter((line) => line.startsWith("data: "))
-    .map((line) => line.slice("data: ".length))
-    .map((data) => (data === "[DONE]" ? data : JSON.parse(data)));
 }
 
 describe("a failed request's HTTP answer, on both front doors", () => {

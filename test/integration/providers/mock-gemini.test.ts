@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { geminiBaseUrl, type MockProvider, startMockProvider } from "../../../src/providers/index.js";
+import {
+  createSseParser,
+  geminiBaseUrl,
+  type MockProvider,
+  type SseEvent,
+  startMockProvider,
+} from "../../../src/providers/index.js";
+import { sseData } from "../../support/index.js";
 
 const KEY = "mock-gemini-key-123456";
 const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: "Hello" }] }] });
@@ -44,13 +51,10 @@ describe("the mock provider's Gemini endpoints", { timeout: 10_000 }, () => {
       "x-mock-fault": "stream_error",
     });
     assert.equal(sse.status, 200);
-    const events = (await sse.text()).split("\r\n\r\n").filter((event) => event.length > 0);
+    const events = sseData(await sse.text()) as Array<{ candidates?: unknown[]; error?: { status: string } }>;
     assert.equal(events.length, 2);
-    assert.ok(events[0]!.includes('"text"'), "the first response carries content");
-    assert.equal(
-      (JSON.parse(events[1]!.slice("data: ".length)) as { error: { status: string } }).error.status,
-      "UNAVAILABLE",
-    );
+    assert.ok(JSON.stringify(events[0]!.candidates).includes('"text"'), "the first response carries content");
+    assert.equal(events[1]!.error?.status, "UNAVAILABLE");
     const plain = await post("/models/mock-fault-stream_error:generateContent");
     assert.equal(plain.status, 200);
     assert.equal(((await plain.json()) as { error: { code: number } }).error.code, 503);
@@ -61,9 +65,14 @@ describe("the mock provider's Gemini endpoints", { timeout: 10_000 }, () => {
       "x-mock-fault": "stall",
     });
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    let received = "";
-    while (!received.includes("\r\n\r\n")) received += new TextDecoder().decode((await reader.read()).value);
-    assert.ok(received.includes('"text"'), "the first response arrived");
+    const parser = createSseParser();
+    let received: SseEvent[] = [];
+    while (received.length === 0) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, "the stream ended before its first response");
+      received = parser.push(value!);
+    }
+    assert.ok(received[0]!.data.includes('"text"'), "the first response arrived");
     // Nothing more comes: proving an absence needs a bounded wait; 300 ms is ample on loopback.
     const next = reader.read();
     const outcome = await Promise.race([next.then(() => "more"), delay(300, "stalled")]);
@@ -82,10 +91,16 @@ describe("the mock provider's Gemini endpoints", { timeout: 10_000 }, () => {
   it("streams SSE with alt=sse and one JSON array without it", async () => {
     const sse = await post("/models/gemini-mock:streamGenerateContent?alt=sse");
     assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
-    const events = (await sse.text()).split("\r\n\r\n").filter((event) => event.length > 0);
+    const text = await sse.text();
+    // Gemini ends its lines with CRLF; the mock does too, so adapters meet that line ending.
+    assert.ok(text.endsWith("\r\n\r\n") && !/[^\r]\n/.test(text), "lines end in CRLF");
+    const events = sseData(text) as Array<{
+      candidates: Array<{ finishReason: string }>;
+      usageMetadata: { candidatesTokenCount: number };
+    }>;
     assert.equal(events.length, 2);
-    const last = JSON.parse(events[1]!.slice("data: ".length));
-    assert.equal(last.candidates[0].finishReason, "STOP");
+    const last = events[1]!;
+    assert.equal(last.candidates[0]?.finishReason, "STOP");
     assert.ok(last.usageMetadata.candidatesTokenCount > 0);
 
     const array = await post("/models/gemini-mock:streamGenerateContent");

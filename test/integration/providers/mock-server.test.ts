@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { type MockProvider, startMockProvider } from "../../../src/providers/mock/server.js";
-import { waitFor } from "../../support/index.js";
+import { sseData, waitFor } from "../../support/index.js";
 
 const TEST_TIMEOUT_MS = 10_000;
 const messages = [
@@ -17,15 +17,6 @@ async function post(mock: MockProvider, body: unknown, headers: Record<string, s
     body: JSON.stringify(body),
   });
   return { status: response.status, headers: response.headers, text: await response.text() };
-}
-
-/** The JSON payloads of a finished SSE body (`[DONE]` kept as a string). */
-function ssePayloads(text: string): unknown[] {
-  return text
-    .split("\n\n")
-    .filter((frame) => frame.startsWith("data: "))
-    .map((frame) => frame.slice("data: ".length))
-    .map((data) => (data === "[DONE]" ? data : JSON.parse(data)));
 }
 
 describe("mock provider over HTTP", { timeout: TEST_TIMEOUT_MS }, () => {
@@ -85,7 +76,7 @@ describe("mock provider over HTTP", { timeout: TEST_TIMEOUT_MS }, () => {
     const response = await post(mock, { model: "m", messages, stream: true });
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /^text\/event-stream/);
-    const payloads = ssePayloads(response.text);
+    const payloads = sseData(response.text);
     assert.equal(payloads.at(-1), "[DONE]");
     const chunks = payloads.slice(0, -1) as Array<Record<string, unknown>>;
     assert.equal(chunks.length, 1 + 3 + 1, "role chunk, 3 content chunks, finish chunk");

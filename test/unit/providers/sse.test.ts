@@ -58,8 +58,24 @@ describe("SSE parser", () => {
     ]);
   });
 
-  it("ignores comments, id, retry and unknown fields", () => {
-    assert.deepEqual(parseAll([": keep-alive\n\nid: 7\nretry: 10\nfoo: bar\ndata: x\n\n"]), [{ data: "x" }]);
+  it("ignores comments, retry and unknown fields", () => {
+    assert.deepEqual(parseAll([": keep-alive\n\nretry: 10\nfoo: bar\ndata: x\n\n"]), [{ data: "x" }]);
+  });
+
+  it("carries the last event id on every later event until an id line changes or clears it", () => {
+    assert.deepEqual(parseAll(["id: 7\ndata: a\n\ndata: b\n\nid\ndata: c\n\nid: 9\n\ndata: d\n\n"]), [
+      { id: "7", data: "a" },
+      { id: "7", data: "b" },
+      { data: "c" },
+      { id: "9", data: "d" },
+    ]);
+  });
+
+  it("ignores an id containing NUL", () => {
+    assert.deepEqual(parseAll(["id: 1\ndata: a\n\nid: 2\u00003\ndata: b\n\n"]), [
+      { id: "1", data: "a" },
+      { id: "1", data: "b" },
+    ]);
   });
 
   it("does not dispatch an event without data lines", () => {
@@ -70,9 +86,23 @@ describe("SSE parser", () => {
     assert.deepEqual(parseAll(["data\n\n"]), [{ data: "" }]);
   });
 
-  it("discards an event the stream ends in the middle of", () => {
+  it("discards an event the stream ends in the middle of, and says so", () => {
     assert.deepEqual(parseAll(["data: complete\n\ndata: cut"]), [{ data: "complete" }]);
     assert.deepEqual(parseAll(["data: no blank line\n"]), []);
+    for (const [stream, midEvent] of [
+      ["data: a\n\n", false],
+      ["data: a\r\n\r\n\n", false],
+      ["", false],
+      ["data: a\n\ndata: cut", true],
+      ["data: a\n", true],
+      [": comment", true],
+      [": comment\n", true],
+    ] as const) {
+      const parser = createSseParser();
+      parser.push(stream);
+      parser.end();
+      assert.equal(parser.endedMidEvent(), midEvent, JSON.stringify(stream));
+    }
   });
 
   it("strips a byte order mark at the start of the stream only", () => {
@@ -116,6 +146,7 @@ const lineEnding = fc.constantFrom("\n", "\r\n", "\r");
 interface GeneratedEvent {
   comment: string | undefined;
   event: string | undefined;
+  id: string | undefined;
   dataLines: string[];
   eol: string;
 }
@@ -123,6 +154,7 @@ interface GeneratedEvent {
 const generatedEvent: fc.Arbitrary<GeneratedEvent> = fc.record({
   comment: fc.option(lineText, { nil: undefined }),
   event: fc.option(lineText, { nil: undefined }),
+  id: fc.option(lineText, { nil: undefined }),
   dataLines: fc.array(lineText, { minLength: 1, maxLength: 3 }),
   eol: lineEnding,
 });
@@ -132,16 +164,21 @@ function serialize(events: GeneratedEvent[]): string {
   for (const event of events) {
     if (event.comment !== undefined) text += `:${event.comment}${event.eol}`;
     if (event.event !== undefined) text += `event: ${event.event}${event.eol}`;
+    if (event.id !== undefined) text += `id: ${event.id}${event.eol}`;
     for (const line of event.dataLines) text += `data: ${line}${event.eol}`;
     text += event.eol;
   }
   return text;
 }
 
+/** What the standard dispatches: the id sticks across events until the next id line. */
 function expected(events: GeneratedEvent[]): SseEvent[] {
+  let lastId = "";
   return events.map((event) => {
     const out: SseEvent = { data: event.dataLines.join("\n") };
     if (event.event !== undefined && event.event.length > 0) out.event = event.event;
+    if (event.id !== undefined) lastId = event.id;
+    if (lastId.length > 0) out.id = lastId;
     return out;
   });
 }
