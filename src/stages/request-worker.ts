@@ -2,6 +2,7 @@ import { ConsumerNames, StreamNames } from "../../streams/definitions.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
+import { loadEncodings } from "../tokens/index.js";
 import { admit, extensionOf } from "./admit.js";
 import {
   type AcceptedEvent,
@@ -44,6 +45,8 @@ interface Progress {
  * one left it: a redelivery first reads what is stored and continues.
  */
 export function requestWorker(deps: WorkerDeps): StageHandler {
+  // Routing counts prompt tokens per request: load the encodings now, not on the first request.
+  loadEncodings();
   return {
     name: ConsumerNames.worker,
     stream: StreamNames.requests,

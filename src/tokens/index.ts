@@ -13,4 +13,4 @@ export {
   truncateToTokens,
 } from "./count.js";
 export type { TokenizerKind } from "./tokenizers.js";
-export { TokenizerKinds, tokenizerFor } from "./tokenizers.js";
+export { loadEncodings, TokenizerKinds, tokenizerFor } from "./tokenizers.js";

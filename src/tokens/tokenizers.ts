@@ -55,3 +55,13 @@ export function encoding(name: "o200k_base" | "cl100k_base"): Encoding {
   }
   return loaded;
 }
+
+/**
+ * Loads both encodings now (about half a second, synchronously), for processes that count
+ * tokens on their hot path — the request worker, the mock provider — so that their first
+ * request does not stall on it.
+ */
+export function loadEncodings(): void {
+  encoding("o200k_base");
+  encoding("cl100k_base");
+}
