@@ -17,6 +17,7 @@ import type { ChatRequest } from "../src/chat/wire.js";
 import {
   countPromptTokens,
   countTextTokens,
+  promptTokenCounter,
   type TokenizerKind,
   TokenizerKinds,
   tokenizerFor,
@@ -371,23 +372,12 @@ for (const request of [typical, largest]) {
   time("o200k_base", request, (r) => countPromptTokens(TokenizerKinds.o200k, r));
   time("cl100k_base", request, (r) => countPromptTokens(TokenizerKinds.cl100k, r));
   time("approximate", request, (r) => countPromptTokens(TokenizerKinds.approximate, r));
-  time("routing (o200k + cl100k, as a mixed catalog needs)", request, (r) => {
-    const models = [
-      { provider: "openai", upstreamModel: "gpt-4o" },
-      { provider: "openai", upstreamModel: "gpt-4-turbo" },
-      { provider: "anthropic", upstreamModel: "claude-sonnet-4" },
-    ];
-    const memo = new Map<TokenizerKind, number>();
-    let most = 0;
-    for (const model of models) {
-      const kind = tokenizerFor(model);
-      let tokens = memo.get(kind);
-      if (tokens === undefined) {
-        tokens = countPromptTokens(kind, r);
-        memo.set(kind, tokens);
-      }
-      most = Math.max(most, tokens);
-    }
-    return most;
+  time("routing: gpt-4o + gpt-4-turbo + claude (2 encodings)", request, (r) => {
+    const count = promptTokenCounter(r);
+    return Math.max(
+      count(tokenizerFor({ provider: "openai", upstreamModel: "gpt-4o" })),
+      count(tokenizerFor({ provider: "openai", upstreamModel: "gpt-4-turbo" })),
+      count(tokenizerFor({ provider: "anthropic", upstreamModel: "claude-sonnet-4" })),
+    );
   });
 }
