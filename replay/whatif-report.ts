@@ -10,6 +10,7 @@ import {
   type RouteDecision,
   type VersionedPolicy,
 } from "../src/routing/policy/index.js";
+import { countPromptTokens, tokenizerFor } from "../src/tokens/index.js";
 import { LatencyHistogram } from "./whatif-latency.js";
 
 /** One attempt of a recorded request: who served it and how long it took. */
@@ -193,12 +194,13 @@ export class WhatIf {
     if (recorded.served && !sameModel) this.rerouted++;
     let cost = 0;
     if (recorded.usage) {
-      // Another model tokenizes differently and has no warm prompt cache: its prompt is the
-      // router's own estimate, the answer's length is kept, nothing is served from cache.
+      // Another model tokenizes differently and has no warm prompt cache: its prompt is counted
+      // with that model's tokenizer (src/tokens, as the router counts it), the answer's length
+      // is kept, nothing is served from cache.
       const tokens: TokenCounts = sameModel
         ? recorded.usage
         : {
-            promptTokens: decision.estimate?.promptTokens ?? recorded.usage.promptTokens,
+            promptTokens: countPromptTokens(tokenizerFor(model), recorded.request),
             completionTokens: recorded.usage.completionTokens,
             cachedTokens: 0,
           };

@@ -5,6 +5,7 @@ import type { Clock, EventData } from "../events/index.js";
 import { ProviderError } from "../providers/provider-error.js";
 import type { ProviderRegistry } from "../providers/registry.js";
 import { ProviderErrorClass, type ProviderUsage } from "../providers/types.js";
+import { countPromptTokens, countTextTokens, tokenizerFor } from "../tokens/index.js";
 import { sleep } from "./clock.js";
 import { decideNextStep, type ExecutionPolicy, type NextStep } from "./policy.js";
 import type { ConcurrencyPools } from "./pools.js";
@@ -216,7 +217,7 @@ async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
   const slot = await acquireSlot(plan, base);
   if (slot.refused) return slot.refused;
   const started = clock.now();
-  const relayed = createRelay(input.request);
+  const relayed = createRelay(input.request, candidate);
   const onChunk = input.stream ? chunkRelay(plan, relayed) : undefined;
   try {
     const result = await callWithTimeouts(
@@ -438,16 +439,15 @@ function exhaustedRecord(input: ExecutionInput, cursor: Cursor, skipped: Skip[])
   return { type: "attempt.failed", data };
 }
 
-/** Characters per token of the fallback estimate (the provider never reported usage). */
-const CHARS_PER_TOKEN = 4;
-
 /**
  * What a stream relayed so far: chunks that reached the client, and the usage to bill if it
- * breaks — the provider's own usage chunk when one arrived, else an estimate from the text.
+ * breaks — the provider's own usage chunk when one arrived, else the shared token counter's
+ * count (src/tokens) of the prompt and of the text relayed, with the candidate's tokenizer.
  */
-function createRelay(request: ChatRequest) {
+function createRelay(request: ChatRequest, target: Pick<Candidate, "provider" | "upstreamModel">) {
   let reported: ProviderUsage | undefined;
-  let completionChars = 0;
+  // Kept as pieces and counted only if the provider never reports usage (rare).
+  const completion: string[] = [];
   return {
     sent: 0,
     observe(chunk: ChatCompletionChunk) {
@@ -459,18 +459,20 @@ function createRelay(request: ChatRequest) {
         };
       }
       for (const choice of chunk.choices) {
-        completionChars += (choice.delta.content ?? "").length + (choice.delta.refusal ?? "").length;
-        for (const call of choice.delta.tool_calls ?? [])
-          completionChars += call.function?.arguments?.length ?? 0;
+        if (choice.delta.content) completion.push(choice.delta.content);
+        if (choice.delta.refusal) completion.push(choice.delta.refusal);
+        for (const call of choice.delta.tool_calls ?? []) {
+          if (call.function?.arguments) completion.push(call.function.arguments);
+        }
       }
     },
     usage(): { usage: ProviderUsage; estimated: boolean } {
       if (reported) return { usage: reported, estimated: false };
-      const promptChars = JSON.stringify(request.messages).length;
+      const kind = tokenizerFor(target);
       return {
         usage: {
-          promptTokens: Math.ceil(promptChars / CHARS_PER_TOKEN),
-          completionTokens: Math.ceil(completionChars / CHARS_PER_TOKEN),
+          promptTokens: countPromptTokens(kind, request),
+          completionTokens: countTextTokens(kind, completion.join("")),
           cachedTokens: 0,
         },
         estimated: true,

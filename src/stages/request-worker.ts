@@ -4,6 +4,7 @@ import type { Delivery, StageHandler } from "../nats/consumer-runner.js";
 import { failpoint } from "../nats/failpoints.js";
 import { ConsumerNames, StreamNames } from "../nats/names.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
+import { loadEncodings } from "../tokens/index.js";
 import { admit, extensionOf } from "./admit.js";
 import {
   type AcceptedEvent,
@@ -45,6 +46,8 @@ interface Progress {
  * one left it: a redelivery first reads what is stored and continues.
  */
 export function requestWorker(deps: WorkerDeps): StageHandler {
+  // Routing counts prompt tokens per request: load the encodings now, not on the first request.
+  loadEncodings();
   return {
     name: ConsumerNames.worker,
     stream: StreamNames.requests,

@@ -9,8 +9,8 @@ import { loadCatalogFile } from "../../src/catalog/index.js";
 import { isEvent } from "../../src/events/index.js";
 import { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
-import { estimatePromptTokens } from "../../src/routing/policy/index.js";
 import { DEV_TENANT } from "../../src/tenancy/bootstrap.js";
+import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { runCli } from "../support/cli.js";
 
@@ -57,7 +57,11 @@ describe("decisions verify and whatif over real requests", { timeout: 120_000 },
       served.push({
         promptTokens: terminal.data.usage.promptTokens,
         completionTokens: terminal.data.usage.completionTokens,
-        estimatedPrompt: estimatePromptTokens(accepted.data.request),
+        // The alternative model recounts the prompt with its own tokenizer.
+        estimatedPrompt: countPromptTokens(
+          tokenizerFor({ provider: "mock", upstreamModel: "mock-large" }),
+          accepted.data.request,
+        ),
       });
       assert.equal(terminal.data.usage.cachedTokens, 0);
     }

@@ -13,8 +13,8 @@ import { createLogger } from "../../src/observability/index.js";
 import { type PolicyView, publishPolicy, watchPolicies } from "../../src/policies/index.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
 import { admissionEstimate, usdToNano } from "../../src/quotas/index.js";
-import { estimatePromptTokens } from "../../src/routing/policy/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
+import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
 
@@ -119,7 +119,9 @@ describe("quotas under concurrency: 4 worker processes, 200 requests, one tenant
   const estimateNano = async () => {
     const catalog = await loadCatalogFile();
     const model = catalog.resolve(MODEL)!;
-    const promptTokens = estimatePromptTokens({ messages: [{ role: "user", content: contentOf("t", 0) }] });
+    const promptTokens = countPromptTokens(tokenizerFor(model), {
+      messages: [{ role: "user", content: contentOf("t", 0) }],
+    });
     return { model, estimate: admissionEstimate(model, promptTokens, MAX_TOKENS).costNanoUsd };
   };
 

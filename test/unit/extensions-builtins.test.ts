@@ -133,10 +133,27 @@ describe("limit/v1", () => {
     assert.equal(verdict.value.choices[0]?.finish_reason, "length");
   });
 
-  it("turns maxTokens into characters and rejects when asked to", () => {
+  it("counts maxTokens with the conservative approximation and rejects when asked to", () => {
+    // "hello" is 1 cl100k token (→ 2 approximated), "hello world" 2 (→ 3).
     const settings = limitV1.parseSettings({ maxTokens: 2, action: "reject" });
-    assert.equal(limitV1.onCompletion?.(completion("12345678"), settings)?.verdict, "allow");
-    assert.equal(limitV1.onCompletion?.(completion("123456789"), settings)?.verdict, "reject");
+    assert.equal(limitV1.onCompletion?.(completion("hello"), settings)?.verdict, "allow");
+    const verdict = limitV1.onCompletion?.(completion("hello world"), settings);
+    assert.ok(verdict?.verdict === "reject");
+    assert.equal(verdict.reason, "response longer than 2 tokens");
+  });
+
+  it("truncates to maxTokens at a token boundary, whole and streamed", () => {
+    const settings = limitV1.parseSettings({ maxTokens: 3 });
+    const whole = limitV1.onCompletion?.(completion("hello world, how are you?"), settings);
+    assert.ok(whole?.verdict === "modify");
+    assert.equal(whole.value.choices[0]?.message.content, "hello world");
+    const transform = limitV1.createStreamTransform?.(settings);
+    assert.ok(transform !== undefined);
+    assert.deepEqual(
+      ["hello", " world", ", how", " are you?"].map((piece) => transform.push(piece)),
+      ["hello", "", "", ""],
+    );
+    assert.equal(transform.finishReason, "length");
   });
 
   it("cuts a stream at the limit and drops the rest", () => {

@@ -6,13 +6,13 @@ import { loadCatalogFile, parseCatalog, priceUsage } from "../../src/catalog/ind
 import { isBeamlineError } from "../../src/errors/index.js";
 import { EventTypes, makeEvent } from "../../src/events/index.js";
 import {
+  analyseRequest,
   decideWithPolicy,
   defaultPolicy,
-  estimatePromptTokens,
-  estimateTextTokens,
   parsePolicyDocument,
   verifyDecision,
 } from "../../src/routing/policy/index.js";
+import { countPromptTokens, TokenizerKinds } from "../../src/tokens/index.js";
 import { catalog, catalogDocument, chat, inputs, policy } from "./policy-fixtures.js";
 
 describe("policy documents", () => {
@@ -110,22 +110,29 @@ describe("route.decided from the policy engine", () => {
 });
 
 describe("prompt token estimate", () => {
-  it("counts ASCII at four characters per token and other code points as one each", () => {
-    assert.equal(estimateTextTokens("abcdefgh"), 2);
-    assert.equal(estimateTextTokens("日本語"), 3);
-    assert.equal(estimateTextTokens(""), 0);
+  const gpt4o = { provider: "openai", upstreamModel: "gpt-4o" };
+  const claude = { provider: "anthropic", upstreamModel: "claude-sonnet-4" };
+  const request = chat({
+    messages: [{ role: "user", content: "Summarise the meeting notes in three bullets." }],
   });
 
-  it("adds message framing, image parts and tool definitions", () => {
-    const base = estimatePromptTokens({ messages: [{ role: "user", content: "abcd" }] });
-    assert.equal(base, 3 + 4 + 1);
-    const image = estimatePromptTokens({ messages: [{ role: "user", content: [{ type: "image_url" }] }] });
-    assert.equal(image, 3 + 4 + 765);
-    const tools = estimatePromptTokens({
-      messages: [{ role: "user", content: "abcd" }],
-      tools: [{ type: "function" }],
-    });
-    assert.ok(tools > base);
+  it("counts the prompt with each model's own tokenizer", () => {
+    const needs = analyseRequest(request, [gpt4o, claude]);
+    assert.equal(needs.promptTokensFor(gpt4o), countPromptTokens(TokenizerKinds.o200k, request));
+    assert.equal(needs.promptTokensFor(claude), countPromptTokens(TokenizerKinds.approximate, request));
+  });
+
+  it("records the largest count among the models considered, so any candidate's reservation covers it", () => {
+    const both = analyseRequest(request, [gpt4o, claude]);
+    assert.equal(both.promptTokens, Math.max(both.promptTokensFor(gpt4o), both.promptTokensFor(claude)));
+    assert.ok(both.promptTokens > analyseRequest(request, [gpt4o]).promptTokens);
+  });
+
+  it("counts with the approximation when no model is considered", () => {
+    assert.equal(
+      analyseRequest(request, []).promptTokens,
+      countPromptTokens(TokenizerKinds.approximate, request),
+    );
   });
 });
 

@@ -175,9 +175,9 @@ describe("policy engine: constraints", () => {
   });
 
   it("excludes models whose context window cannot hold prompt plus requested output", () => {
-    const result = evaluatePolicy(
-      inputs({ request: chat({ messages: [{ role: "user", content: "x".repeat(40_000) }] }) }),
-    );
+    // Varied words, not one repeated character: a real tokenizer packs "xxxx…" many to a token.
+    const long = Array.from({ length: 6_000 }, (_, i) => `item${i}`).join(" ");
+    const result = evaluatePolicy(inputs({ request: chat({ messages: [{ role: "user", content: long }] }) }));
     assert.equal(excludedAs(result, "cheap-small"), "context-too-small");
     assert.ok(ids(result).includes("mid-eu"));
     const output = evaluatePolicy(inputs({ request: chat({ max_tokens: 7000 }) }));

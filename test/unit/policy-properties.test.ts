@@ -6,12 +6,12 @@ import type { ChatRequest } from "../../src/chat/wire.js";
 import { isBeamlineError } from "../../src/errors/index.js";
 import {
   decideWithPolicy,
-  estimatePromptTokens,
   evaluatePolicy,
   type PolicyInputs,
   policyDocumentSchema,
   verifyDecision,
 } from "../../src/routing/policy/index.js";
+import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 
 const PROVIDERS = ["p1", "p2", "p3"];
 const TAGS = ["eu", "us", "ch"];
@@ -180,7 +180,7 @@ function violatesHardConstraint(model: CatalogModel, inputs: PolicyInputs): stri
   if (r.response_format?.type === "json_object") needs.add("jsonMode");
   if (r.stream) needs.add("streaming");
   for (const cap of needs) if (!model.capabilities[cap]) return `capability ${cap}`;
-  const prompt = estimatePromptTokens(r);
+  const prompt = countPromptTokens(tokenizerFor(model), r);
   if (model.contextWindow !== undefined && prompt + (r.max_tokens ?? 0) > model.contextWindow)
     return "context";
   if (r.max_tokens != null && model.maxOutputTokens !== undefined && r.max_tokens > model.maxOutputTokens)

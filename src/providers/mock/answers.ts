@@ -1,8 +1,17 @@
 import type { ChatUsage } from "../../chat/wire.js";
+import {
+  countMessageTokens,
+  countPromptTokens,
+  countTextTokens,
+  tokenizerFor,
+  truncateToTokens,
+} from "../../tokens/index.js";
 
 /**
  * The mock provider's deterministic answers: the same request always gets the same reply
- * and the same token counts. Pure; the HTTP server in `server.ts` only frames them.
+ * and the same token counts. Pure; the HTTP server in `server.ts` only frames them. Tokens are
+ * counted as a provider would for the model asked (src/tokens): OpenAI's encodings for OpenAI
+ * model names, the conservative approximation for any other name.
  */
 
 /** The parts of a chat request the mock reads; anything else is ignored. */
@@ -31,12 +40,6 @@ export interface MockAnswer {
 
 /** Longest part of the last message echoed back, in characters. */
 const EXCERPT_CHARS = 80;
-const CHARS_PER_TOKEN = 4;
-
-/** A stand-in for a tokenizer: about four characters per token, at least one for any text. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / CHARS_PER_TOKEN);
-}
 
 /** The text of a message's content: the string itself or its `text` parts joined. */
 export function messageText(content: unknown): string {
@@ -77,15 +80,16 @@ function firstFunctionTool(request: MockChatRequest): string | undefined {
  * Cached tokens pretend the leading system/developer messages are a cached prefix.
  */
 export function answerFor(request: MockChatRequest): MockAnswer {
-  let promptTokens = 0;
+  const kind = tokenizerFor({ provider: "mock", upstreamModel: request.model });
+  const tools = Array.isArray(request.tools) ? request.tools : undefined;
+  const promptTokens = countPromptTokens(kind, { messages: request.messages, tools });
   let cachedTokens = 0;
-  let inPrefix = true;
   for (const message of request.messages) {
-    const tokens = estimateTokens(messageText(message.content));
-    promptTokens += tokens;
-    if (inPrefix && (message.role === "system" || message.role === "developer")) cachedTokens += tokens;
-    else inPrefix = false;
+    if (message.role !== "system" && message.role !== "developer") break;
+    cachedTokens += countMessageTokens(kind, message);
   }
+  // Rounding per message can exceed the prompt's own rounded total by a token or two.
+  cachedTokens = Math.min(cachedTokens, promptTokens);
   const last = request.messages[request.messages.length - 1];
   const lastText = excerpt(messageText(last?.content));
   const usage = (completionTokens: number): ChatUsage => ({
@@ -102,7 +106,7 @@ export function answerFor(request: MockChatRequest): MockAnswer {
       content: null,
       toolCall: { id: `call_mock_${request.messages.length}`, name: toolName, arguments: args },
       finishReason: "tool_calls",
-      usage: usage(estimateTokens(toolName) + estimateTokens(args)),
+      usage: usage(countTextTokens(kind, toolName) + countTextTokens(kind, args)),
     };
   }
 
@@ -114,11 +118,11 @@ export function answerFor(request: MockChatRequest): MockAnswer {
         : "Mock provider reply.";
   let finishReason: MockAnswer["finishReason"] = "stop";
   const limit = positiveInteger(request.max_completion_tokens) ?? positiveInteger(request.max_tokens);
-  if (limit !== undefined && estimateTokens(content) > limit) {
-    content = content.slice(0, limit * CHARS_PER_TOKEN);
+  if (limit !== undefined && countTextTokens(kind, content) > limit) {
+    content = truncateToTokens(kind, content, limit);
     finishReason = "length";
   }
-  return { content, toolCall: undefined, finishReason, usage: usage(estimateTokens(content)) };
+  return { content, toolCall: undefined, finishReason, usage: usage(countTextTokens(kind, content)) };
 }
 
 /**

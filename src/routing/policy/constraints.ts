@@ -30,6 +30,8 @@ export interface Exclusion {
 /** What the checks know about one model for this request. */
 export interface ModelFacts {
   model: CatalogModel;
+  /** The request's prompt tokens as this model's tokenizer counts them (src/tokens). */
+  promptTokens: number;
   estimatedCostNanoUsd: number;
   health: ModelHealth | undefined;
 }
@@ -56,7 +58,7 @@ function strategyModels(strategy: Strategy): ReadonlySet<string> | undefined {
  * stable for the same inputs.
  */
 export function firstViolation(facts: ModelFacts, context: CheckContext): Exclusion | undefined {
-  const { model, estimatedCostNanoUsd, health } = facts;
+  const { model, promptTokens, estimatedCostNanoUsd, health } = facts;
   const { needs, constraints } = context;
   const exclude = (reason: ExclusionReason, detail: string): Exclusion => ({
     provider: model.provider,
@@ -82,7 +84,7 @@ export function firstViolation(facts: ModelFacts, context: CheckContext): Exclus
   if (missing.length > 0) {
     return exclude(ExclusionReasons.missingCapability, `lacks ${missing.join(", ")}`);
   }
-  const contextNeeded = needs.promptTokens + (needs.requestedOutputTokens ?? 0);
+  const contextNeeded = promptTokens + (needs.requestedOutputTokens ?? 0);
   if (model.contextWindow !== undefined && contextNeeded > model.contextWindow) {
     return exclude(
       ExclusionReasons.contextTooSmall,

@@ -100,7 +100,6 @@ export function evaluatePolicy(inputs: PolicyInputs): PolicyEvaluation {
   const { request, policy, catalog, health, quota } = inputs;
   const constraints = policy.document.routing.constraints;
   const target = resolveTarget(request.model, policy, catalog);
-  const needs = analyseRequest(request);
   const excluded: Exclusion[] = [];
   const considered: CatalogModel[] = [];
   const seen = new Set<string>();
@@ -120,15 +119,19 @@ export function evaluatePolicy(inputs: PolicyInputs): PolicyEvaluation {
     seen.add(model.id);
     considered.push(model);
   }
+  const analysed = analyseRequest(request, considered);
+  const { promptTokensFor, ...needs } = analysed;
   const eligible: ModelFacts[] = [];
   for (const model of considered) {
+    const promptTokens = promptTokensFor(model);
     const cost = computeCost(model, {
-      promptTokens: needs.promptTokens,
+      promptTokens,
       completionTokens: outputTokensForEstimate(model, needs, constraints.assumedOutputTokens),
       cachedTokens: 0,
     });
     const facts: ModelFacts = {
       model,
+      promptTokens,
       estimatedCostNanoUsd: cost.costNanoUsd,
       health: health.models[healthKey(model.provider, model.id)],
     };

@@ -24,10 +24,5 @@ export type { PolicyEvaluation, PolicyInputs, Resolution, ScoredCandidate } from
 export { AUTO_MODEL, evaluatePolicy } from "./engine.js";
 export type { BreakerState, HealthSnapshot, ModelHealth, QuotaState } from "./inputs.js";
 export { EMPTY_HEALTH, healthKey, healthSnapshotSchema, NO_QUOTA, quotaStateSchema } from "./inputs.js";
-export type { RequestNeeds } from "./request-needs.js";
-export {
-  analyseRequest,
-  estimatePromptTokens,
-  estimateTextTokens,
-  requiredCapabilities,
-} from "./request-needs.js";
+export type { AnalysedRequest, RequestNeeds } from "./request-needs.js";
+export { analyseRequest, requiredCapabilities } from "./request-needs.js";

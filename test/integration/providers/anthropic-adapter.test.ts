@@ -40,9 +40,10 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
     assert.match(result.completion.id, /^msg_mock_/);
     assert.equal(choice.message.content, "Mock provider reply to: Hello adapter");
     assert.equal(choice.finish_reason, "stop");
-    // The system prompt is the mock's cached prefix: 4 tokens of "You are terse.".
-    assert.deepEqual(result.usage, { promptTokens: 8, completionTokens: 10, cachedTokens: 4 });
-    assert.equal(result.completion.usage?.prompt_tokens, 8);
+    // Counted by the shared token counter's approximation (a non-OpenAI model), framing
+    // included; the system message is the mock's cached prefix: 12 of the 25 prompt tokens.
+    assert.deepEqual(result.usage, { promptTokens: 25, completionTokens: 11, cachedTokens: 12 });
+    assert.equal(result.completion.usage?.prompt_tokens, 25);
   });
 
   it("streams chunks before resolving and assembles the same completion", async () => {
@@ -59,7 +60,7 @@ describe("Anthropic adapter against the mock provider's Anthropic wire", { timeo
       "content comes in pieces",
     );
     assert.equal(chunks.at(-1)?.choices.length, 0, "the last chunk carries only the usage");
-    assert.deepEqual(chunks.at(-1)?.usage?.prompt_tokens, 8);
+    assert.deepEqual(chunks.at(-1)?.usage?.prompt_tokens, 25);
     assert.equal(result.completion.choices[0]?.message.content, plain.completion.choices[0]?.message.content);
     assert.equal(result.completion.choices[0]?.finish_reason, "stop");
     assert.deepEqual(result.usage, plain.usage);

@@ -35,11 +35,12 @@ describe("mock provider over HTTP", { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(completion.model, "mock-small");
     assert.equal(completion.choices[0]?.message.content, "Mock provider reply to: Hello mock");
     assert.equal(completion.choices[0]?.finish_reason, "stop");
+    // The shared token counter's approximation ("mock-small" is no OpenAI model), framing included.
     assert.deepEqual(completion.usage, {
-      prompt_tokens: 7,
-      completion_tokens: 9,
-      total_tokens: 16,
-      prompt_tokens_details: { cached_tokens: 4 },
+      prompt_tokens: 25,
+      completion_tokens: 11,
+      total_tokens: 36,
+      prompt_tokens_details: { cached_tokens: 12 },
     });
   });
 

@@ -150,8 +150,10 @@ describe("executeCandidates", () => {
     assert.equal(data?.chunksSent, 2);
     assert.equal(data?.final, true);
     assert.equal(data?.usageEstimated, true);
-    // 8 characters streamed → 2 tokens; the prompt's messages JSON is 38 characters → 10.
-    assert.deepEqual(data?.usage, { promptTokens: 10, completionTokens: 2, cachedTokens: 0 });
+    // Counted with the candidate's tokenizer ("a-model-up" is not an OpenAI model: the
+    // approximation, cl100k × 1.45 rounded up). "abcdefgh" is 1 cl100k token → 2; the prompt
+    // is 3 priming + 3 framing + "user" (1) + "12345678" (3) = 10 → 15.
+    assert.deepEqual(data?.usage, { promptTokens: 15, completionTokens: 2, cachedTokens: 0 });
   });
 
   it("times out a stream that sends no first token, then retries", async () => {

@@ -1,16 +1,22 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { answerFor, estimateTokens, splitIntoPieces } from "../../../src/providers/mock/answers.js";
+import { answerFor, splitIntoPieces } from "../../../src/providers/mock/answers.js";
+import {
+  countMessageTokens,
+  countPromptTokens,
+  countTextTokens,
+  TokenizerKinds,
+} from "../../../src/tokens/index.js";
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 describe("mock answers", () => {
-  it("estimates about four characters per token", () => {
-    assert.equal(estimateTokens(""), 0);
-    assert.equal(estimateTokens("abc"), 1);
-    assert.equal(estimateTokens("abcdefgh"), 2);
-    assert.equal(estimateTokens("abcdefghi"), 3);
+  it("counts tokens as the provider of the model asked would: OpenAI's encoding for gpt-4o", () => {
+    const answer = answerFor({ model: "gpt-4o", messages: [{ role: "user", content: "hello world" }] });
+    // 3 priming + 3 framing + "user" (1) + "hello world" (2).
+    assert.equal(answer.usage.prompt_tokens, 9);
+    assert.equal(answer.usage.completion_tokens, countTextTokens(TokenizerKinds.o200k, answer.content ?? ""));
   });
 
   it("given the same request, answers the same reply and token counts", () => {
@@ -25,17 +31,20 @@ describe("mock answers", () => {
     assert.deepEqual(answerFor(structuredClone(request)), first);
     assert.equal(first.content, "Mock provider reply to: What is NATS?");
     assert.equal(first.finishReason, "stop");
+    // "m" is no OpenAI model: the conservative approximation counts it.
+    const kind = TokenizerKinds.approximate;
     assert.deepEqual(first.usage, {
-      prompt_tokens: estimateTokens("You are terse.") + estimateTokens("What is   NATS?"),
-      completion_tokens: estimateTokens("Mock provider reply to: What is NATS?"),
+      prompt_tokens: countPromptTokens(kind, request),
+      completion_tokens: countTextTokens(kind, "Mock provider reply to: What is NATS?"),
       total_tokens: first.usage.prompt_tokens + first.usage.completion_tokens,
-      prompt_tokens_details: { cached_tokens: estimateTokens("You are terse.") },
+      prompt_tokens_details: { cached_tokens: countMessageTokens(kind, request.messages[0]!) },
     });
   });
 
-  it("cuts the reply at max_tokens with finish reason length", () => {
+  it("cuts the reply at max_tokens, at a token boundary, with finish reason length", () => {
     const answer = answerFor({ model: "m", messages: [{ role: "user", content: "hello" }], max_tokens: 2 });
-    assert.equal(answer.content, "Mock pro");
+    // 2 approximated tokens hold one cl100k token ("Mock" → ceil(1 × 1.45) = 2).
+    assert.equal(answer.content, "Mock");
     assert.equal(answer.finishReason, "length");
     assert.equal(answer.usage.completion_tokens, 2);
   });

@@ -14,11 +14,11 @@ import {
   decideWithPolicy,
   defaultPolicy,
   EMPTY_HEALTH,
-  estimatePromptTokens,
   NO_QUOTA,
   parsePolicyDocument,
   type VersionedPolicy,
 } from "../../../src/routing/policy/index.js";
+import { countPromptTokens, tokenizerFor } from "../../../src/tokens/index.js";
 
 const TENANT = "acme";
 const model = (id: string, input: number, output: number, quality: number) => ({
@@ -98,7 +98,10 @@ describe("what-if replay (pure core)", () => {
   it("re-estimates the prompt when the alternative picks another model: estimate in, answer kept, no cache", () => {
     const fact = recorded(1, { prompt: 1000, completion: 500, cached: 200 });
     const report = whatIfReport({ policy: QUALITY }, [[fact]]);
-    const prompt = estimatePromptTokens(fact.request);
+    const prompt = countPromptTokens(
+      tokenizerFor({ provider: "mock", upstreamModel: "large" }),
+      fact.request,
+    );
     assert.equal(report.totals.rerouted, 1);
     assert.equal(report.totals.tokensReestimated, 1);
     assert.equal(report.totals.alternativeCostNanoUsd, nano(prompt, 0, 500, { i: 10, c: 5, o: 20 }));

@@ -1,0 +1,16 @@
+export type { Prompt, PromptMessage } from "./count.js";
+export {
+  APPROXIMATION_FACTOR,
+  countMessageTokens,
+  countPromptTokens,
+  countTextTokens,
+  IMAGE_PART_TOKENS,
+  MESSAGE_OVERHEAD_TOKENS,
+  NAME_OVERHEAD_TOKENS,
+  promptTokenCounter,
+  REPLY_PRIMING_TOKENS,
+  TOOLS_OVERHEAD_TOKENS,
+  truncateToTokens,
+} from "./count.js";
+export type { TokenizerKind } from "./tokenizers.js";
+export { loadEncodings, TokenizerKinds, tokenizerFor } from "./tokenizers.js";

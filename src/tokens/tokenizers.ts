@@ -1,0 +1,67 @@
+import { createRequire } from "node:module";
+
+/**
+ * Which tokenizer counts a model's tokens. OpenAI publishes the byte-pair encodings of its
+ * chat models (`o200k_base` for gpt-4o, gpt-4.1, gpt-4.5, gpt-5 and the o-series;
+ * `cl100k_base` for gpt-4 and gpt-3.5), so for those the count is the provider's own.
+ * Anthropic, Google and everyone else publish no tokenizer for their current models: those
+ * get `approximate`, a deliberate over-estimate (see `APPROXIMATION_FACTOR` in count.ts).
+ */
+export const TokenizerKinds = {
+  o200k: "o200k_base",
+  cl100k: "cl100k_base",
+  approximate: "approximate",
+} as const;
+export type TokenizerKind = (typeof TokenizerKinds)[keyof typeof TokenizerKinds];
+
+/** Providers whose models never use an OpenAI encoding, whatever the model is called. */
+const NON_OPENAI_PROVIDERS = new Set(["anthropic", "gemini", "google", "vertex"]);
+
+const O200K_MODEL = /^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|gpt-oss|o1|o3|o4)(\b|-|$)/;
+const CL100K_MODEL = /^(gpt-4|gpt-3\.5|gpt-35)(\b|-|$)/;
+
+/**
+ * The tokenizer of a catalog model, by its provider and upstream model id. The model id
+ * decides for OpenAI families wherever they are hosted (a proxy or Azure deployment of
+ * gpt-4o still tokenizes with o200k); a leading `vendor/` path (`openai/gpt-4o`) is ignored.
+ */
+export function tokenizerFor(model: { provider: string; upstreamModel: string }): TokenizerKind {
+  if (NON_OPENAI_PROVIDERS.has(model.provider)) return TokenizerKinds.approximate;
+  const name = model.upstreamModel.toLowerCase().replace(/^.*\//, "");
+  if (O200K_MODEL.test(name)) return TokenizerKinds.o200k;
+  if (CL100K_MODEL.test(name)) return TokenizerKinds.cl100k;
+  return TokenizerKinds.approximate;
+}
+
+/** The part of an encoding the counter uses. */
+export interface Encoding {
+  encode(text: string, options: { disallowedSpecial: Set<string> }): number[];
+  decode(tokens: Iterable<number>): string;
+}
+
+const require = createRequire(import.meta.url);
+const encodings = new Map<"o200k_base" | "cl100k_base", Encoding>();
+
+/**
+ * The encoding by name, loaded on first use and kept for the life of the process: loading
+ * one parses its merge table (a few hundred milliseconds for o200k), which a process that
+ * never counts tokens of that family should not pay at start-up.
+ */
+export function encoding(name: "o200k_base" | "cl100k_base"): Encoding {
+  let loaded = encodings.get(name);
+  if (!loaded) {
+    loaded = require(`gpt-tokenizer/cjs/encoding/${name}`) as Encoding;
+    encodings.set(name, loaded);
+  }
+  return loaded;
+}
+
+/**
+ * Loads both encodings now (about half a second, synchronously), for processes that count
+ * tokens on their hot path — the request worker, the mock provider — so that their first
+ * request does not stall on it.
+ */
+export function loadEncodings(): void {
+  encoding("o200k_base");
+  encoding("cl100k_base");
+}
