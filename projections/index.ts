@@ -32,6 +32,20 @@ export {
 } from "./provider-health-projector.js";
 export { openQuotaKv, projectQuota, quotaProjector, readProjectedQuota } from "./quota-projector.js";
 export { rebuildQuotaState, reduceQuota } from "./quotas.js";
+export type { SpendAmounts, SpendGroup, SpendGroupBy, SpendRecord, SpendSummary } from "./spend.js";
+export {
+  addSpend,
+  NO_KEY_TOKEN,
+  noSpend,
+  parseSpendKey,
+  reduceSpend,
+  spendKey,
+  spendKvKey,
+  summariseSpend,
+  usageAmounts,
+  utcDay,
+} from "./spend.js";
+export { openSpendKv, projectSpendEvent, readTenantSpend, spendProjector } from "./spend-projector.js";
 export type { TenantRecord } from "./tenants.js";
 export { reduceTenant, tenantKvKey } from "./tenants.js";
 export { decodeTenantRecord, projectTenantEvent, tenantsProjector } from "./tenants-projector.js";

@@ -1,8 +1,19 @@
+export type { Discrepancy, DiscrepancyKind, RequestFacts } from "./billing-checks.js";
+export { checkRequest, DiscrepancyKinds } from "./billing-checks.js";
 export type { FieldDifference } from "./decision-diff.js";
 export { DECIDED_FIELDS, diffDecision } from "./decision-diff.js";
 export { LogDocuments } from "./log-documents.js";
 export { type ProjectionCheck, verifyProjections } from "./rebuild-projections.js";
+export type { ReconcileOptions, ReconcileReport } from "./reconcile-billing.js";
+export { reconcileBilling } from "./reconcile-billing.js";
 export { readRequestHistory, readTenantUsage } from "./request-history.js";
+export type { UsageCloudEvent, UsageExportOptions } from "./usage-export.js";
+export {
+  readUsageRecords,
+  toUsageCloudEvent,
+  USAGE_CLOUDEVENT_TYPE,
+  usageIdempotencyKey,
+} from "./usage-export.js";
 export { readCatalogVersion, verifyRecordedDecision } from "./verify-decision.js";
 export type { DecisionMismatch, DecisionsVerification, VerifyDecisionsOptions } from "./verify-decisions.js";
 export { verifyDecisions } from "./verify-decisions.js";

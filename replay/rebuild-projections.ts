@@ -4,11 +4,12 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ApiKeyRecord, apiKeyKvKey, reduceApiKey } from "../projections/api-keys.js";
 import { CATALOG_KV_KEY, reduceCatalog, reducePolicy } from "../projections/config-documents.js";
+import { reduceSpend, type SpendRecord, spendKvKey } from "../projections/spend.js";
 import { reduceTenant, tenantKvKey } from "../projections/tenants.js";
 import { QuotaLog } from "../src/admission/index.js";
-import { type BeamlineEvent, isEvent, SubjectRoots } from "../src/events/index.js";
+import { type BeamlineEvent, decodeEvent, isEvent, SubjectRoots } from "../src/events/index.js";
 import { KvBuckets, StreamNames } from "../src/nats/names.js";
-import { readEvents } from "../src/nats/read-events.js";
+import { readEvents, readStream } from "../src/nats/read-events.js";
 
 /**
  * Operators' check of the KV projections against the log they are derived from: every
@@ -131,6 +132,25 @@ async function quotaTenants(nc: NatsConnection, kv: KV): Promise<Set<string>> {
   return tenants;
 }
 
+/**
+ * Folds the whole usage stream into spend cells, streaming: memory holds one record per
+ * tenant × day × key × model cell, never the usage records themselves.
+ */
+async function replaySpend(nc: NatsConnection): Promise<Map<string, unknown>> {
+  const cells = new Map<string, SpendRecord>();
+  for await (const message of readStream(nc, {
+    stream: StreamNames.usage,
+    filters: [`${SubjectRoots.usage}.>`],
+  })) {
+    const event = decodeEvent(message.data, message.headers);
+    const key = spendKvKey(event);
+    if (!key) continue;
+    const next = reduceSpend(cells.get(key), event, message.seq);
+    if (next) cells.set(key, next);
+  }
+  return cells;
+}
+
 /** Replays every projection and compares it with KV; with `rebuild`, replaces KV by the replay. */
 export async function verifyProjections(
   nc: NatsConnection,
@@ -154,6 +174,12 @@ export async function verifyProjections(
   const storedQuota = await readBucket(quotaKv);
   checks.push(compare("quotas", KvBuckets.quota, replayedQuota, storedQuota));
   rebuilds.push({ kv: quotaKv, replayed: replayedQuota, stored: storedQuota });
+
+  const spendKv = await kvm.open(KvBuckets.spend);
+  const replayedSpend = await replaySpend(nc);
+  const storedSpend = await readBucket(spendKv);
+  checks.push(compare("spend", KvBuckets.spend, replayedSpend, storedSpend));
+  rebuilds.push({ kv: spendKv, replayed: replayedSpend, stored: storedSpend });
 
   if (options.rebuild) {
     for (const { kv, replayed, stored } of rebuilds) {

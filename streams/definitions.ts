@@ -168,6 +168,14 @@ export function beamlineTopology(s: TopologySettings): Topology {
         "tenant policies and the model catalog projected into KV",
         [`${SubjectRoots.config}.policy.>`, `${SubjectRoots.config}.catalog.>`],
       ),
+      {
+        ...consumer(StreamNames.usage, ConsumerNames.spendProjector, "spend projection into KV", [
+          `${SubjectRoots.usage}.>`,
+        ]),
+        // One message in flight: a spend cell guards against double counting by the highest
+        // sequence folded in, which needs stream order (see projections/spend.ts).
+        max_ack_pending: 1,
+      },
     ],
     kv: [
       {
@@ -210,6 +218,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         bucket: KvBuckets.extensions,
         description: "External extension registrations: <name>.<version> → stages, contract",
         history: 5,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.spend,
+        description: "<tenant>.<day>.<key>.<model> → requests, tokens, cost (projection of BL_USAGE)",
+        history: 1,
         replicas: s.replicas,
       },
     ],

@@ -7,6 +7,7 @@ import { assertTenantId } from "../events/index.js";
 import { startTracing } from "../observability/tracing-sdk.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
+import { registerBillingCommands } from "./commands/billing.js";
 import { registerCatalogCommands } from "./commands/catalog.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
@@ -139,6 +140,7 @@ registerProjectionsCommands(program);
 registerPolicyCommands(program);
 registerCatalogCommands(program);
 registerReplayCommands(program);
+registerBillingCommands(program);
 
 try {
   registerExtensionsCommands(program);

@@ -7,6 +7,7 @@ import type { PolicyView } from "../policies/view.js";
 import type { ApiKeyCache, TenancyAdmin, TenantCache } from "../tenancy/index.js";
 import { registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
 import { registerPolicyAdminRoutes } from "./admin/policies.js";
+import { spendAdminRoutes } from "./admin/spend.js";
 import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
@@ -99,6 +100,11 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   registerAdminRoutes(app, { adminToken: deps.adminToken }, tenancyAdminRoutes(deps.tenancyAdmin));
   registerAdminRoutes(app, { adminToken: deps.adminToken }, (admin) =>
     registerPolicyAdminRoutes(admin, deps),
+  );
+  registerAdminRoutes(
+    app,
+    { adminToken: deps.adminToken },
+    spendAdminRoutes(deps.store.nc, deps.tenancyAdmin),
   );
 
   app.get("/healthz", async () => ({ status: "ok" }));

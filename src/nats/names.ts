@@ -23,6 +23,7 @@ export const ConsumerNames = {
   healthProjector: "projector-health",
   tenantsProjector: "projector-tenants",
   configDocumentsProjector: "projector-config-documents",
+  spendProjector: "projector-spend",
 } as const;
 
 /** KV buckets (projections and config views). */
@@ -34,4 +35,5 @@ export const KvBuckets = {
   policies: "bl_policies",
   catalog: "bl_catalog",
   extensions: "bl_extensions",
+  spend: "bl_spend",
 } as const;

@@ -8,6 +8,7 @@ import {
   providerHealthProjector,
   quotaProjector,
   readProjectedQuota,
+  spendProjector,
   tenantsProjector,
 } from "../../projections/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
@@ -162,6 +163,7 @@ export async function startBeamline(
       handlers.push(await configDocumentsProjector(store));
       handlers.push(await providerHealthProjector(store, healthPolicy));
       handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
+      handlers.push(await spendProjector(store));
     }
     const running: RunningStage[] = [];
     for (const handler of handlers) {

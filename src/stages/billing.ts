@@ -52,8 +52,9 @@ export function billingStage(deps: BillingDeps): StageHandler {
     catalog: ModelCatalog | undefined,
     traceparent: string | undefined,
   ): Promise<void> {
+    if (!isBillable(event)) return;
     const { usage, provider, model, apiKeyId } = event.data;
-    if (!usage || !provider || !model || usage.promptTokens + usage.completionTokens === 0) return;
+    if (!usage || !provider || !model) return;
     const catalogModel = catalog?.resolve(model);
     if (!catalog || !catalogModel) throw unpriceable(event, "price it");
     const cost = computeCost(catalogModel, usage);
@@ -92,6 +93,15 @@ export function billingStage(deps: BillingDeps): StageHandler {
       deps.metrics.costNanoUsd.inc(labels, cost.costNanoUsd);
     }
   }
+}
+
+/**
+ * Whether a terminal event is billed (has exactly one usage record): a provider and model are
+ * named and the provider produced tokens. The one rule billing and reconciliation share.
+ */
+export function isBillable(terminal: TerminalEvent): boolean {
+  const { usage, provider, model } = terminal.data;
+  return Boolean(usage && provider && model) && usage!.promptTokens + usage!.completionTokens > 0;
 }
 
 /** Retried, then dead-lettered: a request is never billed with a guessed price. */

@@ -53,6 +53,7 @@ describe("projections verify and rebuild", { timeout: 90_000 }, () => {
         [StreamNames.config, "projector-config-documents"],
         [StreamNames.quota, "projector-quotas"],
         [StreamNames.requests, "billing"],
+        [StreamNames.usage, "projector-spend"],
       ] as const) {
         await waitForConsumerCaughtUp(beamline.nc, stream, consumer);
       }
@@ -65,7 +66,7 @@ describe("projections verify and rebuild", { timeout: 90_000 }, () => {
     const checks = await verifyProjections(beamline.nc);
     assert.deepEqual(
       checks.map((c) => c.name),
-      ["api keys", "tenants", "policies", "catalog", "quotas"],
+      ["api keys", "tenants", "policies", "catalog", "quotas", "spend"],
     );
     for (const check of checks) {
       assert.deepEqual(check.differing, [], `${check.name}: ${JSON.stringify(check)}`);
@@ -84,6 +85,16 @@ describe("projections verify and rebuild", { timeout: 90_000 }, () => {
       break;
     }
     await keys.delete(someKey);
+    const spend = await kvm.open(KvBuckets.spend);
+    let spendKey = "";
+    for await (const key of await spend.keys("dev.>")) spendKey = key;
+    const cell = JSON.parse(new TextDecoder().decode((await spend.get(spendKey))!.value)) as {
+      costNanoUsd: number;
+    };
+    await spend.put(
+      spendKey,
+      new TextEncoder().encode(JSON.stringify({ ...cell, costNanoUsd: cell.costNanoUsd + 1 })),
+    );
 
     const damaged = await verifyProjections(beamline.nc);
     const byName = new Map(damaged.map((c) => [c.name, c]));
@@ -92,6 +103,7 @@ describe("projections verify and rebuild", { timeout: 90_000 }, () => {
     assert.equal(apiKeys.differing.length, 1);
     assert.match(apiKeys.differing[0]!, /^key key_[A-Za-z0-9_]+$/, "a key is named by its id");
     assert.ok(!apiKeys.differing[0]!.includes(someKey), "never by its hash");
+    assert.deepEqual(byName.get("spend")?.differing, [spendKey], "an altered spend cell is found");
 
     const { stdout } = await run(
       process.execPath,

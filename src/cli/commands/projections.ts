@@ -7,7 +7,9 @@ import { connectForCommand } from "../nats-target.js";
 export function registerProjectionsCommands(program: Command): void {
   program
     .command("projections")
-    .description("KV projections (API keys, tenants, policies, catalog, quotas) and the log they derive from")
+    .description(
+      "KV projections (API keys, tenants, policies, catalog, quotas, spend) and the log they derive from",
+    )
     .command("verify")
     .description(
       "replay each projection from its stream and compare it with KV (provider health: `providers health --verify`)",

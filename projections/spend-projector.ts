@@ -1,0 +1,72 @@
+import type { KV } from "@nats-io/kv";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { BeamlineEvent } from "../src/events/index.js";
+import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
+import type { EventStore } from "../src/nats/event-store.js";
+import { decodeRecord, foldIntoKv } from "../src/nats/kv-fold.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
+import { reduceSpend, type SpendRecord, spendDayFilter, spendKvKey, spendTenantFilter } from "./spend.js";
+
+/** KV bucket `bl_spend`: tenant × day × key × model cells (see projections/spend.ts). */
+export async function openSpendKv(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).open(KvBuckets.spend);
+}
+
+/** Folds one usage record into its cell. */
+export async function projectSpendEvent(kv: KV, event: BeamlineEvent, sequence: number): Promise<void> {
+  const key = spendKvKey(event);
+  if (!key) return;
+  await foldIntoKv<SpendRecord>(kv, key, (current) => reduceSpend(current, event, sequence), "spend");
+}
+
+/** The live projector: BL_USAGE → KV `bl_spend`, one message at a time in stream order. */
+export async function spendProjector(store: EventStore): Promise<StageHandler> {
+  const kv = await openSpendKv(store.nc);
+  return {
+    name: ConsumerNames.spendProjector,
+    stream: StreamNames.usage,
+    async handle(event: BeamlineEvent, delivery: Delivery) {
+      await projectSpendEvent(kv, event, delivery.streamSequence);
+    },
+  };
+}
+
+/** The longest range read day by day; a longer one reads the tenant's prefix and skips days. */
+const MAX_DAY_FILTERS = 400;
+const DAY_MS = 86_400_000;
+
+/** Every day from `sinceDay` to `untilDay`, inclusive; undefined when over {@link MAX_DAY_FILTERS}. */
+function daysBetween(sinceDay: string, untilDay: string): string[] | undefined {
+  const from = Date.parse(`${sinceDay}T00:00:00Z`);
+  const to = Date.parse(`${untilDay}T00:00:00Z`);
+  const count = Math.floor((to - from) / DAY_MS) + 1;
+  if (count > MAX_DAY_FILTERS) return undefined;
+  return Array.from({ length: Math.max(0, count) }, (_, i) =>
+    new Date(from + i * DAY_MS).toISOString().slice(0, 10),
+  );
+}
+
+/**
+ * A tenant's cells, read by key prefix: one filter per day of the range when both ends are
+ * given (and the range is at most 400 days), else the tenant's whole prefix. Cells outside the
+ * range may still be yielded on the prefix path: callers filter by day (summariseSpend does).
+ */
+export async function* readTenantSpend(
+  kv: KV,
+  tenant: string,
+  range: { sinceDay?: string | undefined; untilDay?: string | undefined } = {},
+): AsyncGenerator<SpendRecord> {
+  const days =
+    range.sinceDay !== undefined && range.untilDay !== undefined
+      ? daysBetween(range.sinceDay, range.untilDay)
+      : undefined;
+  if (days && days.length === 0) return;
+  const filter = days ? days.map((day) => spendDayFilter(tenant, day)) : spendTenantFilter(tenant);
+  const keys: string[] = [];
+  for await (const key of await kv.keys(filter)) keys.push(key);
+  for (const key of keys.sort()) {
+    const entry = await kv.get(key);
+    if (entry?.operation === "PUT") yield decodeRecord<SpendRecord>(entry.value);
+  }
+}
