@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { BeamlineEvent } from "../src/events/index.js";
 import { isEvent } from "../src/events/index.js";
-import type { QuotaLimits } from "../src/quotas/limits-schema.js";
+import type { QuotaLimits } from "../src/quotas/index.js";
 
 /** The projected state of one API key, stored in KV under its hash. */
 export interface ApiKeyRecord {

@@ -1,9 +1,7 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import { type BeamlineEvent, isEvent } from "../src/events/index.js";
-import type { StageHandler } from "../src/nats/consumer-runner.js";
-import type { EventStore } from "../src/nats/event-store.js";
-import { foldIntoKv } from "../src/nats/kv-fold.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
+import type { EventStore, StageHandler } from "../src/nats/index.js";
+import { ConsumerNames, foldIntoKv, KvBuckets, StreamNames } from "../src/nats/index.js";
 import {
   CATALOG_KV_KEY,
   type CatalogRecord,

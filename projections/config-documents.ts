@@ -1,6 +1,6 @@
-import type { CatalogDocument } from "../src/catalog/catalog.js";
+import type { CatalogDocument } from "../src/catalog/index.js";
 import { type BeamlineEvent, isEvent } from "../src/events/index.js";
-import type { PolicyDocument } from "../src/routing/policy/document.js";
+import type { PolicyDocument } from "../src/routing/index.js";
 
 /** The projected current policy of one tenant, stored in KV under the tenant id. */
 export interface PolicyRecord {

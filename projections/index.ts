@@ -12,6 +12,7 @@ export type {
   ProviderHealth,
 } from "./provider-health.js";
 export {
+  attemptHealth,
   breakerStateAt,
   errorRate,
   healthPolicy,

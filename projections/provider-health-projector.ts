@@ -11,10 +11,15 @@ import {
   RequestSlots,
   slotFilter,
 } from "../src/events/index.js";
-import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
-import type { EventStore } from "../src/nats/event-store.js";
-import { HEALTH_KEY_FILTER, healthKey, healthSubject } from "../src/nats/health-keys.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
+import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
+import {
+  ConsumerNames,
+  HEALTH_KEY_FILTER,
+  healthKey,
+  healthSubject,
+  KvBuckets,
+  StreamNames,
+} from "../src/nats/index.js";
 import {
   type BreakerTransition,
   type HealthPolicy,

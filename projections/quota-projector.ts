@@ -2,9 +2,9 @@ import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../src/errors/index.js";
 import type { BeamlineEvent } from "../src/events/index.js";
-import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
-import { emptyQuotaState, type QuotaState, quotaStateSchema } from "../src/quotas/state.js";
+import type { Delivery, StageHandler } from "../src/nats/index.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/index.js";
+import { emptyQuotaState, type QuotaState, quotaStateSchema } from "../src/quotas/index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

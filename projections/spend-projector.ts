@@ -2,10 +2,8 @@ import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { BeamlineEvent } from "../src/events/index.js";
-import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
-import type { EventStore } from "../src/nats/event-store.js";
-import { decodeRecord, foldIntoKv } from "../src/nats/kv-fold.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
+import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
+import { ConsumerNames, decodeRecord, foldIntoKv, KvBuckets, StreamNames } from "../src/nats/index.js";
 import { reduceSpend, type SpendRecord, spendDayFilter, spendKvKey, spendTenantFilter } from "./spend.js";
 
 /** KV bucket `bl_spend`: tenant × day × key × model cells (see projections/spend.ts). */

@@ -1,5 +1,5 @@
 import { type BeamlineEvent, isEvent } from "../src/events/index.js";
-import { fromHealthToken, healthToken } from "../src/nats/health-keys.js";
+import { fromHealthToken, healthToken } from "../src/nats/index.js";
 
 /**
  * The spend projection: what each tenant spent, per API key, model and UTC day, folded from

@@ -1,10 +1,8 @@
 import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { BeamlineEvent } from "../src/events/index.js";
-import type { Delivery, StageHandler } from "../src/nats/consumer-runner.js";
-import type { EventStore } from "../src/nats/event-store.js";
-import { decodeRecord, foldIntoKv } from "../src/nats/kv-fold.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
+import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
+import { ConsumerNames, decodeRecord, foldIntoKv, KvBuckets, StreamNames } from "../src/nats/index.js";
 import { reduceTenant, type TenantRecord, tenantKvKey } from "./tenants.js";
 
 export function decodeTenantRecord(value: Uint8Array): TenantRecord {

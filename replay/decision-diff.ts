@@ -1,4 +1,4 @@
-import type { RouteDecision } from "../src/routing/policy/index.js";
+import type { RouteDecision } from "../src/routing/index.js";
 
 /** One leaf where a recorded decision and its recomputation disagree. */
 export interface FieldDifference {

@@ -1,11 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ModelCatalog, parseCatalog } from "../src/catalog/catalog.js";
+import { type ModelCatalog, parseCatalog } from "../src/catalog/index.js";
 import { decodeEvent, isEvent } from "../src/events/index.js";
-import { StreamNames } from "../src/nats/names.js";
-import { readStream } from "../src/nats/read-events.js";
-import { CATALOG_SUBJECT } from "../src/policies/catalog-store.js";
-import { policySubject } from "../src/policies/publish.js";
-import { defaultPolicy, type VersionedPolicy } from "../src/routing/policy/index.js";
+import { readStream, StreamNames } from "../src/nats/index.js";
+import { CATALOG_SUBJECT, policySubject } from "../src/policies/index.js";
+import { defaultPolicy, type VersionedPolicy } from "../src/routing/index.js";
 
 /**
  * Policy and catalog versions as the config stream recorded them, read once and kept.

@@ -2,14 +2,22 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ApiKeyRecord, apiKeyKvKey, reduceApiKey } from "../projections/api-keys.js";
-import { CATALOG_KV_KEY, reduceCatalog, reducePolicy } from "../projections/config-documents.js";
-import { reduceSpend, type SpendRecord, spendKvKey } from "../projections/spend.js";
-import { reduceTenant, tenantKvKey } from "../projections/tenants.js";
+import {
+  type ApiKeyRecord,
+  apiKeyKvKey,
+  CATALOG_KV_KEY,
+  reduceApiKey,
+  reduceCatalog,
+  reducePolicy,
+  reduceSpend,
+  reduceTenant,
+  type SpendRecord,
+  spendKvKey,
+  tenantKvKey,
+} from "../projections/index.js";
 import { QuotaLog } from "../src/admission/index.js";
 import { type BeamlineEvent, decodeEvent, isEvent, SubjectRoots } from "../src/events/index.js";
-import { KvBuckets, StreamNames } from "../src/nats/names.js";
-import { readEvents, readStream } from "../src/nats/read-events.js";
+import { KvBuckets, readEvents, readStream, StreamNames } from "../src/nats/index.js";
 
 /**
  * Operators' check of the KV projections against the log they are derived from: every

@@ -9,7 +9,7 @@ import {
   spendKvKey,
   usageAmounts,
   utcDay,
-} from "../projections/spend.js";
+} from "../projections/index.js";
 import { type ModelCatalog, parseCatalog } from "../src/catalog/index.js";
 import {
   type BeamlineEvent,
@@ -21,10 +21,15 @@ import {
   SubjectRoots,
   usageSubject,
 } from "../src/events/index.js";
-import { decodeRecord } from "../src/nats/kv-fold.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
-import { readStream, type StoredMessage } from "../src/nats/read-events.js";
-import { CATALOG_SUBJECT } from "../src/policies/catalog-store.js";
+import {
+  ConsumerNames,
+  decodeRecord,
+  KvBuckets,
+  readStream,
+  type StoredMessage,
+  StreamNames,
+} from "../src/nats/index.js";
+import { CATALOG_SUBJECT } from "../src/policies/index.js";
 import { isBillable, type TerminalEvent } from "../src/stages/index.js";
 import { checkRequest, type Discrepancy, DiscrepancyKinds, type RequestFacts } from "./billing-checks.js";
 

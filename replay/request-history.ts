@@ -1,7 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { requestHistoryFilter, tenantUsageFilter } from "../src/events/index.js";
-import { StreamNames } from "../src/nats/names.js";
-import { readEvents, type StoredEvent } from "../src/nats/read-events.js";
+import { readEvents, type StoredEvent, StreamNames } from "../src/nats/index.js";
 
 /** One request's whole ordered chain (accepted → decided → attempts → terminal). */
 export function readRequestHistory(

@@ -6,8 +6,7 @@ import {
   SubjectRoots,
   tenantUsageFilter,
 } from "../src/events/index.js";
-import { StreamNames } from "../src/nats/names.js";
-import { readStream } from "../src/nats/read-events.js";
+import { readStream, StreamNames } from "../src/nats/index.js";
 
 /**
  * The usage stream for billing systems (docs/usage-stream.md): each `usage.recorded` as a

@@ -1,18 +1,16 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ModelCatalog, parseCatalog } from "../src/catalog/catalog.js";
+import { type ModelCatalog, parseCatalog } from "../src/catalog/index.js";
 import { BeamlineError } from "../src/errors/index.js";
 import { isEvent } from "../src/events/index.js";
-import { StreamNames } from "../src/nats/names.js";
-import { readEvents } from "../src/nats/read-events.js";
-import { CATALOG_SUBJECT } from "../src/policies/catalog-store.js";
-import { readPolicyVersion } from "../src/policies/history.js";
+import { readEvents, StreamNames } from "../src/nats/index.js";
+import { CATALOG_SUBJECT, readPolicyVersion } from "../src/policies/index.js";
 import {
   DEFAULT_POLICY_ID,
   type DecisionVerification,
   defaultPolicy,
   type VersionedPolicy,
   verifyDecision,
-} from "../src/routing/policy/index.js";
+} from "../src/routing/index.js";
 import { readRequestHistory } from "./request-history.js";
 
 /** The catalog published under `version`, from the config stream's history, or undefined. */

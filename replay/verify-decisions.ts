@@ -1,6 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { ChatRequest } from "../src/chat/wire.js";
+import type { ChatRequest } from "../src/chat/index.js";
 import {
   type BeamlineEvent,
   decodeEvent,
@@ -8,14 +8,13 @@ import {
   RequestSlots,
   requestSubject,
 } from "../src/events/index.js";
-import { StreamNames } from "../src/nats/names.js";
-import { readStream } from "../src/nats/read-events.js";
+import { readStream, StreamNames } from "../src/nats/index.js";
 import {
   DEFAULT_POLICY_ID,
   type RouteDecision,
   recomputeDecision,
   type VersionedPolicy,
-} from "../src/routing/policy/index.js";
+} from "../src/routing/index.js";
 import { diffDecision, type FieldDifference } from "./decision-diff.js";
 import { LogDocuments } from "./log-documents.js";
 

@@ -1,7 +1,6 @@
-import type { ModelCatalog } from "../src/catalog/catalog.js";
-import type { TokenCounts } from "../src/catalog/pricing.js";
+import type { ModelCatalog, TokenCounts } from "../src/catalog/index.js";
 import { type BeamlineEvent, isEvent } from "../src/events/index.js";
-import type { VersionedPolicy } from "../src/routing/policy/index.js";
+import type { VersionedPolicy } from "../src/routing/index.js";
 import type { RecordedAttempt, RecordedRequest } from "./whatif-report.js";
 
 /** The events of one request a what-if reads, gathered until its terminal event. */

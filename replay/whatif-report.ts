@@ -1,6 +1,5 @@
-import { type ModelCatalog, withProviders } from "../src/catalog/catalog.js";
-import { computeCost, type TokenCounts } from "../src/catalog/pricing.js";
-import type { ChatRequest } from "../src/chat/wire.js";
+import { computeCost, type ModelCatalog, type TokenCounts, withProviders } from "../src/catalog/index.js";
+import type { ChatRequest } from "../src/chat/index.js";
 import { isBeamlineError } from "../src/errors/index.js";
 import {
   decideWithPolicy,
@@ -9,7 +8,7 @@ import {
   NO_QUOTA,
   type RouteDecision,
   type VersionedPolicy,
-} from "../src/routing/policy/index.js";
+} from "../src/routing/index.js";
 import { countPromptTokens, tokenizerFor } from "../src/tokens/index.js";
 import { LatencyHistogram } from "./whatif-latency.js";
 

@@ -1,8 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeEvent, RequestSlots, requestSubject } from "../src/events/index.js";
-import { StreamNames } from "../src/nats/names.js";
-import { readStream } from "../src/nats/read-events.js";
-import { DEFAULT_POLICY_ID } from "../src/routing/policy/index.js";
+import { readStream, StreamNames } from "../src/nats/index.js";
+import { DEFAULT_POLICY_ID } from "../src/routing/index.js";
 import { LogDocuments } from "./log-documents.js";
 import { RequestGatherer, recordedRequest } from "./whatif-facts.js";
 import { WhatIf, type WhatIfAlternative, type WhatIfReport } from "./whatif-report.js";

@@ -3,6 +3,7 @@
 // see (docs/architecture.md, "Folders and layers").
 //   1. Folders import each other without a cycle, and never a folder of a higher layer.
 //   2. Pure folders import no NATS, HTTP or timer module, and read no clock or randomness.
+//   3. A module outside a folder imports that folder through its index.ts.
 // It parses each file with the TypeScript compiler (already a dev dependency), so type-only
 // imports and re-exports count like any other edge. Prints every violation, exits 1 on any.
 // `--graph` prints the folder graph (one line per folder) instead.
@@ -224,6 +225,10 @@ for (const file of files) {
     if (targetUnit === unit) continue;
     const targetLayer = layerOf.get(targetUnit);
     if (!graph.get(unit).has(targetUnit)) graph.get(unit).set(targetUnit, `${file}:${line}`);
+    const targetPath = target.endsWith(".ts") ? target : `${target}/index.ts`;
+    if (targetUnit !== "src" && targetPath !== `${targetUnit}/index.ts`) {
+      problems.push(`${file}:${line}: imports ${target} past ${targetUnit}/index.ts`);
+    }
     if (layer && targetLayer && targetLayer.index > layer.index) {
       problems.push(
         `${file}:${line}: ${unit} (${layer.name}) imports ${targetUnit} (${targetLayer.name}), a higher layer; move the shared piece down`,
@@ -257,4 +262,6 @@ if (problems.length > 0) {
   console.error(`architecture: ${problems.length} problem(s)\n  ${problems.join("\n  ")}`);
   process.exit(1);
 }
-console.log(`architecture: ${graph.size} folders, 0 folder cycles, layers respected, pure folders pure`);
+console.log(
+  `architecture: ${graph.size} folders, 0 folder cycles, layers respected, pure folders pure, imports through index.ts`,
+);

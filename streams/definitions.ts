@@ -1,7 +1,6 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
-import { HEALTH_SUBJECT_ROOT } from "../src/nats/health-keys.js";
-import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
+import { ConsumerNames, HEALTH_SUBJECT_ROOT, KvBuckets, StreamNames } from "../src/nats/index.js";
 
 /** Settings that differ between a laptop (R1) and a cluster (R3); see docs/operations.md. */
 export interface TopologySettings {

@@ -1,19 +1,22 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { reduceQuota } from "../../projections/quotas.js";
+import { reduceQuota } from "../../projections/index.js";
 import type { CatalogModel, ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, type Clock, causedBy, type EventContext, isEvent } from "../events/index.js";
 import {
   type AdmissionRequest,
   type ApplicableLimits,
+  actualUsage,
+  admissionEstimate,
   decideAdmission,
   decideSettlement,
+  emptyQuotaState,
+  QuotaExceededError,
   type QuotaFact,
+  type QuotaState,
   type RateLimitInfo,
-} from "../quotas/decide.js";
-import { actualUsage, admissionEstimate } from "../quotas/estimate.js";
-import { QuotaExceededError } from "../quotas/rejection.js";
-import { emptyQuotaState, type QuotaState, type Reservation } from "../quotas/state.js";
+  type Reservation,
+} from "../quotas/index.js";
 import { factAddress, factEvent, QuotaLog } from "./quota-log.js";
 
 /** Decide-and-write rounds one call may lose to other writers before it gives up (retry later). */

@@ -1,6 +1,6 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { reduceQuota } from "../../projections/quotas.js";
+import { reduceQuota } from "../../projections/index.js";
 import { BeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
@@ -11,10 +11,9 @@ import {
   quotaSubject,
   tenantQuotaFilter,
 } from "../events/index.js";
-import { StreamNames } from "../nats/names.js";
-import { isTransientNatsError, isWrongLastSequence } from "../nats/transient.js";
-import type { QuotaFact } from "../quotas/decide.js";
-import { emptyQuotaState, type QuotaState } from "../quotas/state.js";
+import { isTransientNatsError, isWrongLastSequence, StreamNames } from "../nats/index.js";
+import type { QuotaFact } from "../quotas/index.js";
+import { emptyQuotaState, type QuotaState } from "../quotas/index.js";
 
 /** Messages asked for per direct-get batch while catching up. */
 /** Longest wait for the next message of a catch-up read before it counts as failed. */

@@ -4,7 +4,7 @@ import { applyTopology } from "../../streams/index.js";
 import { loadConfigFromEnv, ROLES, type Role } from "../config/index.js";
 import { isBeamlineError } from "../errors/index.js";
 import { assertTenantId } from "../events/index.js";
-import { startTracing } from "../observability/tracing-sdk.js";
+import { startTracing } from "../observability/index.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
 import { registerBillingCommands } from "./commands/billing.js";

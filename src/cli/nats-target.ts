@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { BeamlineConfig } from "../config/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { connectNats } from "../nats/connect.js";
+import { connectNats } from "../nats/index.js";
 import { runningEmbeddedNatsUrl } from "../runtime/index.js";
 
 /**

@@ -1,10 +1,8 @@
 import { z } from "zod";
-import { catalogSchema } from "../catalog/catalog.js";
-import { chatCompletionSchema, chatRequestSchema } from "../chat/wire.js";
-import { quotaExpiredV1, quotaReservedV1, quotaSettledV1 } from "../quotas/facts-schema.js";
-import { quotaLimitsSchema } from "../quotas/limits-schema.js";
-import { routeDecidedV1 } from "../routing/policy/decision-schema.js";
-import { policyDocumentSchema } from "../routing/policy/document.js";
+import { catalogSchema } from "../catalog/index.js";
+import { chatCompletionSchema, chatRequestSchema } from "../chat/index.js";
+import { quotaExpiredV1, quotaLimitsSchema, quotaReservedV1, quotaSettledV1 } from "../quotas/index.js";
+import { policyDocumentSchema, routeDecidedV1 } from "../routing/index.js";
 
 /**
  * One zod schema per event type and version. Adding a field that readers may ignore keeps

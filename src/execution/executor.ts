@@ -1,10 +1,9 @@
-import { attemptHealth } from "../../projections/provider-health.js";
-import type { ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
+import { attemptHealth } from "../../projections/index.js";
+import type { ChatCompletionChunk, ChatRequest } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { Clock, EventData } from "../events/index.js";
-import { ProviderError } from "../providers/provider-error.js";
-import type { ProviderRegistry } from "../providers/registry.js";
-import { ProviderErrorClass, type ProviderUsage } from "../providers/types.js";
+import type { ProviderRegistry } from "../providers/index.js";
+import { ProviderError, ProviderErrorClass, type ProviderUsage } from "../providers/index.js";
 import { countPromptTokens, countTextTokens, tokenizerFor } from "../tokens/index.js";
 import { sleep } from "./clock.js";
 import { decideNextStep, type ExecutionPolicy, type NextStep } from "./policy.js";

@@ -1,4 +1,4 @@
-import type { HealthPolicy } from "../../projections/provider-health.js";
+import type { HealthPolicy } from "../../projections/index.js";
 import type { BeamlineConfig } from "../config/index.js";
 import type { Clock } from "../events/index.js";
 import { systemClock } from "./clock.js";

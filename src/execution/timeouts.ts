@@ -1,7 +1,11 @@
-import type { ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
+import type { ChatCompletionChunk, ChatRequest } from "../chat/index.js";
 import type { Clock } from "../events/index.js";
-import { ProviderError } from "../providers/provider-error.js";
-import { type ProviderAdapter, ProviderErrorClass, type ProviderResult } from "../providers/types.js";
+import {
+  type ProviderAdapter,
+  ProviderError,
+  ProviderErrorClass,
+  type ProviderResult,
+} from "../providers/index.js";
 
 /** The three timeouts the executor enforces around any adapter (connect is the adapter's own). */
 export interface CallTimeouts {

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { chatRequestSchema } from "../chat/wire.js";
-import { ExtensionStages } from "../routing/policy/pipeline-schema.js";
+import { chatRequestSchema } from "../chat/index.js";
+import { ExtensionStages } from "../routing/index.js";
 
 /**
  * The request-reply contract between Beamline and an external extension (a NATS service).

@@ -1,6 +1,5 @@
-import type { BeamlineEvent } from "../events/codec.js";
-import { type EventContext, makeEvent } from "../events/factory.js";
-import { requestSubject } from "../events/subjects.js";
+import type { BeamlineEvent } from "../events/index.js";
+import { type EventContext, makeEvent, requestSubject } from "../events/index.js";
 import type { StepOutcome } from "./outcome.js";
 
 /**

@@ -5,7 +5,7 @@ export {
   type PipelineStep,
   pipelineSchema,
   pipelineStepSchema,
-} from "../routing/policy/pipeline-schema.js";
+} from "../routing/index.js";
 export {
   BuiltinExtensions,
   contentPolicyV1,

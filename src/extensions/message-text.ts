@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
+import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 
 /**
  * Where text lives in a chat request and completion, and how to rewrite it. Extensions that

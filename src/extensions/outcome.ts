@@ -1,5 +1,5 @@
 import { BeamlineError, type ErrorCode } from "../errors/index.js";
-import type { ExtensionStage, PipelineStep } from "../routing/policy/pipeline-schema.js";
+import type { ExtensionStage, PipelineStep } from "../routing/index.js";
 import { extensionRef } from "./types.js";
 
 /** What one pipeline step did; becomes one `extension.applied` event. Never holds the text itself. */

@@ -1,7 +1,6 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jsonValue, watchKvView } from "../nats/kv-view.js";
-import { KvBuckets } from "../nats/names.js";
+import { jsonValue, KvBuckets, watchKvView } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 import {
   type ExtensionRegistration,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ExtensionStages } from "../routing/policy/pipeline-schema.js";
+import { ExtensionStages } from "../routing/index.js";
 import { findBuiltin } from "./builtins/index.js";
 import { EXTENSION_CONTRACT_VERSION } from "./contract.js";
 import type { BuiltinExtension } from "./types.js";

@@ -1,5 +1,5 @@
-import type { ChatRequest } from "../chat/wire.js";
-import type { Pipeline } from "../routing/policy/pipeline-schema.js";
+import type { ChatRequest } from "../chat/index.js";
+import type { Pipeline } from "../routing/index.js";
 import { type ExtensionError, errorForOutcome, type StepOutcome } from "./outcome.js";
 import { type PipelineContext, runStep } from "./run-step.js";
 

@@ -1,5 +1,5 @@
-import type { ChatCompletion, ChatCompletionChunk } from "../chat/wire.js";
-import type { Pipeline, PipelineStep } from "../routing/policy/pipeline-schema.js";
+import type { ChatCompletion, ChatCompletionChunk } from "../chat/index.js";
+import type { Pipeline, PipelineStep } from "../routing/index.js";
 import { type ExtensionError, errorForOutcome, type StepOutcome, stepError } from "./outcome.js";
 import { type PipelineContext, runStep } from "./run-step.js";
 import { extensionRef, type TextStreamTransform } from "./types.js";

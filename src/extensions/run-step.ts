@@ -1,6 +1,6 @@
-import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
+import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
-import type { ExtensionStage, PipelineStep } from "../routing/policy/pipeline-schema.js";
+import type { ExtensionStage, PipelineStep } from "../routing/index.js";
 import { EXTENSION_CONTRACT_VERSION, type ExtensionCall } from "./contract.js";
 import type { ExternalExtensionCaller } from "./external-client.js";
 import { type StepOutcome, stepError } from "./outcome.js";

@@ -1,4 +1,4 @@
-import type { Pipeline } from "../routing/policy/pipeline-schema.js";
+import type { Pipeline } from "../routing/index.js";
 import { findBuiltin } from "./builtins/index.js";
 import { extensionRef } from "./types.js";
 

@@ -1,5 +1,5 @@
-import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
-import type { ExtensionStage } from "../routing/policy/pipeline-schema.js";
+import type { ChatCompletion, ChatRequest } from "../chat/index.js";
+import type { ExtensionStage } from "../routing/index.js";
 
 /**
  * What one step decided. `modify` carries the changed value; `summary` says what changed

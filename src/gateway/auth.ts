@@ -1,8 +1,8 @@
 import type { FastifyInstance } from "fastify";
-import { keyStateAt } from "../../projections/api-keys.js";
+import { keyStateAt } from "../../projections/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
-import type { QuotaLimits } from "../quotas/limits-schema.js";
+import type { QuotaLimits } from "../quotas/index.js";
 import type { ApiKeyCache, TenantCache } from "../tenancy/index.js";
 import { hashApiKey } from "../tenancy/index.js";
 

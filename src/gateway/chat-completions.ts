@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { type ChatRequest, chatRequestSchema } from "../chat/wire.js";
+import { type ChatRequest, chatRequestSchema } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { Principal } from "./auth.js";
 import { type OpenAiErrorBody, openAiErrorBody, storedErrorBody } from "./error-body.js";

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
+import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import type { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import type { Logger } from "../observability/index.js";

@@ -1,10 +1,10 @@
+import type { ChatMessage, ChatRequest } from "../chat/index.js";
 import {
   type AnthropicContentBlock,
   type AnthropicMessageParam,
   type AnthropicRequest,
   anthropicRequestSchema,
-} from "../chat/anthropic.js";
-import type { ChatMessage, ChatRequest } from "../chat/wire.js";
+} from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { parseChatRequest } from "./chat-completions.js";
 

@@ -4,8 +4,8 @@ import type {
   AnthropicResponseBlock,
   AnthropicStopReason,
   AnthropicUsage,
-} from "../chat/anthropic.js";
-import type { ChatCompletion } from "../chat/wire.js";
+  ChatCompletion,
+} from "../chat/index.js";
 import { type ExtensionRef, extensionFields } from "./failure-answer.js";
 import type { CompletedUsage } from "./request-lifecycle.js";
 

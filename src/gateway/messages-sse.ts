@@ -1,6 +1,5 @@
 import type { FastifyReply } from "fastify";
-import type { AnthropicErrorBody } from "../chat/anthropic.js";
-import type { ChatCompletion, ChatCompletionChunk } from "../chat/wire.js";
+import type { AnthropicErrorBody, ChatCompletion, ChatCompletionChunk } from "../chat/index.js";
 import {
   type AnthropicEvent,
   type ChunkToAnthropicTranslator,

@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatCompletionChunk } from "../chat/wire.js";
+import type { ChatCompletion, ChatCompletionChunk } from "../chat/index.js";
 import { anthropicUsageFrom, stopReasonFrom } from "./messages-response.js";
 import type { CompletedUsage } from "./request-lifecycle.js";
 import { chunkOfChoice } from "./sse-response.js";

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { AnthropicErrorBody } from "../chat/anthropic.js";
+import type { AnthropicErrorBody } from "../chat/index.js";
 import type { Principal } from "./auth.js";
 import { fromHttpFrameworkError } from "./error-body.js";
 import { answerThroughLifecycle, type FrontDoorDeps, type FrontDoorWire } from "./front-door.js";

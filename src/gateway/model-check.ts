@@ -1,7 +1,7 @@
 import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
-import type { PolicyView } from "../policies/view.js";
-import { AUTO_MODEL } from "../routing/policy/engine.js";
+import type { PolicyView } from "../policies/index.js";
+import { AUTO_MODEL } from "../routing/index.js";
 
 /**
  * Which request `model` names the gateway lets through, and what `GET /v1/models` lists: the

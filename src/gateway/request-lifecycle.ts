@@ -1,9 +1,9 @@
-import type { ChatCompletion, ChatRequest } from "../chat/wire.js";
+import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import { makeEvent, RequestSlots, requestSubject } from "../events/index.js";
-import type { EventStore } from "../nats/event-store.js";
-import { StreamNames } from "../nats/names.js";
+import type { EventStore } from "../nats/index.js";
+import { StreamNames } from "../nats/index.js";
 import {
   type BeamlineMetrics,
   contextFromTraceparent,

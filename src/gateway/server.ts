@@ -1,9 +1,9 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
-import type { EventStore } from "../nats/event-store.js";
+import type { EventStore } from "../nats/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
-import type { PolicyView } from "../policies/view.js";
+import type { PolicyView } from "../policies/index.js";
 import type { ApiKeyCache, TenancyAdmin, TenantCache } from "../tenancy/index.js";
 import { registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
 import { registerPolicyAdminRoutes } from "./admin/policies.js";

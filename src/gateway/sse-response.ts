@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import type { ChatCompletion, ChatCompletionChunk } from "../chat/wire.js";
+import type { ChatCompletion, ChatCompletionChunk } from "../chat/index.js";
 
 /** What a front door tells the client when the executor restarted mid-stream. */
 export const STREAM_RESTARTED_MESSAGE =

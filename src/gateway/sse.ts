@@ -1,5 +1,5 @@
 import type { FastifyReply } from "fastify";
-import type { ChatCompletion, ChatUsage } from "../chat/wire.js";
+import type { ChatCompletion, ChatUsage } from "../chat/index.js";
 import type { OpenAiErrorBody } from "./error-body.js";
 import { chunkOfChoice, SseResponse, STREAM_RESTARTED_MESSAGE } from "./sse-response.js";
 

@@ -10,8 +10,7 @@ import {
 } from "../../projections/index.js";
 import type { Clock } from "../events/index.js";
 import type { Admission, BreakerGate } from "../execution/index.js";
-import { HEALTH_KEY_FILTER, healthKey, probeKey } from "../nats/health-keys.js";
-import { KvBuckets } from "../nats/names.js";
+import { HEALTH_KEY_FILTER, healthKey, KvBuckets, probeKey } from "../nats/index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

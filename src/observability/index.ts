@@ -4,3 +4,4 @@ export type { BeamlineMetrics } from "./metrics.js";
 export { createMetrics } from "./metrics.js";
 export type { SpanKindName } from "./tracing.js";
 export { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "./tracing.js";
+export { startTracing } from "./tracing-sdk.js";

@@ -1,12 +1,18 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { CATALOG_KV_KEY, type CatalogRecord } from "../../projections/config-documents.js";
-import { type ModelCatalog, parseCatalog, withProviders } from "../catalog/catalog.js";
+import { CATALOG_KV_KEY, type CatalogRecord } from "../../projections/index.js";
+import { type ModelCatalog, parseCatalog, withProviders } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { configSubject, isEvent, makeEvent } from "../events/index.js";
-import type { EventStore } from "../nats/event-store.js";
-import { jsonValue, watchKvView } from "../nats/kv-view.js";
-import { KvBuckets, StreamNames } from "../nats/names.js";
-import { appendNextVersion, contentDigest, readLastWithSequence } from "../nats/versioned-append.js";
+import type { EventStore } from "../nats/index.js";
+import {
+  appendNextVersion,
+  contentDigest,
+  jsonValue,
+  KvBuckets,
+  readLastWithSequence,
+  StreamNames,
+  watchKvView,
+} from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 
 /** Subject of catalog events: `bl.cfg.catalog.global`. */

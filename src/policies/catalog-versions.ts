@@ -1,8 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ModelCatalog, parseCatalog } from "../catalog/catalog.js";
+import { type ModelCatalog, parseCatalog } from "../catalog/index.js";
 import { isEvent } from "../events/index.js";
-import { StreamNames } from "../nats/names.js";
-import { readEvents } from "../nats/read-events.js";
+import { readEvents, StreamNames } from "../nats/index.js";
 import { CATALOG_SUBJECT } from "./catalog-store.js";
 
 /**

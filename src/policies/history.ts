@@ -1,8 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { assertTenantId, isEvent } from "../events/index.js";
-import { StreamNames } from "../nats/names.js";
-import { readEvents } from "../nats/read-events.js";
-import type { PolicyDocument } from "../routing/policy/document.js";
+import { readEvents, StreamNames } from "../nats/index.js";
+import type { PolicyDocument } from "../routing/index.js";
 import { policySubject } from "./publish.js";
 
 export interface PolicyHistoryEntry {

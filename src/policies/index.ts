@@ -1,3 +1,4 @@
+export { CATALOG_SUBJECT, publishCatalog, readPublishedCatalog } from "./catalog-store.js";
 export { catalogVersions } from "./catalog-versions.js";
 export type { PolicyHistoryEntry } from "./history.js";
 export { readPolicyHistory, readPolicyVersion } from "./history.js";

@@ -1,8 +1,7 @@
 import { assertTenantId, configSubject, isEvent, makeEvent } from "../events/index.js";
-import type { EventStore } from "../nats/event-store.js";
-import { StreamNames } from "../nats/names.js";
-import { appendNextVersion, contentDigest } from "../nats/versioned-append.js";
-import { parsePolicyDocument, type VersionedPolicy } from "../routing/policy/document.js";
+import type { EventStore } from "../nats/index.js";
+import { appendNextVersion, contentDigest, StreamNames } from "../nats/index.js";
+import { parsePolicyDocument, type VersionedPolicy } from "../routing/index.js";
 
 /** Subject of a tenant's policy events: `bl.cfg.policy.<tenant>`. */
 export function policySubject(tenant: string): string {

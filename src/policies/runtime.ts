@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { ModelCatalog } from "../catalog/catalog.js";
-import type { EventStore } from "../nats/event-store.js";
+import type { ModelCatalog } from "../catalog/index.js";
+import type { EventStore } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 import { type CatalogView, seedCatalogIfEmpty, watchCatalog } from "./catalog-store.js";
 import { type PolicyView, watchPolicies } from "./view.js";

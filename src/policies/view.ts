@@ -1,10 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { PolicyRecord } from "../../projections/config-documents.js";
+import type { PolicyRecord } from "../../projections/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { jsonValue, watchKvView } from "../nats/kv-view.js";
-import { KvBuckets } from "../nats/names.js";
+import { jsonValue, KvBuckets, watchKvView } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
-import { defaultPolicy, policyDocumentSchema, type VersionedPolicy } from "../routing/policy/document.js";
+import { defaultPolicy, policyDocumentSchema, type VersionedPolicy } from "../routing/index.js";
 
 /** What the worker reads a tenant's policy from. */
 export interface PolicyView {

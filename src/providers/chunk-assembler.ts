@@ -4,7 +4,7 @@ import type {
   ChatCompletionChunk,
   ChatToolCall,
   ChatUsage,
-} from "../chat/wire.js";
+} from "../chat/index.js";
 
 /**
  * Folds streamed `chat.completion.chunk`s into the `chat.completion` a non-streamed call

@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/index.js";
 
 /** Why a provider call failed, in words every adapter maps its wire errors to. */
 export const ProviderErrorClass = {

@@ -1,2 +1,27 @@
-export type { PolicyEvaluation, PolicyInputs, RouteDecision, ScoredCandidate } from "./policy/index.js";
-export { decideWithPolicy, evaluatePolicy, recomputeDecision, verifyDecision } from "./policy/index.js";
+export { routeDecidedV1 } from "./policy/decision-schema.js";
+export type { PolicyDocument } from "./policy/document.js";
+export { policyDocumentSchema } from "./policy/document.js";
+export { AUTO_MODEL } from "./policy/engine.js";
+export type {
+  DecisionVerification,
+  HealthSnapshot,
+  PolicyEvaluation,
+  PolicyInputs,
+  RouteDecision,
+  ScoredCandidate,
+  VersionedPolicy,
+} from "./policy/index.js";
+export {
+  DEFAULT_POLICY_ID,
+  decideWithPolicy,
+  defaultPolicy,
+  EMPTY_HEALTH,
+  evaluatePolicy,
+  healthKey,
+  NO_QUOTA,
+  parsePolicyDocument,
+  recomputeDecision,
+  verifyDecision,
+} from "./policy/index.js";
+export type { ExtensionStage, Pipeline, PipelineStep } from "./policy/pipeline-schema.js";
+export { ExtensionStages, pipelineSchema, pipelineStepSchema } from "./policy/pipeline-schema.js";

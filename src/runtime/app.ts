@@ -19,9 +19,7 @@ import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../exe
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
 import { buildGateway, WaiterRegistry } from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
-import { connectNats } from "../nats/connect.js";
-import { type RunningStage, runStage, type StageHandler } from "../nats/consumer-runner.js";
-import { EventStore } from "../nats/event-store.js";
+import { connectNats, EventStore, type RunningStage, runStage, type StageHandler } from "../nats/index.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
 import { catalogVersions, startConfigViews } from "../policies/index.js";
 import {

@@ -1,4 +1,4 @@
-import type { ChatRequest } from "../chat/wire.js";
+import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError, type ErrorCode, ErrorCodes } from "../errors/index.js";
 import { causedBy, isEvent, requestSubject } from "../events/index.js";
 import {
@@ -10,8 +10,8 @@ import {
   runRequestStages,
   type StepOutcome,
 } from "../extensions/index.js";
-import { StreamNames } from "../nats/names.js";
-import type { VersionedPolicy } from "../routing/policy/document.js";
+import { StreamNames } from "../nats/index.js";
+import type { VersionedPolicy } from "../routing/index.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 
 export type AdmitOutcome =

@@ -8,8 +8,8 @@ import {
   makeEvent,
   usageSubject,
 } from "../events/index.js";
-import type { StageHandler } from "../nats/consumer-runner.js";
-import { ConsumerNames, StreamNames } from "../nats/names.js";
+import type { StageHandler } from "../nats/index.js";
+import { ConsumerNames, StreamNames } from "../nats/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import { type BillingDeps, stageNow, type TerminalEvent } from "./context.js";
 

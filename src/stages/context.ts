@@ -12,8 +12,8 @@ import {
 import type { ConcurrencyPools, ExecutionPolicy } from "../execution/index.js";
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
-import type { EventStore } from "../nats/event-store.js";
-import { StreamNames } from "../nats/names.js";
+import type { EventStore } from "../nats/index.js";
+import { StreamNames } from "../nats/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";

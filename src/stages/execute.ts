@@ -1,5 +1,5 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/wire.js";
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/index.js";
 import { attemptSubject, type BeamlineEvent, causedBy, isEvent, makeEvent } from "../events/index.js";
 import { type AttemptRecord, executeCandidates } from "../execution/index.js";
 import {
@@ -10,12 +10,10 @@ import {
   type ResponseProcessor,
   type StepOutcome,
 } from "../extensions/index.js";
-import type { Delivery } from "../nats/consumer-runner.js";
-import { failpoint } from "../nats/failpoints.js";
-import { StreamNames } from "../nats/names.js";
-import { endSpan, startSpan } from "../observability/index.js";
-import { contextFromTraceparent } from "../observability/tracing.js";
-import { createChunkAssembler } from "../providers/chunk-assembler.js";
+import type { Delivery } from "../nats/index.js";
+import { failpoint, StreamNames } from "../nats/index.js";
+import { contextFromTraceparent, endSpan, startSpan } from "../observability/index.js";
+import { createChunkAssembler } from "../providers/index.js";
 import { storeOutcomes } from "./admit.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 import { LiveHeaders, LiveKinds } from "./live.js";

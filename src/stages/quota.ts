@@ -1,10 +1,10 @@
 import { hasAnyLimit } from "../admission/index.js";
 import type { CatalogModel } from "../catalog/index.js";
-import type { ChatRequest } from "../chat/wire.js";
+import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { QuotaExceededError } from "../quotas/index.js";
 import { admissionEstimate, rejectionHeaders } from "../quotas/index.js";
-import type { VersionedPolicy } from "../routing/policy/document.js";
+import type { VersionedPolicy } from "../routing/index.js";
 import type { AcceptedEvent, WorkerDeps } from "./context.js";
 import type { DecidedEvent } from "./route.js";
 

@@ -1,8 +1,7 @@
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
-import type { Delivery, StageHandler } from "../nats/consumer-runner.js";
-import { failpoint } from "../nats/failpoints.js";
-import { ConsumerNames, StreamNames } from "../nats/names.js";
+import type { Delivery, StageHandler } from "../nats/index.js";
+import { ConsumerNames, failpoint, StreamNames } from "../nats/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import { loadEncodings } from "../tokens/index.js";
 import { admit, extensionOf } from "./admit.js";

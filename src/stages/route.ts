@@ -1,5 +1,5 @@
 import { errorRate } from "../../projections/index.js";
-import type { ChatRequest } from "../chat/wire.js";
+import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
@@ -10,8 +10,8 @@ import {
   requestSubject,
 } from "../events/index.js";
 import type { HealthView } from "../health/index.js";
-import type { VersionedPolicy } from "../routing/policy/document.js";
-import { decideWithPolicy, type HealthSnapshot, healthKey, NO_QUOTA } from "../routing/policy/index.js";
+import type { VersionedPolicy } from "../routing/index.js";
+import { decideWithPolicy, type HealthSnapshot, healthKey, NO_QUOTA } from "../routing/index.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 
 export type DecidedEvent = BeamlineEvent<"route.decided">;

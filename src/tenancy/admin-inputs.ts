@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { BeamlineError } from "../errors/index.js";
 import { isSafeToken } from "../events/index.js";
-import { quotaLimitsSchema } from "../quotas/limits-schema.js";
+import { quotaLimitsSchema } from "../quotas/index.js";
 
 /**
  * What an operator may send to create, change or issue things: one zod schema per action,

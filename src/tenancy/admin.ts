@@ -1,14 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { ApiKeyState } from "../../projections/api-keys.js";
-import { type ApiKeyRecord, decodeApiKeyRecord, keyStateAt } from "../../projections/index.js";
-import type { TenantRecord } from "../../projections/tenants.js";
-import { decodeTenantRecord } from "../../projections/tenants-projector.js";
+import type { ApiKeyState, TenantRecord } from "../../projections/index.js";
+import {
+  type ApiKeyRecord,
+  decodeApiKeyRecord,
+  decodeTenantRecord,
+  keyStateAt,
+} from "../../projections/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, configSubject, isEvent, isSafeToken, makeEvent } from "../events/index.js";
-import type { EventStore } from "../nats/event-store.js";
-import { KvBuckets, StreamNames } from "../nats/names.js";
-import type { QuotaLimits } from "../quotas/limits-schema.js";
+import type { EventStore } from "../nats/index.js";
+import { KvBuckets, StreamNames } from "../nats/index.js";
+import type { QuotaLimits } from "../quotas/index.js";
 import {
   type CreateTenantInput,
   type DisableTenantInput,

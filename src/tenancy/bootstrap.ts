@@ -1,7 +1,7 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { configSubject, makeEvent } from "../events/index.js";
-import type { EventStore } from "../nats/event-store.js";
+import type { EventStore } from "../nats/index.js";
 import { generateApiKey, hashApiKey, keyPrefix } from "./keys.js";
 
 export const DEV_TENANT = "dev";

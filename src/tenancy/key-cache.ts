@@ -1,8 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { ApiKeyRecord } from "../../projections/api-keys.js";
-import { decodeApiKeyRecord } from "../../projections/api-keys-projector.js";
-import { type KvView, watchKvView } from "../nats/kv-view.js";
-import { KvBuckets } from "../nats/names.js";
+import type { ApiKeyRecord } from "../../projections/index.js";
+import { decodeApiKeyRecord } from "../../projections/index.js";
+import { KvBuckets, type KvView, watchKvView } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 
 /**

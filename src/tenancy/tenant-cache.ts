@@ -1,8 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { TenantRecord } from "../../projections/tenants.js";
-import { decodeTenantRecord } from "../../projections/tenants-projector.js";
-import { type KvView, watchKvView } from "../nats/kv-view.js";
-import { KvBuckets } from "../nats/names.js";
+import type { TenantRecord } from "../../projections/index.js";
+import { decodeTenantRecord } from "../../projections/index.js";
+import { KvBuckets, type KvView, watchKvView } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 
 /** The gateway's view of tenants (id → record), kept live by a KV watch like the key cache. */

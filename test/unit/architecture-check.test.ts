@@ -91,6 +91,19 @@ describe("architecture check (part of npm run lint)", () => {
     assert.doesNotMatch(run.output, /d\.ts:1:/);
   });
 
+  test("an import past a folder's index.ts fails", () => {
+    const run = check({
+      "src/events/index.ts": 'import { x } from "../chat/wire.js";\nexport const y = x;\n',
+      "src/chat/index.ts": 'export { x } from "./wire.js";\n',
+      "src/chat/wire.ts": "export const x = 1;\n",
+    });
+    assert.equal(run.status, 1);
+    assert.match(
+      run.output,
+      /src\/events\/index\.ts:1: imports src\/chat\/wire\.ts past src\/chat\/index\.ts/,
+    );
+  });
+
   test("a folder with no layer fails", () => {
     const run = check({ "src/mystery/index.ts": "export const m = 1;\n" });
     assert.equal(run.status, 1);

@@ -1,6 +1,6 @@
 import { loadConfigFromEnv } from "../../config/index.js";
 import { BeamlineError } from "../../errors/index.js";
-import { EventStore } from "../../nats/event-store.js";
+import { EventStore } from "../../nats/index.js";
 import { openTenancyAdmin, type TenancyAdmin } from "../../tenancy/index.js";
 import { connectForCommand } from "../nats-target.js";
 

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfigFromEnv } from "../../config/index.js";
-import { EventStore } from "../../nats/event-store.js";
-import { publishCatalog, readPublishedCatalog } from "../../policies/catalog-store.js";
+import { EventStore } from "../../nats/index.js";
+import { publishCatalog, readPublishedCatalog } from "../../policies/index.js";
 import { connectForCommand } from "../nats-target.js";
 import { readJsonArgument } from "./read-json.js";
 

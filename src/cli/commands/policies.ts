@@ -1,11 +1,9 @@
 import type { Command } from "commander";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { assertTenantId, isEvent } from "../../events/index.js";
-import { EventStore } from "../../nats/event-store.js";
-import { StreamNames } from "../../nats/names.js";
-import { readLastWithSequence } from "../../nats/versioned-append.js";
+import { EventStore, readLastWithSequence, StreamNames } from "../../nats/index.js";
 import { policySubject, publishPolicy, readPolicyHistory } from "../../policies/index.js";
-import { defaultPolicy } from "../../routing/policy/document.js";
+import { defaultPolicy } from "../../routing/index.js";
 import { connectForCommand } from "../nats-target.js";
 import { readJsonArgument } from "./read-json.js";
 

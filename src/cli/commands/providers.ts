@@ -11,7 +11,7 @@ import {
 } from "../../../projections/index.js";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { healthPolicyFromConfig } from "../../execution/index.js";
-import { KvBuckets } from "../../nats/names.js";
+import { KvBuckets } from "../../nats/index.js";
 import { connectForCommand } from "../nats-target.js";
 
 function formatMs(value: number | null): string {

@@ -1,11 +1,10 @@
 import type { Command } from "commander";
 import { type DecisionMismatch, runWhatIf, verifyDecisions, type WhatIfRun } from "../../../replay/index.js";
-import { type ModelCatalog, parseCatalog } from "../../catalog/catalog.js";
-import { formatNanoUsd } from "../../catalog/pricing.js";
+import { formatNanoUsd, type ModelCatalog, parseCatalog } from "../../catalog/index.js";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { BeamlineError } from "../../errors/index.js";
 import { assertTenantId } from "../../events/index.js";
-import { parsePolicyDocument, type VersionedPolicy } from "../../routing/policy/index.js";
+import { parsePolicyDocument, type VersionedPolicy } from "../../routing/index.js";
 import { connectForCommand } from "../nats-target.js";
 import { startProgress } from "../progress.js";
 import { formatTable } from "../table.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ChatCompletion, ChatRequest } from "../../chat/wire.js";
+import type { ChatCompletion, ChatRequest } from "../../chat/index.js";
 import { completionTexts, requestTexts } from "../message-text.js";
 import type { BuiltinExtension, StepVerdict } from "../types.js";
 import { unsafeRegexReason } from "./safe-regex.js";

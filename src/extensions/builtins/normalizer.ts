@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ChatRequest } from "../../chat/wire.js";
+import type { ChatRequest } from "../../chat/index.js";
 import type { BuiltinExtension } from "../types.js";
 
 /** Settings of `normalize/v1`. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ChatCompletion } from "../../chat/wire.js";
+import type { ChatCompletion } from "../../chat/index.js";
 import { countTextTokens, TokenizerKinds, truncateToTokens } from "../../tokens/index.js";
 import type { BuiltinExtension, TextStreamTransform } from "../types.js";
 

@@ -1,12 +1,16 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { toBeamlineError } from "../../errors/index.js";
 import { assertTenantId, isEvent } from "../../events/index.js";
-import type { EventStore } from "../../nats/event-store.js";
-import { StreamNames } from "../../nats/names.js";
-import { readLastWithSequence } from "../../nats/versioned-append.js";
-import { publishCatalog, readPublishedCatalog } from "../../policies/catalog-store.js";
-import { policySubject, publishPolicy, readPolicyHistory } from "../../policies/index.js";
-import { defaultPolicy } from "../../routing/policy/document.js";
+import type { EventStore } from "../../nats/index.js";
+import { readLastWithSequence, StreamNames } from "../../nats/index.js";
+import {
+  policySubject,
+  publishCatalog,
+  publishPolicy,
+  readPolicyHistory,
+  readPublishedCatalog,
+} from "../../policies/index.js";
+import { defaultPolicy } from "../../routing/index.js";
 import { openAiErrorBody } from "../error-body.js";
 
 export interface PolicyAdminDeps {

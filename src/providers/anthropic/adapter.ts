@@ -1,10 +1,6 @@
 import { z } from "zod";
-import {
-  ANTHROPIC_VERSION,
-  anthropicMessageSchema,
-  anthropicStreamEventSchema,
-} from "../../chat/anthropic.js";
-import type { ChatCompletion } from "../../chat/wire.js";
+import type { ChatCompletion } from "../../chat/index.js";
+import { ANTHROPIC_VERSION, anthropicMessageSchema, anthropicStreamEventSchema } from "../../chat/index.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
 import { type ChunkSink, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";

@@ -2,8 +2,9 @@ import type {
   AnthropicContentBlock,
   AnthropicMessageParam,
   AnthropicToolChoice,
-} from "../../chat/anthropic.js";
-import type { ChatMessage, ChatRequest } from "../../chat/wire.js";
+  ChatMessage,
+  ChatRequest,
+} from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass } from "../types.js";
 

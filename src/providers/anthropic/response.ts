@@ -1,5 +1,4 @@
-import type { AnthropicUsage } from "../../chat/anthropic.js";
-import type { ChatCompletion, ChatToolCall, ChatUsage } from "../../chat/wire.js";
+import type { AnthropicUsage, ChatCompletion, ChatToolCall, ChatUsage } from "../../chat/index.js";
 import type { ProviderUsage } from "../types.js";
 
 /**

@@ -1,5 +1,9 @@
-import type { AnthropicStreamEvent, AnthropicUsage } from "../../chat/anthropic.js";
-import type { ChatChunkChoice, ChatCompletionChunk } from "../../chat/wire.js";
+import type {
+  AnthropicStreamEvent,
+  AnthropicUsage,
+  ChatChunkChoice,
+  ChatCompletionChunk,
+} from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass, type ProviderUsage } from "../types.js";
 import { chatUsageFrom, finishReasonFrom, usageFrom } from "./response.js";

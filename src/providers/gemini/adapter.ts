@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { ChatCompletion } from "../../chat/wire.js";
+import type { ChatCompletion } from "../../chat/index.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";

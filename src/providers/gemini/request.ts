@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatRequest } from "../../chat/wire.js";
+import type { ChatMessage, ChatRequest } from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass } from "../types.js";
 import type { GeminiContent, GeminiGenerationConfig, GeminiPart, GeminiRequest } from "./wire.js";

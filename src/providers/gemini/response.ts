@@ -5,7 +5,7 @@ import type {
   ChatCompletionChunk,
   ChatToolCall,
   ChatUsage,
-} from "../../chat/wire.js";
+} from "../../chat/index.js";
 import type { GeminiCandidate, GeminiResponse, GeminiUsageMetadata } from "./wire.js";
 
 /** What a translation needs besides the response; passed in so translation stays pure. */

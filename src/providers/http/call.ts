@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { Pool } from "undici";
 import { z } from "zod";
-import type { ChatCompletion } from "../../chat/wire.js";
+import type { ChatCompletion } from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { type ProviderCall, ProviderErrorClass, type ProviderResult, type ProviderUsage } from "../types.js";
 import { createRedactor, type ErrorAnswer, type Redactor } from "./errors.js";

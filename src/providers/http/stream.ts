@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import type { ChatCompletion, ChatCompletionChunk, ChatUsage } from "../../chat/wire.js";
+import type { ChatCompletion, ChatCompletionChunk, ChatUsage } from "../../chat/index.js";
 import { createChunkAssembler } from "../chunk-assembler.js";
 import { createSseParser, type SseEvent } from "../sse.js";
 import type { ProviderUsage } from "../types.js";

@@ -1,4 +1,4 @@
-import type { ChatUsage } from "../../chat/wire.js";
+import type { ChatUsage } from "../../chat/index.js";
 import {
   countMessageTokens,
   countPromptTokens,

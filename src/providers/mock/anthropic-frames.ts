@@ -1,4 +1,4 @@
-import type { AnthropicErrorBody, AnthropicMessage, AnthropicResponseBlock } from "../../chat/anthropic.js";
+import type { AnthropicErrorBody, AnthropicMessage, AnthropicResponseBlock } from "../../chat/index.js";
 import { type MockAnswer, type MockChatRequest, messageText, splitIntoPieces } from "./answers.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { ChatChoice, ChatCompletion, ChatCompletionChunk } from "../../chat/wire.js";
+import type { ChatChoice, ChatCompletion, ChatCompletionChunk } from "../../chat/index.js";
 import { type MockAnswer, splitIntoPieces } from "./answers.js";
 
 /** Identity of one mock completion, shared by all of its chunks. */

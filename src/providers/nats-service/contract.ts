@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { chatAnswerSchema, chatCompletionChunkSchema, chatRequestSchema } from "../../chat/wire.js";
+import { chatAnswerSchema, chatCompletionChunkSchema, chatRequestSchema } from "../../chat/index.js";
 import { ProviderErrorClass } from "../types.js";
 
 /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ChatCompletion, ChatRequest } from "../../chat/wire.js";
+import type { ChatCompletion, ChatRequest } from "../../chat/index.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";

@@ -7,7 +7,7 @@ import {
   chatChunkDeltaSchema,
   chatCompletionChunkSchema,
   chatUsageSchema,
-} from "../../chat/wire.js";
+} from "../../chat/index.js";
 import { describeIssues, type ParseOutcome } from "../validation.js";
 
 /**

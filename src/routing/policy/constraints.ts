@@ -1,4 +1,4 @@
-import type { CatalogModel } from "../../catalog/catalog.js";
+import type { CatalogModel } from "../../catalog/index.js";
 import type { RoutingConstraints, Strategy } from "./document.js";
 import type { ModelHealth } from "./inputs.js";
 import type { RequestNeeds } from "./request-needs.js";

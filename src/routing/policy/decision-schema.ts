@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { chatRequestSchema } from "../../chat/wire.js";
+import { chatRequestSchema } from "../../chat/index.js";
 import { healthSnapshotSchema, quotaStateSchema } from "./inputs.js";
 
 // The shape of a routing decision belongs to the engine that makes it; the event catalogue

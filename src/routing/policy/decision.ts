@@ -1,5 +1,5 @@
-import { type ModelCatalog, withProviders } from "../../catalog/catalog.js";
-import type { ChatRequest } from "../../chat/wire.js";
+import { type ModelCatalog, withProviders } from "../../catalog/index.js";
+import type { ChatRequest } from "../../chat/index.js";
 import type { RouteDecision } from "./decision-schema.js";
 import { policyId, type VersionedPolicy } from "./document.js";
 import { evaluatePolicy, type PolicyEvaluation, type PolicyInputs } from "./engine.js";

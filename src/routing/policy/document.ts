@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { CapabilityNames } from "../../catalog/catalog.js";
+import { CapabilityNames } from "../../catalog/index.js";
 import { BeamlineError } from "../../errors/index.js";
-import { quotaLimitsSchema } from "../../quotas/limits-schema.js";
+import { quotaLimitsSchema } from "../../quotas/index.js";
 import { pipelineSchema } from "./pipeline-schema.js";
 
 /**

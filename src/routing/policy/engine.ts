@@ -1,6 +1,6 @@
-import type { CatalogModel, ModelCatalog } from "../../catalog/catalog.js";
-import { computeCost } from "../../catalog/pricing.js";
-import type { ChatRequest } from "../../chat/wire.js";
+import type { CatalogModel, ModelCatalog } from "../../catalog/index.js";
+import { computeCost } from "../../catalog/index.js";
+import type { ChatRequest } from "../../chat/index.js";
 import { BeamlineError } from "../../errors/index.js";
 import { type Exclusion, ExclusionReasons, firstViolation, type ModelFacts } from "./constraints.js";
 import type { Strategy, VersionedPolicy } from "./document.js";

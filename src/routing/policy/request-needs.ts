@@ -1,5 +1,5 @@
-import type { Capability, CatalogModel } from "../../catalog/catalog.js";
-import type { ChatRequest } from "../../chat/wire.js";
+import type { Capability, CatalogModel } from "../../catalog/index.js";
+import type { ChatRequest } from "../../chat/index.js";
 import { promptTokenCounter, TokenizerKinds, tokenizerFor } from "../../tokens/index.js";
 
 /**

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ChatCompletion, ChatRequest } from "../../../chat/wire.js";
+import type { ChatCompletion, ChatRequest } from "../../../chat/index.js";
 import { mapCompletionTexts, mapRequestTexts, requestTexts } from "../../message-text.js";
 import type { BuiltinExtension, StepVerdict, TextStreamTransform } from "../../types.js";
 import { createDetectors, type PiiDetector, PiiKinds } from "./detectors.js";

@@ -1,0 +1,39 @@
+/** The one canonical chat wire shape (OpenAI Chat Completions) and the Anthropic Messages shape. */
+export type {
+  AnthropicContentBlock,
+  AnthropicErrorBody,
+  AnthropicMessage,
+  AnthropicMessageParam,
+  AnthropicRequest,
+  AnthropicResponseBlock,
+  AnthropicStopReason,
+  AnthropicStreamEvent,
+  AnthropicToolChoice,
+  AnthropicUsage,
+} from "./anthropic.js";
+export {
+  ANTHROPIC_VERSION,
+  anthropicMessageSchema,
+  anthropicRequestSchema,
+  anthropicStreamEventSchema,
+} from "./anthropic.js";
+export type {
+  ChatChoice,
+  ChatChunkChoice,
+  ChatChunkDelta,
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatMessage,
+  ChatRequest,
+  ChatToolCall,
+  ChatUsage,
+} from "./wire.js";
+export {
+  chatAnswerSchema,
+  chatChunkChoiceSchema,
+  chatChunkDeltaSchema,
+  chatCompletionChunkSchema,
+  chatCompletionSchema,
+  chatRequestSchema,
+  chatUsageSchema,
+} from "./wire.js";

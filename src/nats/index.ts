@@ -1,0 +1,27 @@
+/**
+ * The NATS adapter layer: connection and version floor, the event store and JetStream
+ * publisher, the durable-consumer runner, KV views and folds, log reads, and the names of
+ * streams, consumers and buckets.
+ */
+export { connectNats } from "./connect.js";
+export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
+export { runStage } from "./consumer-runner.js";
+export { EventStore } from "./event-store.js";
+export { failpoint } from "./failpoints.js";
+export {
+  fromHealthToken,
+  HEALTH_KEY_FILTER,
+  HEALTH_SUBJECT_ROOT,
+  healthKey,
+  healthSubject,
+  healthToken,
+  probeKey,
+} from "./health-keys.js";
+export { decodeRecord, foldIntoKv } from "./kv-fold.js";
+export type { KvView } from "./kv-view.js";
+export { jsonValue, watchKvView } from "./kv-view.js";
+export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
+export type { StoredEvent, StoredMessage } from "./read-events.js";
+export { readEvents, readStream } from "./read-events.js";
+export { isTransientNatsError, isWrongLastSequence } from "./transient.js";
+export { appendNextVersion, contentDigest, readLastWithSequence } from "./versioned-append.js";
