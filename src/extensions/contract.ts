@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { chatRequestSchema } from "../chat/index.js";
+import { chatCompletionSchema, chatRequestSchema } from "../chat/index.js";
 import { ExtensionStages } from "../routing/index.js";
 
 /**
@@ -25,21 +25,6 @@ export function extensionQueueGroup(name: string, version: string): string {
   return `${name}-${version}`;
 }
 
-/** The OpenAI-shaped completion an extension sees and may change (kept loose like the events). */
-export const extensionCompletionSchema = z.looseObject({
-  id: z.string(),
-  object: z.literal("chat.completion"),
-  created: z.number(),
-  model: z.string(),
-  choices: z.array(
-    z.looseObject({
-      index: z.number().int(),
-      message: z.looseObject({ role: z.literal("assistant"), content: z.string().nullable() }),
-      finish_reason: z.string().nullable(),
-    }),
-  ),
-});
-
 /** What Beamline sends. `request` for the pre and validate stages, `response` for post. */
 export const extensionCallSchema = z.object({
   contract: z.literal(EXTENSION_CONTRACT_VERSION),
@@ -49,7 +34,7 @@ export const extensionCallSchema = z.object({
   /** The extension's settings from the tenant's pipeline step. */
   settings: z.record(z.string(), z.unknown()),
   request: chatRequestSchema.optional(),
-  response: extensionCompletionSchema.optional(),
+  response: chatCompletionSchema.optional(),
 });
 export type ExtensionCall = z.infer<typeof extensionCallSchema>;
 
@@ -63,7 +48,7 @@ export const extensionReplySchema = z.object({
   verdict: z.enum(["allow", "reject", "modify"]),
   reason: z.string().max(500).optional(),
   request: chatRequestSchema.optional(),
-  response: extensionCompletionSchema.optional(),
+  response: chatCompletionSchema.optional(),
   summary: z.string().max(500).optional(),
 });
 export type ExtensionReply = z.infer<typeof extensionReplySchema>;

@@ -69,7 +69,7 @@ async function externalVerdict<T>(
     settings: step.settings,
   };
   if (payload.kind === "request") call.request = payload.value;
-  else call.response = payload.value as ExtensionCall["response"];
+  else call.response = payload.value;
   const reply = await ctx.external.call(step.name, step.version, call, step.timeoutMs);
   const common = {
     ...(reply.summary === undefined ? {} : { summary: reply.summary }),
