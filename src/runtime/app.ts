@@ -37,6 +37,7 @@ import {
   watchApiKeys,
   watchTenants,
 } from "../tenancy/index.js";
+import { loadEncodings } from "../tokens/index.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { setUpProviders } from "./providers.js";
 
@@ -84,6 +85,10 @@ export async function startBeamline(
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((error) => log.warn({ err: error }, "shutdown step failed"));
   };
+  // The request worker counts prompt tokens per request. Loading the encodings parses their
+  // merge tables synchronously (about half a second); done before any NATS connection exists,
+  // it cannot stall a request in flight or a heartbeat.
+  if (roles.has("worker")) loadEncodings();
   try {
     let embedded: EmbeddedNats | undefined;
     if (!config.natsUrl) {

@@ -3,7 +3,6 @@ import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../ev
 import type { Delivery, StageHandler } from "../nats/index.js";
 import { ConsumerNames, failpoint, StreamNames } from "../nats/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
-import { loadEncodings } from "../tokens/index.js";
 import { admit, extensionOf } from "./admit.js";
 import {
   type AcceptedEvent,
@@ -45,8 +44,6 @@ interface Progress {
  * one left it: a redelivery first reads what is stored and continues.
  */
 export function requestWorker(deps: WorkerDeps): StageHandler {
-  // Routing counts prompt tokens per request: load the encodings now, not on the first request.
-  loadEncodings();
   return {
     name: ConsumerNames.worker,
     stream: StreamNames.requests,

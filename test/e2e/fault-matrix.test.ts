@@ -41,8 +41,8 @@
  *    the answer, then an error event `BL_STREAM_INTERRUPTED` and no `[DONE]` / no
  *    `message_stop`. `request.failed` names the faulty provider/model and carries that partial
  *    usage; exactly one `usage.recorded`, outcome `failed`, bills it. No wire's usage report had
- *    arrived, so the usage is the estimate (`usageEstimated`): ⌈prompt messages as JSON / 4⌉
- *    and ⌈streamed characters / 4⌉.
+ *    arrived, so the usage is the estimate (`usageEstimated`): the prompt and the streamed text
+ *    counted with the model's tokenizer (src/tokens).
  *
  * The same table, in prose, is in docs/reliability.md ("End to end: what the client sees and
  * what is billed").
@@ -52,6 +52,7 @@ import { after, before, describe, it } from "node:test";
 import { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { geminiBaseUrl, MockFault, type MockProvider, startMockProvider } from "../../src/providers/index.js";
+import { countPromptTokens, countTextTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { callFrontDoor, type FrontDoor, type FrontDoorAnswer } from "../support/front-door-client.js";
 import { type RequestEvidence, requestEvidence } from "../support/request-evidence.js";
@@ -405,19 +406,20 @@ function assertCell(expected: Expected, cell: Cell): void {
   assert.deepEqual([only.next, only.final], ["none", true]);
   assert.ok(only.chunksSent > 0, "chunks had reached the client");
   assert.ok(only.usage, "the partial usage is recorded on the attempt");
-  // No usage chunk had arrived (every wire reports usage last): an estimate of ⌈chars / 4⌉.
+  // No usage chunk had arrived (every wire reports usage last): the router's own count, with
+  // the faulty model's tokenizer (src/tokens; these upstream names have no public one).
   assert.equal(only.usageEstimated, true, "the partial usage is an estimate");
+  const tokenizer = tokenizerFor(model);
   assert.equal(
     only.usage.completionTokens,
-    Math.ceil(answer.text.length / 4),
+    countTextTokens(tokenizer, answer.text),
     "estimated from the streamed text",
   );
   // Both front doors turn this one-message request into the same canonical messages.
-  const canonicalMessages = JSON.stringify([{ role: "user", content: PROMPT }]);
   assert.equal(
     only.usage.promptTokens,
-    Math.ceil(canonicalMessages.length / 4),
-    "estimated from the prompt JSON",
+    countPromptTokens(tokenizer, { messages: [{ role: "user", content: PROMPT }] }),
+    "estimated from the prompt",
   );
   assert.equal(terminal.type, "request.failed");
   assert.equal(terminal.data.error.code, "BL_STREAM_INTERRUPTED");
