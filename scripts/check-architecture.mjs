@@ -25,7 +25,7 @@ const LAYERS = [
   {
     name: "pure domain",
     pure: true,
-    folders: ["src/errors", "src/chat", "src/catalog", "src/quotas", "src/routing", "src/events"],
+    folders: ["src/errors", "src/chat", "src/catalog", "src/quotas", "src/routing", "src/events", "src/audit"],
   },
   { name: "adapters", folders: ["src/nats", "src/providers", "src/observability", "src/config"] },
   { name: "topology and projections", folders: ["streams", "projections"] },
@@ -40,6 +40,7 @@ const LAYERS = [
       "src/tenancy",
       "src/stages",
       "src/gateway",
+      "src/notary",
     ],
   },
   { name: "leaves", folders: ["src/runtime", "src/cli", "replay"] },
