@@ -1,4 +1,5 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { AUDIT_SUBJECT_ROOT } from "../src/audit/index.js";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
 import { HEALTH_SUBJECT_ROOT } from "../src/nats/health-keys.js";
 import { ConsumerNames, KvBuckets, StreamNames } from "../src/nats/names.js";
@@ -130,6 +131,13 @@ export function beamlineTopology(s: TopologySettings): Topology {
         "Beamline provider circuit-breaker transitions",
         [`${HEALTH_SUBJECT_ROOT}.>`],
         s.requestRetentionDays,
+      ),
+      // Kept forever: a checkpoint is the only evidence of what its range held.
+      stream(
+        StreamNames.audit,
+        "Beamline notary checkpoints: signed hash chains over every other stream",
+        [`${AUDIT_SUBJECT_ROOT}.>`],
+        0,
       ),
     ],
     consumers: [

@@ -135,7 +135,7 @@ export function positionAfter(checkpoint: CheckpointBody): ChainPosition {
  */
 export class CheckpointBuilder {
   readonly start: ChainPosition;
-  private nextSeq: number;
+  private cursor: number;
   private running: Buffer;
   private readonly absent: Array<[number, number]> = [];
   private readonly digests: Buffer[] = [];
@@ -144,13 +144,18 @@ export class CheckpointBuilder {
 
   constructor(start: ChainPosition) {
     this.start = start;
-    this.nextSeq = start.nextSeq;
+    this.cursor = start.nextSeq;
     this.running = start.runningHash;
   }
 
   /** Present messages folded so far. */
   get count(): number {
     return this.digests.length;
+  }
+
+  /** The sequence the next message must be at or above. */
+  get nextSeq(): number {
+    return this.cursor;
   }
 
   /** Folds one message; its sequence must be above every one folded before. */
@@ -161,19 +166,19 @@ export class CheckpointBuilder {
         `a ${message.stream} message fed to the ${this.start.stream} chain`,
       );
     }
-    if (message.seq < this.nextSeq) {
+    if (message.seq < this.cursor) {
       throw new BeamlineError(
         "BL_INTERNAL",
-        `${message.stream} sequence ${message.seq} arrived after ${this.nextSeq - 1}: the chain folds in order`,
+        `${message.stream} sequence ${message.seq} arrived after ${this.cursor - 1}: the chain folds in order`,
       );
     }
-    if (message.seq > this.nextSeq) this.absent.push([this.nextSeq, message.seq - 1]);
+    if (message.seq > this.cursor) this.absent.push([this.cursor, message.seq - 1]);
     const leaf = leafDigest(message);
     this.running = chainStep(this.running, leaf);
     this.digests.push(leaf.subarray(0, SHORT_DIGEST_BYTES));
     this.firstStoredAt ??= storedAt;
     this.lastStoredAt = storedAt;
-    this.nextSeq = message.seq + 1;
+    this.cursor = message.seq + 1;
   }
 
   /** The checkpoint over everything folded; undefined when nothing was. */
@@ -183,7 +188,7 @@ export class CheckpointBuilder {
       v: 1,
       stream: this.start.stream,
       firstSeq: this.start.nextSeq,
-      lastSeq: this.nextSeq - 1,
+      lastSeq: this.cursor - 1,
       count: this.count,
       absent: this.absent.map(([from, to]) => [from, to]),
       startHash: this.start.runningHash.toString("hex"),

@@ -7,6 +7,7 @@ import { assertTenantId } from "../events/index.js";
 import { startTracing } from "../observability/tracing-sdk.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
+import { registerAuditTamperCommands } from "./commands/audit-tamper.js";
 import { registerCatalogCommands } from "./commands/catalog.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
@@ -137,6 +138,7 @@ registerProvidersCommands(program);
 registerProjectionsCommands(program);
 registerPolicyCommands(program);
 registerCatalogCommands(program);
+registerAuditTamperCommands(program);
 
 try {
   registerExtensionsCommands(program);

@@ -56,6 +56,11 @@ const ENV_KEYS: ReadonlyArray<[string, string[]]> = [
   ["BEAMLINE_HEALTH_HALF_OPEN_MAX_PROBES", ["health", "halfOpenMaxProbes"]],
   ["BEAMLINE_HEALTH_PROBE_LEASE_MS", ["health", "probeLeaseMs"]],
   ["BEAMLINE_ADMIN_TOKEN", ["adminToken"]],
+  ["BEAMLINE_NOTARY_CHECKPOINT_INTERVAL_MS", ["notary", "checkpointIntervalMs"]],
+  ["BEAMLINE_NOTARY_CHECKPOINT_MAX_MESSAGES", ["notary", "checkpointMaxMessages"]],
+  ["BEAMLINE_NOTARY_POLL_INTERVAL_MS", ["notary", "pollIntervalMs"]],
+  ["BEAMLINE_NOTARY_KEY", ["notary", "key"]],
+  ["BEAMLINE_NOTARY_KEY_FILE", ["notary", "keyFile"]],
   ["ANTHROPIC_API_KEY", ["anthropic", "apiKey"]],
   ["ANTHROPIC_BASE_URL", ["anthropic", "baseUrl"]],
 ];

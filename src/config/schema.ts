@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { geminiConfigSchema, providersSchema } from "./providers.js";
 
-export const ROLES = ["gateway", "worker", "billing", "projector"] as const;
+export const ROLES = ["gateway", "worker", "billing", "projector", "notary"] as const;
 export type Role = (typeof ROLES)[number];
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -128,6 +128,23 @@ export const configSchema = z.object({
    * mounted at all. Not a tenant key: use a long random value and keep it out of clients.
    */
   adminToken: z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(),
+  /**
+   * The notary role (docs/audit.md, "Tamper evidence"): signed checkpoints of every stream in
+   * BL_AUDIT. A checkpoint closes when its oldest message has waited `checkpointIntervalMs` or
+   * it holds `checkpointMaxMessages` (capped so one checkpoint stays well under NATS's 1 MiB
+   * default max payload: 16 bytes of digest a message).
+   */
+  notary: z
+    .object({
+      checkpointIntervalMs: positiveMs.default(10_000),
+      checkpointMaxMessages: z.coerce.number().int().positive().max(30_000).default(10_000),
+      /** How often the notary looks for new messages when it has caught up. */
+      pollIntervalMs: positiveMs.default(1_000),
+      /** The Ed25519 signing key as PEM (PKCS#8); else `keyFile`; else `<dataDir>/notary-key.pem`. */
+      key: z.string().min(1).optional(),
+      keyFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
   /** Google Gemini, registered when GEMINI_API_KEY is set. */
   gemini: geminiConfigSchema,
   /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */
