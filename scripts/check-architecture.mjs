@@ -25,7 +25,15 @@ const LAYERS = [
   {
     name: "pure domain",
     pure: true,
-    folders: ["src/errors", "src/chat", "src/catalog", "src/quotas", "src/routing", "src/events", "src/audit"],
+    folders: [
+      "src/errors",
+      "src/chat",
+      "src/catalog",
+      "src/quotas",
+      "src/routing",
+      "src/events",
+      "src/audit",
+    ],
   },
   { name: "adapters", folders: ["src/nats", "src/providers", "src/observability", "src/config"] },
   { name: "topology and projections", folders: ["streams", "projections"] },
