@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { verifyAudit } from "../../replay/index.js";
 import { connectNats } from "../../src/nats/connect.js";
 import { readStream, type StoredMessage } from "../../src/nats/read-events.js";
 import {
@@ -274,6 +275,7 @@ describe("tamper evidence over a real nats-server", () => {
     running.splice(running.indexOf(first), 1);
     assert.equal((await readLastCheckpoint(nc, "BL_HEALTH"))?.checkpoint.lastSeq, seqs[2]);
 
+    const resumedAt = new Date();
     await notary("BL_HEALTH");
     await notary("BL_HEALTH");
     const more = await publish("bl.health.mock.m", 20, "burst");
@@ -284,6 +286,22 @@ describe("tamper evidence over a real nats-server", () => {
     const [stream] = (JSON.parse(result.stdout) as { streams: Array<Record<string, unknown>> }).streams;
     assert.equal(stream!.verified, 24);
     assert.equal(stream!.coveredTo, more.at(-1));
+
+    // --since: only the checkpoints written after the restart, the first taken as the anchor.
+    const [recent] = await verifyAudit(nc, {
+      publicKey: key.publicKey,
+      keyId: key.keyId,
+      streams: ["BL_HEALTH"],
+      since: resumedAt,
+      now: new Date(),
+    });
+    assert.equal(recent!.finding, null);
+    assert.equal(recent!.coveredTo, more.at(-1));
+    assert.equal(
+      recent!.verified,
+      more.at(-1)! - seqs[2]!,
+      "exactly the messages checkpointed after the restart",
+    );
   });
 
   it("a public key other than the notary's fails every checkpoint as a bad signature", async () => {
