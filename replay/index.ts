@@ -1,3 +1,4 @@
+export { type AuditVerifyOptions, type StreamAuditReport, verifyAudit } from "./audit-verify.js";
 export type { Discrepancy, DiscrepancyKind, RequestFacts } from "./billing-checks.js";
 export { checkRequest, DiscrepancyKinds } from "./billing-checks.js";
 export type { FieldDifference } from "./decision-diff.js";

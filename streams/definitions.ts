@@ -1,4 +1,5 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { AUDIT_SUBJECT_ROOT } from "../src/audit/index.js";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
 import { ConsumerNames, HEALTH_SUBJECT_ROOT, KvBuckets, StreamNames } from "../src/nats/index.js";
 
@@ -129,6 +130,13 @@ export function beamlineTopology(s: TopologySettings): Topology {
         "Beamline provider circuit-breaker transitions",
         [`${HEALTH_SUBJECT_ROOT}.>`],
         s.requestRetentionDays,
+      ),
+      // Kept forever: a checkpoint is the only evidence of what its range held.
+      stream(
+        StreamNames.audit,
+        "Beamline notary checkpoints: signed hash chains over every other stream",
+        [`${AUDIT_SUBJECT_ROOT}.>`],
+        0,
       ),
     ],
     consumers: [

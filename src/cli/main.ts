@@ -7,6 +7,7 @@ import { assertTenantId } from "../events/index.js";
 import { startTracing } from "../observability/index.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
+import { registerAuditTamperCommands } from "./commands/audit-tamper.js";
 import { registerBillingCommands } from "./commands/billing.js";
 import { registerCatalogCommands } from "./commands/catalog.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
@@ -141,6 +142,7 @@ registerPolicyCommands(program);
 registerCatalogCommands(program);
 registerReplayCommands(program);
 registerBillingCommands(program);
+registerAuditTamperCommands(program);
 
 try {
   registerExtensionsCommands(program);

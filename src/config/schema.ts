@@ -3,7 +3,7 @@ import { geminiConfigSchema, providersSchema } from "./providers.js";
 import { executionSettingsSchema, healthSettingsSchema } from "./reliability.js";
 import { setting } from "./settings.js";
 
-export const ROLES = ["gateway", "worker", "billing", "projector"] as const;
+export const ROLES = ["gateway", "worker", "billing", "projector", "notary"] as const;
 export type Role = (typeof ROLES)[number];
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -193,6 +193,37 @@ export const configSchema = z.strictObject({
     env: "BEAMLINE_ADMIN_TOKEN",
     doc: "bearer token of the admin API `/admin/v1/…` (≥ 16 chars, long and random); unset: not mounted (docs/tenancy.md)",
   }),
+  /**
+   * The notary role (docs/audit.md, "Tamper evidence"): signed checkpoints of every stream in
+   * BL_AUDIT. A checkpoint closes when its oldest message has waited `checkpointIntervalMs` or
+   * it holds `checkpointMaxMessages` (capped so one checkpoint stays well under NATS's 1 MiB
+   * default max payload: 16 bytes of digest a message).
+   */
+  notary: z
+    .strictObject({
+      checkpointIntervalMs: setting(positiveMs.default(10_000), {
+        env: "BEAMLINE_NOTARY_CHECKPOINT_INTERVAL_MS",
+        doc: "a checkpoint closes when its oldest message has waited this long",
+      }),
+      checkpointMaxMessages: setting(z.coerce.number().int().positive().max(30_000).default(10_000), {
+        env: "BEAMLINE_NOTARY_CHECKPOINT_MAX_MESSAGES",
+        doc: "a checkpoint closes when it holds this many messages (at most 30,000: one checkpoint stays under 1 MiB)",
+        unit: "messages",
+      }),
+      pollIntervalMs: setting(positiveMs.default(1_000), {
+        env: "BEAMLINE_NOTARY_POLL_INTERVAL_MS",
+        doc: "how often a caught-up notary looks for new messages",
+      }),
+      key: setting(z.string().min(1).optional(), {
+        env: "BEAMLINE_NOTARY_KEY",
+        doc: "the notary's Ed25519 signing key as PEM (PKCS#8); unset: `keyFile`, else generated into `<dataDir>/notary-key.pem`",
+      }),
+      keyFile: setting(z.string().min(1).optional(), {
+        env: "BEAMLINE_NOTARY_KEY_FILE",
+        doc: "file holding the notary's signing key (PEM)",
+      }),
+    })
+    .prefault({}),
   /** Google Gemini, registered when GEMINI_API_KEY is set. */
   gemini: geminiConfigSchema,
   /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */

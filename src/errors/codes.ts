@@ -52,6 +52,7 @@ export const ErrorCodes = {
   BL_EXTENSION_TIMEOUT: { httpStatus: 504, type: "timeout_error", handling: "fail-request" },
   BL_EXTENSION_FAILED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
   BL_EXTENSION_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
+  BL_NOTARY_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

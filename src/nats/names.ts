@@ -12,6 +12,8 @@ export const StreamNames = {
   deadLetter: "BL_DEAD",
   quota: "BL_QUOTA",
   health: "BL_HEALTH",
+  /** The notary's signed checkpoints of every other stream (docs/audit.md). */
+  audit: "BL_AUDIT",
 } as const;
 
 /** Durable consumers (pull, explicit ack). */

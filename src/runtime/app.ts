@@ -20,6 +20,7 @@ import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions
 import { buildGateway, WaiterRegistry } from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
 import { connectNats, EventStore, type RunningStage, runStage, type StageHandler } from "../nats/index.js";
+import { loadNotaryKey, startNotary } from "../notary/index.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
 import { catalogVersions, startConfigViews } from "../policies/index.js";
 import {
@@ -184,6 +185,12 @@ export async function startBeamline(
     cleanups.push(async () => {
       await Promise.all(running.map((stage) => stage.stop()));
     });
+    if (roles.has("notary")) {
+      const { key, keyFile, ...timing } = config.notary;
+      const notaryKey = await loadNotaryKey({ key, keyFile, dataDir: config.dataDir }, { create: true });
+      const notary = await startNotary({ nc, log, key: notaryKey, now, ...timing });
+      cleanups.push(() => notary.stop());
+    }
 
     let httpUrl: string | undefined;
     let devKey: DevBootstrapResult | undefined;
