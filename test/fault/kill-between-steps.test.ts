@@ -10,6 +10,7 @@ import { connectNats } from "../../src/nats/connect.js";
 import { EventStore } from "../../src/nats/event-store.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
+import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
 
 /**
  * Kill the worker between any two steps: on restart the request completes exactly once —
@@ -72,13 +73,16 @@ describe("kill between steps", () => {
   let server: NatsServer;
   let nc: NatsConnection;
   let store: EventStore;
+  let keeper: LogKeeper;
 
   before(async () => {
     server = await startNatsServer();
     nc = await connectNats({ servers: server.url, name: "fault-test" });
     store = new EventStore(nc);
+    keeper = await startLogKeeper(server.url);
   });
   after(async () => {
+    await keeper?.stop();
     await nc?.close();
     await server?.stop();
   });
@@ -146,5 +150,9 @@ describe("kill between steps", () => {
       assert.equal(usage.length, 1, "exactly one usage record");
       assert.equal(usage[0]!.event.requestId, requestId);
     });
+  });
+
+  test("afterwards the log is still the record: billing reconciles and audit verify passes", async () => {
+    await assertLogIsTheRecord(server.url, keeper);
   });
 });
