@@ -5,7 +5,16 @@ import { type ApiKeyRecord, decodeApiKeyRecord, keyStateAt } from "../../project
 import type { TenantRecord } from "../../projections/tenants.js";
 import { decodeTenantRecord } from "../../projections/tenants-projector.js";
 import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, configSubject, isEvent, isSafeToken, makeEvent } from "../events/index.js";
+import {
+  apiKeyIdFilter,
+  apiKeySubject,
+  type BeamlineEvent,
+  configSubject,
+  isEvent,
+  isSafeToken,
+  legacyApiKeySubject,
+  makeEvent,
+} from "../events/index.js";
 import type { EventStore } from "../nats/event-store.js";
 import { KvBuckets, StreamNames } from "../nats/names.js";
 import type { QuotaLimits } from "../quotas/limits-schema.js";
@@ -165,7 +174,7 @@ export class TenancyAdmin {
     };
     if (rotatedFrom) data.rotatedFrom = rotatedFrom.data.keyId;
     const event = makeEvent("apikey.issued", `apikey.issued:${keyId}`, context, data, now);
-    await this.store.append(configSubject("apikey", keyId), event, { once: true });
+    await this.store.append(apiKeySubject(tenant, keyId), event, { once: true });
     return { key, ...keyViewOf(issuedRecord(event), now) };
   }
 
@@ -219,7 +228,7 @@ export class TenancyAdmin {
       { keyId, keyHash: issued.data.keyHash, effectiveAt, reason: "rotated", replacedBy: fresh.keyId },
       now,
     );
-    await this.store.append(configSubject("apikey", keyId), revoked);
+    await this.store.append(apiKeySubject(record.tenant, keyId), revoked);
     const replaced = {
       ...record,
       status: "revoked" as const,
@@ -241,7 +250,7 @@ export class TenancyAdmin {
       { keyId, keyHash: issued.data.keyHash, effectiveAt: now.toISOString(), reason: "revoked" },
       now,
     );
-    await this.store.append(configSubject("apikey", keyId), revoked);
+    await this.store.append(apiKeySubject(record.tenant, keyId), revoked);
     return keyViewOf({ ...record, status: "revoked", revokedAt: now.toISOString() }, now);
   }
 
@@ -259,7 +268,7 @@ export class TenancyAdmin {
         `No API key with id ${keyId}${tenant ? ` for tenant ${tenant}` : ""}.`,
       );
     if (!isSafeToken(keyId)) throw notFound();
-    const issued = await this.store.readFirst(StreamNames.config, configSubject("apikey", keyId));
+    const issued = await readIssued(this.store, keyId);
     if (!issued || !isEvent(issued, "apikey.issued")) throw notFound();
     if (tenant !== undefined && issued.tenant !== tenant) throw notFound();
     const entry = await this.keysKv.get(issued.data.keyHash);
@@ -302,6 +311,18 @@ async function readAll<R>(kv: KV, decode: (value: Uint8Array) => R): Promise<R[]
     if (entry && entry.operation === "PUT") records.push(decode(entry.value));
   }
   return records;
+}
+
+/**
+ * A key's issue event, the first event of its key id. A key issued before API key events were
+ * tenant-scoped has it on the legacy subject (its later revocations may be on the new one), so
+ * the legacy subject is asked first; otherwise the first match of `bl.cfg.apikey.*.<keyId>`.
+ */
+async function readIssued(store: EventStore, keyId: string): Promise<BeamlineEvent | undefined> {
+  return (
+    (await store.readFirst(StreamNames.config, legacyApiKeySubject(keyId))) ??
+    (await store.readFirst(StreamNames.config, apiKeyIdFilter(keyId)))
+  );
 }
 
 function earliest(a: string | undefined, b: string): string {
