@@ -10,6 +10,7 @@ import {
   readProjectedQuota,
   tenantsProjector,
 } from "../../projections/index.js";
+import { openTenantExport } from "../../replay/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { QuotaLedger, QuotaLog } from "../admission/index.js";
 import { loadCatalogFile } from "../catalog/index.js";
@@ -208,6 +209,7 @@ export async function startBeamline(
         tenants,
         adminToken: config.adminToken,
         tenancyAdmin: await openTenancyAdmin(store, now),
+        openTenantExport: (request, signal) => openTenantExport(nc, request, { signal }),
       });
       // Wait for the key view (and the dev key's projection), so the first request is not refused.
       await keys.ready;
