@@ -140,6 +140,7 @@ export async function* readTenantHistory(
     }),
   );
   const types = query.types;
+  /** The next message of source `order` that the tenant's filters keep, or undefined at its end. */
   const next = async (order: number): Promise<Head | undefined> => {
     const reader = readers[order]!;
     const keep = sources[order]!.keep;
