@@ -1,3 +1,13 @@
+export {
+  type AuditLine,
+  auditLineOf,
+  auditLineSchema,
+  formatAuditLine,
+  type HistoryRecord,
+  parseEventTypes,
+  type StoredPlace,
+  tenantStreamOfType,
+} from "./audit-line.js";
 export { type AuditVerifyOptions, type StreamAuditReport, verifyAudit } from "./audit-verify.js";
 export type { Discrepancy, DiscrepancyKind, RequestFacts } from "./billing-checks.js";
 export { checkRequest, DiscrepancyKinds } from "./billing-checks.js";
@@ -8,6 +18,22 @@ export { type ProjectionCheck, verifyProjections } from "./rebuild-projections.j
 export type { ReconcileOptions, ReconcileReport } from "./reconcile-billing.js";
 export { reconcileBilling } from "./reconcile-billing.js";
 export { readRequestHistory, readTenantUsage } from "./request-history.js";
+export {
+  requestTimeline,
+  TIMELINE_HEADERS,
+  type TimelineStep,
+  timelineRows,
+} from "./request-timeline.js";
+export {
+  type HistoryReadOptions,
+  type HistorySource,
+  openTenantExport,
+  readTenantHistory,
+  type TenantExportRequest,
+  type TenantHistoryQuery,
+  tenantExists,
+  tenantHistorySources,
+} from "./tenant-history.js";
 export type { UsageCloudEvent, UsageExportOptions } from "./usage-export.js";
 export {
   readUsageRecords,

@@ -1,12 +1,11 @@
 import { Command, Option } from "commander";
-import { readRequestHistory } from "../../replay/index.js";
 import { applyTopology } from "../../streams/index.js";
 import { loadConfigFromEnv, ROLES, type Role } from "../config/index.js";
 import { isBeamlineError } from "../errors/index.js";
-import { assertTenantId } from "../events/index.js";
 import { startTracing } from "../observability/index.js";
 import { startMockProvider } from "../providers/index.js";
 import { startBeamline, topologyOf } from "../runtime/index.js";
+import { registerAuditExportCommands } from "./commands/audit-export.js";
 import { registerAuditTamperCommands } from "./commands/audit-tamper.js";
 import { registerBillingCommands } from "./commands/billing.js";
 import { registerCatalogCommands } from "./commands/catalog.js";
@@ -93,27 +92,7 @@ streams
     }
   });
 
-program
-  .command("requests")
-  .description("request history")
-  .command("show <tenant> <requestId>")
-  .description("print one request's ordered event chain")
-  .action(async (tenant: string, requestId: string) => {
-    const config = loadConfigFromEnv();
-    const nc = await connectForCommand(config, "requests");
-    try {
-      const history = await readRequestHistory(nc, assertTenantId(tenant), requestId);
-      if (history.length === 0) process.stdout.write("no events for that request\n");
-      for (const { seq, event } of history) {
-        process.stdout.write(
-          `${seq}\t${event.time}\t${event.type}\t${JSON.stringify(event.data).slice(0, 200)}\n`,
-        );
-      }
-    } finally {
-      await nc.close();
-    }
-  });
-
+registerAuditExportCommands(program);
 registerTenantsCommand(program);
 registerKeysCommand(program);
 

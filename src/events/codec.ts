@@ -64,13 +64,22 @@ export function encodeEvent<T extends EventType>(event: BeamlineEvent<T>): Encod
  * one and validates. Throws `BL_EVENT_INVALID` / `BL_EVENT_VERSION_UNSUPPORTED` for poison.
  */
 export function decodeEvent(payload: Uint8Array, headers?: HeaderReader): BeamlineEvent {
+  return upcastAndValidate(decodeEnvelope(payload, headers));
+}
+
+/**
+ * Reads an event's envelope as it was stored: the written schema version and `data` untouched
+ * (no upcast, no validation of `data`). For readers that must show the record exactly, such as
+ * an audit export. Throws `BL_EVENT_INVALID` when the payload or the envelope is not valid.
+ */
+export function decodeEnvelope(payload: Uint8Array, headers?: HeaderReader): Envelope {
   const contentType = headers?.get(EventHeaders.contentType) || headers?.get("Content-Type") || undefined;
   const raw = decodePayload(payload, contentType);
   const envelope = envelopeSchema.safeParse(raw);
   if (!envelope.success) {
     throw new BeamlineError("BL_EVENT_INVALID", `event envelope is invalid: ${envelope.error.message}`);
   }
-  return upcastAndValidate(envelope.data);
+  return envelope.data;
 }
 
 /** Upcasts an envelope's data to the current version of its type and validates it. */

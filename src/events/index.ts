@@ -2,6 +2,7 @@ export type { Clock } from "./clock.js";
 export type { BeamlineEvent, EncodedEvent, HeaderReader } from "./codec.js";
 export {
   CBOR_CONTENT_TYPE,
+  decodeEnvelope,
   decodeEvent,
   EventHeaders,
   encodeEvent,
@@ -16,15 +17,20 @@ export { causedBy, makeEvent } from "./factory.js";
 export type { EventData, EventType, EventTypeSpec, Upcaster } from "./registry.js";
 export { EventTypes, isEventType } from "./registry.js";
 export {
+  apiKeyIdFilter,
+  apiKeySubject,
   attemptSubject,
   configSubject,
   deadLetterSubject,
+  LEGACY_API_KEY_FILTER,
+  legacyApiKeySubject,
   quotaSubject,
   RequestSlots,
   requestHistoryFilter,
   requestSubject,
   SubjectRoots,
   slotFilter,
+  tenantApiKeyFilter,
   tenantHistoryFilter,
   tenantQuotaFilter,
   tenantUsageFilter,

@@ -57,10 +57,41 @@ export function tenantUsageFilter(tenant: string): string {
   return `${SubjectRoots.usage}.${tenant}.>`;
 }
 
-/** Configuration events: `bl.cfg.<aggregate>.<id>`, e.g. `bl.cfg.tenant.acme`, `bl.cfg.apikey.k_1`. */
+/** Configuration events: `bl.cfg.<aggregate>.<id>`, e.g. `bl.cfg.tenant.acme`, `bl.cfg.policy.acme`. */
 export function configSubject(aggregate: string, id: string): string {
   return `${SubjectRoots.config}.${aggregate}.${id}`;
 }
+
+/**
+ * Where API key events are written: `bl.cfg.apikey.<tenant>.<keyId>`, so a tenant's keys are
+ * one subject filter ({@link tenantApiKeyFilter}) like the rest of its history. Events written
+ * before this layout sit on {@link legacyApiKeySubject}; readers accept both.
+ */
+export function apiKeySubject(tenant: string, keyId: string): string {
+  return `${SubjectRoots.config}.apikey.${tenant}.${keyId}`;
+}
+
+/** The subject API key events had before they were tenant-scoped: `bl.cfg.apikey.<keyId>` (read only). */
+export function legacyApiKeySubject(keyId: string): string {
+  return `${SubjectRoots.config}.apikey.${keyId}`;
+}
+
+/** One key's events on the tenant-scoped layout when the tenant is not known: `bl.cfg.apikey.*.<keyId>`. */
+export function apiKeyIdFilter(keyId: string): string {
+  return `${SubjectRoots.config}.apikey.*.${keyId}`;
+}
+
+/** Every tenant-scoped API key event of one tenant: `bl.cfg.apikey.<tenant>.>`. */
+export function tenantApiKeyFilter(tenant: string): string {
+  return `${SubjectRoots.config}.apikey.${tenant}.>`;
+}
+
+/**
+ * Every legacy API key event, of every tenant: `bl.cfg.apikey.*` (one token after `apikey`, so
+ * the tenant-scoped subjects, which have two, never match). The set stopped growing when keys
+ * moved to {@link apiKeySubject}; readers that need one tenant's keys filter it by tenant.
+ */
+export const LEGACY_API_KEY_FILTER = `${SubjectRoots.config}.apikey.*`;
 
 export function deadLetterSubject(consumer: string): string {
   return `${SubjectRoots.deadLetter}.${consumer}`;

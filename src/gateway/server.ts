@@ -5,7 +5,12 @@ import type { EventStore } from "../nats/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import type { PolicyView } from "../policies/index.js";
 import type { ApiKeyCache, TenancyAdmin, TenantCache } from "../tenancy/index.js";
-import { registerAdminRoutes, tenancyAdminRoutes } from "./admin/index.js";
+import {
+  type OpenTenantExport,
+  registerAdminRoutes,
+  tenancyAdminRoutes,
+  tenantEventsRoutes,
+} from "./admin/index.js";
 import { registerPolicyAdminRoutes } from "./admin/policies.js";
 import { spendAdminRoutes } from "./admin/spend.js";
 import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
@@ -37,6 +42,8 @@ export interface GatewayDeps {
   /** The admin API's bearer token; when undefined the admin API is not mounted (404). */
   adminToken: string | undefined;
   tenancyAdmin: TenancyAdmin;
+  /** A tenant's history export (`GET /admin/v1/tenants/{id}/events`); absent leaves the route out. */
+  openTenantExport?: OpenTenantExport | undefined;
 }
 
 declare module "fastify" {
@@ -98,6 +105,9 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   });
 
   registerAdminRoutes(app, { adminToken: deps.adminToken }, tenancyAdminRoutes(deps.tenancyAdmin));
+  if (deps.openTenantExport) {
+    registerAdminRoutes(app, { adminToken: deps.adminToken }, tenantEventsRoutes(deps.openTenantExport));
+  }
   registerAdminRoutes(app, { adminToken: deps.adminToken }, (admin) =>
     registerPolicyAdminRoutes(admin, deps),
   );

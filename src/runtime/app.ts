@@ -11,6 +11,7 @@ import {
   spendProjector,
   tenantsProjector,
 } from "../../projections/index.js";
+import { openTenantExport } from "../../replay/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { QuotaLedger, QuotaLog } from "../admission/index.js";
 import { loadCatalogFile } from "../catalog/index.js";
@@ -221,6 +222,7 @@ export async function startBeamline(
         tenants,
         adminToken: config.adminToken,
         tenancyAdmin: await openTenancyAdmin(store, now),
+        openTenantExport: (request, signal) => openTenantExport(nc, request, { signal }),
       });
       // Wait for the key view (and the dev key's projection), so the first request is not refused.
       await keys.ready;

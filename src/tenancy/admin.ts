@@ -8,7 +8,16 @@ import {
   keyStateAt,
 } from "../../projections/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, configSubject, isEvent, isSafeToken, makeEvent } from "../events/index.js";
+import {
+  apiKeyIdFilter,
+  apiKeySubject,
+  type BeamlineEvent,
+  configSubject,
+  isEvent,
+  isSafeToken,
+  legacyApiKeySubject,
+  makeEvent,
+} from "../events/index.js";
 import type { EventStore } from "../nats/index.js";
 import { KvBuckets, StreamNames } from "../nats/index.js";
 import type { QuotaLimits } from "../quotas/index.js";
@@ -168,7 +177,7 @@ export class TenancyAdmin {
     };
     if (rotatedFrom) data.rotatedFrom = rotatedFrom.data.keyId;
     const event = makeEvent("apikey.issued", `apikey.issued:${keyId}`, context, data, now);
-    await this.store.append(configSubject("apikey", keyId), event, { once: true });
+    await this.store.append(apiKeySubject(tenant, keyId), event, { once: true });
     return { key, ...keyViewOf(issuedRecord(event), now) };
   }
 
@@ -222,7 +231,7 @@ export class TenancyAdmin {
       { keyId, keyHash: issued.data.keyHash, effectiveAt, reason: "rotated", replacedBy: fresh.keyId },
       now,
     );
-    await this.store.append(configSubject("apikey", keyId), revoked);
+    await this.store.append(apiKeySubject(record.tenant, keyId), revoked);
     const replaced = {
       ...record,
       status: "revoked" as const,
@@ -244,7 +253,7 @@ export class TenancyAdmin {
       { keyId, keyHash: issued.data.keyHash, effectiveAt: now.toISOString(), reason: "revoked" },
       now,
     );
-    await this.store.append(configSubject("apikey", keyId), revoked);
+    await this.store.append(apiKeySubject(record.tenant, keyId), revoked);
     return keyViewOf({ ...record, status: "revoked", revokedAt: now.toISOString() }, now);
   }
 
@@ -262,7 +271,7 @@ export class TenancyAdmin {
         `No API key with id ${keyId}${tenant ? ` for tenant ${tenant}` : ""}.`,
       );
     if (!isSafeToken(keyId)) throw notFound();
-    const issued = await this.store.readFirst(StreamNames.config, configSubject("apikey", keyId));
+    const issued = await readIssued(this.store, keyId);
     if (!issued || !isEvent(issued, "apikey.issued")) throw notFound();
     if (tenant !== undefined && issued.tenant !== tenant) throw notFound();
     const entry = await this.keysKv.get(issued.data.keyHash);
@@ -305,6 +314,18 @@ async function readAll<R>(kv: KV, decode: (value: Uint8Array) => R): Promise<R[]
     if (entry && entry.operation === "PUT") records.push(decode(entry.value));
   }
   return records;
+}
+
+/**
+ * A key's issue event, the first event of its key id. A key issued before API key events were
+ * tenant-scoped has it on the legacy subject (its later revocations may be on the new one), so
+ * the legacy subject is asked first; otherwise the first match of `bl.cfg.apikey.*.<keyId>`.
+ */
+async function readIssued(store: EventStore, keyId: string): Promise<BeamlineEvent | undefined> {
+  return (
+    (await store.readFirst(StreamNames.config, legacyApiKeySubject(keyId))) ??
+    (await store.readFirst(StreamNames.config, apiKeyIdFilter(keyId)))
+  );
 }
 
 function earliest(a: string | undefined, b: string): string {

@@ -1,7 +1,8 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { configSubject, makeEvent } from "../events/index.js";
+import { apiKeySubject, configSubject, legacyApiKeySubject, makeEvent } from "../events/index.js";
 import type { EventStore } from "../nats/index.js";
+import { StreamNames } from "../nats/index.js";
 import { generateApiKey, hashApiKey, keyPrefix } from "./keys.js";
 
 export const DEV_TENANT = "dev";
@@ -44,7 +45,12 @@ export async function bootstrapDevTenant(
       { keyId, keyHash, keyPrefix: keyPrefix(key), label: "dev" },
       options.now,
     );
-    return store.append(configSubject("apikey", keyId), event, { once: true });
+    // A key issued before key events were tenant-scoped stays issued: its write-once slot is
+    // the legacy subject, which the new one cannot guard.
+    if (await store.readFirst(StreamNames.config, legacyApiKeySubject(keyId))) {
+      return { seq: undefined, duplicate: true };
+    }
+    return store.append(apiKeySubject(DEV_TENANT, keyId), event, { once: true });
   };
   if (options.devKey) {
     // The key id is derived from the hash, so the same env key is issued once however often we start.

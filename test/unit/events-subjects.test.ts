@@ -3,15 +3,20 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { isBeamlineError } from "../../src/errors/index.js";
 import {
+  apiKeyIdFilter,
+  apiKeySubject,
   assertRequestId,
   assertTenantId,
   attemptSubject,
   configSubject,
   isSafeToken,
+  LEGACY_API_KEY_FILTER,
+  legacyApiKeySubject,
   RequestSlots,
   requestHistoryFilter,
   requestSubject,
   slotFilter,
+  tenantApiKeyFilter,
   tenantHistoryFilter,
   tenantUsageFilter,
   usageSubject,
@@ -102,11 +107,21 @@ describe("tenant ids as subject tokens", () => {
 });
 
 describe("subjects and filters", () => {
+  it("scopes API key events by tenant, and keeps the legacy subject apart by its token count", () => {
+    assert.equal(apiKeySubject("acme", "key_1"), "bl.cfg.apikey.acme.key_1");
+    assert.equal(tenantApiKeyFilter("acme"), "bl.cfg.apikey.acme.>");
+    assert.equal(apiKeyIdFilter("key_1"), "bl.cfg.apikey.*.key_1");
+    assert.equal(legacyApiKeySubject("key_1"), "bl.cfg.apikey.key_1");
+    // `bl.cfg.apikey.*` matches 4 tokens: every legacy subject, no tenant-scoped one.
+    assert.equal(LEGACY_API_KEY_FILTER, "bl.cfg.apikey.*");
+    assert.equal(apiKeySubject("acme", "key_1").split(".").length, 5);
+  });
+
   it("puts every event of a request under bl.req.<tenant>.<requestId>.<slot>", () => {
     assert.equal(requestSubject("acme", "req_1", RequestSlots.accepted), "bl.req.acme.req_1.accepted");
     assert.equal(attemptSubject("acme", "req_1", 2), "bl.req.acme.req_1.attempt.2");
     assert.equal(usageSubject("acme", "req_1"), "bl.usage.acme.req_1");
-    assert.equal(configSubject("apikey", "key_1"), "bl.cfg.apikey.key_1");
+    assert.equal(configSubject("tenant", "acme"), "bl.cfg.tenant.acme");
     assert.equal(requestHistoryFilter("acme", "req_1"), "bl.req.acme.req_1.>");
     assert.equal(tenantHistoryFilter("acme"), "bl.req.acme.>");
     assert.equal(tenantUsageFilter("acme"), "bl.usage.acme.>");
