@@ -103,6 +103,9 @@ export async function* readStream(
     }
   } finally {
     await messages.close();
+    // Closing stops the fetching but leaves the server-side ephemeral consumer until its
+    // inactivity threshold (minutes); a read that is over removes it now.
+    await consumer.delete().catch(() => false);
   }
 }
 

@@ -74,6 +74,13 @@ describe("readStream: a streaming, server-filtered snapshot read", { timeout: 30
     assert.ok(performance.now() - started < 2_000);
   });
 
+  it("leaves no consumer behind once a read ends, early or at the end", async () => {
+    const jsm = await jetstreamManager(nc);
+    await collect(readStream(nc, { stream: "R", filters: ["r.a.>"] }));
+    for await (const _ of readStream(nc, { stream: "R", filters: ["r.>"] })) break;
+    assert.equal((await jsm.streams.info("R")).state.consumer_count, 0);
+  });
+
   it("is a snapshot: messages written during the read are not followed", async () => {
     const js = jetstream(nc);
     const seen: number[] = [];

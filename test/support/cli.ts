@@ -29,3 +29,27 @@ export async function runCli(
   );
   return stdout;
 }
+
+/** Runs the `beamline` CLI like {@link runCli}, resolving with its exit code and output whatever the code. */
+export function runCliStatus(
+  natsUrl: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", ...args],
+      {
+        cwd: REPO_ROOT,
+        env: { ...cleanEnv(), NATS_URL: natsUrl, ...env },
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}

@@ -1,45 +1,17 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { cleanEnv } from "./cli.js";
+import { runCliStatus } from "./cli.js";
 import { waitFor } from "./wait.js";
 import { type BeamlineProcess, startBeamlineProcess } from "./worker-process.js";
-
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Runs the real CLI and returns its exit code and output, whatever the code. */
-function runCliStatus(
-  natsUrl: string,
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", ...args],
-      {
-        cwd: REPO_ROOT,
-        env: { ...cleanEnv(), NATS_URL: natsUrl, ...env },
-        encoding: "utf8",
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 /**
  * After a fault: `beamline billing reconcile` finds the usage stream complete and exact — one
  * usage record per billable terminal, costs that re-derive, settlements and spend agreeing.
  */
 export async function assertBillingReconciles(natsUrl: string): Promise<void> {
-  const run = await runCliStatus(natsUrl, ["billing", "reconcile", "--json"], {});
+  const run = await runCliStatus(natsUrl, ["billing", "reconcile", "--json"]);
   const report = run.stdout ? JSON.parse(run.stdout) : undefined;
   assert.deepEqual(
     report?.discrepancies,
