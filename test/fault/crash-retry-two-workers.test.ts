@@ -11,6 +11,7 @@ import { type MockProvider, startMockProvider } from "../../src/providers/index.
 import { waitForConsumerCaughtUp } from "../support/beamline.js";
 import { type CountingUpstream, startCountingUpstream } from "../support/counting-upstream.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
+import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -32,6 +33,7 @@ describe("a worker dies mid-call; another live instance retries the request", ()
   let mock: MockProvider;
   const upstreams: CountingUpstream[] = [];
   const workers: BeamlineProcess[] = [];
+  let keeper: LogKeeper;
 
   before(async () => {
     server = await startNatsServer();
@@ -56,9 +58,11 @@ describe("a worker dies mid-call; another live instance retries the request", ()
         timeoutMs: 30_000,
       });
     }
+    keeper = await startLogKeeper(server.url);
   });
 
   after(async () => {
+    await keeper?.stop();
     await Promise.all(workers.map((worker) => worker.stop()));
     await Promise.all(upstreams.map((upstream) => upstream.close()));
     await mock?.close();
@@ -145,5 +149,9 @@ describe("a worker dies mid-call; another live instance retries the request", ()
       if (requestId === crashed.requestId) continue;
       assert.equal(crashingUpstream.callsFor(marker).length + survivingUpstream.callsFor(marker).length, 1);
     }
+  });
+
+  test("afterwards the log is still the record: billing reconciles and audit verify passes", async () => {
+    await assertLogIsTheRecord(server.url, keeper);
   });
 });

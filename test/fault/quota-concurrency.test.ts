@@ -17,6 +17,7 @@ import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
+import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
 
 /**
  * Quotas hold under concurrency with real processes: 4 worker instances (worker + billing
@@ -107,7 +108,7 @@ function contentOf(tenant: string, index: number): string {
 }
 
 describe("quotas under concurrency: 4 worker processes, 200 requests, one tenant", {
-  timeout: 170_000,
+  timeout: 240_000,
 }, () => {
   let beamline: TestBeamline;
   let doomedMock: MockProvider;
@@ -126,7 +127,11 @@ describe("quotas under concurrency: 4 worker processes, 200 requests, one tenant
   };
 
   before(async () => {
-    beamline = await startTestBeamline({ roles: ["gateway", "projector"], ackWaitMs: ACK_WAIT_MS });
+    beamline = await startTestBeamline({
+      roles: ["gateway", "projector", "notary"],
+      ackWaitMs: ACK_WAIT_MS,
+      notary: { checkpointIntervalMs: 200, pollIntervalMs: 100 },
+    });
     doomedMock = await startMockProvider({ latencyMs: DOOMED_MOCK_LATENCY_MS });
     const store = new EventStore(beamline.nc);
     const admin = await openTenancyAdmin(store);
@@ -336,5 +341,10 @@ describe("quotas under concurrency: 4 worker processes, 200 requests, one tenant
     assert.ok(inFlightAtKill > 0);
     t.diagnostic(`${inFlightAtKill} provider calls in flight on the killed worker`);
     t.diagnostic(await assertQuotasHeld("stormkill", answers));
+  });
+
+  test("afterwards the log is still the record: billing reconciles and audit verify passes", async () => {
+    await assertBillingReconciles(beamline.server.url);
+    await assertAuditVerifies(beamline.server.url, beamline.config.dataDir);
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -41,6 +44,8 @@ export interface TestBeamline {
  */
 export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): Promise<TestBeamline> {
   const server = await startNatsServer();
+  // Local state of its own (the notary's signing key), never the checkout's `.data`.
+  const dataDir = await mkdtemp(join(tmpdir(), "bl-test-data-"));
   const { mock, provider, openai, ...rest } = overrides;
   let config: BeamlineConfig;
   let app: RunningBeamline;
@@ -52,6 +57,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       logLevel: "debug",
       // A stuck request fails its test with a 504 in seconds instead of hanging for minutes.
       requestTimeoutMs: 20_000,
+      dataDir,
       ...rest,
       natsUrl: server.url,
       // Never the environment's OPENAI_API_KEY: tests only talk to the mock.
@@ -69,6 +75,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
     app = await startBeamline(config, { log });
   } catch (error) {
     await server.stop();
+    await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
   if (!app.httpUrl) {
@@ -89,6 +96,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
         await app.stop();
       } finally {
         await server.stop();
+        await rm(dataDir, { recursive: true, force: true });
       }
     },
   };
