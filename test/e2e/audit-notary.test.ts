@@ -1,36 +1,18 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { NOTARISED_STREAMS, readLastCheckpoint } from "../../src/notary/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
-import { cleanEnv } from "../support/cli.js";
+import { runCliStatus } from "../support/cli.js";
 import { waitFor } from "../support/wait.js";
 
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Runs the real CLI; resolves with its exit code and output (a finding exits 1, which is not an error here). */
-function cli(natsUrl: string, args: string[], env: Record<string, string>) {
-  return new Promise<{ exitCode: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", ...args],
-      {
-        cwd: REPO_ROOT,
-        env: { ...cleanEnv(), NATS_URL: natsUrl, ...env },
-        encoding: "utf8",
-        timeout: 30_000,
-      },
-      (error, stdout, stderr) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        resolve({ exitCode: error ? (typeof code === "number" ? code : -1) : 0, stdout, stderr });
-      },
-    );
-  });
+/** Runs the real CLI; a finding exits 1, which is not an error here. */
+async function cli(natsUrl: string, args: string[], env: Record<string, string>) {
+  const { code, stdout, stderr } = await runCliStatus(natsUrl, args, env);
+  return { exitCode: code, stdout, stderr };
 }
 
 describe("the notary role in a running Beamline", { timeout: 120_000 }, () => {

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import OpenAI from "openai";
 import { computeCost } from "../../src/catalog/index.js";
@@ -22,32 +19,13 @@ import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
-import { cleanEnv } from "../support/cli.js";
+import { runCliStatus } from "../support/cli.js";
 
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ADMIN_TOKEN = "billing-e2e-admin-token-0123456789";
 
 /** Runs the CLI; resolves with its exit code and output whatever the code. */
-async function cli(
-  natsUrl: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", ...args],
-      {
-        cwd: REPO_ROOT,
-        env: { ...cleanEnv(), NATS_URL: natsUrl },
-        encoding: "utf8",
-        timeout: 60_000,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
+function cli(natsUrl: string, args: string[]) {
+  return runCliStatus(natsUrl, args);
 }
 
 /**
