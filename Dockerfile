@@ -9,6 +9,8 @@ COPY projections ./projections
 COPY replay ./replay
 COPY scripts ./scripts
 RUN npm ci && npm prune --omit=dev
+# The data dir (the notary's signing key) is a volume in docker-compose.yml; the node user owns it.
+RUN mkdir -p /app/.data && chown node:node /app/.data
 ENV NODE_ENV=production
 EXPOSE 8080
 USER node
