@@ -25,6 +25,7 @@ import { type MockProvider, startMockProvider } from "../../src/providers/index.
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { type CountingUpstream, startCountingUpstream } from "../support/counting-upstream.js";
 import { waitFor } from "../support/index.js";
+import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -145,7 +146,8 @@ describe("shared circuit breakers across two worker processes", () => {
     );
     mock = await startMockProvider();
     beamline = await startTestBeamline({
-      roles: ["gateway", "projector"],
+      roles: ["gateway", "projector", "notary"],
+      notary: { checkpointIntervalMs: 200, pollIntervalMs: 100 },
       catalogFile,
       ackWaitMs: 1_000,
       health: HEALTH,
@@ -357,6 +359,11 @@ describe("shared circuit breakers across two worker processes", () => {
     );
     assert.match(stdout, /^verified: 2 record\(s\) equal the replay$/m);
     assert.match(stdout, /flaky/);
+  });
+
+  test("afterwards the log is still the record: billing reconciles and audit verify passes", async () => {
+    await assertBillingReconciles(beamline.server.url);
+    await assertAuditVerifies(beamline.server.url, beamline.config.dataDir);
   });
 });
 
