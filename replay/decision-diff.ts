@@ -1,4 +1,4 @@
-import type { RouteDecision } from "../src/routing/index.js";
+import { DECIDED_FIELDS, type RouteDecision } from "../src/routing/index.js";
 
 /** One leaf where a recorded decision and its recomputation disagree. */
 export interface FieldDifference {
@@ -11,22 +11,7 @@ export interface FieldDifference {
 }
 
 /**
- * The fields a recomputation must reproduce: the outcome of the decision. The inputs the
- * decision recorded (seed, health, quota, request) are what it was recomputed from, so they
- * agree by construction and are not compared.
- */
-export const DECIDED_FIELDS = [
-  "policy",
-  "requestedModel",
-  "strategy",
-  "estimate",
-  "candidates",
-  "excluded",
-  "catalogProviders",
-] as const satisfies readonly (keyof RouteDecision)[];
-
-/**
- * Every leaf path at which `recomputed` differs from `recorded` over {@link DECIDED_FIELDS},
+ * Every leaf path at which `recomputed` differs from `recorded` over the routing engine's `DECIDED_FIELDS`,
  * in a stable order (field order above, then array index, then sorted object keys). Values are
  * compared as JSON, because the recorded side went through the event codec (no undefined keys).
  */

@@ -12,7 +12,7 @@ export { type AuditVerifyOptions, type StreamAuditReport, verifyAudit } from "./
 export type { Discrepancy, DiscrepancyKind, RequestFacts } from "./billing-checks.js";
 export { checkRequest, DiscrepancyKinds } from "./billing-checks.js";
 export type { FieldDifference } from "./decision-diff.js";
-export { DECIDED_FIELDS, diffDecision } from "./decision-diff.js";
+export { diffDecision } from "./decision-diff.js";
 export { LogDocuments } from "./log-documents.js";
 export { type ProjectionCheck, verifyProjections } from "./rebuild-projections.js";
 export type { ReconcileOptions, ReconcileReport } from "./reconcile-billing.js";

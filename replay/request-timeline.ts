@@ -69,20 +69,10 @@ function describe(event: BeamlineEvent): Describe {
         outcome: `policy ${d.policy}${d.policyVersion !== undefined ? ` v${d.policyVersion}` : ""}, chose 1 of ${d.candidates.length} (${chosen.reason})${d.excluded?.length ? `, ${d.excluded.length} excluded` : ""}`,
       };
     }
-    case "attempt.succeeded": {
-      const d = (event as BeamlineEvent<"attempt.succeeded">).data;
-      return {
-        ...base,
-        at: d.startedAt,
-        step: `attempt ${d.attempt}`,
-        durationMs: d.durationMs,
-        target: target(d.provider, d.model),
-        tokens: tokensOf(d.usage),
-        outcome: `ok, first token ${Math.round(d.timeToFirstTokenMs)} ms${d.postRejection ? `, refused by ${d.postRejection.extension.name}` : ""}`,
-      };
-    }
+    case "attempt.succeeded":
     case "attempt.failed": {
-      const d = (event as BeamlineEvent<"attempt.failed">).data;
+      const attempt = event as BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;
+      const d = attempt.data;
       return {
         ...base,
         at: d.startedAt,
@@ -90,7 +80,10 @@ function describe(event: BeamlineEvent): Describe {
         durationMs: d.durationMs,
         target: target(d.provider, d.model),
         tokens: d.usage ? tokensOf(d.usage) : undefined,
-        outcome: `${d.errorClass} ${d.error.code}${d.providerStatus ? ` (HTTP ${d.providerStatus})` : ""}${d.next ? ` → ${d.next}` : ""}`,
+        outcome:
+          attempt.type === "attempt.succeeded"
+            ? `ok, first token ${Math.round(attempt.data.timeToFirstTokenMs)} ms${attempt.data.postRejection ? `, refused by ${attempt.data.postRejection.extension.name}` : ""}`
+            : `${attempt.data.errorClass} ${attempt.data.error.code}${attempt.data.providerStatus ? ` (HTTP ${attempt.data.providerStatus})` : ""}${attempt.data.next ? ` → ${attempt.data.next}` : ""}`,
       };
     }
     case "request.completed": {

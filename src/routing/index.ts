@@ -12,6 +12,7 @@ export type {
   VersionedPolicy,
 } from "./policy/index.js";
 export {
+  DECIDED_FIELDS,
   DEFAULT_POLICY_ID,
   decideWithPolicy,
   defaultPolicy,

@@ -90,6 +90,21 @@ export interface DecisionVerification {
 }
 
 /**
+ * The fields a recomputation must reproduce: the outcome of the decision. The inputs the
+ * decision recorded (seed, health, quota, request) are what it is recomputed from, so they
+ * agree by construction and are not compared.
+ */
+export const DECIDED_FIELDS = [
+  "policy",
+  "requestedModel",
+  "strategy",
+  "estimate",
+  "candidates",
+  "excluded",
+  "catalogProviders",
+] as const satisfies readonly (keyof RouteDecision)[];
+
+/**
  * Checks that a recorded decision replays identically: the sources have the versions it names,
  * and recomputing gives the same candidates, scores, reasons and exclusions.
  */
@@ -114,16 +129,7 @@ export function verifyDecision(
     return { identical: false, differences: [`recomputing failed: ${(error as Error).message}`] };
   }
   // Compare through JSON: the recorded side went through the event codec.
-  const fields = [
-    "policy",
-    "requestedModel",
-    "strategy",
-    "estimate",
-    "candidates",
-    "excluded",
-    "catalogProviders",
-  ] as const;
-  for (const field of fields) {
+  for (const field of DECIDED_FIELDS) {
     const before = JSON.stringify(recorded[field]);
     const after = JSON.stringify(again[field]);
     if (before !== after) differences.push(`${field}: recorded ${before}, recomputed ${after}`);

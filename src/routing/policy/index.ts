@@ -1,7 +1,13 @@
 export type { Exclusion, ExclusionReason } from "./constraints.js";
 export { ExclusionReasons } from "./constraints.js";
 export type { DecisionVerification, RecordedDecisionSources } from "./decision.js";
-export { decideWithPolicy, recomputeDecision, toRouteDecision, verifyDecision } from "./decision.js";
+export {
+  DECIDED_FIELDS,
+  decideWithPolicy,
+  recomputeDecision,
+  toRouteDecision,
+  verifyDecision,
+} from "./decision.js";
 export type { RouteDecision } from "./decision-schema.js";
 export type {
   AliasTarget,
