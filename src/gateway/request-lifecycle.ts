@@ -1,5 +1,5 @@
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
-import { BeamlineError } from "../errors/index.js";
+import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import { makeEvent, RequestSlots, requestSubject } from "../events/index.js";
 import type { EventStore } from "../nats/index.js";
@@ -14,6 +14,7 @@ import {
 import type { TerminalEvent } from "../stages/index.js";
 import type { Principal } from "./auth.js";
 import { type RequestFailure, requestFailureOf } from "./failure-answer.js";
+import { checkIdempotentRetry, type IdempotentInFlight, requestFingerprint } from "./idempotency.js";
 import { newRequestId } from "./request-id.js";
 import type { WaiterRegistry } from "./waiters.js";
 
@@ -29,7 +30,23 @@ export interface RequestLifecycleDeps {
   metrics: BeamlineMetrics;
   requestTimeoutMs: number;
   now: () => Date;
+  /** Longest wait to store `request.accepted`, retries included; default 2 s. */
+  appendTimeoutMs?: number | undefined;
+  /** The NATS connection's phase: while it is down nothing is handed to the client library. */
+  connection?: { readonly connected: boolean } | undefined;
+  /** How long an `Idempotency-Key` returns its original outcome; default 24 h. */
+  idempotencyWindowMs?: number | undefined;
+  /** This gateway's requests with an `Idempotency-Key` being answered now. */
+  idempotentInFlight?: IdempotentInFlight<RequestOutcome> | undefined;
 }
+
+const DEFAULT_APPEND_TIMEOUT_MS = 2_000;
+const DEFAULT_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60_000;
+/** What a client that got 503 because NATS is away is told to wait, in seconds. */
+const UNAVAILABLE_RETRY_AFTER_S = 1;
+/** A retry that found its original elsewhere reads the terminal slot at these growing intervals. */
+const TERMINAL_POLL_FIRST_MS = 100;
+const TERMINAL_POLL_MAX_MS = 1_000;
 
 /** Normalised token counts of a completed request, as `request.completed` stores them. */
 export interface CompletedUsage {
@@ -41,7 +58,13 @@ export interface CompletedUsage {
 export type RequestOutcome =
   | { kind: "completed"; completion: ChatCompletion; usage: CompletedUsage }
   | ({ kind: "failed" } & RequestFailure)
-  | { kind: "timeout"; error: BeamlineError };
+  | { kind: "timeout"; error: BeamlineError }
+  /**
+   * `request.accepted` could not be stored in time. `stored: "no"` only when that is certain
+   * (the connection was down and nothing was handed to the client library); otherwise
+   * `"maybe"`: the write may still land and the request run.
+   */
+  | { kind: "unavailable"; error: BeamlineError; stored: "no" | "maybe" };
 
 /** The first value of a request header that may repeat (e.g. the client's `traceparent`). */
 export function firstHeader(value: string | string[] | undefined): string | undefined {
@@ -57,24 +80,46 @@ export function nextRequestId(deps: Pick<RequestLifecycleDeps, "now">): string {
  * Records `request.accepted` (event id `<requestId>:<accepted slot>`, written once) for
  * `chat` coming in through `frontDoor`, then resolves with the outcome. `onChunk` receives
  * each live chunk (OpenAI chunk JSON bytes and the execution generation) while waiting.
- * Observes `requestDuration` with outcome completed / failed / timeout, and runs in a server
- * span named `spanName` that continues the client's `traceparent` and whose context goes into
- * the event envelope, so the trace follows the request through every step.
+ * Observes `requestDuration` with outcome completed / failed / timeout / unavailable, and runs
+ * in a server span named `spanName` that continues the client's `traceparent` and whose
+ * context goes into the event envelope, so the trace follows the request through every step.
+ *
+ * With an `idempotencyKey` the request id is derived from it (see `idempotentRequestId`): a
+ * second request with the key on this gateway joins the first one's answer; one that finds
+ * the `accepted` slot already written (another gateway, an earlier attempt cut off by a
+ * stall) checks that it is the same request and waits for that request's terminal event.
  */
 export async function acceptAndAwait(
   deps: RequestLifecycleDeps,
-  input: {
-    principal: Principal;
-    requestId: string;
-    chat: ChatRequest;
-    frontDoor: EventData<"request.accepted">["frontDoor"];
-    /** Span name, e.g. `POST /v1/messages`. */
-    spanName: string;
-    /** The client's `traceparent` header, when it sent one. */
-    traceparent?: string | undefined;
-    onChunk?: (json: Uint8Array, generation: string) => void;
-  },
+  input: AcceptInput,
 ): Promise<RequestOutcome> {
+  const inFlight = deps.idempotentInFlight;
+  if (input.idempotencyKey === undefined || inFlight === undefined) return acceptAndAwaitOnce(deps, input);
+  const fingerprint = requestFingerprint(input.chat);
+  const running = inFlight.get(input.requestId);
+  if (running) {
+    if (running.fingerprint !== fingerprint) throw idempotencyKeyReused(input.requestId);
+    return running.outcome;
+  }
+  return inFlight.run(input.requestId, fingerprint, () => acceptAndAwaitOnce(deps, input));
+}
+
+/** What a front door hands to the lifecycle. */
+export interface AcceptInput {
+  principal: Principal;
+  requestId: string;
+  chat: ChatRequest;
+  frontDoor: EventData<"request.accepted">["frontDoor"];
+  /** Span name, e.g. `POST /v1/messages`. */
+  spanName: string;
+  /** The client's `traceparent` header, when it sent one. */
+  traceparent?: string | undefined;
+  /** The client's `Idempotency-Key`; `requestId` must then be derived from it. */
+  idempotencyKey?: string | undefined;
+  onChunk?: (json: Uint8Array, generation: string) => void;
+}
+
+async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput): Promise<RequestOutcome> {
   const { principal, requestId, chat } = input;
   const started = performance.now();
   const stream = chat.stream === true;
@@ -104,9 +149,12 @@ export async function acceptAndAwait(
     data,
     deps.now(),
   );
+  const labels = { tenant: principal.tenant, stream: String(stream) };
+  const seconds = () => (performance.now() - started) / 1000;
   let timer: NodeJS.Timeout | undefined;
   let unregister: () => void = () => undefined;
   let spanError: { code?: string; message: string } | undefined;
+  const polling = { stopped: false };
   const terminal = new Promise<TerminalEvent | undefined>((resolve) => {
     unregister = deps.waiters.register(requestId, {
       onChunk: input.onChunk,
@@ -116,19 +164,51 @@ export async function acceptAndAwait(
   });
 
   try {
-    await deps.store.append(requestSubject(principal.tenant, requestId, RequestSlots.accepted), accepted, {
-      once: true,
-    });
-    let outcome = await terminal;
+    const appendTimeoutMs = deps.appendTimeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS;
+    const unavailable = (stored: "no" | "maybe", cause?: unknown): RequestOutcome => {
+      deps.metrics.requestDuration.observe({ ...labels, outcome: "unavailable" }, seconds());
+      const error = unavailableError(requestId, stored, appendTimeoutMs, cause);
+      spanError = error;
+      return { kind: "unavailable", error, stored };
+    };
+    // While reconnecting, nats.js would buffer the write and send it later: the client would
+    // hear "unavailable" about a request that then runs. Hand it nothing instead.
+    if (deps.connection && !deps.connection.connected) return unavailable("no");
+    const acceptedSubject = requestSubject(principal.tenant, requestId, RequestSlots.accepted);
+    let duplicate: boolean;
+    try {
+      ({ duplicate } = await deps.store.append(acceptedSubject, accepted, {
+        once: true,
+        timeoutMs: appendTimeoutMs,
+      }));
+    } catch (error) {
+      if (isBeamlineError(error, "BL_NATS_UNAVAILABLE")) return unavailable("maybe", error);
+      throw error;
+    }
+    let waitFor = terminal;
+    if (duplicate && input.idempotencyKey !== undefined) {
+      const original = await deps.store.readLast(StreamNames.requests, acceptedSubject);
+      if (original?.type === "request.accepted") {
+        checkIdempotentRetry({
+          requestId,
+          retry: chat,
+          original: (original.data as EventData<"request.accepted">).request,
+          originalTimeMs: Date.parse(original.time),
+          nowMs: deps.now().getTime(),
+          windowMs: deps.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS,
+        });
+      }
+      // The original's live notices go to whichever gateway accepted it: read its terminal slot.
+      waitFor = Promise.race([terminal, pollTerminal(deps.store, principal.tenant, requestId, polling)]);
+    }
+    let outcome = await waitFor;
     // The live notice can be lost (a reconnect); the log cannot: look there before giving up.
     outcome ??= (await deps.store.readLast(
       StreamNames.requests,
       requestSubject(principal.tenant, requestId, RequestSlots.terminal),
     )) as TerminalEvent | undefined;
-    const labels = { tenant: principal.tenant, stream: String(stream) };
-    const seconds = (performance.now() - started) / 1000;
     if (!outcome) {
-      deps.metrics.requestDuration.observe({ ...labels, outcome: "timeout" }, seconds);
+      deps.metrics.requestDuration.observe({ ...labels, outcome: "timeout" }, seconds());
       const error = new BeamlineError(
         "BL_REQUEST_TIMEOUT",
         `No answer within ${deps.requestTimeoutMs} ms. The request ${requestId} may still complete; its history is in the event log.`,
@@ -137,7 +217,10 @@ export async function acceptAndAwait(
       return { kind: "timeout", error };
     }
     const completed = outcome.type === "request.completed";
-    deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
+    deps.metrics.requestDuration.observe(
+      { ...labels, outcome: completed ? "completed" : "failed" },
+      seconds(),
+    );
     if (completed) {
       const { completion, usage } = outcome.data as EventData<"request.completed">;
       return { kind: "completed", completion, usage };
@@ -149,8 +232,57 @@ export async function acceptAndAwait(
     spanError = error instanceof Error ? error : { message: String(error) };
     throw error;
   } finally {
+    polling.stopped = true;
     clearTimeout(timer);
     unregister();
     endSpan(span, spanError);
   }
+}
+
+/** The 503 of an `accepted` write that did not happen, or may have happened, in time. */
+function unavailableError(
+  requestId: string,
+  stored: "no" | "maybe",
+  appendTimeoutMs: number,
+  cause?: unknown,
+): BeamlineError {
+  const retry = `retry after ${UNAVAILABLE_RETRY_AFTER_S} s`;
+  const message =
+    stored === "no"
+      ? `Request ${requestId} was not stored: the router's connection to NATS is down. Nothing will run or be billed; ${retry}.`
+      : `Request ${requestId} may have been stored: NATS did not confirm the write within ${appendTimeoutMs} ms, ` +
+        `so it may still run and be billed. Retry with the same Idempotency-Key to get its outcome instead of running it twice (${retry}).`;
+  return new BeamlineError("BL_NATS_UNAVAILABLE", message, {
+    retryAfterMs: UNAVAILABLE_RETRY_AFTER_S * 1000,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function idempotencyKeyReused(requestId: string): BeamlineError {
+  return new BeamlineError(
+    "BL_IDEMPOTENCY_KEY_REUSED",
+    `This Idempotency-Key is in use by request ${requestId} with a different body. ` +
+      "Use a new key for a new request; a retry must send the same body.",
+    { param: "Idempotency-Key" },
+  );
+}
+
+/** Reads a request's terminal slot at growing intervals until it is written or `polling.stopped`. */
+async function pollTerminal(
+  store: EventStore,
+  tenant: string,
+  requestId: string,
+  polling: { stopped: boolean },
+): Promise<TerminalEvent | undefined> {
+  const subject = requestSubject(tenant, requestId, RequestSlots.terminal);
+  let delayMs = TERMINAL_POLL_FIRST_MS;
+  while (!polling.stopped) {
+    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    if (polling.stopped) break;
+    // A read that fails (NATS away again) is retried at the next interval.
+    const stored = await store.readLast(StreamNames.requests, subject).catch(() => undefined);
+    if (stored) return stored as TerminalEvent;
+    delayMs = Math.min(delayMs * 2, TERMINAL_POLL_MAX_MS);
+  }
+  return undefined;
 }
