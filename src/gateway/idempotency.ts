@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
+import { RequestSlots, requestSubject } from "../events/index.js";
+import { type EventStore, StreamNames } from "../nats/index.js";
+import type { TerminalEvent } from "../stages/index.js";
 
 /** The request header a client sets to make a retry return the first attempt's outcome. */
 export const IDEMPOTENCY_HEADER = "idempotency-key";
@@ -67,6 +70,16 @@ export function requestFingerprint(chat: ChatRequest): string {
   return createHash("sha256").update(canonicalJson(chat)).digest("base64url");
 }
 
+/** The 422 of a key already used by `requestId` with another body. */
+export function idempotencyKeyReused(requestId: string): BeamlineError {
+  return new BeamlineError(
+    "BL_IDEMPOTENCY_KEY_REUSED",
+    `This Idempotency-Key was already used for request ${requestId} with a different body. ` +
+      "Use a new key for a new request; a retry must send the same body.",
+    { param: "Idempotency-Key" },
+  );
+}
+
 /**
  * Whether a retry may share the stored request's outcome: throws `BL_IDEMPOTENCY_KEY_REUSED`
  * when the key was used for another request, `BL_IDEMPOTENCY_KEY_EXPIRED` when the original
@@ -81,12 +94,7 @@ export function checkIdempotentRetry(input: {
   windowMs: number;
 }): void {
   if (requestFingerprint(input.retry) !== requestFingerprint(input.original)) {
-    throw new BeamlineError(
-      "BL_IDEMPOTENCY_KEY_REUSED",
-      `This Idempotency-Key was already used for request ${input.requestId} with a different body. ` +
-        "Use a new key for a new request; a retry must send the same body.",
-      { param: "Idempotency-Key" },
-    );
+    throw idempotencyKeyReused(input.requestId);
   }
   if (input.nowMs - input.originalTimeMs > input.windowMs) {
     throw new BeamlineError(
@@ -120,4 +128,33 @@ export class IdempotentInFlight<Outcome> {
       this.running.delete(requestId);
     }
   }
+}
+
+/** A retry that found its original elsewhere reads the terminal slot at these growing intervals. */
+const TERMINAL_POLL_FIRST_MS = 100;
+const TERMINAL_POLL_MAX_MS = 1_000;
+
+/**
+ * Reads a request's terminal slot at growing intervals until it is written or
+ * `polling.stopped`: the wait of a retry whose original was accepted by another gateway (or an
+ * earlier, cut-off attempt), since that request's live notices go to its own reply subject.
+ */
+export async function pollTerminal(
+  store: EventStore,
+  tenant: string,
+  requestId: string,
+  polling: { stopped: boolean },
+): Promise<TerminalEvent | undefined> {
+  const subject = requestSubject(tenant, requestId, RequestSlots.terminal);
+  // The first read is at once: a retry of a request that already ended answers without a wait.
+  let delayMs = 0;
+  while (!polling.stopped) {
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    if (polling.stopped) break;
+    // A read that fails (NATS away again) is retried at the next interval.
+    const stored = await store.readLast(StreamNames.requests, subject).catch(() => undefined);
+    if (stored) return stored as TerminalEvent;
+    delayMs = delayMs === 0 ? TERMINAL_POLL_FIRST_MS : Math.min(delayMs * 2, TERMINAL_POLL_MAX_MS);
+  }
+  return undefined;
 }

@@ -14,8 +14,15 @@ import {
 import type { TerminalEvent } from "../stages/index.js";
 import type { Principal } from "./auth.js";
 import { type RequestFailure, requestFailureOf } from "./failure-answer.js";
-import { checkIdempotentRetry, type IdempotentInFlight, requestFingerprint } from "./idempotency.js";
+import {
+  checkIdempotentRetry,
+  type IdempotentInFlight,
+  idempotencyKeyReused,
+  pollTerminal,
+  requestFingerprint,
+} from "./idempotency.js";
 import { newRequestId } from "./request-id.js";
+import { unavailableError } from "./unavailable.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 /**
@@ -42,11 +49,6 @@ export interface RequestLifecycleDeps {
 
 const DEFAULT_APPEND_TIMEOUT_MS = 2_000;
 const DEFAULT_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60_000;
-/** What a client that got 503 because NATS is away is told to wait, in seconds. */
-const UNAVAILABLE_RETRY_AFTER_S = 1;
-/** A retry that found its original elsewhere reads the terminal slot at these growing intervals. */
-const TERMINAL_POLL_FIRST_MS = 100;
-const TERMINAL_POLL_MAX_MS = 1_000;
 
 /** Normalised token counts of a completed request, as `request.completed` stores them. */
 export interface CompletedUsage {
@@ -149,8 +151,6 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     data,
     deps.now(),
   );
-  const labels = { tenant: principal.tenant, stream: String(stream) };
-  const seconds = () => (performance.now() - started) / 1000;
   let timer: NodeJS.Timeout | undefined;
   let unregister: () => void = () => undefined;
   let spanError: { code?: string; message: string } | undefined;
@@ -166,7 +166,10 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
   try {
     const appendTimeoutMs = deps.appendTimeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS;
     const unavailable = (stored: "no" | "maybe", cause?: unknown): RequestOutcome => {
-      deps.metrics.requestDuration.observe({ ...labels, outcome: "unavailable" }, seconds());
+      deps.metrics.requestDuration.observe(
+        { tenant: principal.tenant, stream: String(stream), outcome: "unavailable" },
+        (performance.now() - started) / 1000,
+      );
       const error = unavailableError(requestId, stored, appendTimeoutMs, cause);
       spanError = error;
       return { kind: "unavailable", error, stored };
@@ -185,7 +188,7 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
       if (isBeamlineError(error, "BL_NATS_UNAVAILABLE")) return unavailable("maybe", error);
       throw error;
     }
-    let waitFor = terminal;
+    let storedBefore: Promise<TerminalEvent | undefined> | undefined;
     if (duplicate && input.idempotencyKey !== undefined) {
       const original = await deps.store.readLast(StreamNames.requests, acceptedSubject);
       if (original?.type === "request.accepted") {
@@ -199,16 +202,18 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
         });
       }
       // The original's live notices go to whichever gateway accepted it: read its terminal slot.
-      waitFor = Promise.race([terminal, pollTerminal(deps.store, principal.tenant, requestId, polling)]);
+      storedBefore = Promise.race([terminal, pollTerminal(deps.store, principal.tenant, requestId, polling)]);
     }
-    let outcome = await waitFor;
+    let outcome = await (storedBefore ?? terminal);
     // The live notice can be lost (a reconnect); the log cannot: look there before giving up.
     outcome ??= (await deps.store.readLast(
       StreamNames.requests,
       requestSubject(principal.tenant, requestId, RequestSlots.terminal),
     )) as TerminalEvent | undefined;
+    const labels = { tenant: principal.tenant, stream: String(stream) };
+    const seconds = (performance.now() - started) / 1000;
     if (!outcome) {
-      deps.metrics.requestDuration.observe({ ...labels, outcome: "timeout" }, seconds());
+      deps.metrics.requestDuration.observe({ ...labels, outcome: "timeout" }, seconds);
       const error = new BeamlineError(
         "BL_REQUEST_TIMEOUT",
         `No answer within ${deps.requestTimeoutMs} ms. The request ${requestId} may still complete; its history is in the event log.`,
@@ -217,10 +222,7 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
       return { kind: "timeout", error };
     }
     const completed = outcome.type === "request.completed";
-    deps.metrics.requestDuration.observe(
-      { ...labels, outcome: completed ? "completed" : "failed" },
-      seconds(),
-    );
+    deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
       const { completion, usage } = outcome.data as EventData<"request.completed">;
       return { kind: "completed", completion, usage };
@@ -237,52 +239,4 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     unregister();
     endSpan(span, spanError);
   }
-}
-
-/** The 503 of an `accepted` write that did not happen, or may have happened, in time. */
-function unavailableError(
-  requestId: string,
-  stored: "no" | "maybe",
-  appendTimeoutMs: number,
-  cause?: unknown,
-): BeamlineError {
-  const retry = `retry after ${UNAVAILABLE_RETRY_AFTER_S} s`;
-  const message =
-    stored === "no"
-      ? `Request ${requestId} was not stored: the router's connection to NATS is down. Nothing will run or be billed; ${retry}.`
-      : `Request ${requestId} may have been stored: NATS did not confirm the write within ${appendTimeoutMs} ms, ` +
-        `so it may still run and be billed. Retry with the same Idempotency-Key to get its outcome instead of running it twice (${retry}).`;
-  return new BeamlineError("BL_NATS_UNAVAILABLE", message, {
-    retryAfterMs: UNAVAILABLE_RETRY_AFTER_S * 1000,
-    ...(cause === undefined ? {} : { cause }),
-  });
-}
-
-function idempotencyKeyReused(requestId: string): BeamlineError {
-  return new BeamlineError(
-    "BL_IDEMPOTENCY_KEY_REUSED",
-    `This Idempotency-Key is in use by request ${requestId} with a different body. ` +
-      "Use a new key for a new request; a retry must send the same body.",
-    { param: "Idempotency-Key" },
-  );
-}
-
-/** Reads a request's terminal slot at growing intervals until it is written or `polling.stopped`. */
-async function pollTerminal(
-  store: EventStore,
-  tenant: string,
-  requestId: string,
-  polling: { stopped: boolean },
-): Promise<TerminalEvent | undefined> {
-  const subject = requestSubject(tenant, requestId, RequestSlots.terminal);
-  let delayMs = TERMINAL_POLL_FIRST_MS;
-  while (!polling.stopped) {
-    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
-    if (polling.stopped) break;
-    // A read that fails (NATS away again) is retried at the next interval.
-    const stored = await store.readLast(StreamNames.requests, subject).catch(() => undefined);
-    if (stored) return stored as TerminalEvent;
-    delayMs = Math.min(delayMs * 2, TERMINAL_POLL_MAX_MS);
-  }
-  return undefined;
 }
