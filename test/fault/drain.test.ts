@@ -51,7 +51,7 @@ function startStream(baseUrl: string, content: string): StreamCall {
   return { firstBytes, done };
 }
 
-describe("graceful drain on SIGTERM", { timeout: 180_000 }, () => {
+describe("graceful drain on SIGTERM", { timeout: 420_000 }, () => {
   let server: NatsServer;
   let nc: NatsConnection;
   let dataDirs: string[] = [];
@@ -71,7 +71,8 @@ describe("graceful drain on SIGTERM", { timeout: 180_000 }, () => {
     });
     await waitFor(() => child.output().includes("Beamline is running"), {
       what: `beamline (${roles}) to start`,
-      timeoutMs: 60_000,
+      // Generous: on a loaded machine a `beamline start` can take a minute.
+      timeoutMs: 150_000,
     });
     return child;
   };

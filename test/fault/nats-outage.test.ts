@@ -78,7 +78,7 @@ function figure(text: string): void {
   process.stdout.write(`# figure: ${text}\n`);
 }
 
-describe("NATS outage: bounded, truthful 503s and idempotent retries", { timeout: 240_000 }, () => {
+describe("NATS outage: bounded, truthful 503s and idempotent retries", { timeout: 420_000 }, () => {
   let beamline: TestBeamline;
   let secondGateway: BeamlineProcess | undefined;
   let secondUrl: string;
@@ -94,10 +94,15 @@ describe("NATS outage: bounded, truthful 503s and idempotent retries", { timeout
       BEAMLINE_HTTP_PORT: "0",
       BEAMLINE_DEV_KEY: beamline.devKey,
     });
-    const listening = await waitFor(() => /listening on (http:\/\/\S+)/.exec(secondGateway!.output())?.[1], {
-      what: "the second gateway to listen",
-      timeoutMs: 60_000,
-    });
+    // Generous: on a loaded machine a `beamline start` can take a minute.
+    const listening = await waitFor(
+      () => {
+        if (secondGateway!.hasExited())
+          throw new Error(`the second gateway exited:\n${secondGateway!.output()}`);
+        return /listening on (http:\/\/\S+)/.exec(secondGateway!.output())?.[1];
+      },
+      { what: "the second gateway to listen", timeoutMs: 150_000 },
+    );
     secondUrl = listening;
     // Both gateways serve the dev key before the faults start.
     await waitFor(async () => (await post(secondUrl, beamline.devKey, chat("warm-up"))).status === 200, {
