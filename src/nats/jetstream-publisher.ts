@@ -43,6 +43,7 @@ interface Pending {
   resolve: (ack: StoredAck) => void;
   reject: (error: Error) => void;
   deadline: number;
+  timeoutMs: number;
 }
 
 const decoder = new TextDecoder();
@@ -86,7 +87,7 @@ export class JetStreamPublisher {
   ): Promise<StoredAck> {
     const token = (this.counter++).toString(36);
     return new Promise<StoredAck>((resolve, reject) => {
-      this.pending.set(token, { subject, resolve, reject, deadline: Date.now() + timeoutMs });
+      this.pending.set(token, { subject, resolve, reject, deadline: Date.now() + timeoutMs, timeoutMs });
       try {
         this.nc.publish(subject, payload, { reply: this.prefix + token, headers });
       } catch (error) {
@@ -155,7 +156,7 @@ export class JetStreamPublisher {
     for (const [token, waiting] of this.pending) {
       if (waiting.deadline > now) continue;
       this.pending.delete(token);
-      waiting.reject(unavailable("no publish ack in time", new TimeoutError()));
+      waiting.reject(unavailable(`no publish ack within ${waiting.timeoutMs} ms`, new TimeoutError()));
     }
   }
 
