@@ -45,7 +45,9 @@ program
       );
     }
     const shutdown = async (signal: string) => {
-      process.stdout.write(`\n${signal}: stopping…\n`);
+      process.stdout.write(
+        `\n${signal}: draining (up to ${config.availability.drainTimeoutMs} ms; send it again to stop at once)…\n`,
+      );
       await app.stop();
       await stopTracing?.().catch(() => undefined);
       process.exit(0);

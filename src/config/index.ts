@@ -1,3 +1,4 @@
+export { type AvailabilitySettings, availabilitySettingsSchema } from "./availability.js";
 export { configInputFromEnv, loadConfig, loadConfigFromEnv, SETTINGS } from "./load.js";
 export {
   BUILT_IN_PROVIDER_NAMES,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { availabilitySettingsSchema } from "./availability.js";
 import { geminiConfigSchema, providersSchema } from "./providers.js";
 import { executionSettingsSchema, healthSettingsSchema } from "./reliability.js";
 import { setting } from "./settings.js";
@@ -189,6 +190,8 @@ export const configSchema = z.strictObject({
   execution: executionSettingsSchema.prefault({}),
   /** Provider health and circuit breakers (docs/reliability.md); the same on every instance. */
   health: healthSettingsSchema.prefault({}),
+  /** NATS outages, idempotent retries and graceful drain (docs/reliability.md). */
+  availability: availabilitySettingsSchema.prefault({}),
   adminToken: setting(z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(), {
     env: "BEAMLINE_ADMIN_TOKEN",
     doc: "bearer token of the admin API `/admin/v1/…` (≥ 16 chars, long and random); unset: not mounted (docs/tenancy.md)",

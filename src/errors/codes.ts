@@ -53,6 +53,9 @@ export const ErrorCodes = {
   BL_EXTENSION_FAILED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
   BL_EXTENSION_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
   BL_NOTARY_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_IDEMPOTENCY_KEY_REUSED: { httpStatus: 422, type: "invalid_request_error", handling: "fail-request" },
+  BL_IDEMPOTENCY_KEY_EXPIRED: { httpStatus: 422, type: "invalid_request_error", handling: "fail-request" },
+  BL_DRAINING: { httpStatus: 503, type: "api_error", handling: "retry" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

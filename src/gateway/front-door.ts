@@ -5,6 +5,7 @@ import type { EventData } from "../events/index.js";
 import type { Logger } from "../observability/index.js";
 import type { Principal } from "./auth.js";
 import { applyFailureHeaders, type ExtensionRef, type RequestFailure } from "./failure-answer.js";
+import { IDEMPOTENCY_HEADER, idempotentRequestId, parseIdempotencyKey } from "./idempotency.js";
 import { assertKnownModel, type ModelViews } from "./model-check.js";
 import {
   acceptAndAwait,
@@ -64,7 +65,11 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
   reply: FastifyReply,
 ): Promise<void> {
   assertKnownModel(deps, principal.tenant, chat.model);
-  const requestId = nextRequestId(deps);
+  const idempotencyKey = parseIdempotencyKey(request.headers[IDEMPOTENCY_HEADER]);
+  const requestId =
+    idempotencyKey === undefined
+      ? nextRequestId(deps)
+      : idempotentRequestId(principal.tenant, idempotencyKey);
   for (const name of wire.requestIdHeaders) reply.header(name, requestId);
   const sse = chat.stream === true ? wire.openStream(reply, requestId) : undefined;
 
@@ -75,10 +80,21 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     frontDoor: wire.frontDoor,
     spanName: wire.spanName,
     traceparent: firstHeader(request.headers["traceparent"]),
+    idempotencyKey,
     ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
   });
   if (outcome.kind === "completed") {
     await wire.sendCompletion(reply, chat, outcome.completion, outcome.usage, sse);
+    return;
+  }
+  if (outcome.kind === "unavailable") {
+    // Nothing was streamed (no request ran here), so the answer is a plain 503 naming the
+    // request and whether it was stored.
+    const body = wire.errorBody(outcome.error, requestId) as { error: Record<string, unknown> };
+    body.error["request_id"] = requestId;
+    body.error["stored"] = outcome.stored;
+    reply.header("retry-after", String(Math.ceil((outcome.error.retryAfterMs ?? 1000) / 1000)));
+    await reply.code(outcome.error.httpStatus).send(body);
     return;
   }
   if (outcome.kind === "timeout") {

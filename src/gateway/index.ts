@@ -8,9 +8,11 @@ export {
 export type { AuthViews, Principal } from "./auth.js";
 export { assertModelAllowed, authenticate, extractApiKey, registerAuthHooks } from "./auth.js";
 export { parseChatRequest } from "./chat-completions.js";
+export { GatewayDrain } from "./drain.js";
 export { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 export type { ExtensionRef, RequestFailure } from "./failure-answer.js";
 export { failureHeaders } from "./failure-answer.js";
+export { IDEMPOTENCY_HEADER, idempotentRequestId, requestFingerprint } from "./idempotency.js";
 export type { ModelListEntry, ModelViews } from "./model-check.js";
 export { assertKnownModel, isResolvableModel, listModels } from "./model-check.js";
 export type { GatewayDeps } from "./server.js";

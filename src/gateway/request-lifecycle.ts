@@ -1,5 +1,5 @@
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
-import { BeamlineError } from "../errors/index.js";
+import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import { makeEvent, RequestSlots, requestSubject } from "../events/index.js";
 import type { EventStore } from "../nats/index.js";
@@ -14,7 +14,15 @@ import {
 import type { TerminalEvent } from "../stages/index.js";
 import type { Principal } from "./auth.js";
 import { type RequestFailure, requestFailureOf } from "./failure-answer.js";
+import {
+  checkIdempotentRetry,
+  type IdempotentInFlight,
+  idempotencyKeyReused,
+  pollTerminal,
+  requestFingerprint,
+} from "./idempotency.js";
 import { newRequestId } from "./request-id.js";
+import { unavailableError } from "./unavailable.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 /**
@@ -29,7 +37,18 @@ export interface RequestLifecycleDeps {
   metrics: BeamlineMetrics;
   requestTimeoutMs: number;
   now: () => Date;
+  /** Longest wait to store `request.accepted`, retries included; default 2 s. */
+  appendTimeoutMs?: number | undefined;
+  /** The NATS connection's phase: while it is down nothing is handed to the client library. */
+  connection?: { readonly connected: boolean } | undefined;
+  /** How long an `Idempotency-Key` returns its original outcome; default 24 h. */
+  idempotencyWindowMs?: number | undefined;
+  /** This gateway's requests with an `Idempotency-Key` being answered now. */
+  idempotentInFlight?: IdempotentInFlight<RequestOutcome> | undefined;
 }
+
+const DEFAULT_APPEND_TIMEOUT_MS = 2_000;
+const DEFAULT_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60_000;
 
 /** Normalised token counts of a completed request, as `request.completed` stores them. */
 export interface CompletedUsage {
@@ -41,7 +60,13 @@ export interface CompletedUsage {
 export type RequestOutcome =
   | { kind: "completed"; completion: ChatCompletion; usage: CompletedUsage }
   | ({ kind: "failed" } & RequestFailure)
-  | { kind: "timeout"; error: BeamlineError };
+  | { kind: "timeout"; error: BeamlineError }
+  /**
+   * `request.accepted` could not be stored in time. `stored: "no"` only when that is certain
+   * (the connection was down and nothing was handed to the client library); otherwise
+   * `"maybe"`: the write may still land and the request run.
+   */
+  | { kind: "unavailable"; error: BeamlineError; stored: "no" | "maybe" };
 
 /** The first value of a request header that may repeat (e.g. the client's `traceparent`). */
 export function firstHeader(value: string | string[] | undefined): string | undefined {
@@ -57,24 +82,46 @@ export function nextRequestId(deps: Pick<RequestLifecycleDeps, "now">): string {
  * Records `request.accepted` (event id `<requestId>:<accepted slot>`, written once) for
  * `chat` coming in through `frontDoor`, then resolves with the outcome. `onChunk` receives
  * each live chunk (OpenAI chunk JSON bytes and the execution generation) while waiting.
- * Observes `requestDuration` with outcome completed / failed / timeout, and runs in a server
- * span named `spanName` that continues the client's `traceparent` and whose context goes into
- * the event envelope, so the trace follows the request through every step.
+ * Observes `requestDuration` with outcome completed / failed / timeout / unavailable, and runs
+ * in a server span named `spanName` that continues the client's `traceparent` and whose
+ * context goes into the event envelope, so the trace follows the request through every step.
+ *
+ * With an `idempotencyKey` the request id is derived from it (see `idempotentRequestId`): a
+ * second request with the key on this gateway joins the first one's answer; one that finds
+ * the `accepted` slot already written (another gateway, an earlier attempt cut off by a
+ * stall) checks that it is the same request and waits for that request's terminal event.
  */
 export async function acceptAndAwait(
   deps: RequestLifecycleDeps,
-  input: {
-    principal: Principal;
-    requestId: string;
-    chat: ChatRequest;
-    frontDoor: EventData<"request.accepted">["frontDoor"];
-    /** Span name, e.g. `POST /v1/messages`. */
-    spanName: string;
-    /** The client's `traceparent` header, when it sent one. */
-    traceparent?: string | undefined;
-    onChunk?: (json: Uint8Array, generation: string) => void;
-  },
+  input: AcceptInput,
 ): Promise<RequestOutcome> {
+  const inFlight = deps.idempotentInFlight;
+  if (input.idempotencyKey === undefined || inFlight === undefined) return acceptAndAwaitOnce(deps, input);
+  const fingerprint = requestFingerprint(input.chat);
+  const running = inFlight.get(input.requestId);
+  if (running) {
+    if (running.fingerprint !== fingerprint) throw idempotencyKeyReused(input.requestId);
+    return running.outcome;
+  }
+  return inFlight.run(input.requestId, fingerprint, () => acceptAndAwaitOnce(deps, input));
+}
+
+/** What a front door hands to the lifecycle. */
+export interface AcceptInput {
+  principal: Principal;
+  requestId: string;
+  chat: ChatRequest;
+  frontDoor: EventData<"request.accepted">["frontDoor"];
+  /** Span name, e.g. `POST /v1/messages`. */
+  spanName: string;
+  /** The client's `traceparent` header, when it sent one. */
+  traceparent?: string | undefined;
+  /** The client's `Idempotency-Key`; `requestId` must then be derived from it. */
+  idempotencyKey?: string | undefined;
+  onChunk?: (json: Uint8Array, generation: string) => void;
+}
+
+async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput): Promise<RequestOutcome> {
   const { principal, requestId, chat } = input;
   const started = performance.now();
   const stream = chat.stream === true;
@@ -107,6 +154,7 @@ export async function acceptAndAwait(
   let timer: NodeJS.Timeout | undefined;
   let unregister: () => void = () => undefined;
   let spanError: { code?: string; message: string } | undefined;
+  const polling = { stopped: false };
   const terminal = new Promise<TerminalEvent | undefined>((resolve) => {
     unregister = deps.waiters.register(requestId, {
       onChunk: input.onChunk,
@@ -116,10 +164,47 @@ export async function acceptAndAwait(
   });
 
   try {
-    await deps.store.append(requestSubject(principal.tenant, requestId, RequestSlots.accepted), accepted, {
-      once: true,
-    });
-    let outcome = await terminal;
+    const appendTimeoutMs = deps.appendTimeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS;
+    const unavailable = (stored: "no" | "maybe", cause?: unknown): RequestOutcome => {
+      deps.metrics.requestDuration.observe(
+        { tenant: principal.tenant, stream: String(stream), outcome: "unavailable" },
+        (performance.now() - started) / 1000,
+      );
+      const error = unavailableError(requestId, stored, appendTimeoutMs, cause);
+      spanError = error;
+      return { kind: "unavailable", error, stored };
+    };
+    // While reconnecting, nats.js would buffer the write and send it later: the client would
+    // hear "unavailable" about a request that then runs. Hand it nothing instead.
+    if (deps.connection && !deps.connection.connected) return unavailable("no");
+    const acceptedSubject = requestSubject(principal.tenant, requestId, RequestSlots.accepted);
+    let duplicate: boolean;
+    try {
+      ({ duplicate } = await deps.store.append(acceptedSubject, accepted, {
+        once: true,
+        timeoutMs: appendTimeoutMs,
+      }));
+    } catch (error) {
+      if (isBeamlineError(error, "BL_NATS_UNAVAILABLE")) return unavailable("maybe", error);
+      throw error;
+    }
+    let storedBefore: Promise<TerminalEvent | undefined> | undefined;
+    if (duplicate && input.idempotencyKey !== undefined) {
+      const original = await deps.store.readLast(StreamNames.requests, acceptedSubject);
+      if (original?.type === "request.accepted") {
+        checkIdempotentRetry({
+          requestId,
+          retry: chat,
+          original: (original.data as EventData<"request.accepted">).request,
+          originalTimeMs: Date.parse(original.time),
+          nowMs: deps.now().getTime(),
+          windowMs: deps.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS,
+        });
+      }
+      // The original's live notices go to whichever gateway accepted it: read its terminal slot.
+      storedBefore = Promise.race([terminal, pollTerminal(deps.store, principal.tenant, requestId, polling)]);
+    }
+    let outcome = await (storedBefore ?? terminal);
     // The live notice can be lost (a reconnect); the log cannot: look there before giving up.
     outcome ??= (await deps.store.readLast(
       StreamNames.requests,
@@ -149,6 +234,7 @@ export async function acceptAndAwait(
     spanError = error instanceof Error ? error : { message: String(error) };
     throw error;
   } finally {
+    polling.stopped = true;
     clearTimeout(timer);
     unregister();
     endSpan(span, spanError);

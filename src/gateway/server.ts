@@ -15,9 +15,12 @@ import { registerPolicyAdminRoutes } from "./admin/policies.js";
 import { spendAdminRoutes } from "./admin/spend.js";
 import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
+import type { GatewayDrain } from "./drain.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
+import { IdempotentInFlight } from "./idempotency.js";
 import { registerMessagesRoute } from "./messages.js";
 import { listModels } from "./model-check.js";
+import type { RequestOutcome } from "./request-lifecycle.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 export interface GatewayDeps {
@@ -39,6 +42,14 @@ export interface GatewayDeps {
   now: () => Date;
   /** Readiness: false while NATS is unreachable. */
   isReady: () => boolean;
+  /** Longest wait to store `request.accepted` before answering 503 (default 2 s). */
+  appendTimeoutMs?: number | undefined;
+  /** The NATS connection's phase: while it is down, requests are refused "not stored". */
+  connection?: { readonly connected: boolean } | undefined;
+  /** How long an `Idempotency-Key` returns its original outcome (default 24 h). */
+  idempotencyWindowMs?: number | undefined;
+  /** Graceful stop: while draining, `/readyz` and new requests answer 503. */
+  drain?: GatewayDrain | undefined;
   /** The admin API's bearer token; when undefined the admin API is not mounted (404). */
   adminToken: string | undefined;
   tenancyAdmin: TenancyAdmin;
@@ -65,6 +76,9 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     logger: false,
     // Request ids are Beamline's own (x-request-id on every answer); Fastify's are not logged.
     return503OnClosing: true,
+    // close() comes after the drain (GatewayDrain): whatever is still open then has outlived
+    // the drain timeout and is cut, so a hung stream cannot hold the process.
+    forceCloseConnections: true,
   });
   // Only JSON bodies are accepted: anything else is answered 415, not parsed as text.
   app.removeContentTypeParser("text/plain");
@@ -91,12 +105,16 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     });
   });
 
+  deps.drain?.register(app);
+  // One map per gateway: a retry with the same Idempotency-Key joins the answer in progress.
+  const lifecycle = { ...deps, idempotentInFlight: new IdempotentInFlight<RequestOutcome>() };
+
   app.register(async (v1) => {
     registerAuthHooks(v1, deps);
     v1.post("/v1/chat/completions", async (request, reply) => {
-      await handleChatCompletions(deps, request.principal!, request, reply);
+      await handleChatCompletions(lifecycle, request.principal!, request, reply);
     });
-    registerMessagesRoute(v1, deps);
+    registerMessagesRoute(v1, lifecycle);
     v1.get("/v1/models", async (request) => {
       const principal = request.principal!;
       const catalog = deps.catalog();
@@ -119,7 +137,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
-    const ready = deps.isReady();
+    const ready = deps.isReady() && deps.drain?.draining !== true;
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready" });
   });
   app.get("/metrics", async (_request, reply) => {

@@ -12,6 +12,13 @@ export interface AppendOptions {
    * duplicate instead of being stored, however long after the first.
    */
   once?: boolean;
+  /**
+   * How long the write may take, retries included, in milliseconds; default 30 s (a stream
+   * leader election takes 4-9 s). The gateway bounds its `request.accepted` write much
+   * shorter, so a client hears "unavailable" in seconds; stage workers keep the default,
+   * since their message is redelivered anyway.
+   */
+  timeoutMs?: number;
 }
 
 export interface AppendResult {
@@ -20,8 +27,10 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
-/** How long a write keeps retrying transient failures (a stream leader election takes 4-9 s). */
+/** How long a write keeps retrying transient failures by default (a stream leader election takes 4-9 s). */
 const RETRY_FOR_MS = 30_000;
+/** The publisher's own ack timeout: one publish never waits longer than this. */
+const ACK_TIMEOUT_MS = 5_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -50,7 +59,7 @@ export class EventStore {
   constructor(readonly nc: NatsConnection) {
     this.js = jetstream(nc);
     this.jsm = jetstreamManager(nc);
-    this.publisher = new JetStreamPublisher(nc);
+    this.publisher = new JetStreamPublisher(nc, ACK_TIMEOUT_MS);
   }
 
   /** Stops waiting for acks (pending appends fail); the connection itself is the caller's. */
@@ -66,11 +75,12 @@ export class EventStore {
     encoded: EncodedEvent = encodeEvent(event),
   ): Promise<AppendResult> {
     const headers = toHeaders(encoded.headers, event.id, options.once === true);
-    const deadline = Date.now() + RETRY_FOR_MS;
+    const deadline = Date.now() + (options.timeoutMs ?? RETRY_FOR_MS);
     let delayMs = 50;
     for (;;) {
       try {
-        const ack = await this.publisher.publish(subject, encoded.payload, headers);
+        const ackTimeoutMs = Math.max(1, Math.min(ACK_TIMEOUT_MS, deadline - Date.now()));
+        const ack = await this.publisher.publish(subject, encoded.payload, headers, ackTimeoutMs);
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
         if (options.once && isWrongLastSequence(error)) return { seq: undefined, duplicate: true };

@@ -4,6 +4,7 @@
  * streams, consumers and buckets.
  */
 export { connectNats } from "./connect.js";
+export { type ConnectionPhase, ConnectionState } from "./connection-state.js";
 export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
 export { runStage } from "./consumer-runner.js";
 export { EventStore } from "./event-store.js";

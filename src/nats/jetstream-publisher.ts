@@ -43,6 +43,7 @@ interface Pending {
   resolve: (ack: StoredAck) => void;
   reject: (error: Error) => void;
   deadline: number;
+  timeoutMs: number;
 }
 
 const decoder = new TextDecoder();
@@ -77,10 +78,16 @@ export class JetStreamPublisher {
     );
   }
 
-  publish(subject: string, payload: Uint8Array, headers: MsgHdrs): Promise<StoredAck> {
+  /** `timeoutMs` overrides the publisher's ack timeout for this one publish (swept every ≤ 250 ms). */
+  publish(
+    subject: string,
+    payload: Uint8Array,
+    headers: MsgHdrs,
+    timeoutMs = this.timeoutMs,
+  ): Promise<StoredAck> {
     const token = (this.counter++).toString(36);
     return new Promise<StoredAck>((resolve, reject) => {
-      this.pending.set(token, { subject, resolve, reject, deadline: Date.now() + this.timeoutMs });
+      this.pending.set(token, { subject, resolve, reject, deadline: Date.now() + timeoutMs, timeoutMs });
       try {
         this.nc.publish(subject, payload, { reply: this.prefix + token, headers });
       } catch (error) {
@@ -149,7 +156,7 @@ export class JetStreamPublisher {
     for (const [token, waiting] of this.pending) {
       if (waiting.deadline > now) continue;
       this.pending.delete(token);
-      waiting.reject(unavailable(`no publish ack within ${this.timeoutMs} ms`, new TimeoutError()));
+      waiting.reject(unavailable(`no publish ack within ${waiting.timeoutMs} ms`, new TimeoutError()));
     }
   }
 

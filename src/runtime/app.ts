@@ -18,9 +18,16 @@ import { loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
 import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
-import { buildGateway, WaiterRegistry } from "../gateway/index.js";
+import { buildGateway, GatewayDrain, WaiterRegistry } from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
-import { connectNats, EventStore, type RunningStage, runStage, type StageHandler } from "../nats/index.js";
+import {
+  ConnectionState,
+  connectNats,
+  EventStore,
+  type RunningStage,
+  runStage,
+  type StageHandler,
+} from "../nats/index.js";
 import { loadNotaryKey, startNotary } from "../notary/index.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
 import { catalogVersions, startConfigViews } from "../policies/index.js";
@@ -52,7 +59,10 @@ export interface RunningBeamline {
   /** URL of the in-process mock provider, when started. */
   mockUrl: string | undefined;
   metrics: BeamlineMetrics;
-  /** Stops taking work, lets in-flight work finish (bounded), closes everything. */
+  /**
+   * Stops taking work, lets in-flight requests, streams and stage messages finish (within
+   * `availability.drainTimeoutMs`), closes everything. Calling it again returns the same stop.
+   */
   stop(): Promise<void>;
 }
 
@@ -87,6 +97,35 @@ export async function startBeamline(
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((error) => log.warn({ err: error }, "shutdown step failed"));
   };
+  // The graceful stop's deadline: the gateway's requests, then the stages' messages, share it.
+  let drainDeadline: number | undefined;
+  const drainLeftMs = () => Math.max(0, (drainDeadline ?? Date.now() + 10_000) - Date.now());
+  let drain: GatewayDrain | undefined;
+  let stopping: Promise<void> | undefined;
+  /**
+   * Graceful stop: the gateway refuses new requests (503 + retry-after, readyz 503) and lets
+   * its running ones finish; then the stages stop pulling and finish, and ack, what they hold;
+   * all within `availability.drainTimeoutMs`. Then everything closes.
+   */
+  const stop = () => {
+    stopping ??= (async () => {
+      drainDeadline = Date.now() + config.availability.drainTimeoutMs;
+      if (drain) {
+        drain.begin();
+        log.info({ inFlight: drain.inFlight }, "draining: new requests are refused");
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), drainLeftMs());
+        });
+        if (await Promise.race([drain.idle().then(() => false), timedOut])) {
+          log.warn({ inFlight: drain.inFlight }, "drain timeout: cutting the requests still running");
+        }
+        clearTimeout(timer);
+      }
+      await stopAll();
+    })();
+    return stopping;
+  };
   // The request worker counts prompt tokens per request. Loading the encodings parses their
   // merge tables synchronously (about half a second); done before any NATS connection exists,
   // it cannot stall a request in flight or a heartbeat.
@@ -100,6 +139,10 @@ export async function startBeamline(
     const natsUrl = config.natsUrl ?? embedded!.url;
     const nc = await connectNats({ servers: natsUrl.split(","), name: `beamline-${config.instanceId}` });
     cleanups.push(() => nc.drain());
+    const connection = new ConnectionState(nc);
+    connection.onChange((phase) =>
+      (phase === "connected" ? log.info : log.warn).call(log, { phase }, `NATS connection ${phase}`),
+    );
     const report = await applyTopology(nc, topologyOf(config));
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
@@ -184,7 +227,7 @@ export async function startBeamline(
       );
     }
     cleanups.push(async () => {
-      await Promise.all(running.map((stage) => stage.stop()));
+      await Promise.all(running.map((stage) => stage.stop(drainLeftMs())));
     });
     if (roles.has("notary")) {
       const { key, keyFile, ...timing } = config.notary;
@@ -207,6 +250,7 @@ export async function startBeamline(
         log.error({ err: error }, "live inbox error"),
       );
       cleanups.push(async () => waiters.close());
+      drain = new GatewayDrain();
       const gateway = buildGateway({
         store,
         waiters,
@@ -218,7 +262,11 @@ export async function startBeamline(
         maxBodyBytes: config.maxBodyBytes,
         requestTimeoutMs: config.requestTimeoutMs,
         now,
-        isReady: () => !nc.isClosed(),
+        isReady: () => connection.connected,
+        connection,
+        appendTimeoutMs: config.availability.appendTimeoutMs,
+        idempotencyWindowMs: config.availability.idempotencyWindowMs,
+        drain,
         tenants,
         adminToken: config.adminToken,
         tenancyAdmin: await openTenancyAdmin(store, now),
@@ -237,7 +285,7 @@ export async function startBeamline(
       cleanups.push(() => gateway.close());
     }
     log.info({ roles: [...roles], natsUrl, httpUrl }, "Beamline is running");
-    return { httpUrl, natsUrl, nc, devKey, mockUrl: providers.mock?.url, metrics, stop: stopAll };
+    return { httpUrl, natsUrl, nc, devKey, mockUrl: providers.mock?.url, metrics, stop };
   } catch (error) {
     await stopAll();
     throw error;
