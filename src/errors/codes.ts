@@ -53,6 +53,9 @@ export const ErrorCodes = {
   BL_EXTENSION_FAILED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
   BL_EXTENSION_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
   BL_NOTARY_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_AUTH_RATE_LIMITED: { httpStatus: 429, type: "rate_limit_error", handling: "fail-request" },
+  BL_METRICS_UNAUTHORIZED: { httpStatus: 401, type: "authentication_error", handling: "fail-request" },
+  BL_DEV_KEY_ON_NETWORK: { httpStatus: 500, type: "api_error", handling: "terminate" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {
