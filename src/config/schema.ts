@@ -247,10 +247,17 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
-  allowDevKeyOnNetwork: setting(z.union([z.boolean(), z.stringbool()]).default(false), {
-    env: "BEAMLINE_ALLOW_DEV_KEY_ON_NETWORK",
-    doc: "`true` lets the gateway listen beyond loopback while the dev tenant's key is active (docs/security.md)",
-  }),
+  allowDevKeyOnNetwork: setting(
+    z
+      .union([z.boolean(), z.stringbool()], {
+        error: "BEAMLINE_ALLOW_DEV_KEY_ON_NETWORK must be true or false",
+      })
+      .default(false),
+    {
+      env: "BEAMLINE_ALLOW_DEV_KEY_ON_NETWORK",
+      doc: "`true` lets the gateway listen beyond loopback while the dev tenant's key is active (docs/security.md)",
+    },
+  ),
   /**
    * The notary role (docs/audit.md, "Tamper evidence"): signed checkpoints of every stream in
    * BL_AUDIT. A checkpoint closes when its oldest message has waited `checkpointIntervalMs` or
