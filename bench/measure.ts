@@ -8,7 +8,7 @@ import type { RunSummary } from "./stats.js";
 
 /** What measuring one target reads: the stack's endpoints, JetStream, and the per-run sampler. */
 export interface MeasureContext {
-  stack: Pick<Stack, "routerUrl" | "natsMonitorUrl">;
+  stack: Pick<Stack, "routerMetricsUrl" | "natsMonitorUrl">;
   jsm: JetStreamManager;
   sampler: ResourceSampler;
 }
@@ -25,7 +25,7 @@ export async function measureTargetRun(
   completed: () => number,
   load: () => Promise<RunSummary>,
 ): Promise<TargetRun> {
-  const memoryBefore = key === "router" ? await readRouterMemory(ctx.stack.routerUrl) : undefined;
+  const memoryBefore = key === "router" ? await readRouterMemory(ctx.stack.routerMetricsUrl) : undefined;
   const trafficBefore = await readNatsTraffic(ctx.stack.natsMonitorUrl);
   ctx.sampler.start(100);
   const summary = await load();
@@ -33,7 +33,7 @@ export async function measureTargetRun(
   const traffic = trafficPerCall(trafficBefore, await readNatsTraffic(ctx.stack.natsMonitorUrl), summary.ok);
   if (traffic) run.natsPerCall = traffic;
   if (key === "router") {
-    const memoryAfter = await readRouterMemory(ctx.stack.routerUrl);
+    const memoryAfter = await readRouterMemory(ctx.stack.routerMetricsUrl);
     if (memoryAfter) run.routerMemory = { ...memoryAfter, gcSeconds: gcDelta(memoryBefore, memoryAfter) };
   }
   if (before) run.persistence = await checkPersistence(ctx.jsm, before, completed());

@@ -1,6 +1,7 @@
 /**
  * The router's own view of its memory and garbage collection, read from its Prometheus
- * endpoint (prom-client's default metrics, prefixed `beamline_`). Explains an RSS figure:
+ * metrics listener (prom-client's default metrics, prefixed `beamline_`), which is apart from
+ * the gateway's port. Explains an RSS figure:
  * how much of it is V8 heap, how much is live, and what GC cost during a run.
  */
 export interface RouterMemory {
@@ -14,10 +15,10 @@ export interface RouterMemory {
 const METRIC =
   /^beamline_(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|nodejs_gc_duration_seconds_sum)(?:\{([^}]*)\})? ([0-9.e+-]+)$/;
 
-/** Scrapes `/metrics` of the router; undefined when it cannot be read. */
-export async function readRouterMemory(routerUrl: string): Promise<RouterMemory | undefined> {
+/** Scrapes `/metrics` of the router's metrics listener; undefined when it cannot be read. */
+export async function readRouterMemory(metricsUrl: string): Promise<RouterMemory | undefined> {
   try {
-    const response = await fetch(`${routerUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const response = await fetch(`${metricsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) });
     if (!response.ok) return undefined;
     const memory: RouterMemory = { heapTotalBytes: 0, heapUsedBytes: 0, externalBytes: 0, gcSeconds: {} };
     for (const line of (await response.text()).split("\n")) {

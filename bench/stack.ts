@@ -15,6 +15,8 @@ export interface Stack {
   router: Child;
   /** Base URL of the router's gateway, e.g. `http://127.0.0.1:8080`. */
   routerUrl: string;
+  /** Base URL of the router's metrics listener (`/metrics`), apart from the gateway. */
+  routerMetricsUrl: string;
 }
 
 export interface StackOptions {
@@ -135,8 +137,9 @@ export async function startRouter(
   options: StackOptions,
   natsUrl: string,
   mockUrl: string,
-): Promise<{ child: Child; url: string }> {
+): Promise<{ child: Child; url: string; metricsUrl: string }> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const dataDir = join(options.workDir, "router");
   await mkdir(dataDir, { recursive: true });
   const nodeFlags = [
@@ -155,6 +158,8 @@ export async function startRouter(
     BEAMLINE_DEV_KEY: options.devKey,
     BEAMLINE_HTTP_PORT: String(port),
     BEAMLINE_HTTP_HOST: HOST,
+    BEAMLINE_METRICS_HOST: HOST,
+    BEAMLINE_METRICS_PORT: String(metricsPort),
     BEAMLINE_DATA_DIR: dataDir,
     LOG_LEVEL: "warn",
     ...options.routerEnv,
@@ -169,7 +174,7 @@ export async function startRouter(
     await response.body?.cancel();
     return response.ok ? true : undefined;
   });
-  return { child, url };
+  return { child, url, metricsUrl: `http://${HOST}:${metricsPort}` };
 }
 
 /** Starts nats-server, mock and router in that order; stops what started if a later step fails. */
@@ -192,6 +197,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       mockUrl: mock.url,
       router: router.child,
       routerUrl: router.url,
+      routerMetricsUrl: router.metricsUrl,
     };
   } catch (error) {
     for (const child of started.reverse()) await child.stop();

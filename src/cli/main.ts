@@ -37,11 +37,18 @@ program
       const key = app.devKey?.key;
       const shown =
         key ??
-        "(generated on first start; set BEAMLINE_DEV_KEY or run `npx beamline keys issue --tenant dev`)";
+        (app.devKey
+          ? "(generated on first start; set BEAMLINE_DEV_KEY or run `npx beamline keys issue --tenant dev`)"
+          : "none: the gateway listens beyond loopback (docs/security.md); issue keys with `npx beamline keys issue`");
       process.stdout.write(
         `\nBeamline is listening on ${app.httpUrl}\n  dev tenant API key: ${shown}\n` +
+          `  metrics: ${app.metricsUrl}/metrics\n` +
           `  try: curl ${app.httpUrl}/v1/chat/completions -H "Authorization: Bearer ${key ?? "<key>"}" ` +
           `-H "Content-Type: application/json" -d '{"model":"mock-small","messages":[{"role":"user","content":"Hello"}]}'\n\n`,
+      );
+    } else {
+      process.stdout.write(
+        `\nBeamline roles ${config.roles.join(", ")}; metrics: ${app.metricsUrl}/metrics\n\n`,
       );
     }
     const shutdown = async (signal: string) => {

@@ -197,6 +197,71 @@ export const configSchema = z.strictObject({
     doc: "bearer token of the admin API `/admin/v1/…` (≥ 16 chars, long and random); unset: not mounted (docs/tenancy.md)",
   }),
   /**
+   * The Prometheus listener, apart from the public API port (docs/security.md, "Operator
+   * surfaces"): every process serves it, whatever its roles.
+   */
+  metrics: z
+    .strictObject({
+      host: setting(z.string().min(1).default("127.0.0.1"), {
+        env: "BEAMLINE_METRICS_HOST",
+        doc: "address the metrics listener (`/metrics`, `/healthz`, `/readyz`) binds; loopback unless Prometheus scrapes from elsewhere",
+      }),
+      port: setting(port.default(9464), {
+        env: "BEAMLINE_METRICS_PORT",
+        doc: "port of the metrics listener; `0` picks a free one (one port per process on a host)",
+        unit: "port",
+      }),
+      token: setting(z.string().min(16, "BEAMLINE_METRICS_TOKEN must be at least 16 characters").optional(), {
+        env: "BEAMLINE_METRICS_TOKEN",
+        doc: "when set, `/metrics` needs `Authorization: Bearer <token>` (≥ 16 chars)",
+      }),
+      tenantLabel: setting(z.enum(["on", "hashed", "off"]).default("on"), {
+        env: "BEAMLINE_METRICS_TENANT_LABEL",
+        doc: "the `tenant` label: the tenant id (`on`), a keyed hash of it (`hashed`) or none (`off`)",
+      }),
+      tenantLabelLimit: setting(z.coerce.number().int().positive().default(100), {
+        env: "BEAMLINE_METRICS_TENANT_LABEL_LIMIT",
+        doc: "distinct tenant label values per process; later tenants are counted under `(other)`",
+        unit: "tenants",
+      }),
+      tenantHashKey: setting(
+        z.string().min(16, "BEAMLINE_METRICS_TENANT_HASH_KEY must be at least 16 characters").optional(),
+        {
+          env: "BEAMLINE_METRICS_TENANT_HASH_KEY",
+          doc: "key of the `hashed` tenant label (≥ 16 chars; the same on every process); unset: generated into `<dataDir>/metrics-label-key`",
+        },
+      ),
+    })
+    .prefault({}),
+  /**
+   * Failed operator authentication (admin API, metrics token), limited per client address by
+   * a token bucket: `failureBurst` failures in a row, then one per `failureRefillMs`.
+   */
+  operatorAuth: z
+    .strictObject({
+      failureBurst: setting(z.coerce.number().int().positive().default(10), {
+        env: "BEAMLINE_AUTH_FAILURE_BURST",
+        doc: "failed admin or metrics authentications an address may make in a row before 429",
+        unit: "attempts",
+      }),
+      failureRefillMs: setting(positiveMs.default(6_000), {
+        env: "BEAMLINE_AUTH_FAILURE_REFILL_MS",
+        doc: "an address earns one more failed attempt this often (10 a minute by default)",
+      }),
+    })
+    .prefault({}),
+  allowDevKeyOnNetwork: setting(
+    z
+      .union([z.boolean(), z.stringbool()], {
+        error: "BEAMLINE_ALLOW_DEV_KEY_ON_NETWORK must be true or false",
+      })
+      .default(false),
+    {
+      env: "BEAMLINE_ALLOW_DEV_KEY_ON_NETWORK",
+      doc: "`true` lets the gateway listen beyond loopback while the dev tenant's key is active (docs/security.md)",
+    },
+  ),
+  /**
    * The notary role (docs/audit.md, "Tamper evidence"): signed checkpoints of every stream in
    * BL_AUDIT. A checkpoint closes when its oldest message has waited `checkpointIntervalMs` or
    * it holds `checkpointMaxMessages` (capped so one checkpoint stays well under NATS's 1 MiB

@@ -56,6 +56,9 @@ export const ErrorCodes = {
   BL_IDEMPOTENCY_KEY_REUSED: { httpStatus: 422, type: "invalid_request_error", handling: "fail-request" },
   BL_IDEMPOTENCY_KEY_EXPIRED: { httpStatus: 422, type: "invalid_request_error", handling: "fail-request" },
   BL_DRAINING: { httpStatus: 503, type: "api_error", handling: "retry" },
+  BL_AUTH_RATE_LIMITED: { httpStatus: 429, type: "rate_limit_error", handling: "fail-request" },
+  BL_METRICS_UNAUTHORIZED: { httpStatus: 401, type: "authentication_error", handling: "fail-request" },
+  BL_DEV_KEY_ON_NETWORK: { httpStatus: 500, type: "api_error", handling: "terminate" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

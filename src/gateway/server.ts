@@ -20,6 +20,7 @@ import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 import { IdempotentInFlight } from "./idempotency.js";
 import { registerMessagesRoute } from "./messages.js";
 import { listModels } from "./model-check.js";
+import { AuthFailureLimiter, type AuthFailureLimits } from "./operator-auth.js";
 import type { RequestOutcome } from "./request-lifecycle.js";
 import type { WaiterRegistry } from "./waiters.js";
 
@@ -53,9 +54,14 @@ export interface GatewayDeps {
   /** The admin API's bearer token; when undefined the admin API is not mounted (404). */
   adminToken: string | undefined;
   tenancyAdmin: TenancyAdmin;
+  /** Failed admin authentications allowed per client address (default: 10, then one per 6 s). */
+  operatorAuth?: AuthFailureLimits | undefined;
   /** A tenant's history export (`GET /admin/v1/tenants/{id}/events`); absent leaves the route out. */
   openTenantExport?: OpenTenantExport | undefined;
 }
+
+/** The documented defaults of `BEAMLINE_AUTH_FAILURE_BURST` / `BEAMLINE_AUTH_FAILURE_REFILL_MS`. */
+const DEFAULT_OPERATOR_AUTH: AuthFailureLimits = { failureBurst: 10, failureRefillMs: 6_000 };
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -66,9 +72,10 @@ declare module "fastify" {
 /**
  * The HTTP front doors: OpenAI- (`/v1/chat/completions`, `/v1/models`) and Anthropic-compatible
  * (`/v1/messages`) endpoints, the admin API (tenants and keys, policies and the catalog) behind
- * the admin token, health and metrics. Authentication
- * runs before the body is read, so a request with a bad key costs no parsing and publishes
- * nothing.
+ * the admin token, and health. Authentication runs before the body is read, so a request with
+ * a bad key costs no parsing and publishes nothing. Metrics are not served here: they have
+ * their own listener (`buildMetricsListener`), loopback by default, so the public port never
+ * shows tenant labels or process internals.
  */
 export function buildGateway(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({
@@ -122,28 +129,21 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     });
   });
 
-  registerAdminRoutes(app, { adminToken: deps.adminToken }, tenancyAdminRoutes(deps.tenancyAdmin));
+  const admin = {
+    adminToken: deps.adminToken,
+    limiter: new AuthFailureLimiter(deps.operatorAuth ?? DEFAULT_OPERATOR_AUTH, () => deps.now().getTime()),
+  };
+  registerAdminRoutes(app, admin, tenancyAdminRoutes(deps.tenancyAdmin));
   if (deps.openTenantExport) {
-    registerAdminRoutes(app, { adminToken: deps.adminToken }, tenantEventsRoutes(deps.openTenantExport));
+    registerAdminRoutes(app, admin, tenantEventsRoutes(deps.openTenantExport));
   }
-  registerAdminRoutes(app, { adminToken: deps.adminToken }, (admin) =>
-    registerPolicyAdminRoutes(admin, deps),
-  );
-  registerAdminRoutes(
-    app,
-    { adminToken: deps.adminToken },
-    spendAdminRoutes(deps.store.nc, deps.tenancyAdmin),
-  );
+  registerAdminRoutes(app, admin, (scope) => registerPolicyAdminRoutes(scope, deps));
+  registerAdminRoutes(app, admin, spendAdminRoutes(deps.store.nc, deps.tenancyAdmin));
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
     const ready = deps.isReady() && deps.drain?.draining !== true;
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready" });
-  });
-  app.get("/metrics", async (_request, reply) => {
-    return reply
-      .header("content-type", deps.metrics.registry.contentType)
-      .send(await deps.metrics.registry.metrics());
   });
   return app;
 }

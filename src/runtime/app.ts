@@ -16,9 +16,10 @@ import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { QuotaLedger, QuotaLog } from "../admission/index.js";
 import { loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
+import { BeamlineError } from "../errors/index.js";
 import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
-import { buildGateway, GatewayDrain, WaiterRegistry } from "../gateway/index.js";
+import { buildGateway, buildMetricsListener, GatewayDrain, WaiterRegistry } from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
 import {
   ConnectionState,
@@ -29,7 +30,14 @@ import {
   type StageHandler,
 } from "../nats/index.js";
 import { loadNotaryKey, startNotary } from "../notary/index.js";
-import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
+import {
+  type BeamlineMetrics,
+  createLogger,
+  createMetrics,
+  createTenantLabeller,
+  type Logger,
+  loadTenantLabelKey,
+} from "../observability/index.js";
 import { catalogVersions, startConfigViews } from "../policies/index.js";
 import {
   type BillingDeps,
@@ -39,10 +47,12 @@ import {
   type WorkerDeps,
 } from "../stages/index.js";
 import {
+  assertNoActiveDevKey,
   bootstrapDevTenant,
   type DevBootstrapResult,
   hashApiKey,
   openTenancyAdmin,
+  planDevKey,
   watchApiKeys,
   watchTenants,
 } from "../tenancy/index.js";
@@ -56,6 +66,8 @@ export interface RunningBeamline {
   natsUrl: string;
   nc: NatsConnection;
   devKey: DevBootstrapResult | undefined;
+  /** URL of this process's metrics listener (`/metrics`, `/healthz`, `/readyz`). */
+  metricsUrl: string;
   /** URL of the in-process mock provider, when started. */
   mockUrl: string | undefined;
   metrics: BeamlineMetrics;
@@ -90,8 +102,16 @@ export async function startBeamline(
   options: { log?: Logger } = {},
 ): Promise<RunningBeamline> {
   const log = options.log ?? createLogger({ level: config.logLevel });
-  const metrics = createMetrics();
   const roles = new Set<Role>(config.roles);
+  // Checked before anything starts: a dev key fixed by env on a network address is refused here.
+  const devKeyPlan = roles.has("gateway")
+    ? planDevKey({
+        httpHost: config.httpHost,
+        devKeySet: config.devKey !== undefined,
+        allowOnNetwork: config.allowDevKeyOnNetwork,
+      })
+    : undefined;
+  const metrics = createMetrics({ tenantLabel: await tenantLabellerOf(config) });
   const cleanups: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const cleanup of cleanups.reverse())
@@ -143,6 +163,20 @@ export async function startBeamline(
     connection.onChange((phase) =>
       (phase === "connected" ? log.info : log.warn).call(log, { phase }, `NATS connection ${phase}`),
     );
+    const metricsListener = buildMetricsListener({
+      metrics,
+      token: config.metrics.token,
+      operatorAuth: config.operatorAuth,
+      isReady: () => connection.connected,
+      now: systemClock.now,
+    });
+    const metricsUrl = await listenOn(
+      metricsListener,
+      config.metrics.host,
+      config.metrics.port,
+      "BEAMLINE_METRICS_PORT",
+    );
+    cleanups.push(() => metricsListener.close());
     const report = await applyTopology(nc, topologyOf(config));
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
@@ -239,11 +273,13 @@ export async function startBeamline(
     let httpUrl: string | undefined;
     let devKey: DevBootstrapResult | undefined;
     if (roles.has("gateway")) {
-      devKey = await bootstrapDevTenant(store, {
-        devKey: config.devKey,
-        localKeyFile: config.natsUrl ? undefined : join(config.dataDir, "dev-key"),
-        now: now(),
-      });
+      if (devKeyPlan === "bootstrap") {
+        devKey = await bootstrapDevTenant(store, {
+          devKey: config.devKey,
+          localKeyFile: config.natsUrl ? undefined : join(config.dataDir, "dev-key"),
+          now: now(),
+        });
+      }
       const keys = keysView!;
       const tenants = tenantsView!;
       const waiters = new WaiterRegistry(nc, `gw-${randomBytes(6).toString("hex")}`, (error) =>
@@ -269,25 +305,56 @@ export async function startBeamline(
         drain,
         tenants,
         adminToken: config.adminToken,
+        operatorAuth: config.operatorAuth,
         tenancyAdmin: await openTenancyAdmin(store, now),
         openTenantExport: (request, signal) => openTenantExport(nc, request, { signal }),
       });
       // Wait for the key view (and the dev key's projection), so the first request is not refused.
       await keys.ready;
       await tenants.ready;
-      if (devKey.key && roles.has("projector")) {
+      if (devKeyPlan === "withhold") assertNoActiveDevKey(config.httpHost, { keys, tenants, now: now() });
+      if (devKey?.key && roles.has("projector")) {
         const hash = hashApiKey(devKey.key);
         for (let waited = 0; !keys.get(hash) && waited < 10_000; waited += 20) {
           await new Promise((r) => setTimeout(r, 20));
         }
       }
-      httpUrl = await gateway.listen({ port: config.httpPort, host: config.httpHost });
+      httpUrl = await listenOn(gateway, config.httpHost, config.httpPort, "BEAMLINE_HTTP_PORT");
       cleanups.push(() => gateway.close());
     }
-    log.info({ roles: [...roles], natsUrl, httpUrl }, "Beamline is running");
-    return { httpUrl, natsUrl, nc, devKey, mockUrl: providers.mock?.url, metrics, stop };
+    log.info({ roles: [...roles], natsUrl, httpUrl, metricsUrl }, "Beamline is running");
+    return { httpUrl, natsUrl, nc, devKey, metricsUrl, mockUrl: providers.mock?.url, metrics, stop };
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/** The tenant labeller of the metrics settings; the `hashed` mode's key is loaded or generated here. */
+async function tenantLabellerOf(config: BeamlineConfig) {
+  const { tenantLabel: mode, tenantLabelLimit: limit, tenantHashKey } = config.metrics;
+  const hashKey =
+    mode === "hashed"
+      ? await loadTenantLabelKey({ configured: tenantHashKey, dataDir: config.dataDir })
+      : undefined;
+  return createTenantLabeller({ mode, limit, hashKey });
+}
+
+/** Listens, turning a taken port into a start-up error that names the setting to change. */
+async function listenOn(
+  app: { listen(options: { host: string; port: number }): Promise<string> },
+  host: string,
+  port: number,
+  setting: string,
+): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    throw new BeamlineError(
+      "BL_CONFIG_INVALID",
+      `${host}:${port} is already in use: set ${setting} to a free port (or 0 for any).`,
+      { cause: error },
+    );
   }
 }

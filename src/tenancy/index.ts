@@ -16,6 +16,8 @@ export {
 } from "./admin-inputs.js";
 export type { DevBootstrapResult } from "./bootstrap.js";
 export { bootstrapDevTenant, DEV_TENANT } from "./bootstrap.js";
+export type { DevKeyPlan } from "./dev-key-guard.js";
+export { assertNoActiveDevKey, isLoopbackHost, planDevKey } from "./dev-key-guard.js";
 export type { ApiKeyCache } from "./key-cache.js";
 export { watchApiKeys } from "./key-cache.js";
 export { generateApiKey, hashApiKey, keyPrefix } from "./keys.js";

@@ -28,7 +28,12 @@ describe("the gateway: failed requests' answers over NATS, and the policy admin 
   let nextFailure: Partial<EventData<"request.failed">> = {};
 
   before(async () => {
-    beamline = await startTestBeamline({ roles: ["gateway", "projector"], adminToken: ADMIN_TOKEN });
+    beamline = await startTestBeamline({
+      roles: ["gateway", "projector"],
+      adminToken: ADMIN_TOKEN,
+      // This suite refuses a dozen wrong tokens on purpose; the 429 that follows is tested elsewhere.
+      operatorAuth: { failureBurst: 100 },
+    });
     accepted = beamline.nc.subscribe(`${SubjectRoots.requests}.dev.*.accepted`, {
       callback: (error, msg) => {
         if (error) return;

@@ -107,7 +107,7 @@ describe("a tenant policy changes live, without a restart", { timeout: 60_000 },
     assert.equal((await decisionOf(next.requestId)).policyVersion, 2);
 
     // The metrics carry the policy version that routed.
-    const metrics = await (await fetch(`${beamline.baseUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${beamline.metricsUrl}/metrics`)).text();
     assert.match(
       metrics,
       /beamline_routing_decisions_total\{tenant="dev",policy_version="2",strategy="quality",model="mock-large",outcome="routed"\} \d+/,

@@ -46,6 +46,7 @@ function startWorker(natsUrl: string, failpoints: string): Worker {
         ...process.env,
         NATS_URL: natsUrl,
         BEAMLINE_ACK_WAIT_MS: "1000",
+        BEAMLINE_METRICS_PORT: "0",
         BEAMLINE_FAILPOINTS: failpoints,
         LOG_LEVEL: "info",
       },

@@ -65,6 +65,7 @@ function startWorker(natsUrl: string, env: Record<string, string>): Worker {
         ...process.env,
         NATS_URL: natsUrl,
         BEAMLINE_ACK_WAIT_MS: String(ACK_WAIT_MS),
+        BEAMLINE_METRICS_PORT: "0",
         BEAMLINE_FAILPOINTS: "",
         LOG_LEVEL: "info",
         ...env,

@@ -131,6 +131,7 @@ describe("tenants and API keys", { timeout: 90_000 }, () => {
       devKey: TEST_DEV_KEY,
       logLevel: "debug",
       instanceId: "gateway-b",
+      metrics: { port: 0 },
       openai: {},
       mock: {},
       provider: {},

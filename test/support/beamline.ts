@@ -14,8 +14,11 @@ import { waitFor } from "./wait.js";
 export const TEST_DEV_KEY = "bl-test-dev-key-0123456789abcdef";
 
 /** Configuration on top of the test defaults; `mock`, `provider` and `openai` merge field by field. */
-export type TestBeamlineOverrides = Partial<Omit<BeamlineConfigInput, "mock" | "provider" | "openai">> & {
+export type TestBeamlineOverrides = Partial<
+  Omit<BeamlineConfigInput, "mock" | "provider" | "openai" | "metrics">
+> & {
   mock?: Partial<BeamlineConfigInput["mock"]>;
+  metrics?: Partial<BeamlineConfigInput["metrics"]>;
   provider?: Partial<BeamlineConfigInput["provider"]>;
   openai?: Partial<BeamlineConfigInput["openai"]>;
 };
@@ -29,6 +32,8 @@ export interface TestBeamline {
   nc: NatsConnection;
   /** The gateway, e.g. `http://127.0.0.1:41234`; OpenAI clients take `${baseUrl}/v1`. */
   baseUrl: string;
+  /** The metrics listener (`${metricsUrl}/metrics`), on a free loopback port. */
+  metricsUrl: string;
   devKey: string;
   config: BeamlineConfig;
   /** Everything Beamline logged so far (pino JSON lines, debug level and up). */
@@ -46,7 +51,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
   const server = await startNatsServer();
   // Local state of its own (the notary's signing key), never the checkout's `.data`.
   const dataDir = await mkdtemp(join(tmpdir(), "bl-test-data-"));
-  const { mock, provider, openai, ...rest } = overrides;
+  const { mock, provider, openai, metrics, ...rest } = overrides;
   let config: BeamlineConfig;
   let app: RunningBeamline;
   const captured: string[] = [];
@@ -64,6 +69,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       openai: { ...openai },
       mock: { ...mock },
       provider: { ...provider },
+      metrics: { port: 0, ...metrics },
     });
     const sink = new Writable({
       write(chunk: Buffer | string, _encoding, done) {
@@ -88,6 +94,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
     server,
     nc: app.nc,
     baseUrl: app.httpUrl,
+    metricsUrl: app.metricsUrl,
     devKey: config.devKey ?? TEST_DEV_KEY,
     config,
     logs: () => captured.join(""),

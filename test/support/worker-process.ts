@@ -25,7 +25,8 @@ export interface BeamlineProcess {
 export function startBeamlineProcess(roles: string, env: Record<string, string>): BeamlineProcess {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "start", "--roles", roles], {
     cwd: REPO_ROOT,
-    env: { ...cleanEnv(), LOG_LEVEL: "info", ...env },
+    // Metrics on a free port: several processes run on one machine.
+    env: { ...cleanEnv(), LOG_LEVEL: "info", BEAMLINE_METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { BeamlineError } from "../../errors/index.js";
+import { type AuthFailureLimiter, bearerTokenMatches, checkOperatorToken } from "../operator-auth.js";
 
 /** Every admin route lives under this prefix. */
 export const ADMIN_PREFIX = "/admin/v1";
@@ -11,6 +11,11 @@ export type AdminRoutes = (admin: FastifyInstance) => void | Promise<void>;
 export interface AdminScopeOptions {
   /** `BEAMLINE_ADMIN_TOKEN`; undefined leaves the admin API unmounted, so it answers 404. */
   adminToken: string | undefined;
+  /**
+   * Failed admin authentications per client address; one limiter for every admin scope of
+   * the gateway, so adding scopes adds no attempts.
+   */
+  limiter: AuthFailureLimiter;
 }
 
 /**
@@ -18,24 +23,20 @@ export interface AdminScopeOptions {
  * to add its own admin routes (tenants and keys here; policies and the catalog elsewhere):
  * each call gets its own encapsulated scope with the same check, so no route can be added to
  * the prefix without it. The admin token is not a tenant key and tenant keys are not admin
- * tokens: the two are checked by different hooks against different stores.
+ * tokens: the two are checked by different hooks against different stores. An address that
+ * keeps failing is answered 429 (`BL_AUTH_RATE_LIMITED`) until it earns another attempt.
  */
 export function registerAdminRoutes(
   app: FastifyInstance,
   options: AdminScopeOptions,
   routes: AdminRoutes,
 ): void {
-  const { adminToken } = options;
+  const { adminToken, limiter } = options;
   if (!adminToken) return;
   app.register(
     async (admin) => {
       admin.addHook("onRequest", async (request) => {
-        if (!adminTokenMatches(request.headers.authorization, adminToken)) {
-          throw new BeamlineError(
-            "BL_ADMIN_UNAUTHORIZED",
-            "The admin API needs `Authorization: Bearer <BEAMLINE_ADMIN_TOKEN>`.",
-          );
-        }
+        checkOperatorToken(request, { token: adminToken, limiter, unauthorized: adminUnauthorized });
       });
       await routes(admin);
     },
@@ -43,15 +44,14 @@ export function registerAdminRoutes(
   );
 }
 
-/**
- * Compares the presented bearer token with the configured one in constant time: both are
- * hashed first, so neither the content nor the length of the token leaks through timing.
- */
+function adminUnauthorized(): BeamlineError {
+  return new BeamlineError(
+    "BL_ADMIN_UNAUTHORIZED",
+    "The admin API needs `Authorization: Bearer <BEAMLINE_ADMIN_TOKEN>`.",
+  );
+}
+
+/** Whether an `Authorization` header carries the admin token (constant time, see {@link bearerTokenMatches}). */
 export function adminTokenMatches(authorization: string | undefined, adminToken: string): boolean {
-  const match = typeof authorization === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-  const presented = createHash("sha256")
-    .update(match?.[1] ?? "")
-    .digest();
-  const expected = createHash("sha256").update(adminToken).digest();
-  return timingSafeEqual(presented, expected) && match !== null;
+  return bearerTokenMatches(authorization, adminToken);
 }
