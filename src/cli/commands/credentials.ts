@@ -1,4 +1,4 @@
-import { access } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
 import type { Command } from "commander";
 import {
   type CredentialRecord,
@@ -173,6 +173,7 @@ export function registerCredentialsCommands(program: Command, output: CommandOut
         const { authority, created } = await openAuthority(config.dataDir, { create: true });
         await writeSecretFile(options.serverConfig, serverAuthConfig(authority, options.resolverDir));
         const written: Array<{ file: string; id: string }> = [];
+        if (options.credsDir) await mkdir(options.credsDir, { recursive: true, mode: 0o700 });
         // Creds files already there are kept: init runs at every `compose up`.
         for (const set of options.roles.split(",").filter(Boolean)) {
           if (!options.credsDir) throw new BeamlineError("BL_BAD_REQUEST", "--roles needs --creds-dir");
