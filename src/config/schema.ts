@@ -29,6 +29,22 @@ export const configSchema = z.strictObject({
     doc: "NATS servers, comma-separated; when unset Beamline starts its own nats-server under the data dir",
     defaultDoc: "(embedded)",
   }),
+  natsCreds: setting(z.string().min(1).optional(), {
+    env: "NATS_CREDS",
+    doc: "with NATS_URL: a NATS user credentials file (JWT + nkey seed, e.g. from `beamline credentials issue`); a secret, never logged",
+  }),
+  natsUser: setting(z.string().min(1).optional(), {
+    env: "NATS_USER",
+    doc: "with NATS_URL: user name for a server with user/password auth (with NATS_PASSWORD)",
+  }),
+  natsPassword: setting(z.string().optional(), {
+    env: "NATS_PASSWORD",
+    doc: "with NATS_USER: the password; a secret, never logged",
+  }),
+  natsToken: setting(z.string().min(1).optional(), {
+    env: "NATS_TOKEN",
+    doc: "with NATS_URL: token for a server with token auth; a secret, never logged",
+  }),
   embeddedNatsPort: setting(port.default(0), {
     env: "BEAMLINE_EMBEDDED_NATS_PORT",
     doc: "port of the embedded nats-server; `0` picks a free one",

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type Authenticator, connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import { isSupportedServerVersion, MIN_NATS_SERVER_VERSION } from "./version.js";
 
@@ -6,6 +6,13 @@ export interface ConnectOptions {
   servers: string | string[];
   /** Connection name shown in the server's monitoring (`beamline-<role>-<instance>`). */
   name: string;
+  /** How to authenticate (creds, user/password, token); none for a server without auth. */
+  authenticator?: Authenticator;
+  /**
+   * Prefix of this connection's inboxes, where replies and pub-acks arrive. A credential that
+   * may subscribe only to its own prefix (docs/security.md) needs it; default `_INBOX`.
+   */
+  inboxPrefix?: string;
 }
 
 /**
@@ -18,12 +25,21 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     nc = await connect({
       servers: options.servers,
       name: options.name,
+      ...(options.authenticator ? { authenticator: options.authenticator } : {}),
+      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       // Skipping per-request stack capture roughly doubles client throughput.
       noAsyncTraces: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });
   } catch (error) {
+    if (/authorization violation|authentication|user authentication/i.test((error as Error).message ?? "")) {
+      throw new BeamlineError(
+        "BL_NATS_AUTH",
+        `NATS at ${String(options.servers)} refused this process's credentials: set NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN (docs/security.md)`,
+        { cause: error },
+      );
+    }
     throw new BeamlineError(
       "BL_NATS_UNAVAILABLE",
       `cannot connect to NATS at ${String(options.servers)}: ${(error as Error).message}`,
@@ -48,4 +64,13 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     );
   }
   return nc;
+}
+
+/**
+ * A fresh inbox subject under the connection's own inbox prefix (`inboxPrefix` of
+ * {@link connectNats}): a credential may be allowed to subscribe only there.
+ */
+export function inboxFor(nc: NatsConnection): string {
+  const prefix = (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+  return createInbox(prefix || undefined);
 }

@@ -3,7 +3,8 @@
  * publisher, the durable-consumer runner, KV views and folds, log reads, and the names of
  * streams, consumers and buckets.
  */
-export { connectNats } from "./connect.js";
+
+export { connectNats, inboxFor } from "./connect.js";
 export { type ConnectionPhase, ConnectionState } from "./connection-state.js";
 export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
 export { runStage } from "./consumer-runner.js";

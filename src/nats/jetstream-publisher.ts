@@ -1,5 +1,4 @@
 import {
-  createInbox,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -8,6 +7,7 @@ import {
   TimeoutError,
 } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
+import { inboxFor } from "./connect.js";
 
 /** The stream's answer to a stored (or de-duplicated) message. */
 export interface StoredAck {
@@ -70,7 +70,7 @@ export class JetStreamPublisher {
     private readonly nc: NatsConnection,
     private readonly timeoutMs = 5_000,
   ) {
-    this.prefix = `${createInbox()}.`;
+    this.prefix = `${inboxFor(nc)}.`;
     this.subscription = nc.subscribe(`${this.prefix}*`, { callback: (_error, msg) => this.settle(msg) });
     this.sweeper = setInterval(() => this.expire(), Math.min(250, timeoutMs)).unref();
     void this.subscription.closed.then(() =>

@@ -78,7 +78,9 @@ export async function* readStream(
   if (firstMatch === Number.POSITIVE_INFINITY) return;
 
   const consumer = await jetstream(nc).consumers.get(options.stream, {
-    filter_subjects: options.filters,
+    // One filter as a string: the client then creates the consumer with the subject form that
+    // names the filter, which a tenant-scoped credential is allowed (docs/security.md).
+    filter_subjects: options.filters.length === 1 ? options.filters[0]! : options.filters,
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: firstMatch,
   });

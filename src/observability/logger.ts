@@ -19,6 +19,12 @@ const REDACT_PATHS = [
   "*.key",
   "devKey",
   "*.devKey",
+  "natsPassword",
+  "*.natsPassword",
+  "natsToken",
+  "*.natsToken",
+  "creds",
+  "*.creds",
 ];
 
 export function createLogger(options: {

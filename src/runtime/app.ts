@@ -58,6 +58,7 @@ import {
 } from "../tenancy/index.js";
 import { loadEncodings } from "../tokens/index.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
+import { externalAuth, prepareEmbeddedAuth } from "./nats-auth.js";
 import { setUpProviders } from "./providers.js";
 
 export interface RunningBeamline {
@@ -152,12 +153,25 @@ export async function startBeamline(
   if (roles.has("worker")) loadEncodings();
   try {
     let embedded: EmbeddedNats | undefined;
-    if (!config.natsUrl) {
-      embedded = await startEmbeddedNats({ dataDir: config.dataDir, port: config.embeddedNatsPort, log });
+    // Auth is on by default: the embedded server runs with the data directory's NATS authority,
+    // and this process connects as a user holding exactly its roles' permissions.
+    const auth = config.natsUrl ? undefined : await prepareEmbeddedAuth(config, log);
+    if (auth) {
+      embedded = await startEmbeddedNats({
+        dataDir: config.dataDir,
+        port: config.embeddedNatsPort,
+        log,
+        configFile: auth.configFile,
+      });
       cleanups.push(() => embedded!.stop());
     }
     const natsUrl = config.natsUrl ?? embedded!.url;
-    const nc = await connectNats({ servers: natsUrl.split(","), name: `beamline-${config.instanceId}` });
+    const credentials = auth ? auth.process : await externalAuth(config);
+    const nc = await connectNats({
+      servers: natsUrl.split(","),
+      name: `beamline-${config.instanceId}`,
+      ...credentials,
+    });
     cleanups.push(() => nc.drain());
     const connection = new ConnectionState(nc);
     connection.onChange((phase) =>
@@ -177,7 +191,15 @@ export async function startBeamline(
       "BEAMLINE_METRICS_PORT",
     );
     cleanups.push(() => metricsListener.close());
-    const report = await applyTopology(nc, topologyOf(config));
+    // Creating streams is the operator's right, not a role's: with the embedded server the
+    // admin identity applies the topology; against an external NATS the process applies what
+    // its credential allows (nothing to change needs only reads; see docs/security.md).
+    const topologyNc = auth
+      ? await connectNats({ servers: natsUrl, name: `beamline-${config.instanceId}-admin`, ...auth.admin })
+      : nc;
+    const report = await applyTopology(topologyNc, topologyOf(config)).finally(async () => {
+      if (topologyNc !== nc) await topologyNc.close();
+    });
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
     const store = new EventStore(nc);

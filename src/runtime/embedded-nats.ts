@@ -56,12 +56,20 @@ const URL_FILE = "nats.url";
 export async function runningEmbeddedNatsUrl(dataDir: string): Promise<string | undefined> {
   const text = await readFile(join(dataDir, URL_FILE), "utf8").catch(() => undefined);
   if (!text) return undefined;
+  return (await isServing(text.trim(), 1000)) ? text.trim() : undefined;
+}
+
+/**
+ * Whether a nats-server answers at `url`. With auth on, an anonymous probe is refused, and
+ * that refusal is the answer: the server is up.
+ */
+async function isServing(url: string, timeout: number): Promise<boolean> {
   try {
-    const nc = await connect({ servers: text.trim(), timeout: 1000, reconnect: false });
+    const nc = await connect({ servers: url, timeout, reconnect: false });
     await nc.close();
-    return text.trim();
-  } catch {
-    return undefined;
+    return true;
+  } catch (error) {
+    return /authorization violation|authentication/i.test((error as Error).message ?? "");
   }
 }
 
@@ -73,6 +81,8 @@ export async function startEmbeddedNats(options: {
   dataDir: string;
   port: number;
   log: Logger;
+  /** A nats-server configuration file to load (the generated auth: operator, accounts, resolver). */
+  configFile?: string;
 }): Promise<EmbeddedNats> {
   const binary = await resolveNatsServerBinary();
   const storeDir = resolve(options.dataDir, "nats");
@@ -80,7 +90,18 @@ export async function startEmbeddedNats(options: {
   const port = options.port || (await freePort());
   const child: ChildProcess = spawn(
     binary,
-    ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port), "-n", "beamline-local"],
+    [
+      "-js",
+      "-sd",
+      storeDir,
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-n",
+      "beamline-local",
+      ...(options.configFile ? ["-c", options.configFile] : []),
+    ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";
@@ -93,19 +114,12 @@ export async function startEmbeddedNats(options: {
     if (child.exitCode !== null) {
       throw new BeamlineError("BL_NATS_UNAVAILABLE", `the embedded nats-server exited at start:\n${stderr}`);
     }
-    try {
-      const nc = await connect({ servers: url, timeout: 500, reconnect: false });
-      await nc.close();
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new BeamlineError("BL_NATS_UNAVAILABLE", `the embedded nats-server did not start:\n${stderr}`, {
-          cause: error,
-        });
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    if (await isServing(url, 500)) break;
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new BeamlineError("BL_NATS_UNAVAILABLE", `the embedded nats-server did not start:\n${stderr}`);
     }
+    await new Promise((r) => setTimeout(r, 100));
   }
   await writeFile(join(options.dataDir, URL_FILE), `${url}\n`);
   const onExit = () => child.kill("SIGTERM");

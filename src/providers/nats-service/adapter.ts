@@ -81,7 +81,10 @@ export function createNatsServiceAdapter(options: NatsServiceAdapterOptions): Pr
       let nextSeq = 0;
       let firstTokenAt: number | undefined;
       let idleTimer: NodeJS.Timeout | undefined;
-      const inbox = createInbox();
+      // Under the connection's own inbox prefix: a least-privilege credential may subscribe only there.
+      const inbox = createInbox(
+        (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix || undefined,
+      );
 
       const end = (): void => {
         settled = true;
