@@ -31,6 +31,7 @@ export const ErrorCodes = {
   BL_NATS_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "retry" },
   BL_NATS_PUBLISH_FAILED: { httpStatus: 500, type: "api_error", handling: "retry" },
   BL_NATS_VERSION_UNSUPPORTED: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_DATA_DIR_IN_USE: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_STREAM_CONFLICT: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_CONFIG_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_INTERNAL: { httpStatus: 500, type: "api_error", handling: "retry" },
