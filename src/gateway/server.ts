@@ -15,7 +15,9 @@ import { registerPolicyAdminRoutes } from "./admin/policies.js";
 import { spendAdminRoutes } from "./admin/spend.js";
 import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
+import { answerClientError } from "./client-error.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
+import { registerJsonBodyParser } from "./json-body.js";
 import { registerMessagesRoute } from "./messages.js";
 import { listModels } from "./model-check.js";
 import type { WaiterRegistry } from "./waiters.js";
@@ -65,9 +67,12 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     logger: false,
     // Request ids are Beamline's own (x-request-id on every answer); Fastify's are not logged.
     return503OnClosing: true,
+    // Malformed HTTP and oversized headers get Beamline's error body, not Node's bare line.
+    clientErrorHandler: answerClientError,
   });
   // Only JSON bodies are accepted: anything else is answered 415, not parsed as text.
   app.removeContentTypeParser("text/plain");
+  registerJsonBodyParser(app);
 
   app.setErrorHandler((error, _request, reply) => {
     const beamlineError = fromHttpFrameworkError(error, deps.maxBodyBytes);
