@@ -1,4 +1,4 @@
-import { STATUS_CODES } from "node:http";
+import { type IncomingMessage, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { BeamlineError } from "../errors/index.js";
 import { openAiErrorBody } from "./error-body.js";
@@ -21,6 +21,30 @@ export function clientErrorOf(error: NodeJS.ErrnoException): BeamlineError {
   }
 }
 
+/** Writes a complete error answer on a raw socket and closes it. */
+function writeAnswer(socket: Socket, beamlineError: BeamlineError): void {
+  const body = JSON.stringify(openAiErrorBody(beamlineError));
+  const status = beamlineError.httpStatus;
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
+      "content-type: application/json; charset=utf-8\r\n" +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      "connection: close\r\n\r\n" +
+      body,
+  );
+}
+
+/**
+ * Node's `connect` handler: Beamline is no proxy, so a CONNECT request gets the answer any
+ * unknown endpoint gets (Node would otherwise close the connection without a word).
+ */
+export function answerConnect(request: IncomingMessage, socket: Socket): void {
+  if (socket.writable) {
+    writeAnswer(socket, new BeamlineError("BL_NOT_FOUND", `Unknown endpoint CONNECT ${request.url ?? ""}.`));
+  }
+  socket.destroy();
+}
+
 /**
  * Node's `clientError` handler (Fastify's `clientErrorHandler` option): answers malformed
  * HTTP, oversized headers and client timeouts with Beamline's error body and stable code
@@ -33,17 +57,6 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   // When an answer on this connection has already begun, a second status line would corrupt
   // it; Node's own handler makes the same check (`_httpMessage` is the response in progress).
   const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !inProgress?.headersSent) {
-    const beamlineError = clientErrorOf(error);
-    const body = JSON.stringify(openAiErrorBody(beamlineError));
-    const status = beamlineError.httpStatus;
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
-        "content-type: application/json; charset=utf-8\r\n" +
-        `content-length: ${Buffer.byteLength(body)}\r\n` +
-        "connection: close\r\n\r\n" +
-        body,
-    );
-  }
+  if (socket.writable && !inProgress?.headersSent) writeAnswer(socket, clientErrorOf(error));
   socket.destroy(error);
 }
