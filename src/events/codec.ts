@@ -1,6 +1,7 @@
 import { Decoder, Encoder } from "cbor-x";
 import { BeamlineError } from "../errors/index.js";
 import { type Envelope, envelopeSchema } from "./envelope.js";
+import { jsonNestingExceeds, MAX_EVENT_DEPTH, valueNestingExceeds } from "./nesting.js";
 import { type EventData, type EventType, EventTypes, isEventType } from "./registry.js";
 
 /**
@@ -116,12 +117,19 @@ export function upcastAndValidate(envelope: Envelope): BeamlineEvent {
 }
 
 function decodePayload(payload: Uint8Array, contentType: string | undefined): unknown {
+  let value: unknown;
   try {
     // Media type without parameters, case-insensitive: `Application/JSON; charset=utf-8` is JSON.
     const mediaType = contentType?.split(";", 1)[0]?.trim().toLowerCase();
-    if (mediaType === JSON_CONTENT_TYPE) return JSON.parse(new TextDecoder().decode(payload));
-    return decoder.decode(payload);
+    if (mediaType === JSON_CONTENT_TYPE) {
+      const text = new TextDecoder().decode(payload);
+      if (jsonNestingExceeds(text, MAX_EVENT_DEPTH)) throw tooDeep();
+      value = JSON.parse(text);
+    } else {
+      value = decoder.decode(payload);
+    }
   } catch (error) {
+    if (error instanceof BeamlineError) throw error;
     throw new BeamlineError(
       "BL_EVENT_INVALID",
       "event payload is neither valid CBOR nor, as declared, JSON",
@@ -130,6 +138,17 @@ function decodePayload(payload: Uint8Array, contentType: string | undefined): un
       },
     );
   }
+  // A decoded event is stored again (derived events carry the request): anything nested
+  // deeper than an encoder's stack would be a poison message at the next write, so it is one now.
+  if (valueNestingExceeds(value, MAX_EVENT_DEPTH)) throw tooDeep();
+  return value;
+}
+
+function tooDeep(): BeamlineError {
+  return new BeamlineError(
+    "BL_EVENT_INVALID",
+    `event payload nests more than ${MAX_EVENT_DEPTH} levels deep`,
+  );
 }
 
 /** Narrows a decoded event to one type, for handlers that accept several. */

@@ -14,6 +14,7 @@ export type { Envelope } from "./envelope.js";
 export { envelopeSchema } from "./envelope.js";
 export type { EventContext } from "./factory.js";
 export { causedBy, makeEvent } from "./factory.js";
+export { jsonNestingExceeds, MAX_EVENT_DEPTH, valueNestingExceeds } from "./nesting.js";
 export type { EventData, EventType, EventTypeSpec, Upcaster } from "./registry.js";
 export { EventTypes, isEventType } from "./registry.js";
 export {

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventStore } from "../nats/index.js";
@@ -15,9 +15,11 @@ import { registerPolicyAdminRoutes } from "./admin/policies.js";
 import { spendAdminRoutes } from "./admin/spend.js";
 import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
+import { answerClientError, answerConnect } from "./client-error.js";
 import type { GatewayDrain } from "./drain.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 import { IdempotentInFlight } from "./idempotency.js";
+import { registerJsonBodyParser } from "./json-body.js";
 import { registerMessagesRoute } from "./messages.js";
 import { listModels } from "./model-check.js";
 import { AuthFailureLimiter, type AuthFailureLimits } from "./operator-auth.js";
@@ -86,9 +88,24 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     // close() comes after the drain (GatewayDrain): whatever is still open then has outlived
     // the drain timeout and is cut, so a hung stream cannot hold the process.
     forceCloseConnections: true,
+    // Malformed HTTP and oversized headers get Beamline's error body, not Node's bare line.
+    clientErrorHandler: answerClientError,
+    // Errors Fastify's router answers itself, before any hook: a URL that cannot be decoded.
+    frameworkErrors: (error, _request, reply) => {
+      const beamlineError =
+        error.code === "FST_ERR_BAD_URL"
+          ? new BeamlineError("BL_MALFORMED_HTTP", "The request URL is not valid (a bad percent-encoding).")
+          : fromHttpFrameworkError(error, deps.maxBodyBytes);
+      // The option's reply type is generic over route schemas this handler does not use.
+      void (reply as unknown as FastifyReply)
+        .code(beamlineError.httpStatus)
+        .send(openAiErrorBody(beamlineError));
+    },
   });
+  app.server.on("connect", answerConnect);
   // Only JSON bodies are accepted: anything else is answered 415, not parsed as text.
   app.removeContentTypeParser("text/plain");
+  registerJsonBodyParser(app);
 
   app.setErrorHandler((error, _request, reply) => {
     const beamlineError = fromHttpFrameworkError(error, deps.maxBodyBytes);

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import type { Logger } from "../observability/index.js";
+import { lockStore, type StoreLock } from "./store-lock.js";
 
 const run = promisify(execFile);
 
@@ -48,6 +49,8 @@ export interface EmbeddedNats {
 }
 
 const URL_FILE = "nats.url";
+/** Next to the store, not in it: nats-server owns the store's contents. */
+const LOCK_FILE = "nats.lock";
 
 /**
  * The URL of an embedded nats-server another Beamline process started on this data folder,
@@ -76,6 +79,9 @@ async function isServing(url: string, timeout: number): Promise<boolean> {
 /**
  * Starts a local JetStream nats-server with its storage under `<dataDir>/nats`, listening
  * on loopback only. Used when no NATS_URL is configured: one command gives a working router.
+ * The store is locked first (`<dataDir>/nats.lock`): a second Beamline on the same data folder
+ * fails with `BL_DATA_DIR_IN_USE`, and a server left running by a Beamline that crashed is
+ * stopped before the new one starts, so one store never has two servers.
  */
 export async function startEmbeddedNats(options: {
   dataDir: string;
@@ -87,6 +93,21 @@ export async function startEmbeddedNats(options: {
   const binary = await resolveNatsServerBinary();
   const storeDir = resolve(options.dataDir, "nats");
   await mkdir(storeDir, { recursive: true });
+  const lock = await lockStore({ lockPath: join(options.dataDir, LOCK_FILE), storeDir, log: options.log });
+  try {
+    return await spawnOnLockedStore(binary, storeDir, options, lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function spawnOnLockedStore(
+  binary: string,
+  storeDir: string,
+  options: { dataDir: string; port: number; log: Logger; configFile?: string },
+  lock: StoreLock,
+): Promise<EmbeddedNats> {
   const port = options.port || (await freePort());
   const child: ChildProcess = spawn(
     binary,
@@ -109,6 +130,8 @@ export async function startEmbeddedNats(options: {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const url = `nats://127.0.0.1:${port}`;
+  // Recorded before waiting for it, so even a crash during start-up leaves its pid on record.
+  if (child.pid !== undefined) await lock.recordServer({ natsPid: child.pid, url });
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) {
@@ -122,7 +145,10 @@ export async function startEmbeddedNats(options: {
     await new Promise((r) => setTimeout(r, 100));
   }
   await writeFile(join(options.dataDir, URL_FILE), `${url}\n`);
-  const onExit = () => child.kill("SIGTERM");
+  const onExit = () => {
+    child.kill("SIGTERM");
+    lock.releaseSync();
+  };
   process.once("exit", onExit);
   options.log.info({ url, storeDir }, "started the embedded nats-server");
   return {
@@ -130,12 +156,15 @@ export async function startEmbeddedNats(options: {
     async stop() {
       process.off("exit", onExit);
       await rm(join(options.dataDir, URL_FILE), { force: true });
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      // Only once the server is gone: the lock stands for the server, not for this process.
+      await lock.release();
     },
   };
 }

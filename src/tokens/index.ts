@@ -5,6 +5,7 @@ export {
   countPromptTokens,
   countTextTokens,
   IMAGE_PART_TOKENS,
+  MAX_BPE_RUN,
   MESSAGE_OVERHEAD_TOKENS,
   NAME_OVERHEAD_TOKENS,
   promptTokenCounter,

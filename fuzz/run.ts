@@ -1,0 +1,73 @@
+import { parseArgs } from "node:util";
+import { SingleBar } from "cli-progress";
+import { startTestBeamline } from "../test/support/beamline.js";
+import { type FuzzSummary, runFuzz } from "../test/support/fuzz.js";
+
+/**
+ * `npm run fuzz [-- --cases N] [--seed S] [--json]`: starts a Beamline with every role (real
+ * nats-server, mock provider, admin API on) and runs the fuzz cases of test/support/fuzz.ts
+ * against it. Exits 1 when any case broke a rule (a 5xx, a crash, a rejection without a
+ * documented code, a request left unanswered).
+ */
+const { values } = parseArgs({
+  options: {
+    cases: { type: "string", default: "100000" },
+    seed: { type: "string" },
+    json: { type: "boolean", default: false },
+  },
+});
+const cases = Number(values.cases);
+if (!Number.isInteger(cases) || cases < 1) throw new Error("--cases takes a positive integer");
+const adminToken = "fuzz-admin-token-0123456789";
+
+const beamline = await startTestBeamline({ adminToken, logLevel: "warn" });
+const progress = values.json
+  ? undefined
+  : new SingleBar({
+      format: "fuzz [{bar}] {value}/{total} cases | {eta_formatted} left",
+      // In a CI log (no TTY) a line every 5 s instead of nothing.
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+    });
+let summary: FuzzSummary;
+try {
+  progress?.start(cases, 0);
+  summary = await runFuzz({
+    baseUrl: beamline.baseUrl,
+    credentials: { devKey: beamline.devKey, adminToken },
+    cases,
+    ...(values.seed === undefined ? {} : { seed: Number(values.seed) }),
+    onProgress: (done) => {
+      if (done % 100 === 0 || done === cases) progress?.update(done);
+    },
+  });
+} finally {
+  progress?.stop();
+  await beamline.stop();
+}
+
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+if (values.json) {
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+} else {
+  const lines = [
+    `cases       ${summary.cases} in ${(summary.durationMs / 1000).toFixed(1)} s (seed ${summary.seed})`,
+    `by target   ${Object.entries(summary.byTarget)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+    `by status   ${Object.entries(summary.byStatus)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+    `rejections  ${Object.entries(summary.rejectionsByCode)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+    `5xx         ${summary.serverErrors}`,
+    `crashes     ${summary.crashes}`,
+    `violations  ${summary.violations}`,
+    `RSS         start ${mb(summary.rssStartBytes)}, after 10 % ${mb(summary.rssWarmBytes)}, end ${mb(summary.rssEndBytes)}, max ${mb(summary.rssMaxBytes)}`,
+    ...summary.examples.map((e) => `  ${e.target}: ${e.problem}\n    ${e.input}`),
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+process.exitCode = summary.violations === 0 ? 0 : 1;
