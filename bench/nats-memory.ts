@@ -26,9 +26,11 @@ export interface HeapSite {
 
 const MB = 2 ** 20;
 
-async function heapProfile(profileUrl: string): Promise<string | undefined> {
+/** With `collect`, the server runs a GC first, so HeapAlloc is the live heap. */
+async function heapProfile(profileUrl: string, collect: boolean): Promise<string | undefined> {
   try {
-    const response = await fetch(`${profileUrl}/debug/pprof/heap?debug=1`, {
+    const query = collect ? "debug=1&gc=1" : "debug=1";
+    const response = await fetch(`${profileUrl}/debug/pprof/heap?${query}`, {
       signal: AbortSignal.timeout(10_000),
     });
     return response.ok ? await response.text() : undefined;
@@ -87,14 +89,17 @@ export function parseHeapSites(profile: string, limit = 12): HeapSite[] {
     .slice(0, limit);
 }
 
-/** Reads the Go memory figures; undefined when the endpoint cannot be read. */
+/**
+ * Reads the Go memory figures after a forced GC (so `heapAllocMb` is live data, the figure
+ * that shows growth through GC noise); undefined when the endpoint cannot be read.
+ */
 export async function readGoMemory(profileUrl: string): Promise<GoMemory | undefined> {
-  const profile = await heapProfile(profileUrl);
+  const profile = await heapProfile(profileUrl, true);
   return profile === undefined ? undefined : parseGoMemory(profile);
 }
 
 /** Reads the in-use heap by allocation site. */
 export async function readHeapSites(profileUrl: string, limit = 12): Promise<HeapSite[]> {
-  const profile = await heapProfile(profileUrl);
+  const profile = await heapProfile(profileUrl, true);
   return profile === undefined ? [] : parseHeapSites(profile, limit);
 }

@@ -31,7 +31,8 @@ export interface SoakOptions {
   outDir: string;
   /**
    * Diagnosis, not the user's setup: run nats-server as the soak's own child (same storage
-   * flags as the embedded one, plus its profiling port) so its Go heap can be read.
+   * flags as the embedded one, plus its profiling port) so its Go heap can be read; each
+   * sample forces a GC there first, so its RSS is lower than an undisturbed server's.
    */
   diagnose: boolean;
 }

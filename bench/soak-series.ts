@@ -22,7 +22,7 @@ export interface SoakSample {
   streamedP99: number;
   /** Calls in flight when the sample was taken. */
   inFlight: number;
-  /** `--diagnose` only: nats-server's Go heap (live + uncollected) and its next GC target. */
+  /** `--diagnose` only: nats-server's live Go heap (read after a forced GC) and its next GC target. */
   natsHeapAllocMb?: number | undefined;
   natsNextGcMb?: number | undefined;
   /** BL_REQUESTS: messages and distinct subjects stored. */

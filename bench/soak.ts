@@ -311,7 +311,7 @@ async function main(): Promise<void> {
     say(trendLine("router RSS", routerTrend));
     say(trendLine("router heap used", heapTrend));
     say(trendLine("nats-server RSS", natsTrend));
-    if (natsHeapTrend) say(trendLine("nats-server Go heap", natsHeapTrend));
+    if (natsHeapTrend) say(trendLine("nats-server live heap", natsHeapTrend));
     if (natsHeapSites.length > 0) {
       say("nats-server in-use heap by allocation site (sampled), at the end:");
       for (const site of natsHeapSites) say(`  ${site.inuseMb.toFixed(1).padStart(7)} MB  ${site.fn}`);
