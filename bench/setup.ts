@@ -12,7 +12,9 @@ const say = (text: string) => process.stdout.write(`${text}\n`);
  * Runs this very script again under `taskset -c <loadCpu>` unless it already runs on that
  * core alone, so the load generator never competes with the router for its core.
  */
-export async function reexecPinned(opts: BenchOptions): Promise<boolean> {
+export async function reexecPinned(
+  opts: Pick<BenchOptions, "pin" | "loadCpu" | "routerCpu">,
+): Promise<boolean> {
   if (!opts.pin) return false;
   const want = String(opts.loadCpu);
   if (allowedCpus() === want) return false;
@@ -54,7 +56,7 @@ function newestSourceMs(repoRoot: string): number {
 }
 
 /** `bin/beamline.js` runs `dist/`: build it when missing, older than the sources, or asked to. */
-export function ensureBuilt(repoRoot: string, opts: BenchOptions): void {
+export function ensureBuilt(repoRoot: string, opts: Pick<BenchOptions, "build">): void {
   const entry = join(repoRoot, "dist/src/cli/main.js");
   const reason = opts.build
     ? "--build"

@@ -46,10 +46,14 @@ export interface MockTiming {
 
 const HOST = "127.0.0.1";
 
-/** A JetStream nats-server with file storage under `storeDir`, on free loopback ports. */
+/**
+ * A JetStream nats-server with file storage under `storeDir`, on free loopback ports.
+ * `extra` adds server flags (e.g. `--profile <port>`) and environment (e.g. `GOMEMLIMIT`).
+ */
 export async function startNats(
   storeDir: string,
   cpu: number | undefined,
+  extra: { args?: string[]; env?: Record<string, string> } = {},
 ): Promise<{ child: Child; url: string; monitorUrl: string }> {
   await mkdir(storeDir, { recursive: true });
   const binary = await natsServerBinary();
@@ -67,8 +71,9 @@ export async function startNats(
     String(monitorPort),
     "-n",
     "beamline-bench",
+    ...(extra.args ?? []),
   ]);
-  const child = startChild("nats-server", command, args);
+  const child = startChild("nats-server", command, args, { env: { ...process.env, ...extra.env } });
   await waitUntil(child, `nats-server on port ${port} to report healthy JetStream`, async () => {
     const response = await fetch(`http://${HOST}:${monitorPort}/healthz?js-enabled-only=true`, {
       signal: AbortSignal.timeout(1_000),
@@ -131,11 +136,12 @@ export async function startTimedMock(
 /**
  * The router (`beamline start`, all roles) on an existing nats-server and an external mock,
  * with warn-level logs. Resolves once `/readyz` answers 200, which the gateway serves only
- * after the dev key's projection is in place.
+ * after the dev key's projection is in place. With no `natsUrl` the router starts its own
+ * embedded nats-server under its data folder, as `npm start` does for a user.
  */
 export async function startRouter(
   options: StackOptions,
-  natsUrl: string,
+  natsUrl: string | undefined,
   mockUrl: string,
 ): Promise<{ child: Child; url: string; metricsUrl: string }> {
   const port = await freePort();
@@ -164,6 +170,7 @@ export async function startRouter(
     LOG_LEVEL: "warn",
     ...options.routerEnv,
   };
+  if (natsUrl === undefined) delete env["NATS_URL"];
   // A real provider key in the caller's environment must not turn the benchmark into real traffic.
   delete env["OPENAI_API_KEY"];
   delete env["OPENAI_BASE_URL"];

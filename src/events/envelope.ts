@@ -1,8 +1,9 @@
 import { z } from "zod";
 
 /**
- * The envelope every Beamline event carries. `id` doubles as the JetStream message id
- * (`Nats-Msg-Id`), so an event written twice by a redelivered stage is stored once.
+ * The envelope every Beamline event carries. An event written twice by a redelivered stage
+ * is stored once: a write-once slot's subject check refuses the repeat, and any other write
+ * carries `id` as its JetStream message id (`Nats-Msg-Id`) for the duplicate window.
  */
 export const envelopeSchema = z.object({
   /** Deterministic where a retry could repeat the write: `<requestId>:<slot>`. */

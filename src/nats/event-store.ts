@@ -9,7 +9,9 @@ export interface AppendOptions {
   /**
    * The subject may hold only this one event, ever (an "expected last subject sequence 0"
    * check). A second write — a redelivered stage, a producer's retry — is reported as a
-   * duplicate instead of being stored, however long after the first.
+   * duplicate instead of being stored, however long after the first. Such a write carries no
+   * message id: the subject check already refuses every repeat, and an id would only hold
+   * about 210 bytes of nats-server memory for the whole duplicate window (bench/RESULTS.md, "Soak").
    */
   once?: boolean;
   /**
@@ -41,15 +43,15 @@ const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
 function toHeaders(entries: Record<string, string>, msgId: string, once: boolean): MsgHdrs {
   const h = natsHeaders();
   for (const [k, v] of Object.entries(entries)) h.set(k, v);
-  h.set(MSG_ID, msgId);
   if (once) h.set(EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+  else h.set(MSG_ID, msgId);
   return h;
 }
 
 /**
- * Appends and reads events. Every write carries the event id as its JetStream message id,
- * so a repeated write inside the duplicate window is dropped by the server; `once` slots are
- * also guarded by a per-subject sequence check, which holds beyond the window.
+ * Appends and reads events. A `once` slot is guarded by a per-subject sequence check, which
+ * holds forever; any other write carries the event id as its JetStream message id, so a
+ * repeated write inside the duplicate window is dropped by the server.
  */
 export class EventStore {
   readonly js: JetStreamClient;
