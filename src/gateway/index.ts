@@ -15,4 +15,11 @@ export type { ModelListEntry, ModelViews } from "./model-check.js";
 export { assertKnownModel, isResolvableModel, listModels } from "./model-check.js";
 export type { GatewayDeps } from "./server.js";
 export { buildGateway } from "./server.js";
-export { WaiterRegistry } from "./waiters.js";
+export {
+  type LostReplyRecovery,
+  type ReadTerminal,
+  type TerminalDelivery,
+  terminalSlotReader,
+  type Waiter,
+  WaiterRegistry,
+} from "./waiters.js";

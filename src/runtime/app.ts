@@ -18,7 +18,7 @@ import { loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
 import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
-import { buildGateway, WaiterRegistry } from "../gateway/index.js";
+import { buildGateway, terminalSlotReader, WaiterRegistry } from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
 import { connectNats, EventStore, type RunningStage, runStage, type StageHandler } from "../nats/index.js";
 import { loadNotaryKey, startNotary } from "../notary/index.js";
@@ -203,8 +203,11 @@ export async function startBeamline(
       });
       const keys = keysView!;
       const tenants = tenantsView!;
-      const waiters = new WaiterRegistry(nc, `gw-${randomBytes(6).toString("hex")}`, (error) =>
-        log.error({ err: error }, "live inbox error"),
+      const waiters = new WaiterRegistry(
+        nc,
+        `gw-${randomBytes(6).toString("hex")}`,
+        (error) => log.error({ err: error }, "live inbox error"),
+        { readTerminal: terminalSlotReader(store) },
       );
       cleanups.push(async () => waiters.close());
       const gateway = buildGateway({
