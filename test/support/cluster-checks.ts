@@ -65,10 +65,6 @@ export async function assertClusterConsistent(
     0,
     ...inFlightAtFaultEnd.map((answer) => answer.endedAt - options.faultEndedAt),
   );
-  assert.ok(
-    slowestAfterFaultMs <= answerWithinMs,
-    `the slowest client got its answer ${slowestAfterFaultMs} ms after the fault ended (bar ${answerWithinMs} ms)`,
-  );
 
   // The log, once every consumer has processed everything.
   for (const [stream, consumer] of [
@@ -142,6 +138,11 @@ export async function assertClusterConsistent(
   await assertBillingReconciles(topology.natsUrl);
   await assertAuditVerifies(topology.natsUrl, topology.notaryDataDir);
 
+  // Last, so a miss of the time bar still reports whether the log held.
+  assert.ok(
+    slowestAfterFaultMs <= answerWithinMs,
+    `the slowest client got its answer ${slowestAfterFaultMs} ms after the fault ended (bar ${answerWithinMs} ms); the log checks passed`,
+  );
   const blErrors: Record<string, number> = {};
   for (const answer of answers) {
     if (answer.outcome === "bl-error") blErrors[answer.code!] = (blErrors[answer.code!] ?? 0) + 1;

@@ -50,8 +50,14 @@ export async function startClusterSuite(): Promise<ClusterSuite> {
     const store = new EventStore(topology.nc);
     const admin = await openTenancyAdmin(store);
     await admin.createTenant({ id: CAPPED_TENANT });
-    const cappedKey = (await admin.issueKey(CAPPED_TENANT, { label: "cluster" })).key;
-    // The policy needs the tenant projected first (a separate projector process).
+    // Keys and policies need the tenant projected first (by the separate projector process).
+    const cappedKey = (
+      await waitFor(() => admin.issueKey(CAPPED_TENANT, { label: "cluster" }), {
+        what: `a key for ${CAPPED_TENANT}`,
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      })
+    ).key;
     await waitFor(
       async () =>
         publishPolicy(
@@ -97,7 +103,7 @@ export async function startClusterSuite(): Promise<ClusterSuite> {
           gatewayCount: topology.gateways.length,
           tenants,
           clients: 8,
-          deadlineMs: 30_000,
+          deadlineMs: 45_000,
           maxRequestsPerClient: 1_500,
         });
         let faultEndedAt: number;

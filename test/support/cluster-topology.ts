@@ -166,7 +166,12 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
     // race to, and a start on a busy machine does not pile seven JetStream set-ups on it at once.
     const started = async (name: string, roles: string, extra: Record<string, string> = {}) => {
       const spawned = await spawn(name, roles, extra);
-      await spawned.role.ready();
+      await spawned.role.ready().catch(async (error: unknown) => {
+        // A crash while starting is retried as on a restart (and kept in startCrashes).
+        if (!spawned.role.process.hasExited()) throw error;
+        spawned.role.startCrashes.push(spawned.role.process.output().slice(-1_000));
+        await spawned.role.restart();
+      });
       return spawned;
     };
     const { role: projector } = await started("projector", "projector");
