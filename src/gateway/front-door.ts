@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
-import type { BeamlineError } from "../errors/index.js";
+import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import type { Logger } from "../observability/index.js";
 import type { Principal } from "./auth.js";
@@ -83,6 +83,15 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     idempotencyKey,
     ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
   });
+  if (outcome.kind === "completed" && outcome.streamGap && sse?.started) {
+    // Part of the streamed answer never reached us: end it as cut, never as a whole success.
+    const error = new BeamlineError(
+      "BL_STREAM_INTERRUPTED",
+      `Part of the live stream was lost in a NATS reconnect. The request ${requestId} completed; its whole answer is in the event log.`,
+    );
+    sse.fail(wire.errorBody(error, requestId));
+    return;
+  }
   if (outcome.kind === "completed") {
     await wire.sendCompletion(reply, chat, outcome.completion, outcome.usage, sse);
     return;

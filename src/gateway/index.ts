@@ -21,4 +21,11 @@ export type { AuthFailureLimits } from "./operator-auth.js";
 export { AuthFailureLimiter, bearerTokenMatches } from "./operator-auth.js";
 export type { GatewayDeps } from "./server.js";
 export { buildGateway } from "./server.js";
-export { WaiterRegistry } from "./waiters.js";
+export {
+  type LostReplyRecovery,
+  type ReadTerminal,
+  type TerminalDelivery,
+  terminalSlotReader,
+  type Waiter,
+  WaiterRegistry,
+} from "./waiters.js";

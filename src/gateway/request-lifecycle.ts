@@ -58,7 +58,13 @@ export interface CompletedUsage {
 }
 
 export type RequestOutcome =
-  | { kind: "completed"; completion: ChatCompletion; usage: CompletedUsage }
+  | {
+      kind: "completed";
+      completion: ChatCompletion;
+      usage: CompletedUsage;
+      /** Live chunks may be missing (lost in a reconnect): a started stream must not end as a success. */
+      streamGap?: boolean;
+    }
   | ({ kind: "failed" } & RequestFailure)
   | { kind: "timeout"; error: BeamlineError }
   /**
@@ -155,10 +161,15 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
   let unregister: () => void = () => undefined;
   let spanError: { code?: string; message: string } | undefined;
   const polling = { stopped: false };
+  let streamGap = false;
   const terminal = new Promise<TerminalEvent | undefined>((resolve) => {
     unregister = deps.waiters.register(requestId, {
+      tenant: principal.tenant,
       onChunk: input.onChunk,
-      onTerminal: resolve,
+      onTerminal: (event, delivery) => {
+        streamGap = delivery?.streamGap === true;
+        resolve(event);
+      },
     });
     timer = setTimeout(() => resolve(undefined), deps.requestTimeoutMs);
   });
@@ -225,7 +236,7 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
       const { completion, usage } = outcome.data as EventData<"request.completed">;
-      return { kind: "completed", completion, usage };
+      return { kind: "completed", completion, usage, ...(streamGap ? { streamGap } : {}) };
     }
     const failure = requestFailureOf(outcome.data as EventData<"request.failed">);
     spanError = failure.error;

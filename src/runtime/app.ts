@@ -19,7 +19,13 @@ import type { BeamlineConfig, Role } from "../config/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
-import { buildGateway, buildMetricsListener, GatewayDrain, WaiterRegistry } from "../gateway/index.js";
+import {
+  buildGateway,
+  buildMetricsListener,
+  GatewayDrain,
+  terminalSlotReader,
+  WaiterRegistry,
+} from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
 import {
   ConnectionState,
@@ -304,8 +310,11 @@ export async function startBeamline(
       }
       const keys = keysView!;
       const tenants = tenantsView!;
-      const waiters = new WaiterRegistry(nc, `gw-${randomBytes(6).toString("hex")}`, (error) =>
-        log.error({ err: error }, "live inbox error"),
+      const waiters = new WaiterRegistry(
+        nc,
+        `gw-${randomBytes(6).toString("hex")}`,
+        (error) => log.error({ err: error }, "live inbox error"),
+        { readTerminal: terminalSlotReader(store) },
       );
       cleanups.push(async () => waiters.close());
       drain = new GatewayDrain();

@@ -314,6 +314,23 @@ describe("a failed request's HTTP answer, on both front doors", () => {
         assert.doesNotMatch(answer.body, /message_stop/);
       }
     });
+
+    it(`${door}: a completed stream whose live chunks may be lost ends as interrupted, never as a success`, async () => {
+      const { app } = harness((accepted, waiter) => {
+        waiter.onChunk?.(chunkBytes(accepted, "partial"), "1.1");
+        waiter.onTerminal(completed(accepted), { source: "log", streamGap: true });
+      });
+      const answer = await post(app, door, { model: "mock-small", stream: true });
+      assert.equal(answer.statusCode, 200, "the status went out with the first chunk");
+      const events = sseData(answer.body);
+      assert.ok(!events.includes("[DONE]"));
+      assert.doesNotMatch(answer.body, /message_stop/);
+      assert.match(answer.body, /BL_STREAM_INTERRUPTED|lost in a NATS reconnect/);
+      assert.match(
+        answer.body,
+        new RegExp(String(answer.headers[door === "openai" ? "x-request-id" : "request-id"])),
+      );
+    });
   }
 });
 
