@@ -12,6 +12,7 @@ import { registerCatalogCommands } from "./commands/catalog.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policies.js";
+import { registerProducersCommand } from "./commands/producers.js";
 import { registerProjectionsCommands } from "./commands/projections.js";
 import { registerProvidersCommands } from "./commands/providers.js";
 import { registerReplayCommands } from "./commands/replay.js";
@@ -95,6 +96,7 @@ streams
 registerAuditExportCommands(program);
 registerTenantsCommand(program);
 registerKeysCommand(program);
+registerProducersCommand(program);
 
 program
   .command("mock")

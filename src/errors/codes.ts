@@ -53,6 +53,11 @@ export const ErrorCodes = {
   BL_EXTENSION_FAILED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
   BL_EXTENSION_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
   BL_NOTARY_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_EVENT_SIGNING_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_ENVELOPE_REJECTED: { httpStatus: 403, type: "permission_error", handling: "terminate" },
+  BL_PRODUCER_UNAUTHORIZED: { httpStatus: 403, type: "permission_error", handling: "terminate" },
+  BL_REPLY_TO_FORBIDDEN: { httpStatus: 403, type: "permission_error", handling: "terminate" },
+  BL_PRODUCER_NOT_FOUND: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

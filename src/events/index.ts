@@ -16,14 +16,21 @@ export type { EventContext } from "./factory.js";
 export { causedBy, makeEvent } from "./factory.js";
 export type { EventData, EventType, EventTypeSpec, Upcaster } from "./registry.js";
 export { EventTypes, isEventType } from "./registry.js";
+export type { SignatureCheck } from "./signature.js";
+export { checkEventSignature, SIGNATURE_HEADER, SIGNING_KEY_MIN_BYTES, signEvent } from "./signature.js";
 export {
   apiKeyIdFilter,
   apiKeySubject,
   attemptSubject,
   configSubject,
   deadLetterSubject,
+  ingressSubject,
   LEGACY_API_KEY_FILTER,
   legacyApiKeySubject,
+  liveInboxPrefix,
+  parseIngressSubject,
+  producerIdFilter,
+  producerSubject,
   quotaSubject,
   RequestSlots,
   requestHistoryFilter,

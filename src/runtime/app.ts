@@ -5,6 +5,7 @@ import {
   apiKeysProjector,
   configDocumentsProjector,
   openQuotaKv,
+  producersProjector,
   providerHealthProjector,
   quotaProjector,
   readProjectedQuota,
@@ -20,13 +21,22 @@ import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../exe
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
 import { buildGateway, WaiterRegistry } from "../gateway/index.js";
 import { startHealthView } from "../health/index.js";
-import { connectNats, EventStore, type RunningStage, runStage, type StageHandler } from "../nats/index.js";
+import {
+  connectNats,
+  EventSigner,
+  EventStore,
+  loadEventSigningKey,
+  type RunningStage,
+  runStage,
+  type StageHandler,
+} from "../nats/index.js";
 import { loadNotaryKey, startNotary } from "../notary/index.js";
 import { type BeamlineMetrics, createLogger, createMetrics, type Logger } from "../observability/index.js";
 import { catalogVersions, startConfigViews } from "../policies/index.js";
 import {
   type BillingDeps,
   billingStage,
+  ingressStage,
   requestWorker,
   type StageDeps,
   type WorkerDeps,
@@ -37,6 +47,7 @@ import {
   hashApiKey,
   openTenancyAdmin,
   watchApiKeys,
+  watchProducers,
   watchTenants,
 } from "../tenancy/index.js";
 import { loadEncodings } from "../tokens/index.js";
@@ -103,7 +114,13 @@ export async function startBeamline(
     const report = await applyTopology(nc, topologyOf(config));
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
-    const store = new EventStore(nc);
+    // Everything this process writes is signed; the worker and the projectors act only on
+    // signed requests and configuration (docs/security.md). The key is never logged.
+    const signingKey = await loadEventSigningKey(
+      { key: config.eventSigning.key, since: config.eventSigning.since, dataDir: config.dataDir },
+      { create: true, now: new Date(systemClock.now()) },
+    );
+    const store = new EventStore(nc, { signer: new EventSigner(signingKey) });
     cleanups.push(async () => store.close());
     const needsProviders = roles.has("worker");
     const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"), { nc });
@@ -130,11 +147,13 @@ export async function startBeamline(
     const needsTenancy = roles.has("worker") || roles.has("gateway");
     const keysView = needsTenancy ? await watchApiKeys(nc, log) : undefined;
     const tenantsView = needsTenancy ? await watchTenants(nc, log) : undefined;
+    const producersView = roles.has("worker") ? await watchProducers(nc, log) : undefined;
     cleanups.push(async () => {
       keysView?.stop();
       tenantsView?.stop();
+      producersView?.stop();
     });
-    await Promise.all([keysView?.ready, tenantsView?.ready]);
+    await Promise.all([keysView?.ready, tenantsView?.ready, producersView?.ready]);
 
     const handlers: StageHandler[] = [];
     if (roles.has("worker")) {
@@ -154,9 +173,11 @@ export async function startBeamline(
         quotas,
         keys: keysView!,
         tenants: tenantsView!,
+        producers: producersView!,
         extensions: { resolver: extensions, external: createNatsExtensionCaller(nc) },
       };
       handlers.push(requestWorker(worker));
+      handlers.push(ingressStage(worker));
     }
     if (roles.has("billing")) {
       const billing: BillingDeps = { ...base, quotas, catalogAt: catalogVersions(nc, [seedCatalog]) };
@@ -166,6 +187,7 @@ export async function startBeamline(
       handlers.push(await apiKeysProjector(store));
       handlers.push(await tenantsProjector(store));
       handlers.push(await configDocumentsProjector(store));
+      handlers.push(await producersProjector(store));
       handlers.push(await providerHealthProjector(store, healthPolicy));
       handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
       handlers.push(await spendProjector(store));

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { cleanEnv } from "./cli.js";
+import { TEST_EVENT_SIGNING_KEY } from "./signing.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -25,7 +26,8 @@ export interface BeamlineProcess {
 export function startBeamlineProcess(roles: string, env: Record<string, string>): BeamlineProcess {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "start", "--roles", roles], {
     cwd: REPO_ROOT,
-    env: { ...cleanEnv(), LOG_LEVEL: "info", ...env },
+    // One deployment: every test process signs and checks with the same event signing key.
+    env: { ...cleanEnv(), LOG_LEVEL: "info", BEAMLINE_EVENT_SIGNING_KEY: TEST_EVENT_SIGNING_KEY, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
