@@ -111,9 +111,21 @@ export class EventStore {
    * check when a projection has not caught up yet).
    */
   async readFirstTrusted(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+    return this.readTrusted(stream, { seq: 1, next_by_subj: subject });
+  }
+
+  /** The last event stored on an exact subject when Beamline wrote it; see {@link readFirstTrusted}. */
+  async readLastTrusted(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+    return this.readTrusted(stream, { last_by_subj: subject });
+  }
+
+  private async readTrusted(
+    stream: string,
+    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+  ): Promise<BeamlineEvent | undefined> {
     if (!this.signer) return undefined;
     const jsm = await this.jsm;
-    const stored = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
+    const stored = await jsm.direct.getMessage(stream, query);
     if (!stored) return undefined;
     const trusted = this.signer.isTrusted({
       subject: stored.subject,

@@ -1,4 +1,5 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
+import { type ProducerRecord, reduceProducer } from "../../projections/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
 import { isModelInScope } from "../catalog/index.js";
 import { BeamlineError, type ErrorCode } from "../errors/index.js";
@@ -9,6 +10,7 @@ import {
   isSafeToken,
   makeEvent,
   parseIngressSubject,
+  producerSubject,
   RequestSlots,
   requestSubject,
 } from "../events/index.js";
@@ -67,7 +69,7 @@ export function ingressStage(deps: IngressDeps): StageHandler {
     async handle(event: BeamlineEvent, delivery: Delivery) {
       const where = parseIngressSubject(delivery.subject);
       try {
-        const accepted = canonicalRequest(deps, event, delivery.subject);
+        const accepted = await canonicalRequest(deps, event, delivery.subject);
         await deps.store.append(
           requestSubject(accepted.tenant, accepted.requestId, RequestSlots.accepted),
           accepted,
@@ -87,7 +89,11 @@ export function ingressStage(deps: IngressDeps): StageHandler {
 }
 
 /** The checked request.accepted for an ingress message, or throws an {@link IngressRefusal}. */
-function canonicalRequest(deps: IngressDeps, event: BeamlineEvent, subject: string): AcceptedEvent {
+async function canonicalRequest(
+  deps: IngressDeps,
+  event: BeamlineEvent,
+  subject: string,
+): Promise<AcceptedEvent> {
   const where = parseIngressSubject(subject);
   if (!where || ![where.tenant, where.producerId, where.requestId].every(isSafeToken)) {
     throw new IngressRefusal(
@@ -97,7 +103,7 @@ function canonicalRequest(deps: IngressDeps, event: BeamlineEvent, subject: stri
     );
   }
   const { tenant, producerId, requestId } = where;
-  const producer = deps.producers.get(producerId);
+  const producer = deps.producers.get(producerId) ?? (await producerFromLog(deps, tenant, producerId));
   if (!producer || producer.tenant !== tenant) {
     throw new IngressRefusal(
       "BL_PRODUCER_UNAUTHORIZED",
@@ -158,6 +164,25 @@ function canonicalRequest(deps: IngressDeps, event: BeamlineEvent, subject: stri
     data,
     stageNow(deps),
   );
+}
+
+/**
+ * A producer the view does not have yet (issued a moment ago): its signed events on
+ * `bl.cfg.producer.<tenant>.<producerId>` decide. Only the subject's tenant is looked at, so
+ * a producer of another tenant stays unknown here. Unsigned events never count.
+ */
+async function producerFromLog(
+  deps: IngressDeps,
+  tenant: string,
+  producerId: string,
+): Promise<ProducerRecord | undefined> {
+  const subject = producerSubject(tenant, producerId);
+  const issued = await deps.store.readFirstTrusted(StreamNames.config, subject);
+  if (!issued || !isEvent(issued, "producer.issued")) return undefined;
+  const last = await deps.store.readLastTrusted(StreamNames.config, subject);
+  let record = reduceProducer(undefined, issued, 0);
+  if (last && last.id !== issued.id) record = reduceProducer(record, last, 0);
+  return record;
 }
 
 /** Tells the producer why, on its own inbox, as a request.failed (not stored: nothing was accepted). */
