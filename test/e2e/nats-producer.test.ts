@@ -108,7 +108,8 @@ describe("a producer publishing onto the NATS ingress", { timeout: 60_000 }, () 
     });
     assert.equal(completed.apiKeyId, undefined, "no key: the request came in over NATS");
     const [accepted] = await readRequestHistory(beamline.nc, TENANT, requestId);
-    assert.equal((accepted?.event.data as EventData<"request.accepted">).producerId, producerId);
+    assert.ok(accepted, "the ingress stored the request");
+    assert.equal((accepted.event.data as EventData<"request.accepted">).producerId, producerId);
   });
 
   it("gets streamed chunks, in order, before the terminal event for a CBOR request.accepted", async () => {
