@@ -12,7 +12,7 @@ import { waitForConsumerCaughtUp } from "../support/beamline.js";
 import { type CountingUpstream, startCountingUpstream } from "../support/counting-upstream.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
-import { signedStore } from "../support/signing.js";
+import { createTestTenant, signedStore } from "../support/signing.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -40,6 +40,7 @@ describe("a worker dies mid-call; another live instance retries the request", ()
     server = await startNatsServer();
     nc = await connectNats({ servers: server.url, name: "crash-retry-test" });
     store = signedStore(nc);
+    await createTestTenant(store, TENANT);
     mock = await startMockProvider();
     for (const failpoints of ["execute.after-provider-call", ""]) {
       const upstream = await startCountingUpstream(mock.url);

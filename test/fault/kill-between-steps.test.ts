@@ -11,7 +11,7 @@ import type { EventStore } from "../../src/nats/event-store.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
-import { signedStore } from "../support/signing.js";
+import { createTestTenant, signedStore } from "../support/signing.js";
 
 /**
  * Kill the worker between any two steps: on restart the request completes exactly once —
@@ -109,6 +109,7 @@ describe("kill between steps", () => {
           },
           new Date(),
         );
+        await createTestTenant(store, tenant);
         await store.append(requestSubject(tenant, requestId, RequestSlots.accepted), accepted, {
           once: true,
         });

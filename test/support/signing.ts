@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { configSubject, makeEvent } from "../../src/events/index.js";
 import { EventSigner, EventStore } from "../../src/nats/index.js";
 
 /**
@@ -17,4 +18,20 @@ export function testSigner(key: string = TEST_EVENT_SIGNING_KEY): EventSigner {
 /** An event store that writes as Beamline's own roles do: every append signed with the test key. */
 export function signedStore(nc: NatsConnection): EventStore {
   return new EventStore(nc, { signer: testSigner() });
+}
+
+/**
+ * Records tenant `tenant` as created (signed, write-once), as `tenants create` would: the worker
+ * serves no request of a tenant that was never created. For tests that run workers without a
+ * gateway or projector.
+ */
+export async function createTestTenant(store: EventStore, tenant: string): Promise<void> {
+  const event = makeEvent(
+    "tenant.created",
+    `tenant.created:${tenant}`,
+    { tenant, requestId: "", correlationId: `tenant:${tenant}` },
+    { name: tenant },
+    new Date(),
+  );
+  await store.append(configSubject("tenant", tenant), event, { once: true });
 }
