@@ -40,7 +40,6 @@ describe("a worker dies mid-call; another live instance retries the request", ()
     server = await startNatsServer();
     nc = await connectNats({ servers: server.url, name: "crash-retry-test" });
     store = signedStore(nc);
-    await createTestTenant(store, TENANT);
     mock = await startMockProvider();
     for (const failpoints of ["execute.after-provider-call", ""]) {
       const upstream = await startCountingUpstream(mock.url);
@@ -73,6 +72,8 @@ describe("a worker dies mid-call; another live instance retries the request", ()
   });
 
   async function accept(marker: string): Promise<string> {
+    // Write-once: the first call creates the tenant (the workers have applied the streams by then).
+    await createTestTenant(store, TENANT);
     const requestId = newRequestId();
     const accepted = makeEvent(
       "request.accepted",
