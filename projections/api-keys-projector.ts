@@ -22,6 +22,8 @@ export async function apiKeysProjector(store: EventStore): Promise<StageHandler>
   return {
     name: ConsumerNames.apiKeysProjector,
     stream: StreamNames.config,
+    // Configuration counts only when Beamline's admin wrote it (signed): a forged event changes nothing.
+    requiresSignature: () => true,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       await projectApiKeyEvent(kv, event, delivery.streamSequence);
     },

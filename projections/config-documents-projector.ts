@@ -36,6 +36,8 @@ export async function configDocumentsProjector(store: EventStore): Promise<Stage
   return {
     name: ConsumerNames.configDocumentsProjector,
     stream: StreamNames.config,
+    // Configuration counts only when Beamline's admin wrote it (signed): a forged event changes nothing.
+    requiresSignature: () => true,
     async handle(event: BeamlineEvent) {
       await projectConfigDocumentEvent(policies, catalog, event);
     },

@@ -4,6 +4,9 @@ export { apiKeysProjector, decodeApiKeyRecord, projectApiKeyEvent } from "./api-
 export type { CatalogRecord, PolicyRecord } from "./config-documents.js";
 export { CATALOG_KV_KEY, reduceCatalog, reducePolicy } from "./config-documents.js";
 export { configDocumentsProjector, projectConfigDocumentEvent } from "./config-documents-projector.js";
+export type { ProducerRecord } from "./producers.js";
+export { producerKvKey, reduceProducer } from "./producers.js";
+export { decodeProducerRecord, producersProjector, projectProducerEvent } from "./producers-projector.js";
 export type {
   BreakerState,
   BreakerTransition,

@@ -22,6 +22,8 @@ export async function tenantsProjector(store: EventStore): Promise<StageHandler>
   return {
     name: ConsumerNames.tenantsProjector,
     stream: StreamNames.config,
+    // Configuration counts only when Beamline's admin wrote it (signed): a forged event changes nothing.
+    requiresSignature: () => true,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       await projectTenantEvent(kv, event, delivery.streamSequence);
     },

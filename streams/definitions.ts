@@ -20,7 +20,8 @@ export interface StreamSpec {
   name: string;
   description: string;
   subjects: string[];
-  retention: "limits";
+  /** `workqueue` only for the ingress, whose messages are removed once the ingress stage has checked them. */
+  retention: "limits" | "workqueue";
   storage: "file";
   num_replicas: number;
   /** Nanoseconds; 0 keeps messages forever. */
@@ -131,6 +132,18 @@ export function beamlineTopology(s: TopologySettings): Topology {
         [`${HEALTH_SUBJECT_ROOT}.>`],
         s.requestRetentionDays,
       ),
+      {
+        // Work queue: a producer's request waits here only until the ingress stage has written
+        // the checked request.accepted (the record); then it is removed. A day bounds what an
+        // ingress outage can pile up.
+        ...stream(
+          StreamNames.ingress,
+          "Beamline producers' requests awaiting the ingress checks (identity from the subject)",
+          [`${SubjectRoots.ingress}.>`],
+          1,
+        ),
+        retention: RetentionPolicy.Workqueue,
+      },
       // Kept forever: a checkpoint is the only evidence of what its range held.
       stream(
         StreamNames.audit,
@@ -166,6 +179,18 @@ export function beamlineTopology(s: TopologySettings): Topology {
         // so that the live projection equals a replay (see projections/provider-health.ts).
         max_ack_pending: 1,
       },
+      consumer(
+        StreamNames.ingress,
+        ConsumerNames.ingress,
+        "ingress: producer request → checked request.accepted",
+        [`${SubjectRoots.ingress}.>`],
+      ),
+      consumer(
+        StreamNames.config,
+        ConsumerNames.producersProjector,
+        "producer credentials projected into KV",
+        [`${SubjectRoots.config}.producer.>`],
+      ),
       consumer(StreamNames.config, ConsumerNames.tenantsProjector, "tenant projection into KV", [
         `${SubjectRoots.config}.tenant.>`,
       ]),
@@ -225,6 +250,12 @@ export function beamlineTopology(s: TopologySettings): Topology {
         bucket: KvBuckets.extensions,
         description: "External extension registrations: <name>.<version> → stages, contract",
         history: 5,
+        replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.producers,
+        description: "producer id → tenant, models, limits, status (projection of producer.* events)",
+        history: 1,
         replicas: s.replicas,
       },
       {

@@ -107,3 +107,22 @@ export function withProviders(catalog: ModelCatalog, providers: ReadonlySet<stri
   });
   return Object.freeze({ ...restricted, providers: Object.freeze([...providers].sort()) });
 }
+
+/**
+ * Whether a credential's model scope (API key or producer; undefined = every model) admits
+ * `model`: by the requested name itself or, through the catalog, the model it resolves to (its
+ * id or any of its aliases). A credential scoped to `fast` may ask for the model `fast` points
+ * at, and the other way round.
+ */
+export function isModelInScope(
+  scope: readonly string[] | undefined,
+  model: string,
+  catalog: ModelCatalog,
+): boolean {
+  if (scope === undefined || scope.includes(model)) return true;
+  const resolved = catalog.resolve(model);
+  return (
+    resolved !== undefined &&
+    (scope.includes(resolved.id) || resolved.aliases.some((alias) => scope.includes(alias)))
+  );
+}

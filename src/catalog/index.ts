@@ -5,7 +5,7 @@ export type {
   CatalogModel,
   ModelCatalog,
 } from "./catalog.js";
-export { CapabilityNames, catalogSchema, parseCatalog, withProviders } from "./catalog.js";
+export { CapabilityNames, catalogSchema, isModelInScope, parseCatalog, withProviders } from "./catalog.js";
 export { loadCatalogFile } from "./load.js";
 export type { Cost, PricedUsage, TokenCounts } from "./pricing.js";
 export { computeCost, formatNanoUsd, priceUsage } from "./pricing.js";

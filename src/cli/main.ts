@@ -13,6 +13,7 @@ import { registerCredentialsCommands } from "./commands/credentials.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policies.js";
+import { registerProducersCommand } from "./commands/producers.js";
 import { registerProjectionsCommands } from "./commands/projections.js";
 import { registerProvidersCommands } from "./commands/providers.js";
 import { registerReplayCommands } from "./commands/replay.js";
@@ -106,6 +107,7 @@ registerAuditExportCommands(program);
 registerTenantsCommand(program);
 registerCredentialsCommands(program);
 registerKeysCommand(program);
+registerProducersCommand(program);
 
 program
   .command("mock")

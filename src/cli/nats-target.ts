@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { adminCredsPath, authFromCredsFile, authFromSettings } from "../access/index.js";
 import type { BeamlineConfig } from "../config/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { connectNats } from "../nats/index.js";
+import { connectNats, EventSigner, EventStore, loadEventSigningKey } from "../nats/index.js";
 import { runningEmbeddedNatsUrl } from "../runtime/index.js";
 
 /**
@@ -22,4 +22,19 @@ export async function connectForCommand(config: BeamlineConfig, name: string): P
     ? await authFromSettings(config)
     : await authFromCredsFile(adminCredsPath(config.dataDir));
   return connectNats({ servers: url.split(","), name: `beamline-cli-${name}`, ...auth });
+}
+
+/**
+ * An event store for commands that write configuration (tenants, keys, producers, policies,
+ * catalogs): signed with the deployment's event signing key, which projectors require. The key
+ * is BEAMLINE_EVENT_SIGNING_KEY or the one a Beamline started from this folder generated; a
+ * command never generates one (its events would count nowhere). Throws
+ * `BL_EVENT_SIGNING_KEY_INVALID` when there is none.
+ */
+export async function signedStoreForCommand(config: BeamlineConfig, nc: NatsConnection): Promise<EventStore> {
+  const key = await loadEventSigningKey(
+    { key: config.eventSigning.key, since: config.eventSigning.since, dataDir: config.dataDir },
+    { create: false, now: new Date() },
+  );
+  return new EventStore(nc, { signer: new EventSigner(key) });
 }

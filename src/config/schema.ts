@@ -308,6 +308,24 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
+  /**
+   * The event signing key: gateway, ingress and admin sign what they write, the worker and the
+   * projectors act only on signed requests and configuration (docs/security.md).
+   */
+  eventSigning: z
+    .strictObject({
+      key: setting(z.string().min(1).optional(), {
+        env: "BEAMLINE_EVENT_SIGNING_KEY",
+        doc: "the deployment's event signing key, base64 of ≥ 32 random bytes; set the same value on every process of a multi-process deployment; unset: generated into `<dataDir>/event-signing.key` (0600)",
+        defaultDoc: "generated",
+      }),
+      since: setting(z.iso.datetime({ offset: true }).optional(), {
+        env: "BEAMLINE_EVENT_SIGNING_SINCE",
+        doc: "with a key from the environment: when signing began; unsigned events stored before it are trusted as pre-upgrade history, none after it",
+        defaultDoc: "(none trusted)",
+      }),
+    })
+    .prefault({}),
   /** Google Gemini, registered when GEMINI_API_KEY is set. */
   gemini: geminiConfigSchema,
   /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */

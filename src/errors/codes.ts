@@ -64,6 +64,11 @@ export const ErrorCodes = {
   BL_AUTH_RATE_LIMITED: { httpStatus: 429, type: "rate_limit_error", handling: "fail-request" },
   BL_METRICS_UNAUTHORIZED: { httpStatus: 401, type: "authentication_error", handling: "fail-request" },
   BL_DEV_KEY_ON_NETWORK: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_EVENT_SIGNING_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_ENVELOPE_REJECTED: { httpStatus: 403, type: "permission_error", handling: "terminate" },
+  BL_PRODUCER_UNAUTHORIZED: { httpStatus: 403, type: "permission_error", handling: "terminate" },
+  BL_REPLY_TO_FORBIDDEN: { httpStatus: 403, type: "permission_error", handling: "terminate" },
+  BL_PRODUCER_NOT_FOUND: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

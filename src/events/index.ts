@@ -17,14 +17,21 @@ export { causedBy, makeEvent } from "./factory.js";
 export { jsonNestingExceeds, MAX_EVENT_DEPTH, valueNestingExceeds } from "./nesting.js";
 export type { EventData, EventType, EventTypeSpec, Upcaster } from "./registry.js";
 export { EventTypes, isEventType } from "./registry.js";
+export type { SignatureCheck } from "./signature.js";
+export { checkEventSignature, SIGNATURE_HEADER, SIGNING_KEY_MIN_BYTES, signEvent } from "./signature.js";
 export {
   apiKeyIdFilter,
   apiKeySubject,
   attemptSubject,
   configSubject,
   deadLetterSubject,
+  ingressSubject,
   LEGACY_API_KEY_FILTER,
   legacyApiKeySubject,
+  liveInboxPrefix,
+  parseIngressSubject,
+  producerIdFilter,
+  producerSubject,
   quotaSubject,
   RequestSlots,
   requestHistoryFilter,

@@ -7,6 +7,8 @@ import {
   catalogPublishedV1,
   extensionAppliedV1,
   policyUpdatedV1,
+  producerIssuedV1,
+  producerRevokedV1,
   providerBreakerClosedV1,
   providerBreakerHalfOpenedV1,
   providerBreakerOpenedV1,
@@ -64,6 +66,8 @@ export const EventTypes = {
   "policy.updated": spec(policyUpdatedV1),
   "catalog.published": spec(catalogPublishedV1),
   "extension.applied": spec(extensionAppliedV1),
+  "producer.issued": spec(producerIssuedV1),
+  "producer.revoked": spec(producerRevokedV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

@@ -17,6 +17,12 @@ export const SubjectRoots = {
   live: "bl.live",
   /** Quota reservations, settlements and expiries: `bl.quota.<tenant>.<requestId>.<fact>`. */
   quota: "bl.quota",
+  /**
+   * Producers' requests, before Beamline checked them: `bl.in.<tenant>.<producerId>.<requestId>`
+   * (stream BL_INGRESS). The subject is the producer's authenticated identity: NATS lets a
+   * producer's credential publish only under its own tenant and id.
+   */
+  ingress: "bl.in",
 } as const;
 
 export const RequestSlots = {
@@ -105,4 +111,37 @@ export function quotaSubject(tenant: string, requestId: string, fact: string): s
 /** Every quota fact of one tenant: the subject filter its quota state is serialised on. */
 export function tenantQuotaFilter(tenant: string): string {
   return `${SubjectRoots.quota}.${tenant}.>`;
+}
+
+/** Where producer `producerId` of `tenant` publishes request `requestId`. */
+export function ingressSubject(tenant: string, producerId: string, requestId: string): string {
+  return `${SubjectRoots.ingress}.${tenant}.${producerId}.${requestId}`;
+}
+
+/** Tenant, producer and request of an ingress subject; undefined when it has another shape. */
+export function parseIngressSubject(
+  subject: string,
+): { tenant: string; producerId: string; requestId: string } | undefined {
+  const tokens = subject.split(".");
+  if (tokens.length !== 5 || `${tokens[0]}.${tokens[1]}` !== SubjectRoots.ingress) return undefined;
+  const [, , tenant, producerId, requestId] = tokens as [string, string, string, string, string];
+  return { tenant, producerId, requestId };
+}
+
+/** A producer's configuration events: `bl.cfg.producer.<tenant>.<producerId>`. */
+export function producerSubject(tenant: string, producerId: string): string {
+  return `${SubjectRoots.config}.producer.${tenant}.${producerId}`;
+}
+
+/** One producer's events when the tenant is not known: `bl.cfg.producer.*.<producerId>`. */
+export function producerIdFilter(producerId: string): string {
+  return `${SubjectRoots.config}.producer.*.${producerId}`;
+}
+
+/**
+ * The live inbox of an origin — a gateway process (`gw-…`) or a producer (`pr-…`): every
+ * `replyTo` Beamline answers on lies under it. Core NATS only; no stream captures `bl.live`.
+ */
+export function liveInboxPrefix(origin: string): string {
+  return `${SubjectRoots.live}.${origin}.`;
 }

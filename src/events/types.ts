@@ -42,6 +42,12 @@ export const requestAcceptedV1 = z.object({
   stream: z.boolean(),
   /** Id of the API key that authenticated the request (never the key itself). */
   apiKeyId: z.string().optional(),
+  /**
+   * The producer that published the request on the ingress (`bl.in.<tenant>.<producerId>.…`),
+   * copied by the ingress stage from the subject NATS let that producer publish on; whatever a
+   * producer puts here itself is overwritten. Absent for gateway requests.
+   */
+  producerId: z.string().optional(),
   /** Core NATS subject where the waiting client gets chunks and the terminal event. */
   replyTo: z.string().optional(),
 });
@@ -224,6 +230,25 @@ export const tenantDisabledV1 = z.object({
 });
 
 export const tenantEnabledV1 = z.object({});
+
+/** A producer credential was issued for the event's tenant (`bl.cfg.producer.<tenant>.<producerId>`). */
+export const producerIssuedV1 = z.object({
+  /** `pr-<hex>`: a subject token, the producer's identity on the ingress and its inbox. */
+  producerId: z.string(),
+  label: z.string().optional(),
+  /** Catalog model ids or aliases the producer may use; absent means every model. */
+  models: z.array(z.string().min(1)).min(1).optional(),
+  /** Per-producer quota limits, enforced by admission like an API key's. */
+  limits: quotaLimitsSchema.optional(),
+  /** The credential may also read the tenant's usage stream (`bl.usage.<tenant>.>`). */
+  readUsage: z.boolean(),
+});
+
+/** A producer credential was revoked: the ingress refuses its requests from then on. */
+export const producerRevokedV1 = z.object({
+  producerId: z.string(),
+  reason: z.string().max(500).optional(),
+});
 
 /** A tenant's policy document was published; `version` is 1 for the first, then +1 each time. */
 export const policyUpdatedV1 = z.object({

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { keyStateAt } from "../../projections/index.js";
-import type { ModelCatalog } from "../catalog/index.js";
+import { isModelInScope, type ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { QuotaLimits } from "../quotas/index.js";
 import type { ApiKeyCache, TenantCache } from "../tenancy/index.js";
@@ -80,13 +80,7 @@ export function assertModelAllowed(principal: Principal, model: string, catalog:
 
 /** Whether the key's model scope (if any) admits `model`, by name or as its catalog id/alias. */
 export function isModelAllowed(principal: Principal, model: string, catalog: ModelCatalog): boolean {
-  const scope = principal.models;
-  if (scope === undefined || scope.includes(model)) return true;
-  const resolved = catalog.resolve(model);
-  return (
-    resolved !== undefined &&
-    (scope.includes(resolved.id) || resolved.aliases.some((alias) => scope.includes(alias)))
-  );
+  return isModelInScope(principal.models, model, catalog);
 }
 
 /**

@@ -3,6 +3,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type BeamlineError, toBeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, deadLetterSubject, decodeEvent } from "../events/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import { type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import type { EventStore } from "./event-store.js";
 import { failpoint } from "./failpoints.js";
 import { StreamNames } from "./names.js";
@@ -18,6 +19,13 @@ export interface StageHandler {
    * the stage ends the request (request.failed) so no client waits forever.
    */
   giveUp?(event: BeamlineEvent, error: BeamlineError): Promise<void>;
+  /**
+   * True for events this stage acts on only when Beamline wrote them (signed with the event
+   * signing key, or pre-upgrade history): requests for the worker, configuration for the
+   * projectors. Any other such event is acknowledged and ignored — never served, projected or
+   * answered — and reported in logs and `beamline_stage_messages_total{outcome="untrusted"}`.
+   */
+  requiresSignature?(event: BeamlineEvent): boolean;
 }
 
 /** Facts about this delivery of a message that a handler may need. */
@@ -76,6 +84,19 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
       metrics.stageMessages.inc({ stage: handler.name, outcome: "poison" });
       return;
     }
+    if (handler.requiresSignature?.(event)) {
+      const trust = trustOf(msg);
+      if (trust !== "signed" && trust !== "history") {
+        // Logged without the payload: a forged event may carry anything.
+        log.warn(
+          { stage: handler.name, subject: msg.subject, seq: msg.seq, type: event.type, trust },
+          "ignored an event Beamline did not write (missing or bad signature)",
+        );
+        metrics.stageMessages.inc({ stage: handler.name, outcome: "untrusted" });
+        msg.ack();
+        return;
+      }
+    }
     const heartbeat = setInterval(() => msg.working(), heartbeatMs);
     try {
       failpoint(`${handler.name}.before-handle`);
@@ -114,6 +135,15 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
       metrics.stageDuration.observe({ stage: handler.name }, (performance.now() - started) / 1000);
     }
   };
+
+  /** How far the message is trusted; without a signer nothing is ("unsigned"). */
+  const trustOf = (msg: JsMsg): EventTrust =>
+    store.signer?.trust({
+      subject: msg.subject,
+      payload: msg.data,
+      signature: msg.headers?.get(SIGNATURE_HEADER) || undefined,
+      storedAt: new Date(Math.floor(msg.info.timestampNanos / 1e6)),
+    }) ?? "unsigned";
 
   /** Keeps a copy of an unprocessable message for operators, then stops its redelivery. */
   const deadLetter = async (msg: JsMsg, error: BeamlineError): Promise<void> => {

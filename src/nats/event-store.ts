@@ -2,6 +2,7 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, decodeEvent, type EncodedEvent, encodeEvent } from "../events/index.js";
+import { type EventSigner, SIGNATURE_HEADER } from "./event-signing.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
 
@@ -57,8 +58,17 @@ export class EventStore {
   readonly js: JetStreamClient;
   readonly jsm: Promise<JetStreamManager>;
   private readonly publisher: JetStreamPublisher;
+  /**
+   * Signs every append (`bl-sig`), and is what stage runners on this store judge stored
+   * events with. Absent: appends are unsigned and signature-checking stages refuse everything.
+   */
+  readonly signer: EventSigner | undefined;
 
-  constructor(readonly nc: NatsConnection) {
+  constructor(
+    readonly nc: NatsConnection,
+    options: { signer?: EventSigner | undefined } = {},
+  ) {
+    this.signer = options.signer;
     this.js = jetstream(nc);
     this.jsm = jetstreamManager(nc);
     this.publisher = new JetStreamPublisher(nc, ACK_TIMEOUT_MS);
@@ -77,6 +87,7 @@ export class EventStore {
     encoded: EncodedEvent = encodeEvent(event),
   ): Promise<AppendResult> {
     const headers = toHeaders(encoded.headers, event.id, options.once === true);
+    if (this.signer) headers.set(SIGNATURE_HEADER, this.signer.sign(subject, encoded.payload));
     const deadline = Date.now() + (options.timeoutMs ?? RETRY_FOR_MS);
     let delayMs = 50;
     for (;;) {
@@ -103,6 +114,38 @@ export class EventStore {
     const stored = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
     if (!stored) return undefined;
     return decodeEvent(stored.data, stored.header);
+  }
+
+  /**
+   * The first event stored on an exact subject when Beamline wrote it (signed with this
+   * store's key, or pre-upgrade history); undefined when there is none or it is not trusted.
+   * For checks that must not take a forged configuration event's word (the worker's envelope
+   * check when a projection has not caught up yet).
+   */
+  async readFirstTrusted(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+    return this.readTrusted(stream, { seq: 1, next_by_subj: subject });
+  }
+
+  /** The last event stored on an exact subject when Beamline wrote it; see {@link readFirstTrusted}. */
+  async readLastTrusted(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+    return this.readTrusted(stream, { last_by_subj: subject });
+  }
+
+  private async readTrusted(
+    stream: string,
+    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+  ): Promise<BeamlineEvent | undefined> {
+    if (!this.signer) return undefined;
+    const jsm = await this.jsm;
+    const stored = await jsm.direct.getMessage(stream, query);
+    if (!stored) return undefined;
+    const trusted = this.signer.isTrusted({
+      subject: stored.subject,
+      payload: stored.data,
+      signature: stored.header?.get(SIGNATURE_HEADER) || undefined,
+      storedAt: stored.time,
+    });
+    return trusted ? decodeEvent(stored.data, stored.header) : undefined;
   }
 
   /** The event stored on an exact subject (a `once` slot), or undefined. */

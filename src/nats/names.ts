@@ -14,6 +14,11 @@ export const StreamNames = {
   health: "BL_HEALTH",
   /** The notary's signed checkpoints of every other stream (docs/audit.md). */
   audit: "BL_AUDIT",
+  /**
+   * Producers' requests before Beamline checked them (`bl.in.<tenant>.<producerId>.<requestId>`),
+   * work-queue: the ingress stage removes each once it wrote the canonical request.accepted.
+   */
+  ingress: "BL_INGRESS",
 } as const;
 
 /** Durable consumers (pull, explicit ack). */
@@ -26,6 +31,9 @@ export const ConsumerNames = {
   tenantsProjector: "projector-tenants",
   configDocumentsProjector: "projector-config-documents",
   spendProjector: "projector-spend",
+  producersProjector: "projector-producers",
+  /** The ingress stage (worker role): BL_INGRESS → checked request.accepted in BL_REQUESTS. */
+  ingress: "ingress",
 } as const;
 
 /** KV buckets (projections and config views). */
@@ -38,4 +46,6 @@ export const KvBuckets = {
   catalog: "bl_catalog",
   extensions: "bl_extensions",
   spend: "bl_spend",
+  /** Producer credentials (projection of producer.* in BL_CONFIG): producer id → tenant, scope, status. */
+  producers: "bl_producers",
 } as const;

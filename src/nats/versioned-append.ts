@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, decodeEvent, encodeEvent } from "../events/index.js";
+import { SIGNATURE_HEADER } from "./event-signing.js";
 import type { EventStore } from "./event-store.js";
 import { isWrongLastSequence } from "./transient.js";
 
@@ -47,6 +48,8 @@ export async function appendNextVersion(
     const encoded = encodeEvent(next.event);
     const h = natsHeaders();
     for (const [name, value] of Object.entries(encoded.headers)) h.set(name, value);
+    // Policies and catalogs are configuration: projected only when signed, like every append.
+    if (store.signer) h.set(SIGNATURE_HEADER, store.signer.sign(subject, encoded.payload));
     try {
       const ack = await store.js.publish(subject, encoded.payload, {
         msgID: next.event.id,

@@ -16,9 +16,13 @@ import type { Logger } from "../observability/index.js";
 import type { NotaryKey } from "./key.js";
 import { notarisedOf } from "./messages.js";
 
-/** Every Beamline stream the notary follows: all of them but its own. */
+/**
+ * Every Beamline stream the notary follows: all of them but its own and the ingress, a work
+ * queue whose messages are removed once checked (the record of a producer's request is the
+ * request.accepted the ingress writes into BL_REQUESTS, which is notarised).
+ */
 export const NOTARISED_STREAMS: readonly string[] = Object.values(StreamNames).filter(
-  (s) => s !== StreamNames.audit,
+  (s) => s !== StreamNames.audit && s !== StreamNames.ingress,
 );
 
 export interface NotaryOptions {

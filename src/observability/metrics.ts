@@ -26,6 +26,11 @@ export interface BeamlineMetrics {
   requestDuration: TenantHistogram<"outcome" | "stream">;
   stageMessages: Counter<"stage" | "outcome">;
   stageDuration: Histogram<"stage">;
+  /**
+   * Requests refused before anything was served or written for them: by the worker (envelope
+   * checks) or the ingress (producer checks). No tenant label: a forged tenant is unbounded.
+   */
+  envelopeRejections: Counter<"stage" | "reason">;
   providerAttempts: Counter<"provider" | "model" | "outcome">;
   providerLatency: Histogram<"provider" | "model">;
   tokens: TenantCounter<"provider" | "model" | "kind">;
@@ -91,6 +96,12 @@ export function createMetrics(options: MetricsOptions = {}): BeamlineMetrics {
       name: "beamline_stage_messages_total",
       help: "Messages handled by stage consumers",
       labelNames: ["stage", "outcome"],
+      registers,
+    }),
+    envelopeRejections: new Counter({
+      name: "beamline_envelope_rejections_total",
+      help: "Requests refused by the worker's envelope checks or the producer ingress, by reason",
+      labelNames: ["stage", "reason"],
       registers,
     }),
     stageDuration: new Histogram({

@@ -5,6 +5,7 @@ import {
   apiKeysProjector,
   configDocumentsProjector,
   openQuotaKv,
+  producersProjector,
   providerHealthProjector,
   quotaProjector,
   readProjectedQuota,
@@ -30,7 +31,9 @@ import { startHealthView } from "../health/index.js";
 import {
   ConnectionState,
   connectNats,
+  EventSigner,
   EventStore,
+  loadEventSigningKey,
   type RunningStage,
   runStage,
   type StageHandler,
@@ -48,6 +51,7 @@ import { catalogVersions, startConfigViews } from "../policies/index.js";
 import {
   type BillingDeps,
   billingStage,
+  ingressStage,
   requestWorker,
   type StageDeps,
   type WorkerDeps,
@@ -60,6 +64,7 @@ import {
   openTenancyAdmin,
   planDevKey,
   watchApiKeys,
+  watchProducers,
   watchTenants,
 } from "../tenancy/index.js";
 import { loadEncodings } from "../tokens/index.js";
@@ -208,7 +213,13 @@ export async function startBeamline(
     });
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
-    const store = new EventStore(nc);
+    // Everything this process writes is signed; the worker and the projectors act only on
+    // signed requests and configuration (docs/security.md). The key is never logged.
+    const signingKey = await loadEventSigningKey(
+      { key: config.eventSigning.key, since: config.eventSigning.since, dataDir: config.dataDir },
+      { create: true, now: new Date(systemClock.now()) },
+    );
+    const store = new EventStore(nc, { signer: new EventSigner(signingKey) });
     cleanups.push(async () => store.close());
     const needsProviders = roles.has("worker");
     const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"), { nc });
@@ -235,11 +246,13 @@ export async function startBeamline(
     const needsTenancy = roles.has("worker") || roles.has("gateway");
     const keysView = needsTenancy ? await watchApiKeys(nc, log) : undefined;
     const tenantsView = needsTenancy ? await watchTenants(nc, log) : undefined;
+    const producersView = roles.has("worker") ? await watchProducers(nc, log) : undefined;
     cleanups.push(async () => {
       keysView?.stop();
       tenantsView?.stop();
+      producersView?.stop();
     });
-    await Promise.all([keysView?.ready, tenantsView?.ready]);
+    await Promise.all([keysView?.ready, tenantsView?.ready, producersView?.ready]);
 
     const handlers: StageHandler[] = [];
     if (roles.has("worker")) {
@@ -259,9 +272,11 @@ export async function startBeamline(
         quotas,
         keys: keysView!,
         tenants: tenantsView!,
+        producers: producersView!,
         extensions: { resolver: extensions, external: createNatsExtensionCaller(nc) },
       };
       handlers.push(requestWorker(worker));
+      handlers.push(ingressStage(worker));
     }
     if (roles.has("billing")) {
       const billing: BillingDeps = { ...base, quotas, catalogAt: catalogVersions(nc, [seedCatalog]) };
@@ -271,6 +286,7 @@ export async function startBeamline(
       handlers.push(await apiKeysProjector(store));
       handlers.push(await tenantsProjector(store));
       handlers.push(await configDocumentsProjector(store));
+      handlers.push(await producersProjector(store));
       handlers.push(await providerHealthProjector(store, healthPolicy));
       handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
       handlers.push(await spendProjector(store));

@@ -17,7 +17,7 @@ import { StreamNames } from "../nats/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
-import type { ApiKeyCache, TenantCache } from "../tenancy/index.js";
+import type { ApiKeyCache, ProducerCache, TenantCache } from "../tenancy/index.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 
 /** What every stage needs; built once per process and shared by its stages. */
@@ -46,6 +46,8 @@ export interface WorkerDeps extends StageDeps {
   /** Per-key limits and tenant status (a request published straight onto NATS passed no gateway). */
   keys: ApiKeyCache;
   tenants: TenantCache;
+  /** Producer credentials: the ingress checks them, and the worker checks a request's producer. */
+  producers: ProducerCache;
   extensions: { resolver: ExtensionResolver; external: ExternalExtensionCaller };
 }
 

@@ -29,8 +29,16 @@ export async function reserveQuota(
   policy: VersionedPolicy,
   request: ChatRequest,
 ): Promise<QuotaOutcome> {
-  const apiKeyId = accepted.data.apiKeyId;
-  const keyLimits = apiKeyId === undefined ? undefined : deps.keys.lookupBy(apiKeyId)?.limits;
+  // A producer's limits work exactly like a key's: the producer id is the "key" of its quota
+  // windows (ids cannot collide: `key_…` and `pr-…`).
+  const { producerId } = accepted.data;
+  const apiKeyId = accepted.data.apiKeyId ?? producerId;
+  const keyLimits =
+    apiKeyId === undefined
+      ? undefined
+      : apiKeyId === producerId
+        ? deps.producers.get(apiKeyId)?.limits
+        : deps.keys.lookupBy(apiKeyId)?.limits;
   const limits = { tenant: policy.document.limits, ...(keyLimits ? { key: keyLimits } : {}) };
   if (!hasAnyLimit(limits, apiKeyId)) return { admitted: true, reserved: false };
   const promptTokens = decided.data.estimate?.promptTokens ?? 0;

@@ -12,6 +12,7 @@ import {
   type TerminalEvent,
   type WorkerDeps,
 } from "./context.js";
+import { checkEnvelope } from "./envelope.js";
 import { type AttemptEvent, executeStep, readStoredAttempts } from "./execute.js";
 import { terminalForAttempt } from "./finish.js";
 import { reserveQuota } from "./quota.js";
@@ -47,9 +48,28 @@ export function requestWorker(deps: WorkerDeps): StageHandler {
   return {
     name: ConsumerNames.worker,
     stream: StreamNames.requests,
+    // Only requests a gateway or the ingress wrote are served: anyone who can publish on NATS
+    // could otherwise pose as either (docs/security.md, "Producers and the envelope").
+    requiresSignature: (event) => isEvent(event, "request.accepted"),
     async handle(event: BeamlineEvent, delivery: Delivery) {
       if (!isEvent(event, "request.accepted")) return;
       assertStoredWhereItClaims(event, delivery.subject);
+      const verdict = await checkEnvelope(deps, event);
+      if (!verdict.ok) {
+        // Nothing is served, written or answered: the tenant, the key or the reply subject may
+        // be someone else's, and any write would land in their history.
+        deps.log.warn(
+          {
+            stage: ConsumerNames.worker,
+            subject: delivery.subject,
+            reason: verdict.reason,
+            detail: verdict.detail,
+          },
+          "refused a request whose envelope failed the checks",
+        );
+        deps.metrics.envelopeRejections.inc({ stage: ConsumerNames.worker, reason: verdict.reason });
+        return;
+      }
       const span = startSpan("beamline.worker", contextFromTraceparent(event.traceparent), "consumer", {
         "beamline.tenant": event.tenant,
         "beamline.request_id": event.requestId,

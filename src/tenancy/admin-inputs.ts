@@ -55,6 +55,17 @@ export const rotateKeyInputSchema = z
     path: ["expiresAt"],
   });
 
+export const issueProducerInputSchema = z.strictObject({
+  label: z.string().min(1).max(100).optional(),
+  /** Catalog model ids or aliases the producer may use; absent means every model. */
+  models: z.array(z.string().min(1).max(200)).min(1).max(200).optional(),
+  limits: quotaLimitsSchema.optional(),
+  /** The credential may also read the tenant's usage stream. */
+  readUsage: z.boolean().default(false),
+});
+
+export type IssueProducerInput = z.input<typeof issueProducerInputSchema>;
+
 export type CreateTenantInput = z.infer<typeof createTenantInputSchema>;
 export type DisableTenantInput = z.infer<typeof disableTenantInputSchema>;
 export type IssueKeyInput = z.infer<typeof issueKeyInputSchema>;

@@ -14,12 +14,12 @@ import {
   tenantUsageFilter,
   usageSubject,
 } from "../../src/events/index.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { runCliStatus } from "../support/cli.js";
+import { signedStore } from "../support/signing.js";
 
 const ADMIN_TOKEN = "billing-e2e-admin-token-0123456789";
 
@@ -66,7 +66,7 @@ describe("billing reconcile, spend and usage export", { timeout: 180_000 }, () =
       }),
     );
     beamline = await startTestBeamline({ catalogFile, adminToken: ADMIN_TOKEN });
-    const store = new EventStore(beamline.nc);
+    const store = signedStore(beamline.nc);
     const admin = await openTenancyAdmin(store);
     await admin.createTenant({ id: "capped", name: "Capped" });
     cappedKey = (await admin.issueKey("capped", { label: "ci" })).key;
@@ -220,7 +220,7 @@ describe("billing reconcile, spend and usage export", { timeout: 180_000 }, () =
 
   it("reports a deleted usage record, a wrong cost and a terminal never billed, and exits 1", async () => {
     const jsm = await jetstreamManager(beamline.nc);
-    const store = new EventStore(beamline.nc);
+    const store = signedStore(beamline.nc);
     // 1. Delete the usage record of one real request.
     const info = await jsm.streams.info(StreamNames.usage, { subjects_filter: tenantUsageFilter("dev") });
     const victimSubject = Object.keys(info.state.subjects ?? {}).sort()[0]!;

@@ -49,13 +49,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { geminiBaseUrl, MockFault, type MockProvider, startMockProvider } from "../../src/providers/index.js";
 import { countPromptTokens, countTextTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { callFrontDoor, type FrontDoor, type FrontDoorAnswer } from "../support/front-door-client.js";
 import { type RequestEvidence, requestEvidence } from "../support/request-evidence.js";
+import { signedStore } from "../support/signing.js";
 import { type TestCatalogFile, type TestModel, writeTestCatalog } from "../support/test-catalog.js";
 import { waitFor } from "../support/wait.js";
 
@@ -202,7 +202,7 @@ describe("fault matrix: faults × plain/streaming × wire × front door", {
         { models: [model.id, fallbackFor(model.provider as FaultyProvider).id] },
       ]),
     );
-    const store = new EventStore(beamline.nc);
+    const store = signedStore(beamline.nc);
     aliases[TENANT_ALIAS] = { models: [faultyModel("mock", MockFault.ServerError).id, HEALTHY.anthropic.id] };
     await publishPolicy(store, "dev", { routing: { aliases } }, new Date());
     // Live once the worker routes with it: a context-window fault (never retried) then fails

@@ -5,13 +5,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import type { AuditLine } from "../../replay/index.js";
-import { EventStore } from "../../src/nats/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { runCliStatus } from "../support/cli.js";
 import { assertAuditVerifies } from "../support/log-checks.js";
+import { signedStore } from "../support/signing.js";
 
 /**
  * Issue 12 end to end: one tenant's history made by real requests through the gateway — plain,
@@ -58,7 +58,7 @@ describe("the log as the record, over a history of every kind of request", { tim
       notary: { checkpointIntervalMs: 200, pollIntervalMs: 100 },
       execution: { backoffBaseMs: 10, backoffMaxMs: 20 },
     });
-    const store = new EventStore(beamline.nc);
+    const store = signedStore(beamline.nc);
     const admin = await openTenancyAdmin(store);
     await admin.createTenant({ id: "acme", name: "Acme" });
     await admin.createTenant({ id: "other", name: "Other" });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import { createInbox, type Msg, headers as natsHeaders } from "@nats-io/transport-node";
+import { type Msg, headers as natsHeaders } from "@nats-io/transport-node";
 import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
 import {
   type BeamlineEvent,
@@ -9,14 +10,16 @@ import {
   type EventData,
   EventHeaders,
   encodeEvent,
+  ingressSubject,
   JSON_CONTENT_TYPE,
+  liveInboxPrefix,
   makeEvent,
   RequestSlots,
-  requestSubject,
 } from "../../src/events/index.js";
 import { newRequestId } from "../../src/gateway/request-id.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/index.js";
+import { issueProducer } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
 
@@ -44,19 +47,21 @@ interface Received {
   terminal: Promise<BeamlineEvent>;
 }
 
-describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => {
+describe("a producer publishing onto the NATS ingress", { timeout: 60_000 }, () => {
   let beamline: TestBeamline;
   let js: JetStreamClient;
+  let producerId: string;
 
   before(async () => {
     beamline = await startTestBeamline();
     js = jetstream(beamline.nc);
+    ({ producerId } = await issueProducer({ store: beamline.store, now: new Date() }, TENANT, {}));
   });
   after(() => beamline?.stop());
 
-  /** Subscribes to a fresh inbox before anything is published, as a producer must. */
+  /** Subscribes to a fresh inbox under the producer's own prefix before anything is published. */
   function listen(): { inbox: string; received: Received } {
-    const inbox = createInbox();
+    const inbox = `${liveInboxPrefix(producerId)}${randomBytes(8).toString("hex")}`;
     const chunks: Received["chunks"] = [];
     const terminal = new Promise<BeamlineEvent>((resolve, reject) => {
       beamline.nc.subscribe(inbox, {
@@ -86,28 +91,25 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
     const requestId = newRequestId();
     const { inbox, received } = listen();
     const event = acceptedEvent(requestId, inbox);
-    const ack = await js.publish(
-      requestSubject(TENANT, requestId, RequestSlots.accepted),
-      JSON.stringify(event),
-      {
-        msgID: event.id,
-        headers: jsonHeaders(),
-        expect: { lastSubjectSequence: 0 },
-      },
-    );
+    const ack = await js.publish(ingressSubject(TENANT, producerId, requestId), JSON.stringify(event), {
+      msgID: event.id,
+      headers: jsonHeaders(),
+    });
     assert.equal(ack.duplicate, false);
 
     const terminal = await received.terminal;
     assert.equal(terminal.type, "request.completed");
     assert.equal(terminal.requestId, requestId);
     const completed = terminal.data as EventData<"request.completed">;
-    assert.equal(completed.completion.id, requestId);
     assert.deepEqual(completed.completion.choices[0]?.["message"], {
       role: "assistant",
       content: `Mock provider reply to: Hello over NATS, ${requestId}`,
       refusal: null,
     });
     assert.equal(completed.apiKeyId, undefined, "no key: the request came in over NATS");
+    const [accepted] = await readRequestHistory(beamline.nc, TENANT, requestId);
+    assert.ok(accepted, "the ingress stored the request");
+    assert.equal((accepted.event.data as EventData<"request.accepted">).producerId, producerId);
   });
 
   it("gets streamed chunks, in order, before the terminal event for a CBOR request.accepted", async () => {
@@ -117,10 +119,9 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
     const encoded = encodeEvent(event);
     const h = natsHeaders();
     for (const [name, value] of Object.entries(encoded.headers)) h.set(name, value);
-    await js.publish(requestSubject(TENANT, requestId, RequestSlots.accepted), encoded.payload, {
+    await js.publish(ingressSubject(TENANT, producerId, requestId), encoded.payload, {
       msgID: event.id,
       headers: h,
-      expect: { lastSubjectSequence: 0 },
     });
 
     const terminal = await received.terminal;
@@ -136,32 +137,24 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
       )
       .join("");
     assert.equal(content, `Mock provider reply to: Hello over NATS, ${requestId}`);
-    for (const { json } of received.chunks) assert.equal((json as { id: string }).id, requestId);
   });
 
-  it("never runs a request twice when the producer publishes it again", async () => {
+  it("never runs a request twice when the producer publishes it again, with or without its message id", async () => {
     const requestId = newRequestId();
     const { inbox, received } = listen();
     const event = acceptedEvent(requestId, inbox);
-    const subject = requestSubject(TENANT, requestId, RequestSlots.accepted);
+    const subject = ingressSubject(TENANT, producerId, requestId);
     const payload = JSON.stringify(event);
     await js.publish(subject, payload, { msgID: event.id, headers: jsonHeaders() });
     await received.terminal;
 
-    // A producer's retry of the same event: de-duplicated by its message id.
+    // A retry with the same message id is de-duplicated by the ingress stream; one under a new
+    // id reaches the ingress, whose write-once accepted slot stores the request only once.
     const retry = await js.publish(subject, payload, { msgID: event.id, headers: jsonHeaders() });
     assert.equal(retry.duplicate, true);
-    // The same request id under a new event id, with the documented write-once check: refused.
-    const again = acceptedEvent(requestId, inbox);
-    await assert.rejects(
-      js.publish(subject, JSON.stringify({ ...again, id: `${requestId}:accepted-again` }), {
-        msgID: `${requestId}:accepted-again`,
-        headers: jsonHeaders(),
-        expect: { lastSubjectSequence: 0 },
-      }),
-      /wrong last sequence/i,
-    );
+    await js.publish(subject, payload, { msgID: `${event.id}:again`, headers: jsonHeaders() });
 
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.ingress, ConsumerNames.ingress);
     await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.worker);
     await waitFor(
       async () =>
@@ -178,45 +171,5 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
       ({ event }) => event.requestId === requestId,
     );
     assert.equal(usage.length, 1);
-  });
-
-  it("a producer's retry without the write-once check adds an event but not a second request", async () => {
-    const requestId = newRequestId();
-    const { inbox, received } = listen();
-    const subject = requestSubject(TENANT, requestId, RequestSlots.accepted);
-    const first = acceptedEvent(requestId, inbox);
-    await js.publish(subject, JSON.stringify(first), { msgID: first.id, headers: jsonHeaders() });
-    await received.terminal;
-    const second = { ...acceptedEvent(requestId, inbox), id: `${requestId}:accepted:retry` };
-    await js.publish(subject, JSON.stringify(second), { msgID: second.id, headers: jsonHeaders() });
-
-    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.worker);
-    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.billing);
-    const types = (await readRequestHistory(beamline.nc, TENANT, requestId)).map(({ event }) => event.type);
-    assert.deepEqual(
-      types.filter((type) => type !== "request.accepted"),
-      ["route.decided", "attempt.succeeded", "request.completed"],
-    );
-    const usage = (await readTenantUsage(beamline.nc, TENANT)).filter(
-      ({ event }) => event.requestId === requestId,
-    );
-    assert.equal(usage.length, 1);
-  });
-
-  // Last in this file on purpose: the stray event keeps the worker consumer busy retrying.
-  it("writes nothing into another tenant's history for an event whose envelope names that tenant", async () => {
-    const requestId = newRequestId();
-    const { inbox } = listen();
-    const event = acceptedEvent(requestId, inbox, false, "victim");
-    await js.publish(requestSubject(TENANT, requestId, RequestSlots.accepted), JSON.stringify(event), {
-      msgID: event.id,
-      headers: jsonHeaders(),
-    });
-    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.worker);
-    const victimHistory = await readRequestHistory(beamline.nc, "victim", requestId);
-    assert.deepEqual(
-      victimHistory.map(({ subject, event }) => `${subject} ${event.type}`),
-      [],
-    );
   });
 });

@@ -3,11 +3,12 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { readRequestHistory, verifyRecordedDecision } from "../../replay/index.js";
 import { isEvent } from "../../src/events/index.js";
-import { EventStore } from "../../src/nats/event-store.js";
+import type { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { DEV_TENANT } from "../../src/tenancy/bootstrap.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
+import { signedStore } from "../support/signing.js";
 
 /** "Applies live": a published policy routes requests within a second, on a running Beamline. */
 const LIVE_MS = 1_000;
@@ -29,7 +30,7 @@ describe("a tenant policy changes live, without a restart", { timeout: 60_000 },
   before(async () => {
     beamline = await startTestBeamline();
     client = new OpenAI({ apiKey: beamline.devKey, baseURL: `${beamline.baseUrl}/v1`, maxRetries: 0 });
-    store = new EventStore(beamline.nc);
+    store = signedStore(beamline.nc);
   });
   after(() => beamline?.stop());
 

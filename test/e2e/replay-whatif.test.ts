@@ -7,12 +7,12 @@ import OpenAI from "openai";
 import { readRequestHistory } from "../../replay/index.js";
 import { loadCatalogFile } from "../../src/catalog/index.js";
 import { isEvent } from "../../src/events/index.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { DEV_TENANT } from "../../src/tenancy/bootstrap.js";
 import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { runCli } from "../support/cli.js";
+import { signedStore } from "../support/signing.js";
 
 const mockOnly = { allowedProviders: ["mock"] };
 const QUESTIONS = ["What is a stream?", "Summarise event sourcing in one line.", "Name three colours", "Hi"];
@@ -33,7 +33,7 @@ describe("decisions verify and whatif over real requests", { timeout: 120_000 },
     beamline = await startTestBeamline();
     dir = await mkdtemp(join(tmpdir(), "beamline-whatif-"));
     await publishPolicy(
-      new EventStore(beamline.nc),
+      signedStore(beamline.nc),
       DEV_TENANT,
       { routing: { strategy: { type: "cheapest" }, constraints: mockOnly } },
       new Date(),

@@ -15,7 +15,6 @@ import {
 } from "../../projections/provider-health-projector.js";
 import { readRequestHistory } from "../../replay/index.js";
 import { type BeamlineEvent, isEvent } from "../../src/events/index.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { healthKey, healthSubject } from "../../src/nats/health-keys.js";
 import { ConsumerNames, KvBuckets, StreamNames } from "../../src/nats/names.js";
 import { readEvents, type StoredEvent } from "../../src/nats/read-events.js";
@@ -26,6 +25,7 @@ import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from ".
 import { type CountingUpstream, startCountingUpstream } from "../support/counting-upstream.js";
 import { waitFor } from "../support/index.js";
 import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
+import { signedStore } from "../support/signing.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -154,7 +154,7 @@ describe("shared circuit breakers across two worker processes", () => {
       mock: { url: mock.url },
       logLevel: "info",
     });
-    const store = new EventStore(beamline.nc);
+    const store = signedStore(beamline.nc);
     await publishPolicy(
       store,
       TENANT,

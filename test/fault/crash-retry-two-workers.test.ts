@@ -5,13 +5,14 @@ import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
 import { makeEvent, RequestSlots, requestSubject } from "../../src/events/index.js";
 import { newRequestId } from "../../src/gateway/request-id.js";
 import { connectNats } from "../../src/nats/connect.js";
-import { EventStore } from "../../src/nats/event-store.js";
+import type { EventStore } from "../../src/nats/event-store.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
 import { waitForConsumerCaughtUp } from "../support/beamline.js";
 import { type CountingUpstream, startCountingUpstream } from "../support/counting-upstream.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
+import { createTestTenant, signedStore } from "../support/signing.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -38,7 +39,7 @@ describe("a worker dies mid-call; another live instance retries the request", ()
   before(async () => {
     server = await startNatsServer();
     nc = await connectNats({ servers: server.url, name: "crash-retry-test" });
-    store = new EventStore(nc);
+    store = signedStore(nc);
     mock = await startMockProvider();
     for (const failpoints of ["execute.after-provider-call", ""]) {
       const upstream = await startCountingUpstream(mock.url);
@@ -71,6 +72,8 @@ describe("a worker dies mid-call; another live instance retries the request", ()
   });
 
   async function accept(marker: string): Promise<string> {
+    // Write-once: the first call creates the tenant (the workers have applied the streams by then).
+    await createTestTenant(store, TENANT);
     const requestId = newRequestId();
     const accepted = makeEvent(
       "request.accepted",

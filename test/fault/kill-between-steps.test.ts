@@ -7,10 +7,11 @@ import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
 import { makeEvent, RequestSlots, requestSubject } from "../../src/events/index.js";
 import { newRequestId } from "../../src/gateway/request-id.js";
 import { connectNats } from "../../src/nats/connect.js";
-import { EventStore } from "../../src/nats/event-store.js";
+import type { EventStore } from "../../src/nats/event-store.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
+import { createTestTenant, signedStore } from "../support/signing.js";
 
 /**
  * Kill the worker between any two steps: on restart the request completes exactly once —
@@ -79,7 +80,7 @@ describe("kill between steps", () => {
   before(async () => {
     server = await startNatsServer();
     nc = await connectNats({ servers: server.url, name: "fault-test" });
-    store = new EventStore(nc);
+    store = signedStore(nc);
     keeper = await startLogKeeper(server.url);
   });
   after(async () => {
@@ -109,6 +110,7 @@ describe("kill between steps", () => {
           },
           new Date(),
         );
+        await createTestTenant(store, tenant);
         await store.append(requestSubject(tenant, requestId, RequestSlots.accepted), accepted, {
           once: true,
         });

@@ -6,7 +6,6 @@ import { readTenantUsage } from "../../replay/index.js";
 import { QuotaLog } from "../../src/admission/index.js";
 import { computeCost, loadCatalogFile } from "../../src/catalog/index.js";
 import { isEvent, tenantHistoryFilter } from "../../src/events/index.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { readEvents } from "../../src/nats/read-events.js";
 import { createLogger } from "../../src/observability/index.js";
@@ -18,6 +17,7 @@ import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
 import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
+import { signedStore } from "../support/signing.js";
 
 /**
  * Quotas hold under concurrency with real processes: 4 worker instances (worker + billing
@@ -134,7 +134,7 @@ describe("quotas under concurrency: 4 worker processes, 200 requests, one tenant
       notary: { checkpointIntervalMs: 200, pollIntervalMs: 100 },
     });
     doomedMock = await startMockProvider({ latencyMs: DOOMED_MOCK_LATENCY_MS });
-    const store = new EventStore(beamline.nc);
+    const store = signedStore(beamline.nc);
     const admin = await openTenancyAdmin(store);
     policies = await watchPolicies(beamline.nc, policyLog);
     await policies.ready;

@@ -11,11 +11,12 @@ import {
   requestSubject,
 } from "../../src/events/index.js";
 import { connectNats } from "../../src/nats/connect.js";
-import { EventStore } from "../../src/nats/event-store.js";
+import type { EventStore } from "../../src/nats/event-store.js";
 import { StreamNames } from "../../src/nats/names.js";
 import { bootstrapDevTenant, openTenancyAdmin } from "../../src/tenancy/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
+import { signedStore } from "../support/signing.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
 const now = new Date("2026-12-01T09:00:00Z");
@@ -28,7 +29,7 @@ describe("API key subjects and the export reader", { timeout: 60_000 }, () => {
     server = await startNatsServer();
     nc = await connectNats({ servers: [server.url], name: "audit-export-reader-test" });
     await applyTopology(nc, beamlineTopology(SHORT_LIVED_TOPOLOGY_SETTINGS));
-    store = new EventStore(nc);
+    store = signedStore(nc);
   });
   after(async () => {
     store.close();

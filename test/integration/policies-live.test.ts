@@ -12,7 +12,7 @@ import { isBeamlineError } from "../../src/errors/index.js";
 import { makeEvent, RequestSlots, requestSubject } from "../../src/events/index.js";
 import { registerPolicyAdminRoutes } from "../../src/gateway/admin/policies.js";
 import { type RunningStage, runStage } from "../../src/nats/consumer-runner.js";
-import { EventStore } from "../../src/nats/event-store.js";
+import type { EventStore } from "../../src/nats/event-store.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
 import {
   type CatalogView,
@@ -31,6 +31,7 @@ import { decideWithPolicy, EMPTY_HEALTH, NO_QUOTA } from "../../src/routing/poli
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { runCli } from "../support/cli.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
+import { signedStore } from "../support/signing.js";
 
 const settings = {
   replicas: 1,
@@ -60,7 +61,7 @@ describe("policies and the catalog apply live", () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
     await applyTopology(nc, beamlineTopology(settings));
-    store = new EventStore(nc);
+    store = signedStore(nc);
     projector = await runStage({
       store,
       handler: await configDocumentsProjector(store),
@@ -133,7 +134,7 @@ describe("policies and the catalog apply live", () => {
   });
 
   it("assigns distinct, increasing versions to concurrent publishers", async () => {
-    const other = new EventStore(await connect({ servers: server.url }));
+    const other = signedStore(await connect({ servers: server.url }));
     try {
       const results = await Promise.all(
         [1, 2, 3, 4].map((i) =>

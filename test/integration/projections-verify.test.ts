@@ -5,12 +5,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { verifyProjections } from "../../replay/index.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { KvBuckets, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
+import { signedStore } from "../support/signing.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const run = promisify(execFile);
@@ -26,7 +26,7 @@ describe("projections verify and rebuild", { timeout: 90_000 }, () => {
   let projectorsIdle: () => Promise<void>;
   before(async () => {
     beamline = await startTestBeamline();
-    const store = new EventStore(beamline.nc);
+    const store = signedStore(beamline.nc);
     const admin = await openTenancyAdmin(store);
     await admin.createTenant({ id: "acme", name: "Acme" });
     await admin.issueKey("acme", { label: "ci" });

@@ -7,11 +7,11 @@ import { QuotaLedger, QuotaLog } from "../../src/admission/index.js";
 import { type ModelCatalog, parseCatalog } from "../../src/catalog/index.js";
 import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
 import { type RunningStage, runStage } from "../../src/nats/consumer-runner.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
 import { quotaLimitsSchema } from "../../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
+import { signedStore } from "../support/signing.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
 const TTL_MS = 60_000;
@@ -94,7 +94,7 @@ describe("quotas on a real nats-server: 4 admitters on one tenant", () => {
     kv = await openQuotaKv(admin);
     log = new QuotaLog(admin);
     projector = await runStage({
-      store: new EventStore(admin),
+      store: signedStore(admin),
       handler: await quotaProjector(admin, log),
       log: createLogger({ level: "silent" }),
       metrics: createMetrics({ defaultMetrics: false }),

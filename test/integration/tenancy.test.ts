@@ -8,7 +8,6 @@ import { tenantsCreate, tenantsDisable, tenantsEnable, tenantsList } from "../..
 import type { CommandOutput } from "../../src/cli/table.js";
 import { loadConfig } from "../../src/config/index.js";
 import { connectNats } from "../../src/nats/connect.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { StreamNames } from "../../src/nats/names.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
@@ -26,6 +25,7 @@ import {
   type TestBeamline,
 } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
+import { signedStore, TEST_EVENT_SIGNING_KEY } from "../support/signing.js";
 
 const ADMIN_TOKEN = "admin-token-for-tests-0123456789";
 /** The acceptance bound: a change is seen by every gateway instance within this. */
@@ -132,6 +132,8 @@ describe("tenants and API keys", { timeout: 90_000 }, () => {
       logLevel: "debug",
       instanceId: "gateway-b",
       metrics: { port: 0 },
+      // One deployment: gateway b signs its admin writes with the key a's projectors check.
+      eventSigning: { key: TEST_EVENT_SIGNING_KEY },
       openai: {},
       mock: {},
       provider: {},
@@ -368,7 +370,7 @@ describe("tenants and API keys", { timeout: 90_000 }, () => {
   describe("CLI commands", () => {
     let tenancy: TenancyAdmin;
     before(async () => {
-      tenancy = await openTenancyAdmin(new EventStore(a.nc));
+      tenancy = await openTenancyAdmin(signedStore(a.nc));
     });
 
     it("create, list, disable and enable tenants, as tables or JSON", async () => {

@@ -5,9 +5,11 @@ import { Writable } from "node:stream";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineConfig, type BeamlineConfigInput, loadConfig } from "../../src/config/index.js";
+import type { EventStore } from "../../src/nats/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
 import { type NatsServer, startNatsServer } from "./nats-server.js";
+import { signedStore, TEST_EVENT_SIGNING_KEY } from "./signing.js";
 import { waitFor } from "./wait.js";
 
 /** The dev tenant's key in every test Beamline: fixed, so tests can also send a wrong one. */
@@ -30,6 +32,11 @@ export interface TestBeamline {
   server: NatsServer;
   /** Beamline's own connection, for reading streams in assertions. */
   nc: NatsConnection;
+  /**
+   * An event store on that connection that signs as Beamline's roles do, for tests that write
+   * configuration or requests themselves (an unsigned write is ignored, as a stranger's is).
+   */
+  store: EventStore;
   /** The gateway, e.g. `http://127.0.0.1:41234`; OpenAI clients take `${baseUrl}/v1`. */
   baseUrl: string;
   /** The metrics listener (`${metricsUrl}/metrics`), on a free loopback port. */
@@ -63,6 +70,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       // A stuck request fails its test with a 504 in seconds instead of hanging for minutes.
       requestTimeoutMs: 20_000,
       dataDir,
+      eventSigning: { key: TEST_EVENT_SIGNING_KEY },
       ...rest,
       natsUrl: server.url,
       // Never the environment's OPENAI_API_KEY: tests only talk to the mock.
@@ -93,6 +101,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
     app,
     server,
     nc: app.nc,
+    store: signedStore(app.nc),
     baseUrl: app.httpUrl,
     metricsUrl: app.metricsUrl,
     devKey: config.devKey ?? TEST_DEV_KEY,

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { TEST_EVENT_SIGNING_KEY } from "./signing.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -25,7 +26,12 @@ export async function runCli(
   const { stdout } = await promisify(execFile)(
     process.execPath,
     ["--import", "tsx", "src/cli/main.ts", ...args],
-    { cwd: REPO_ROOT, env: { ...cleanEnv(), NATS_URL: natsUrl, ...env }, encoding: "utf8", timeout: 30_000 },
+    {
+      cwd: REPO_ROOT,
+      env: { ...cleanEnv(), NATS_URL: natsUrl, BEAMLINE_EVENT_SIGNING_KEY: TEST_EVENT_SIGNING_KEY, ...env },
+      encoding: "utf8",
+      timeout: 30_000,
+    },
   );
   return stdout;
 }
@@ -42,7 +48,7 @@ export function runCliStatus(
       ["--import", "tsx", "src/cli/main.ts", ...args],
       {
         cwd: REPO_ROOT,
-        env: { ...cleanEnv(), NATS_URL: natsUrl, ...env },
+        env: { ...cleanEnv(), NATS_URL: natsUrl, BEAMLINE_EVENT_SIGNING_KEY: TEST_EVENT_SIGNING_KEY, ...env },
         encoding: "utf8",
         timeout: 60_000,
       },

@@ -3,12 +3,12 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { readRequestHistory } from "../../replay/index.js";
 import { type BeamlineEvent, isEvent, usageSubject } from "../../src/events/index.js";
-import { EventStore } from "../../src/nats/event-store.js";
 import { StreamNames } from "../../src/nats/names.js";
 import { readEvents, type StoredEvent } from "../../src/nats/read-events.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import type { TestBeamline } from "./beamline.js";
+import { signedStore } from "./signing.js";
 import { waitFor } from "./wait.js";
 
 /**
@@ -126,7 +126,7 @@ export async function postJson(
 
 /** Creates a tenant with one API key and waits until the gateway accepts that key. */
 export async function createTenantWithKey(beamline: TestBeamline, tenant: string): Promise<string> {
-  const admin = await openTenancyAdmin(new EventStore(beamline.nc));
+  const admin = await openTenancyAdmin(signedStore(beamline.nc));
   await admin.createTenant({ id: tenant });
   const issued = await admin.issueKey(tenant, { label: "e2e" });
   await waitFor(
@@ -161,7 +161,7 @@ export async function applyPolicy(
   document: unknown,
   options: { probe?: string; applied?: PolicyApplied } = {},
 ): Promise<number> {
-  const published = await publishPolicy(new EventStore(beamline.nc), tenant, document, new Date());
+  const published = await publishPolicy(signedStore(beamline.nc), tenant, document, new Date());
   const applied = options.applied ?? routedWithVersion;
   await waitFor(
     async () => {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { cleanEnv } from "./cli.js";
+import { TEST_EVENT_SIGNING_KEY } from "./signing.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -25,8 +26,15 @@ export interface BeamlineProcess {
 export function startBeamlineProcess(roles: string, env: Record<string, string>): BeamlineProcess {
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "start", "--roles", roles], {
     cwd: REPO_ROOT,
-    // Metrics on a free port: several processes run on one machine.
-    env: { ...cleanEnv(), LOG_LEVEL: "info", BEAMLINE_METRICS_PORT: "0", ...env },
+    // Metrics on a free port: several processes run on one machine. One deployment: every test
+    // process signs and checks with the same event signing key.
+    env: {
+      ...cleanEnv(),
+      LOG_LEVEL: "info",
+      BEAMLINE_METRICS_PORT: "0",
+      BEAMLINE_EVENT_SIGNING_KEY: TEST_EVENT_SIGNING_KEY,
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -1,17 +1,17 @@
 import { loadConfigFromEnv } from "../../config/index.js";
 import { BeamlineError } from "../../errors/index.js";
-import { EventStore } from "../../nats/index.js";
 import { openTenancyAdmin, type TenancyAdmin } from "../../tenancy/index.js";
-import { connectForCommand } from "../nats-target.js";
+import { connectForCommand, signedStoreForCommand } from "../nats-target.js";
 
 /** Runs `action` with a tenancy admin on the NATS the CLI talks to, then closes the connection. */
 export async function withTenancyAdmin(
   name: string,
   action: (admin: TenancyAdmin) => Promise<unknown>,
 ): Promise<void> {
-  const nc = await connectForCommand(loadConfigFromEnv(), name);
+  const config = loadConfigFromEnv();
+  const nc = await connectForCommand(config, name);
   try {
-    await action(await openTenancyAdmin(new EventStore(nc)));
+    await action(await openTenancyAdmin(await signedStoreForCommand(config, nc)));
   } finally {
     await nc.close();
   }

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { EventStore } from "../../nats/index.js";
 import { publishCatalog, readPublishedCatalog } from "../../policies/index.js";
-import { connectForCommand } from "../nats-target.js";
+import { connectForCommand, signedStoreForCommand } from "../nats-target.js";
 import { readJsonArgument } from "./read-json.js";
 
 /** `beamline catalog show|publish`: the model catalog, published as `catalog.published` events. */
@@ -37,9 +37,10 @@ export function registerCatalogCommands(program: Command): void {
     )
     .action(async (file: string) => {
       const document = await readJsonArgument(file, "catalog");
-      const nc = await connectForCommand(loadConfigFromEnv(), "catalog");
+      const config = loadConfigFromEnv();
+      const nc = await connectForCommand(config, "catalog");
       try {
-        const published = await publishCatalog(new EventStore(nc), document, new Date());
+        const published = await publishCatalog(await signedStoreForCommand(config, nc), document, new Date());
         process.stdout.write(
           published.duplicate
             ? `catalog ${published.catalog.version} was already published (revision ${published.revision})\n`

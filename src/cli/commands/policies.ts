@@ -4,7 +4,7 @@ import { assertTenantId, isEvent } from "../../events/index.js";
 import { EventStore, readLastWithSequence, StreamNames } from "../../nats/index.js";
 import { policySubject, publishPolicy, readPolicyHistory } from "../../policies/index.js";
 import { defaultPolicy } from "../../routing/index.js";
-import { connectForCommand } from "../nats-target.js";
+import { connectForCommand, signedStoreForCommand } from "../nats-target.js";
 import { readJsonArgument } from "./read-json.js";
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -48,9 +48,15 @@ export function registerPolicyCommands(program: Command): void {
     .description("validate and publish a policy document (JSON file, or - for stdin) as the next version")
     .action(async (tenant: string, file: string) => {
       const document = await readJsonArgument(file, "policy document");
-      const nc = await connectForCommand(loadConfigFromEnv(), "policies");
+      const config = loadConfigFromEnv();
+      const nc = await connectForCommand(config, "policies");
       try {
-        const published = await publishPolicy(new EventStore(nc), tenant, document, new Date());
+        const published = await publishPolicy(
+          await signedStoreForCommand(config, nc),
+          tenant,
+          document,
+          new Date(),
+        );
         process.stdout.write(
           `published policy version ${published.version} for tenant ${published.tenant}\n`,
         );

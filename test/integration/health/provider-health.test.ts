@@ -21,7 +21,7 @@ import {
 } from "../../../src/execution/index.js";
 import { type HealthView, startHealthView } from "../../../src/health/index.js";
 import { type RunningStage, runStage } from "../../../src/nats/consumer-runner.js";
-import { EventStore } from "../../../src/nats/event-store.js";
+import type { EventStore } from "../../../src/nats/event-store.js";
 import { KvBuckets, StreamNames } from "../../../src/nats/names.js";
 import { readEvents } from "../../../src/nats/read-events.js";
 import { createLogger, createMetrics } from "../../../src/observability/index.js";
@@ -35,6 +35,7 @@ import {
 import { applyTopology, beamlineTopology } from "../../../streams/index.js";
 import { runCli } from "../../support/cli.js";
 import { type NatsServer, startNatsServer, waitFor } from "../../support/index.js";
+import { signedStore } from "../../support/signing.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../../support/topology.js";
 
 const policy = healthPolicy({ consecutiveFailuresToOpen: 3, minAttemptsInWindow: 100, cooldownMs: 1500 });
@@ -74,7 +75,7 @@ describe("provider health projection and shared circuit breakers", () => {
       if (i === 0) {
         await applyTopology(nc, beamlineTopology({ ...SHORT_LIVED_TOPOLOGY_SETTINGS, maxAckPending: 100 }));
       }
-      const store = new EventStore(nc);
+      const store = signedStore(nc);
       // Two projector instances share the durable consumer, as two router processes would.
       const projector = await runStage({
         store,

@@ -11,7 +11,6 @@ import {
   RequestSlots,
   requestSubject,
 } from "../../../src/events/index.js";
-import { EventStore } from "../../../src/nats/event-store.js";
 import { publishCatalog } from "../../../src/policies/catalog-store.js";
 import { publishPolicy } from "../../../src/policies/index.js";
 import {
@@ -24,6 +23,7 @@ import {
 import { applyTopology, beamlineTopology } from "../../../streams/index.js";
 import { runCli } from "../../support/cli.js";
 import { type NatsServer, startNatsServer } from "../../support/index.js";
+import { signedStore } from "../../support/signing.js";
 
 const settings = {
   replicas: 1,
@@ -130,7 +130,7 @@ describe("beamline decisions verify over a large history", { timeout: 180_000 },
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
     await applyTopology(nc, beamlineTopology(settings));
-    const store = new EventStore(nc);
+    const store = signedStore(nc);
     const seed = await loadCatalogFile();
     const catalogs: ModelCatalog[] = [
       (await publishCatalog(store, seed.document, new Date())).catalog,
@@ -206,7 +206,7 @@ describe("beamline decisions verify over a large history", { timeout: 180_000 },
   });
 
   it("reports a doctored decision with the field that differs and exits 1", async () => {
-    const store = new EventStore(nc);
+    const store = signedStore(nc);
     const catalog = await loadCatalogFile();
     const policy = await publishPolicy(store, "acme", POLICY_VERSIONS[0], new Date());
     const request = requestOf(1);
