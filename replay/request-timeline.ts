@@ -42,7 +42,7 @@ function describe(event: BeamlineEvent): Describe {
       return {
         ...base,
         step: "accepted",
-        target: d.request.model,
+        target: d.request?.model,
         outcome: `${d.frontDoor}${d.stream ? ", streamed" : ""}${d.apiKeyId ? `, key ${d.apiKeyId}` : ""}`,
       };
     }

@@ -102,7 +102,7 @@ export async function verifyDecisions(
   })) {
     const event = decodeEvent(message.data, message.headers);
     if (isEvent(event, "request.accepted")) {
-      pending.set(`${event.tenant}.${event.requestId}`, event.data.request);
+      if (event.data.request) pending.set(`${event.tenant}.${event.requestId}`, event.data.request);
       if (pending.size > PENDING_ACCEPTED) {
         const oldest = pending.keys().next().value;
         if (oldest !== undefined) pending.delete(oldest);
@@ -137,7 +137,13 @@ async function check(
   recorded: RouteDecision,
   request: ChatRequest | undefined,
 ): Promise<Pick<DecisionMismatch, "differences" | "problem"> | undefined> {
-  if (!request) return { differences: [], problem: "its request.accepted is not in the log" };
+  if (!request) {
+    return {
+      differences: [],
+      problem:
+        "its request is not readable: request.accepted is not in the log, or its content is sealed (erased tenant, or no master key here)",
+    };
+  }
   // Decisions from before policy versions were recorded name the default policy.
   const version = recorded.policy === DEFAULT_POLICY_ID ? 0 : recorded.policyVersion;
   const policy: VersionedPolicy | undefined =

@@ -37,7 +37,10 @@ const LAYERS = [
       "src/audit",
     ],
   },
-  { name: "adapters", folders: ["src/nats", "src/providers", "src/observability", "src/config"] },
+  {
+    name: "adapters",
+    folders: ["src/nats", "src/providers", "src/observability", "src/config", "src/vault"],
+  },
   { name: "topology and projections", folders: ["streams", "projections"] },
   {
     name: "stages and services",

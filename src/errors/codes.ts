@@ -53,6 +53,9 @@ export const ErrorCodes = {
   BL_EXTENSION_FAILED: { httpStatus: 502, type: "api_error", handling: "fail-request" },
   BL_EXTENSION_UNAVAILABLE: { httpStatus: 503, type: "api_error", handling: "fail-request" },
   BL_NOTARY_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_MASTER_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "retry" },
+  BL_CONTENT_UNREADABLE: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_TENANT_ERASED: { httpStatus: 403, type: "permission_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

@@ -1,7 +1,7 @@
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
-import { makeEvent, RequestSlots, requestSubject } from "../events/index.js";
+import { makeEvent, RequestSlots, requestSubject, requireContent } from "../events/index.js";
 import type { EventStore } from "../nats/index.js";
 import { StreamNames } from "../nats/index.js";
 import {
@@ -140,7 +140,7 @@ export async function acceptAndAwait(
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
       const { completion, usage } = outcome.data as EventData<"request.completed">;
-      return { kind: "completed", completion, usage };
+      return { kind: "completed", completion: requireContent(completion, outcome), usage };
     }
     const failure = requestFailureOf(outcome.data as EventData<"request.failed">);
     spanError = failure.error;

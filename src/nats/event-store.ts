@@ -1,7 +1,8 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, decodeEvent, type EncodedEvent, encodeEvent } from "../events/index.js";
+import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.js";
+import { type EventCodec, plainCodec } from "./event-codec.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
 
@@ -47,7 +48,14 @@ export class EventStore {
   readonly jsm: Promise<JetStreamManager>;
   private readonly publisher: JetStreamPublisher;
 
-  constructor(readonly nc: NatsConnection) {
+  /** How events become stored bytes: plain, or with content sealed (src/vault). */
+  readonly codec: EventCodec;
+
+  constructor(
+    readonly nc: NatsConnection,
+    options: { codec?: EventCodec } = {},
+  ) {
+    this.codec = options.codec ?? plainCodec;
     this.js = jetstream(nc);
     this.jsm = jetstreamManager(nc);
     this.publisher = new JetStreamPublisher(nc);
@@ -62,9 +70,10 @@ export class EventStore {
     subject: string,
     event: BeamlineEvent,
     options: AppendOptions = {},
-    /** The event already encoded (a caller that also sends it elsewhere encodes once). */
-    encoded: EncodedEvent = encodeEvent(event),
+    /** The event already encoded for storage; by default the store's codec encodes it. */
+    encodedForStore?: EncodedEvent,
   ): Promise<AppendResult> {
+    const encoded = encodedForStore ?? (await this.codec.encode(event));
     const headers = toHeaders(encoded.headers, event.id, options.once === true);
     const deadline = Date.now() + RETRY_FOR_MS;
     let delayMs = 50;
@@ -90,7 +99,16 @@ export class EventStore {
     const jsm = await this.jsm;
     const stored = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
     if (!stored) return undefined;
-    return decodeEvent(stored.data, stored.header);
+    return this.codec.decode(stored.data, stored.header);
+  }
+
+  /** Decodes a stored message with the store's codec (content opened unless `open: false`). */
+  decode(
+    payload: Uint8Array,
+    headers: HeaderReader | undefined,
+    options?: { open?: boolean },
+  ): Promise<BeamlineEvent> {
+    return this.codec.decode(payload, headers, options);
   }
 
   /** The event stored on an exact subject (a `once` slot), or undefined. */
@@ -98,6 +116,6 @@ export class EventStore {
     const jsm = await this.jsm;
     const stored = await jsm.direct.getMessage(stream, { last_by_subj: subject });
     if (!stored) return undefined;
-    return decodeEvent(stored.data, stored.header);
+    return this.codec.decode(stored.data, stored.header);
   }
 }

@@ -6,6 +6,8 @@
 export { connectNats } from "./connect.js";
 export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
 export { runStage } from "./consumer-runner.js";
+export type { EventCodec } from "./event-codec.js";
+export { plainCodec } from "./event-codec.js";
 export { EventStore } from "./event-store.js";
 export { failpoint } from "./failpoints.js";
 export {

@@ -38,4 +38,6 @@ export const KvBuckets = {
   catalog: "bl_catalog",
   extensions: "bl_extensions",
   spend: "bl_spend",
+  /** Tenant id → its data key wrapped by the master key, or the mark that it was erased. */
+  tenantKeys: "bl_tenant_keys",
 } as const;

@@ -16,6 +16,7 @@ import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { QuotaLedger, QuotaLog } from "../admission/index.js";
 import { loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
+import type { ContentMode } from "../events/index.js";
 import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
 import { buildGateway, WaiterRegistry } from "../gateway/index.js";
@@ -40,6 +41,7 @@ import {
   watchTenants,
 } from "../tenancy/index.js";
 import { loadEncodings } from "../tokens/index.js";
+import { openContentAtRest } from "./content.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { setUpProviders } from "./providers.js";
 
@@ -103,7 +105,16 @@ export async function startBeamline(
     const report = await applyTopology(nc, topologyOf(config));
     for (const line of report.lines.filter((l) => !l.startsWith("unchanged"))) log.info(line);
 
-    const store = new EventStore(nc);
+    // Content at rest: the tenant's policy picks the mode, read per event from the live view.
+    let policyView:
+      | { policyFor(tenant: string): { document: { content: { store: ContentMode } } } }
+      | undefined;
+    const atRest = await openContentAtRest(config, nc, {
+      modeOf: (tenant) => policyView?.policyFor(tenant).document.content.store ?? "encrypted",
+      create: true,
+      log,
+    });
+    const store = new EventStore(nc, { codec: atRest.codec });
     cleanups.push(async () => store.close());
     const needsProviders = roles.has("worker");
     const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"), { nc });
@@ -116,6 +127,7 @@ export async function startBeamline(
     // The live catalog and tenant policies: published changes apply without a restart.
     const views = await startConfigViews({ nc, store, log, seedCatalog, providers: available, now: now() });
     cleanups.push(async () => views.stop());
+    policyView = views.policies;
     const base: StageDeps = { nc, store, log, metrics, clock: systemClock };
     const healthPolicy = healthPolicyFromConfig(config);
     const quotaKv = await openQuotaKv(nc);

@@ -1,6 +1,6 @@
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError, type ErrorCode, ErrorCodes } from "../errors/index.js";
-import { causedBy, isEvent, requestSubject } from "../events/index.js";
+import { causedBy, isEvent, requestSubject, requireContent } from "../events/index.js";
 import {
   type ExtensionError,
   errorForOutcome,
@@ -44,7 +44,7 @@ export async function admit(
     };
   }
   const pipeline = policy.document.pipeline;
-  const request = accepted.data.request;
+  const request = requireContent(accepted.data.request, accepted);
   if (pipeline.pre.length === 0 && pipeline.validate.length === 0) {
     return { kind: "continue", request, changed: false };
   }

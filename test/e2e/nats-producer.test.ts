@@ -101,8 +101,8 @@ describe("a producer publishing straight onto NATS", { timeout: 40_000 }, () => 
     assert.equal(terminal.type, "request.completed");
     assert.equal(terminal.requestId, requestId);
     const completed = terminal.data as EventData<"request.completed">;
-    assert.equal(completed.completion.id, requestId);
-    assert.deepEqual(completed.completion.choices[0]?.["message"], {
+    assert.equal(completed.completion?.id, requestId);
+    assert.deepEqual(completed.completion?.choices[0]?.["message"], {
       role: "assistant",
       content: `Mock provider reply to: Hello over NATS, ${requestId}`,
       refusal: null,

@@ -60,7 +60,7 @@ describe("decisions verify and whatif over real requests", { timeout: 120_000 },
         // The alternative model recounts the prompt with its own tokenizer.
         estimatedPrompt: countPromptTokens(
           tokenizerFor({ provider: "mock", upstreamModel: "mock-large" }),
-          accepted.data.request,
+          accepted.data.request!,
         ),
       });
       assert.equal(terminal.data.usage.cachedTokens, 0);
