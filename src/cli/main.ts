@@ -9,6 +9,7 @@ import { registerAuditExportCommands } from "./commands/audit-export.js";
 import { registerAuditTamperCommands } from "./commands/audit-tamper.js";
 import { registerBillingCommands } from "./commands/billing.js";
 import { registerCatalogCommands } from "./commands/catalog.js";
+import { registerContentCommands } from "./commands/content.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
 import { registerPolicyCommands } from "./commands/policies.js";
@@ -94,6 +95,7 @@ streams
 
 registerAuditExportCommands(program);
 registerTenantsCommand(program);
+registerContentCommands(program);
 registerKeysCommand(program);
 
 program

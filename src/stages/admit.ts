@@ -36,11 +36,15 @@ export async function admit(
   policy: VersionedPolicy,
   redelivered = false,
 ): Promise<AdmitOutcome> {
-  if (deps.tenants.get(accepted.tenant)?.status === "disabled") {
+  const status = deps.tenants.get(accepted.tenant)?.status;
+  if (status === "disabled" || status === "erased") {
     return {
       kind: "refuse",
       stage: "admit",
-      error: new BeamlineError("BL_TENANT_DISABLED", `tenant ${accepted.tenant} is disabled`),
+      error:
+        status === "erased"
+          ? new BeamlineError("BL_TENANT_ERASED", `tenant ${accepted.tenant} was erased`)
+          : new BeamlineError("BL_TENANT_DISABLED", `tenant ${accepted.tenant} is disabled`),
     };
   }
   const pipeline = policy.document.pipeline;
