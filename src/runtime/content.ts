@@ -40,3 +40,18 @@ export async function openContentAtRest(
   const content = new ContentCodec(keys, options.modeOf);
   return { codec: content, keys, content };
 }
+
+/**
+ * For operator commands that show content (`requests show`, `audit export`): opens sealed
+ * content with the master key when this machine has one (BEAMLINE_MASTER_KEY, the key file,
+ * or the data directory's), and otherwise reports it as `encrypted` or `erased`. Never
+ * generates a key.
+ */
+export async function contentOpener(
+  config: BeamlineConfig,
+  nc: NatsConnection,
+): Promise<ContentCodec["openEnvelope"]> {
+  const { content } = await openContentAtRest(config, nc, { modeOf: () => "encrypted", create: false });
+  if (content) return (envelope) => content.openEnvelope(envelope);
+  return async (envelope) => ({ envelope, content: undefined });
+}

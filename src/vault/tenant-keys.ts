@@ -105,9 +105,11 @@ export class TenantKeys {
     }
   }
 
-  /** The tenant's data key for opening, `"erased"`, or undefined when it never had one or no provider is here. */
+  /**
+   * The tenant's data key for opening, `"erased"`, or undefined when it has none or no key
+   * provider is here (an erasure is reported either way: it needs no master key to see).
+   */
   async forOpening(tenant: string): Promise<DataKey | "erased" | undefined> {
-    if (!this.provider) return undefined;
     return this.lookup(tenant);
   }
 
@@ -146,7 +148,8 @@ export class TenantKeys {
       this.remember(tenant, "erased");
       return "erased";
     }
-    const key = await this.requireProvider().unwrap(Buffer.from(record.wrapped, "base64"), tenant);
+    if (!this.provider) return undefined;
+    const key = await this.provider.unwrap(Buffer.from(record.wrapped, "base64"), tenant);
     return this.remember(tenant, { key, revision: entry.revision });
   }
 
