@@ -35,10 +35,14 @@ describe("erasing a tenant", { timeout: 180_000 }, () => {
   };
 
   before(async () => {
-    beamline = await startTestBeamline({ notary: { checkpointIntervalMs: 200, pollIntervalMs: 100 } });
+    beamline = await startTestBeamline({
+      notary: { checkpointIntervalMs: 200, pollIntervalMs: 100 },
+      contentAtRest: {},
+    });
+    // The master key generated into the data directory on first start, as a default setup has it.
     const keyFile = defaultMasterKeyFile(beamline.config.dataDir);
     masterKey = (await readFile(keyFile, "utf8")).trim();
-    keyEnv = { BEAMLINE_MASTER_KEY_FILE: keyFile };
+    keyEnv = { BEAMLINE_MASTER_KEY: masterKey };
     const admin = await openTenancyAdmin(new EventStore(beamline.nc));
     await admin.createTenant({ id: "gone", name: "Leaving" });
     const key = (await admin.issueKey("gone", { label: "e2e" })).key;
@@ -113,6 +117,12 @@ describe("erasing a tenant", { timeout: 180_000 }, () => {
 
     const table = await cli(["requests", "show", "gone", requestId]);
     assert.match(table.stdout, /content erased/);
+
+    const verified = await cli(["decisions", "verify", "--tenant", "gone", "--json"]);
+    assert.equal(verified.code, 0, verified.stderr);
+    const summary = JSON.parse(verified.stdout.trim().split("\n").at(-1) ?? "{}");
+    assert.equal(summary.unreadable, 1, "the erased request's decision is reported as not verifiable");
+    assert.equal(summary.mismatched, 0);
 
     const exported = await cli(["audit", "export", "--tenant", "gone"]);
     assert.equal(exported.code, 0, exported.stderr);

@@ -7,6 +7,7 @@ import { EventStore, readStream, StreamNames } from "../../src/nats/index.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { ContentCodec, contentDigest, loadMasterKey, TenantKeys } from "../../src/vault/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
+import { TEST_MASTER_KEY } from "../support/cli.js";
 
 /** Every stored byte of every Beamline stream (payloads and headers), as one string per message. */
 async function rawLog(beamline: TestBeamline): Promise<string[]> {
@@ -27,8 +28,10 @@ describe("content at rest", { timeout: 120_000 }, () => {
   before(async () => {
     beamline = await startTestBeamline();
     client = new OpenAI({ baseURL: `${beamline.baseUrl}/v1`, apiKey: beamline.devKey });
-    const provider = await loadMasterKey({ dataDir: beamline.config.dataDir }, { create: false });
-    assert.ok(provider, "the first start generated a master key in the data directory");
+    const provider = await loadMasterKey(
+      { key: TEST_MASTER_KEY, dataDir: beamline.config.dataDir },
+      { create: false },
+    );
     const keys = await TenantKeys.open(beamline.nc, provider, { cacheMaxEntries: 10, cacheTtlMs: 1 });
     codec = new ContentCodec(keys, () => "encrypted");
   });

@@ -7,6 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineConfig, type BeamlineConfigInput, loadConfig } from "../../src/config/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
+import { TEST_MASTER_KEY } from "./cli.js";
 import { type NatsServer, startNatsServer } from "./nats-server.js";
 import { waitFor } from "./wait.js";
 
@@ -58,6 +59,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       // A stuck request fails its test with a 504 in seconds instead of hanging for minutes.
       requestTimeoutMs: 20_000,
       dataDir,
+      contentAtRest: { masterKey: TEST_MASTER_KEY },
       ...rest,
       natsUrl: server.url,
       // Never the environment's OPENAI_API_KEY: tests only talk to the mock.
