@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { createInbox, type Msg, headers as natsHeaders } from "@nats-io/transport-node";
-import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
+import { readTenantUsage } from "../../replay/index.js";
 import {
   type BeamlineEvent,
   decodeEvent,
@@ -18,6 +18,7 @@ import { newRequestId } from "../../src/gateway/request-id.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
+import { readRequestHistory } from "../support/history.js";
 import { waitFor } from "../support/index.js";
 
 const TENANT = "dev";

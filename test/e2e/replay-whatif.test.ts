@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { readRequestHistory } from "../../replay/index.js";
 import { loadCatalogFile } from "../../src/catalog/index.js";
 import { isEvent } from "../../src/events/index.js";
 import { EventStore } from "../../src/nats/event-store.js";
@@ -13,6 +12,7 @@ import { DEV_TENANT } from "../../src/tenancy/bootstrap.js";
 import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { runCli } from "../support/cli.js";
+import { readRequestHistory } from "../support/history.js";
 
 const mockOnly = { allowedProviders: ["mock"] };
 const QUESTIONS = ["What is a stream?", "Summarise event sourcing in one line.", "Name three colours", "Hi"];

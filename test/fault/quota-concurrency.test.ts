@@ -8,7 +8,6 @@ import { computeCost, loadCatalogFile } from "../../src/catalog/index.js";
 import { isEvent, tenantHistoryFilter } from "../../src/events/index.js";
 import { EventStore } from "../../src/nats/event-store.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
-import { readEvents } from "../../src/nats/read-events.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type PolicyView, publishPolicy, watchPolicies } from "../../src/policies/index.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
@@ -16,6 +15,7 @@ import { admissionEstimate, usdToNano } from "../../src/quotas/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
+import { readEvents } from "../support/history.js";
 import { waitFor } from "../support/index.js";
 import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
 
