@@ -7,7 +7,10 @@ export interface TenantRecord {
   tenant: string;
   /** Empty until `tenant.created` is folded in (a disable may be delivered first). */
   name: string;
-  status: "active" | "disabled";
+  /** `erased` is final: the tenant's data key is destroyed and no enable brings it back. */
+  status: "active" | "disabled" | "erased";
+  /** Time of the `tenant.erased` event, once erased. */
+  erasedAt?: string;
   createdAt?: string;
   /** Time of the disable / enable that set `status`. */
   statusChangedAt?: string;
@@ -41,6 +44,17 @@ export function reduceTenant(
   if (isEvent(event, "tenant.created")) {
     return sameOrNext(record, { ...base, name: event.data.name, createdAt: event.time, lastSequence });
   }
+  if (isEvent(event, "tenant.erased")) {
+    // Erasure is irreversible, so it commutes with everything: the first one's time is kept.
+    return sameOrNext(record, {
+      ...base,
+      status: "erased",
+      erasedAt: base.erasedAt ?? event.time,
+      statusSequence: Math.max(base.statusSequence, sequence),
+      lastSequence,
+    });
+  }
+  if (base.status === "erased") return sameOrNext(record, { ...base, lastSequence });
   const disabled = isEvent(event, "tenant.disabled");
   if (disabled || isEvent(event, "tenant.enabled")) {
     if (sequence <= base.statusSequence) return sameOrNext(record, { ...base, lastSequence });
@@ -67,7 +81,8 @@ export function tenantKvKey(event: BeamlineEvent): string | undefined {
   if (
     isEvent(event, "tenant.created") ||
     isEvent(event, "tenant.disabled") ||
-    isEvent(event, "tenant.enabled")
+    isEvent(event, "tenant.enabled") ||
+    isEvent(event, "tenant.erased")
   ) {
     return event.tenant;
   }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { BeamlineError } from "../src/errors/index.js";
-import { type Envelope, EventTypes, isEventType } from "../src/events/index.js";
+import { type ContentState, type Envelope, EventTypes, isEventType } from "../src/events/index.js";
 import { StreamNames } from "../src/nats/index.js";
 
 /**
@@ -31,6 +31,17 @@ export const auditLineSchema = z.object({
   }),
   /** W3C trace context of the writer, when it had one. */
   traceparent: z.string().optional(),
+  /**
+   * What became of the event's prompt or completion (docs/security.md), on events that carry
+   * one and only when the reader was asked to open content: `decrypted` (then `data` holds the
+   * opened fields), `encrypted` (no master key here), `erased`, `hashes`, `none`, or `clear`.
+   */
+  content: z
+    .object({
+      state: z.enum(["clear", "decrypted", "encrypted", "erased", "hashes", "none"]),
+      data: z.record(z.string(), z.unknown()).optional(),
+    })
+    .optional(),
   /** The event's data exactly as stored, never truncated; binary values as base64 strings. */
   data: z.unknown(),
 });
@@ -49,6 +60,8 @@ export interface StoredPlace {
 /** One event of a tenant's history: its place in the log and its envelope as stored. */
 export interface HistoryRecord extends StoredPlace {
   envelope: Envelope;
+  /** Set when the reader opened content: its state and, once decrypted, the opened fields. */
+  content?: { state: ContentState; data?: Record<string, unknown> };
 }
 
 /** The export line of one record, without the trailing newline. */
@@ -72,6 +85,7 @@ export function auditLineOf(record: HistoryRecord): AuditLine {
     time: envelope.time,
     ids,
     ...(envelope.traceparent !== undefined ? { traceparent: envelope.traceparent } : {}),
+    ...(record.content ? { content: record.content } : {}),
     data: envelope.data,
   };
 }

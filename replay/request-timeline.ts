@@ -42,7 +42,7 @@ function describe(event: BeamlineEvent): Describe {
       return {
         ...base,
         step: "accepted",
-        target: d.request.model,
+        target: d.request?.model,
         outcome: `${d.frontDoor}${d.stream ? ", streamed" : ""}${d.apiKeyId ? `, key ${d.apiKeyId}` : ""}`,
       };
     }
@@ -153,16 +153,29 @@ function describe(event: BeamlineEvent): Describe {
   }
 }
 
+/** The record's envelope with its decrypted content fields put back, when it has them. */
+function openedEnvelope(record: HistoryRecord): HistoryRecord["envelope"] {
+  const opened = record.content?.data;
+  if (!opened) return record.envelope;
+  const { atRest: _sealed, ...rest } = record.envelope.data as Record<string, unknown>;
+  return { ...record.envelope, data: { ...rest, ...opened } };
+}
+
 /**
  * A request's recorded events (from {@link readTenantHistory} with a request id) as timeline
  * steps, in the order given; offsets count from the request's `request.accepted`.
  */
 export function requestTimeline(records: readonly HistoryRecord[]): TimelineStep[] {
-  const events = records.map((record) => ({ record, event: upcastAndValidate(record.envelope) }));
+  const events = records.map((record) => ({ record, event: upcastAndValidate(openedEnvelope(record)) }));
   const accepted = events.find(({ event }) => event.type === "request.accepted")?.event.time;
   const origin = accepted !== undefined ? Date.parse(accepted) : undefined;
   return events.map(({ record, event }) => {
     const { at, ...step } = describe(event);
+    // Content a reader could not open is named, so "no prompt shown" is never mistaken for "none sent".
+    const state = record.content?.state;
+    if (state && state !== "clear" && state !== "decrypted") {
+      step.outcome = `${step.outcome}${step.outcome ? ", " : ""}content ${state}`;
+    }
     return {
       ...step,
       offsetMs: origin !== undefined ? Date.parse(at) - origin : undefined,

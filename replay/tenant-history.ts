@@ -4,11 +4,14 @@ import { BeamlineError } from "../src/errors/index.js";
 import {
   assertRequestId,
   assertTenantId,
+  type ContentState,
   decodeEnvelope,
+  type Envelope,
   EventHeaders,
   LEGACY_API_KEY_FILTER,
   requestHistoryFilter,
   SubjectRoots,
+  splitContent,
   tenantApiKeyFilter,
   tenantHistoryFilter,
   tenantQuotaFilter,
@@ -94,6 +97,14 @@ export interface HistoryReadOptions {
   signal?: AbortSignal | undefined;
   /** Messages read so far and matched when the reads began, summed over the streams. */
   onProgress?: ((read: number, total: number) => void) | undefined;
+  /**
+   * Opens sealed content (the vault's `ContentCodec.openEnvelope`): each record with content
+   * then says what became of it, with the opened fields when decrypted. The envelope itself
+   * stays as stored.
+   */
+  openContent?:
+    | ((envelope: Envelope) => Promise<{ envelope: Envelope; content: ContentState | undefined }>)
+    | undefined;
 }
 
 interface Head {
@@ -168,13 +179,22 @@ export async function* readTenantHistory(
       const envelope = decodeEnvelope(message.data, message.headers);
       // A message without a `bl-type` header (a foreign JSON producer) is filtered after decoding.
       if (!types || types.has(envelope.type)) {
-        yield {
+        const record: HistoryRecord = {
           stream: message.stream,
           seq: message.seq,
           subject: message.subject,
           storedAt: message.storedAt,
           envelope,
         };
+        if (options.openContent) {
+          const opened = await options.openContent(envelope);
+          if (opened.content) {
+            record.content = { state: opened.content };
+            const fields = splitContent(envelope.type, opened.envelope.data as Record<string, unknown>);
+            if (opened.content === "decrypted" && fields) record.content.data = fields.content;
+          }
+        }
+        yield record;
       }
       const following = await next(head.order);
       if (following) heads[first] = following;

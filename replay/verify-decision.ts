@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type ModelCatalog, parseCatalog } from "../src/catalog/index.js";
 import { BeamlineError } from "../src/errors/index.js";
-import { isEvent } from "../src/events/index.js";
+import { isEvent, requireContent } from "../src/events/index.js";
 import { readEvents, StreamNames } from "../src/nats/index.js";
 import { CATALOG_SUBJECT, readPolicyVersion } from "../src/policies/index.js";
 import {
@@ -62,5 +62,9 @@ export async function verifyRecordedDecision(
   const catalog = await readCatalogVersion(nc, recorded.catalogVersion);
   if (!catalog)
     throw new BeamlineError("BL_NOT_FOUND", `catalog ${recorded.catalogVersion} is not in the log`);
-  return verifyDecision(recorded, { request: accepted.data.request, policy, catalog });
+  return verifyDecision(recorded, {
+    request: requireContent(accepted.data.request, accepted),
+    policy,
+    catalog,
+  });
 }

@@ -4,6 +4,7 @@ import type { ChatRequest } from "../src/chat/index.js";
 import {
   type BeamlineEvent,
   decodeEvent,
+  type HeaderReader,
   isEvent,
   RequestSlots,
   requestSubject,
@@ -38,6 +39,12 @@ export interface DecisionsVerification {
   /** Of those, re-derived identically. */
   identical: number;
   mismatched: number;
+  /**
+   * Decisions whose request content this reader cannot open (an erased tenant, or no master key
+   * here): the engine needs the prompt to re-count its tokens, so they are neither identical nor
+   * mismatched.
+   */
+  unreadable: number;
 }
 
 export interface VerifyDecisionsOptions {
@@ -48,6 +55,8 @@ export interface VerifyDecisionsOptions {
   onProgress?: (read: number, total: number) => void;
   /** Called for each mismatch as it is found, so output streams too. */
   onMismatch: (mismatch: DecisionMismatch) => void;
+  /** Decodes a stored message; the CLI passes the content codec so sealed requests open. Default: no opening. */
+  decode?: (payload: Uint8Array, headers: HeaderReader | undefined) => Promise<BeamlineEvent>;
 }
 
 /**
@@ -73,7 +82,10 @@ export async function verifyDecisions(
   const documents = new LogDocuments(nc);
   const jsm = await jetstreamManager(nc);
   const pending = new Map<string, ChatRequest>();
-  const result: DecisionsVerification = { decisions: 0, identical: 0, mismatched: 0 };
+  const result: DecisionsVerification = { decisions: 0, identical: 0, mismatched: 0, unreadable: 0 };
+  const decode = options.decode ?? (async (payload, headers) => decodeEvent(payload, headers));
+  /** Requests whose accepted event is in the window but whose content did not open. */
+  const sealed = new Set<string>();
 
   const acceptedRequest = async (event: BeamlineEvent): Promise<ChatRequest | undefined> => {
     const key = `${event.tenant}.${event.requestId}`;
@@ -86,7 +98,8 @@ export async function verifyDecisions(
       last_by_subj: requestSubject(event.tenant, event.requestId, RequestSlots.accepted),
     });
     if (!stored) return undefined;
-    const accepted = decodeEvent(stored.data, stored.header);
+    const accepted = await decode(stored.data, stored.header);
+    if (isEvent(accepted, "request.accepted") && !accepted.data.request) sealed.add(key);
     return isEvent(accepted, "request.accepted") ? accepted.data.request : undefined;
   };
 
@@ -100,9 +113,10 @@ export async function verifyDecisions(
     ...(options.until ? { until: options.until } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   })) {
-    const event = decodeEvent(message.data, message.headers);
+    const event = await decode(message.data, message.headers);
     if (isEvent(event, "request.accepted")) {
-      pending.set(`${event.tenant}.${event.requestId}`, event.data.request);
+      if (event.data.request) pending.set(`${event.tenant}.${event.requestId}`, event.data.request);
+      else sealed.add(`${event.tenant}.${event.requestId}`);
       if (pending.size > PENDING_ACCEPTED) {
         const oldest = pending.keys().next().value;
         if (oldest !== undefined) pending.delete(oldest);
@@ -116,6 +130,10 @@ export async function verifyDecisions(
     // accepted request not needed.
     const request = recorded.request ?? (await acceptedRequest(event));
     if (recorded.request) pending.delete(`${event.tenant}.${event.requestId}`);
+    if ((!request && sealed.delete(`${event.tenant}.${event.requestId}`)) || (!request && recorded.atRest)) {
+      result.unreadable++;
+      continue;
+    }
     const mismatch = await check(documents, event.tenant, recorded, request);
     if (mismatch) {
       result.mismatched++;
@@ -137,7 +155,13 @@ async function check(
   recorded: RouteDecision,
   request: ChatRequest | undefined,
 ): Promise<Pick<DecisionMismatch, "differences" | "problem"> | undefined> {
-  if (!request) return { differences: [], problem: "its request.accepted is not in the log" };
+  if (!request) {
+    return {
+      differences: [],
+      problem:
+        "its request is not readable: request.accepted is not in the log, or its content is sealed (erased tenant, or no master key here)",
+    };
+  }
   // Decisions from before policy versions were recorded name the default policy.
   const version = recorded.policy === DEFAULT_POLICY_ID ? 0 : recorded.policyVersion;
   const policy: VersionedPolicy | undefined =

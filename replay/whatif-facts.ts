@@ -74,11 +74,14 @@ export function recordedRequest(
 ): RecordedRequest | undefined {
   const decided = gathered.decided;
   if (!decided) return undefined;
+  // Sealed content this reader cannot open (an erased tenant): the request cannot be re-routed.
+  const request = decided.data.request ?? gathered.accepted.data.request;
+  if (!request) return undefined;
   const terminal = gathered.terminal;
   const recorded: RecordedRequest = {
     requestId: gathered.accepted.requestId,
     time: gathered.accepted.time,
-    request: decided.data.request ?? gathered.accepted.data.request,
+    request,
     decision: decided.data,
     policy,
     catalog,

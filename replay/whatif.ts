@@ -1,5 +1,11 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeEvent, RequestSlots, requestSubject } from "../src/events/index.js";
+import {
+  type BeamlineEvent,
+  decodeEvent,
+  type HeaderReader,
+  RequestSlots,
+  requestSubject,
+} from "../src/events/index.js";
 import { readStream, StreamNames } from "../src/nats/index.js";
 import { DEFAULT_POLICY_ID } from "../src/routing/index.js";
 import { LogDocuments } from "./log-documents.js";
@@ -16,6 +22,8 @@ export interface WhatIfRun {
     missingDocuments: number;
     /** Accepted before the window, in flight when the read ended, or pushed out of the bounded window. */
     incomplete: number;
+    /** Their request content does not open here (an erased tenant, or no master key): the prompt cannot be re-counted. */
+    unreadable: number;
   };
 }
 
@@ -32,12 +40,15 @@ export async function runWhatIf(
     since?: Date;
     until?: Date;
     onProgress?: (read: number, total: number) => void;
+    /** Decodes a stored message; the CLI passes the content codec so sealed requests open. Default: no opening. */
+    decode?: (payload: Uint8Array, headers: HeaderReader | undefined) => Promise<BeamlineEvent>;
   },
 ): Promise<WhatIfRun> {
+  const decode = options.decode ?? (async (payload, headers) => decodeEvent(payload, headers));
   const documents = new LogDocuments(nc);
   const gatherer = new RequestGatherer();
   const whatIf = new WhatIf(options.alternative);
-  const skipped = { undecided: 0, missingDocuments: 0, incomplete: 0 };
+  const skipped = { undecided: 0, missingDocuments: 0, incomplete: 0, unreadable: 0 };
   const slot = (name: string) => requestSubject(options.tenant, "*", name);
   for await (const message of readStream(nc, {
     stream: StreamNames.requests,
@@ -51,7 +62,7 @@ export async function runWhatIf(
     ...(options.until ? { until: options.until } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   })) {
-    const gathered = gatherer.add(decodeEvent(message.data, message.headers));
+    const gathered = gatherer.add(await decode(message.data, message.headers));
     if (!gathered) continue;
     const decided = gathered.decided;
     if (!decided) {
@@ -61,9 +72,14 @@ export async function runWhatIf(
     const version = decided.data.policy === DEFAULT_POLICY_ID ? 0 : decided.data.policyVersion;
     const policy = version === undefined ? undefined : await documents.policy(options.tenant, version);
     const catalog = await documents.catalog(decided.data.catalogVersion);
-    const recorded = policy && catalog ? recordedRequest(gathered, policy, catalog) : undefined;
+    if (!policy || !catalog) {
+      skipped.missingDocuments++;
+      continue;
+    }
+    const recorded = recordedRequest(gathered, policy, catalog);
+    // Only a request whose content did not open (an erased tenant, no master key) has no record.
     if (recorded) whatIf.add(recorded);
-    else skipped.missingDocuments++;
+    else skipped.unreadable++;
   }
   skipped.incomplete = gatherer.incomplete + gatherer.unfinished;
   return { report: whatIf.report(), skipped };

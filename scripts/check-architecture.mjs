@@ -39,7 +39,7 @@ const LAYERS = [
   },
   {
     name: "adapters",
-    folders: ["src/nats", "src/providers", "src/observability", "src/config", "src/access"],
+    folders: ["src/nats", "src/providers", "src/observability", "src/config", "src/access", "src/vault"],
   },
   { name: "topology and projections", folders: ["streams", "projections"] },
   {

@@ -264,6 +264,14 @@ export function beamlineTopology(s: TopologySettings): Topology {
         history: 1,
         replicas: s.replicas,
       },
+      {
+        bucket: KvBuckets.tenantKeys,
+        description:
+          "tenant → its data key wrapped by the master key, or its erasure mark (docs/security.md)",
+        // One revision: an erasure's purge leaves no older revision holding the wrapped key.
+        history: 1,
+        replicas: s.replicas,
+      },
     ],
   };
 }

@@ -9,6 +9,7 @@ import { registerAuditExportCommands } from "./commands/audit-export.js";
 import { registerAuditTamperCommands } from "./commands/audit-tamper.js";
 import { registerBillingCommands } from "./commands/billing.js";
 import { registerCatalogCommands } from "./commands/catalog.js";
+import { registerContentCommands } from "./commands/content.js";
 import { registerCredentialsCommands } from "./commands/credentials.js";
 import { registerExtensionsCommands } from "./commands/extensions.js";
 import { registerKeysCommand } from "./commands/keys.js";
@@ -106,6 +107,7 @@ streams
 registerAuditExportCommands(program);
 registerTenantsCommand(program);
 registerCredentialsCommands(program);
+registerContentCommands(program);
 registerKeysCommand(program);
 registerProducersCommand(program);
 

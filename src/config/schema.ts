@@ -326,6 +326,36 @@ export const configSchema = z.strictObject({
       }),
     })
     .prefault({}),
+  /**
+   * Content at rest (docs/security.md): prompts and completions in events are sealed with a
+   * per-tenant data key, itself wrapped by the master key. The tenant's policy chooses
+   * `encrypted`, `hashes` or `none`.
+   */
+  contentAtRest: z
+    .strictObject({
+      sealing: setting(z.enum(["on", "off"]).default("on"), {
+        env: "BEAMLINE_CONTENT_SEALING",
+        doc: "`off` stores prompts and completions in the clear whatever the tenant's policy says (for benchmarks, or disks encrypted below NATS)",
+      }),
+      masterKey: setting(z.string().min(1).optional(), {
+        env: "BEAMLINE_MASTER_KEY",
+        doc: "the master key that wraps tenants' data keys: 32 random bytes, base64 (`openssl rand -base64 32`); unset: `masterKeyFile`, else generated into `<dataDir>/master-key` (mode 0600)",
+      }),
+      masterKeyFile: setting(z.string().min(1).optional(), {
+        env: "BEAMLINE_MASTER_KEY_FILE",
+        doc: "file holding the master key (base64); every process of one deployment needs the same key",
+      }),
+      keyCacheMaxEntries: setting(z.coerce.number().int().positive().default(10_000), {
+        env: "BEAMLINE_KEY_CACHE_MAX_ENTRIES",
+        doc: "unwrapped tenant data keys kept in memory at most",
+        unit: "keys",
+      }),
+      keyCacheTtlMs: setting(positiveMs.default(60_000), {
+        env: "BEAMLINE_KEY_CACHE_TTL_MS",
+        doc: "how long an unwrapped data key is used before the key bucket is read again: an erasure reaches running processes within it",
+      }),
+    })
+    .prefault({}),
   /** Google Gemini, registered when GEMINI_API_KEY is set. */
   gemini: geminiConfigSchema,
   /** Named providers from BEAMLINE_PROVIDERS / BEAMLINE_PROVIDERS_FILE (see src/config/providers.ts). */

@@ -69,6 +69,9 @@ export const ErrorCodes = {
   BL_PRODUCER_UNAUTHORIZED: { httpStatus: 403, type: "permission_error", handling: "terminate" },
   BL_REPLY_TO_FORBIDDEN: { httpStatus: 403, type: "permission_error", handling: "terminate" },
   BL_PRODUCER_NOT_FOUND: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
+  BL_MASTER_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "retry" },
+  BL_CONTENT_UNREADABLE: { httpStatus: 500, type: "api_error", handling: "terminate" },
+  BL_TENANT_ERASED: { httpStatus: 403, type: "permission_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

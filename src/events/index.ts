@@ -10,6 +10,8 @@ export {
   JSON_CONTENT_TYPE,
   upcastAndValidate,
 } from "./codec.js";
+export type { AtRest, ContentBinding, ContentMode, ContentState } from "./content.js";
+export { atRestSchema, ContentFields, contentAad, requireContent, splitContent } from "./content.js";
 export type { Envelope } from "./envelope.js";
 export { envelopeSchema } from "./envelope.js";
 export type { EventContext } from "./factory.js";

@@ -22,6 +22,7 @@ import {
   tenantCreatedV1,
   tenantDisabledV1,
   tenantEnabledV1,
+  tenantErasedV1,
   usageRecordedV1,
 } from "./types.js";
 
@@ -63,6 +64,7 @@ export const EventTypes = {
   "provider.breaker_closed": spec(providerBreakerClosedV1),
   "tenant.disabled": spec(tenantDisabledV1),
   "tenant.enabled": spec(tenantEnabledV1),
+  "tenant.erased": spec(tenantErasedV1),
   "policy.updated": spec(policyUpdatedV1),
   "catalog.published": spec(catalogPublishedV1),
   "extension.applied": spec(extensionAppliedV1),

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { catalogSchema } from "../catalog/index.js";
 import { chatCompletionSchema, chatRequestSchema } from "../chat/index.js";
 import { quotaExpiredV1, quotaLimitsSchema, quotaReservedV1, quotaSettledV1 } from "../quotas/index.js";
-import { policyDocumentSchema, routeDecidedV1 } from "../routing/index.js";
+import { policyDocumentSchema, routeDecidedV1 as routeDecidedContent } from "../routing/index.js";
+import { atRestSchema } from "./content.js";
 
 /**
  * One zod schema per event type and version. Adding a field that readers may ignore keeps
@@ -35,8 +36,17 @@ export const postRejectionSchema = z.object({
   extension: extensionRefSchema,
 });
 
+/**
+ * Where an event's content fields (src/events/content.ts) went when it was stored: sealed,
+ * hashed or left out. Absent when the content is stored in the clear (history from before
+ * encryption, a producer's own event) or when a reader opened it.
+ */
+const atRest = { atRest: atRestSchema.optional() };
+
 export const requestAcceptedV1 = z.object({
-  request: chatRequestSchema,
+  /** The request as sent. Absent when stored sealed and not opened (see `atRest`). */
+  request: chatRequestSchema.optional(),
+  ...atRest,
   /** How the request came in: the OpenAI HTTP front door, or straight onto NATS. */
   frontDoor: z.enum(["openai", "anthropic", "nats"]),
   stream: z.boolean(),
@@ -79,7 +89,8 @@ export const attemptSucceededV1 = attemptBase.extend({
    * The canonical completion (loose: fields providers add are kept), as post-processed by the
    * tenant's extensions (masked); the provider's raw text is not stored.
    */
-  completion: chatCompletionSchema,
+  completion: chatCompletionSchema.optional(),
+  ...atRest,
   /** Set when a post-processing extension refused the answer: the request fails with it. */
   postRejection: postRejectionSchema.optional(),
 });
@@ -112,8 +123,12 @@ export const requestCompletedV1 = z.object({
   catalogVersion: z.string().optional(),
   /** True when admission reserved quota for the request: billing settles it. */
   quotaReserved: z.boolean().optional(),
-  /** The answer as the client receives it (the gateway sets `usage` from `usage` below). */
-  completion: chatCompletionSchema,
+  /**
+   * The answer as the client receives it (the gateway sets `usage` from `usage` below). Absent
+   * when stored sealed and not opened (see `atRest`); the waiting client always gets it.
+   */
+  completion: chatCompletionSchema.optional(),
+  ...atRest,
   provider: z.string(),
   model: z.string(),
   usage: usageSchema,
@@ -284,4 +299,18 @@ export const extensionAppliedV1 = z.object({
   durationMs: z.number().nonnegative(),
 });
 
-export { quotaExpiredV1, quotaReservedV1, quotaSettledV1, routeDecidedV1 };
+/** `route.decided`; its `request` (the request as routed) is content. */
+export const routeDecidedV1 = routeDecidedContent.extend(atRest);
+
+/**
+ * A tenant was erased: its data key is destroyed, so its sealed content can no longer be read
+ * anywhere (streams, backups); usage and billing stay. The tenant takes no new requests.
+ */
+export const tenantErasedV1 = z.object({
+  /** Why, for the audit trail. */
+  reason: z.string().max(500).optional(),
+  /** Whether a data key existed and was destroyed (false: the tenant never stored sealed content). */
+  keyDestroyed: z.boolean(),
+});
+
+export { quotaExpiredV1, quotaReservedV1, quotaSettledV1 };

@@ -53,8 +53,12 @@ export function authenticate(key: string | undefined, views: AuthViews): Princip
   if (state === "expired") {
     throw new BeamlineError("BL_API_KEY_EXPIRED", "This API key has expired; ask for a new key.");
   }
-  if (views.tenants.get(record.tenant)?.status === "disabled") {
+  const status = views.tenants.get(record.tenant)?.status;
+  if (status === "disabled") {
     throw new BeamlineError("BL_TENANT_DISABLED", "This API key's tenant is disabled.");
+  }
+  if (status === "erased") {
+    throw new BeamlineError("BL_TENANT_ERASED", "This API key's tenant was erased; it takes no requests.");
   }
   const principal: Principal = { tenant: record.tenant, apiKeyId: record.keyId };
   if (record.models !== undefined) principal.models = record.models;

@@ -1,7 +1,7 @@
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
-import { makeEvent, RequestSlots, requestSubject } from "../events/index.js";
+import { makeEvent, RequestSlots, requestSubject, requireContent } from "../events/index.js";
 import type { EventStore } from "../nats/index.js";
 import { StreamNames } from "../nats/index.js";
 import {
@@ -202,11 +202,16 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     let storedBefore: Promise<TerminalEvent | undefined> | undefined;
     if (duplicate && input.idempotencyKey !== undefined) {
       const original = await deps.store.readLast(StreamNames.requests, acceptedSubject);
-      if (original?.type === "request.accepted") {
+      const originalRequest =
+        original?.type === "request.accepted"
+          ? (original.data as EventData<"request.accepted">).request
+          : undefined;
+      // Without readable content (an erased tenant's) there is no body to compare.
+      if (original && originalRequest) {
         checkIdempotentRetry({
           requestId,
           retry: chat,
-          original: (original.data as EventData<"request.accepted">).request,
+          original: originalRequest,
           originalTimeMs: Date.parse(original.time),
           nowMs: deps.now().getTime(),
           windowMs: deps.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS,
@@ -236,7 +241,12 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
       const { completion, usage } = outcome.data as EventData<"request.completed">;
-      return { kind: "completed", completion, usage, ...(streamGap ? { streamGap } : {}) };
+      return {
+        kind: "completed",
+        completion: requireContent(completion, outcome),
+        usage,
+        ...(streamGap ? { streamGap } : {}),
+      };
     }
     const failure = requestFailureOf(outcome.data as EventData<"request.failed">);
     spanError = failure.error;

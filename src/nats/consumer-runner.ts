@@ -1,7 +1,7 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type BeamlineError, toBeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, deadLetterSubject, decodeEvent } from "../events/index.js";
+import { type BeamlineEvent, deadLetterSubject } from "../events/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import { type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import type { EventStore } from "./event-store.js";
@@ -14,6 +14,11 @@ export interface StageHandler {
   readonly name: string;
   readonly stream: string;
   handle(event: BeamlineEvent, delivery: Delivery): Promise<void>;
+  /**
+   * True when the handler needs prompts and completions (the request worker): sealed content
+   * is opened before `handle`. Others get events with content absent and skip the decryption.
+   */
+  readonly readsContent?: boolean;
   /**
    * Called once when the message's last allowed delivery failed, before it is dead-lettered:
    * the stage ends the request (request.failed) so no client waits forever.
@@ -78,7 +83,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
     const deliveryCount = msg.info.deliveryCount;
     let event: BeamlineEvent;
     try {
-      event = decodeEvent(msg.data, msg.headers);
+      event = await store.decode(msg.data, msg.headers, { open: handler.readsContent === true });
     } catch (error) {
       await deadLetter(msg, toBeamlineError(error, "BL_EVENT_INVALID"));
       metrics.stageMessages.inc({ stage: handler.name, outcome: "poison" });

@@ -1,7 +1,8 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, decodeEvent, type EncodedEvent, encodeEvent } from "../events/index.js";
+import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.js";
+import { type EventCodec, plainCodec } from "./event-codec.js";
 import { type EventSigner, SIGNATURE_HEADER } from "./event-signing.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
@@ -64,11 +65,15 @@ export class EventStore {
    */
   readonly signer: EventSigner | undefined;
 
+  /** How events become stored bytes: plain, or with content sealed (src/vault). */
+  readonly codec: EventCodec;
+
   constructor(
     readonly nc: NatsConnection,
-    options: { signer?: EventSigner | undefined } = {},
+    options: { signer?: EventSigner | undefined; codec?: EventCodec } = {},
   ) {
     this.signer = options.signer;
+    this.codec = options.codec ?? plainCodec;
     this.js = jetstream(nc);
     this.jsm = jetstreamManager(nc);
     this.publisher = new JetStreamPublisher(nc, ACK_TIMEOUT_MS);
@@ -83,9 +88,10 @@ export class EventStore {
     subject: string,
     event: BeamlineEvent,
     options: AppendOptions = {},
-    /** The event already encoded (a caller that also sends it elsewhere encodes once). */
-    encoded: EncodedEvent = encodeEvent(event),
+    /** The event already encoded for storage; by default the store's codec encodes it. */
+    encodedForStore?: EncodedEvent,
   ): Promise<AppendResult> {
+    const encoded = encodedForStore ?? (await this.codec.encode(event));
     const headers = toHeaders(encoded.headers, event.id, options.once === true);
     if (this.signer) headers.set(SIGNATURE_HEADER, this.signer.sign(subject, encoded.payload));
     const deadline = Date.now() + (options.timeoutMs ?? RETRY_FOR_MS);
@@ -113,7 +119,16 @@ export class EventStore {
     const jsm = await this.jsm;
     const stored = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
     if (!stored) return undefined;
-    return decodeEvent(stored.data, stored.header);
+    return this.codec.decode(stored.data, stored.header);
+  }
+
+  /** Decodes a stored message with the store's codec (content opened unless `open: false`). */
+  decode(
+    payload: Uint8Array,
+    headers: HeaderReader | undefined,
+    options?: { open?: boolean },
+  ): Promise<BeamlineEvent> {
+    return this.codec.decode(payload, headers, options);
   }
 
   /**
@@ -145,7 +160,7 @@ export class EventStore {
       signature: stored.header?.get(SIGNATURE_HEADER) || undefined,
       storedAt: stored.time,
     });
-    return trusted ? decodeEvent(stored.data, stored.header) : undefined;
+    return trusted ? this.codec.decode(stored.data, stored.header) : undefined;
   }
 
   /** The event stored on an exact subject (a `once` slot), or undefined. */
@@ -153,6 +168,6 @@ export class EventStore {
     const jsm = await this.jsm;
     const stored = await jsm.direct.getMessage(stream, { last_by_subj: subject });
     if (!stored) return undefined;
-    return decodeEvent(stored.data, stored.header);
+    return this.codec.decode(stored.data, stored.header);
   }
 }

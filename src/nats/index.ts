@@ -8,6 +8,8 @@ export { connectNats, inboxFor } from "./connect.js";
 export { type ConnectionPhase, ConnectionState } from "./connection-state.js";
 export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
 export { runStage } from "./consumer-runner.js";
+export type { EventCodec } from "./event-codec.js";
+export { plainCodec } from "./event-codec.js";
 export type { EventSigningKey, EventSigningSettings, EventTrust, SignedMessage } from "./event-signing.js";
 export { EventSigner, eventSigningKeyFile, loadEventSigningKey, SIGNATURE_HEADER } from "./event-signing.js";
 export { EventStore } from "./event-store.js";

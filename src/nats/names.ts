@@ -48,4 +48,6 @@ export const KvBuckets = {
   spend: "bl_spend",
   /** Producer credentials (projection of producer.* in BL_CONFIG): producer id → tenant, scope, status. */
   producers: "bl_producers",
+  /** Tenant id → its data key wrapped by the master key, or the mark that it was erased. */
+  tenantKeys: "bl_tenant_keys",
 } as const;

@@ -1,6 +1,7 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineEvent, decodeEvent } from "../events/index.js";
+import type { EventCodec } from "./event-codec.js";
 
 /** One stored event with its place in the stream. */
 export interface StoredEvent {
@@ -119,13 +120,21 @@ function nanosToIso(nanos: number): string {
  * Reads every event stored under `filter` in `stream`, in stream order, into memory. For one
  * request's or one tenant's small histories; long reads use {@link readStream}.
  */
-export async function readEvents(nc: NatsConnection, stream: string, filter: string): Promise<StoredEvent[]> {
+export async function readEvents(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  /** Opens sealed content (the store's codec); without it content stays as stored. */
+  codec?: EventCodec,
+): Promise<StoredEvent[]> {
   const out: StoredEvent[] = [];
   for await (const message of readStream(nc, { stream, filters: [filter] })) {
     out.push({
       seq: message.seq,
       subject: message.subject,
-      event: decodeEvent(message.data, message.headers),
+      event: codec
+        ? await codec.decode(message.data, message.headers)
+        : decodeEvent(message.data, message.headers),
     });
   }
   return out;

@@ -18,6 +18,7 @@ import { QuotaLedger, QuotaLog } from "../admission/index.js";
 import { loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
 import { BeamlineError } from "../errors/index.js";
+import type { ContentMode } from "../events/index.js";
 import { executionFromConfig, healthPolicyFromConfig, systemClock } from "../execution/index.js";
 import { createNatsExtensionCaller, watchExtensionRegistry } from "../extensions/index.js";
 import {
@@ -68,6 +69,7 @@ import {
   watchTenants,
 } from "../tenancy/index.js";
 import { loadEncodings } from "../tokens/index.js";
+import { openContentAtRest } from "./content.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { externalAuth, prepareEmbeddedAuth } from "./nats-auth.js";
 import { setUpProviders } from "./providers.js";
@@ -219,7 +221,16 @@ export async function startBeamline(
       { key: config.eventSigning.key, since: config.eventSigning.since, dataDir: config.dataDir },
       { create: true, now: new Date(systemClock.now()) },
     );
-    const store = new EventStore(nc, { signer: new EventSigner(signingKey) });
+    // Content at rest: the tenant's policy picks the mode, read per event from the live view.
+    let policyView:
+      | { policyFor(tenant: string): { document: { content: { store: ContentMode } } } }
+      | undefined;
+    const atRest = await openContentAtRest(config, nc, {
+      modeOf: (tenant) => policyView?.policyFor(tenant).document.content.store ?? "encrypted",
+      create: true,
+      log,
+    });
+    const store = new EventStore(nc, { signer: new EventSigner(signingKey), codec: atRest.codec });
     cleanups.push(async () => store.close());
     const needsProviders = roles.has("worker");
     const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"), { nc });
@@ -232,6 +243,7 @@ export async function startBeamline(
     // The live catalog and tenant policies: published changes apply without a restart.
     const views = await startConfigViews({ nc, store, log, seedCatalog, providers: available, now: now() });
     cleanups.push(async () => views.stop());
+    policyView = views.policies;
     const base: StageDeps = { nc, store, log, metrics, clock: systemClock };
     const healthPolicy = healthPolicyFromConfig(config);
     const quotaKv = await openQuotaKv(nc);

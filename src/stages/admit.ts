@@ -1,6 +1,6 @@
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError, type ErrorCode, ErrorCodes } from "../errors/index.js";
-import { causedBy, isEvent, requestSubject } from "../events/index.js";
+import { causedBy, isEvent, requestSubject, requireContent } from "../events/index.js";
 import {
   type ExtensionError,
   errorForOutcome,
@@ -36,15 +36,19 @@ export async function admit(
   policy: VersionedPolicy,
   redelivered = false,
 ): Promise<AdmitOutcome> {
-  if (deps.tenants.get(accepted.tenant)?.status === "disabled") {
+  const status = deps.tenants.get(accepted.tenant)?.status;
+  if (status === "disabled" || status === "erased") {
     return {
       kind: "refuse",
       stage: "admit",
-      error: new BeamlineError("BL_TENANT_DISABLED", `tenant ${accepted.tenant} is disabled`),
+      error:
+        status === "erased"
+          ? new BeamlineError("BL_TENANT_ERASED", `tenant ${accepted.tenant} was erased`)
+          : new BeamlineError("BL_TENANT_DISABLED", `tenant ${accepted.tenant} is disabled`),
     };
   }
   const pipeline = policy.document.pipeline;
-  const request = accepted.data.request;
+  const request = requireContent(accepted.data.request, accepted);
   if (pipeline.pre.length === 0 && pipeline.validate.length === 0) {
     return { kind: "continue", request, changed: false };
   }

@@ -77,10 +77,10 @@ export async function endRequest(
   terminal: TerminalEvent,
 ): Promise<TerminalEvent> {
   const subject = requestSubject(terminal.tenant, terminal.requestId, RequestSlots.terminal);
-  const encoded = encodeEvent(terminal);
-  const result = await deps.store.append(subject, terminal, { once: true }, encoded);
+  // Stored through the store's codec (content sealed); the waiting client gets it in the clear.
+  const result = await deps.store.append(subject, terminal, { once: true });
   if (!result.duplicate) {
-    notifyTerminal(deps.nc, accepted, terminal, encoded);
+    notifyTerminal(deps.nc, accepted, terminal);
     return terminal;
   }
   const stored = ((await deps.store.readLast(StreamNames.requests, subject)) ?? terminal) as TerminalEvent;

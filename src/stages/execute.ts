@@ -1,6 +1,13 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/index.js";
-import { attemptSubject, type BeamlineEvent, causedBy, isEvent, makeEvent } from "../events/index.js";
+import {
+  attemptSubject,
+  type BeamlineEvent,
+  causedBy,
+  isEvent,
+  makeEvent,
+  requireContent,
+} from "../events/index.js";
 import { type AttemptRecord, executeCandidates } from "../execution/index.js";
 import {
   type ChunkResult,
@@ -248,7 +255,7 @@ async function postProcessStream(run: ExecuteRun, record: SucceededRecord): Prom
 }
 
 async function postProcessCompletion(run: ExecuteRun, record: SucceededRecord): Promise<PostResult> {
-  const completion = record.data.completion;
+  const completion = requireContent(record.data.completion, record);
   return postResultOf(await newResponseProcessor(run).processCompletion(completion));
 }
 
@@ -271,7 +278,7 @@ function applyPostResult(record: SucceededRecord, { rejection, completion }: Pos
       extension: { name, version, stage },
     };
     // The refused answer is not kept: only that it was refused, and what it cost.
-    record.data.completion = withoutContent(record.data.completion);
+    record.data.completion = withoutContent(requireContent(record.data.completion, record));
   } else if (completion) {
     record.data.completion = completion;
   }

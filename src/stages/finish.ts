@@ -1,5 +1,5 @@
 import { BeamlineError, type ErrorCode } from "../errors/index.js";
-import { causedBy, type EventData, isEvent, makeEvent } from "../events/index.js";
+import { causedBy, type EventData, isEvent, makeEvent, requireContent } from "../events/index.js";
 import type { AcceptedEvent, TerminalEvent } from "./context.js";
 import type { AttemptEvent } from "./execute.js";
 import { failedEvent, terminalEventId } from "./terminal.js";
@@ -39,7 +39,11 @@ export function terminalForAttempt(
         ...billing,
       });
     }
-    const completion = { ...attempt.data.completion, id: attempt.requestId, model: attempt.data.model };
+    const completion = {
+      ...requireContent(attempt.data.completion, attempt),
+      id: attempt.requestId,
+      model: attempt.data.model,
+    };
     const data: EventData<"request.completed"> = {
       completion,
       provider: attempt.data.provider,

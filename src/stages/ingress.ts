@@ -135,6 +135,13 @@ async function canonicalRequest(
     );
   }
   const { replyTo, request, stream } = event.data;
+  if (!request) {
+    throw new IngressRefusal(
+      "BL_EVENT_INVALID",
+      "the request.accepted event carries no request",
+      "bad_event",
+    );
+  }
   if (replyTo !== undefined && !isReplyToAllowed(replyTo, { producerId })) {
     throw new IngressRefusal(
       "BL_REPLY_TO_FORBIDDEN",

@@ -1,5 +1,11 @@
 import { BeamlineError } from "../errors/index.js";
-import { type BeamlineEvent, isEvent, RequestSlots, requestSubject } from "../events/index.js";
+import {
+  type BeamlineEvent,
+  isEvent,
+  RequestSlots,
+  requestSubject,
+  requireContent,
+} from "../events/index.js";
 import type { Delivery, StageHandler } from "../nats/index.js";
 import { ConsumerNames, failpoint, StreamNames } from "../nats/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
@@ -51,6 +57,7 @@ export function requestWorker(deps: WorkerDeps): StageHandler {
     // Only requests a gateway or the ingress wrote are served: anyone who can publish on NATS
     // could otherwise pose as either (docs/security.md, "Producers and the envelope").
     requiresSignature: (event) => isEvent(event, "request.accepted"),
+    readsContent: true,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       if (!isEvent(event, "request.accepted")) return;
       assertStoredWhereItClaims(event, delivery.subject);
@@ -139,7 +146,12 @@ async function processRequest(
     decisionStored = storeDecision(deps, decided);
     decisionStored.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   }
-  const request = decided.data.request ?? accepted.data.request;
+  // A decision whose routed request was stored as hashes / none cannot be resumed from: the
+  // accepted request would be the wrong one (pre-processing changed it).
+  const request =
+    decided.data.request !== undefined || decided.data.atRest
+      ? requireContent(decided.data.request, decided)
+      : requireContent(accepted.data.request, accepted);
   const catalogVersion = decided.data.catalogVersion;
 
   const quota = await reserveQuota(deps, accepted, decided, policy, request);

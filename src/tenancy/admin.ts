@@ -13,6 +13,7 @@ import {
   apiKeySubject,
   type BeamlineEvent,
   configSubject,
+  type EventData,
   isEvent,
   isSafeToken,
   legacyApiKeySubject,
@@ -31,11 +32,25 @@ import {
 import { generateApiKey, hashApiKey, keyPrefix } from "./keys.js";
 
 /** A tenant as the admin API and CLI show it. */
+/** What erases a tenant's data key (the vault's `TenantKeys`); true when a key existed. */
+export interface ContentKeyEraser {
+  erase(tenant: string): Promise<boolean>;
+}
+
+/** The outcome of `eraseTenant`. */
+export interface ErasedTenant {
+  tenant: string;
+  erasedAt: string;
+  /** False when the tenant had no data key (it never stored sealed content, or was erased before). */
+  keyDestroyed: boolean;
+}
+
 export interface TenantView {
   id: string;
   name: string;
-  status: "active" | "disabled";
+  status: "active" | "disabled" | "erased";
   createdAt?: string;
+  erasedAt?: string;
   statusChangedAt?: string;
   disabledReason?: string;
 }
@@ -150,6 +165,29 @@ export class TenancyAdmin {
     const view = await this.getTenant(tenant);
     delete view.disabledReason;
     return { ...view, status: "active" };
+  }
+
+  /**
+   * Crypto-shreds a tenant (docs/security.md): destroys its data key in `bl_tenant_keys`, then
+   * records `tenant.erased`. Irreversible: the tenant's sealed content is unreadable from then
+   * on, in the streams and in every backup of them; its usage and billing stay. Running it
+   * again (after a failure between the two steps) records the event without a key to destroy.
+   */
+  async eraseTenant(
+    tenant: string,
+    keys: ContentKeyEraser,
+    input: DisableTenantInput = {},
+  ): Promise<ErasedTenant> {
+    await this.assertTenantExists(tenant);
+    const keyDestroyed = await keys.erase(tenant);
+    const data: EventData<"tenant.erased"> = { keyDestroyed };
+    if (input.reason !== undefined) data.reason = input.reason;
+    const now = this.now();
+    await this.store.append(
+      configSubject("tenant", tenant),
+      makeEvent("tenant.erased", `tenant.erased:${tenant}:${nonce()}`, this.tenantContext(tenant), data, now),
+    );
+    return { tenant, erasedAt: now.toISOString(), keyDestroyed };
   }
 
   /** Issues a key for an existing tenant. The returned `key` is the only copy there is. */
@@ -355,6 +393,7 @@ function tenantView(record: TenantRecord): TenantView {
   if (record.createdAt !== undefined) view.createdAt = record.createdAt;
   if (record.statusChangedAt !== undefined) view.statusChangedAt = record.statusChangedAt;
   if (record.disabledReason !== undefined) view.disabledReason = record.disabledReason;
+  if (record.erasedAt !== undefined) view.erasedAt = record.erasedAt;
   return view;
 }
 

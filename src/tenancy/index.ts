@@ -1,4 +1,4 @@
-export type { IssuedKey, KeyView, RotatedKey, TenantView } from "./admin.js";
+export type { ContentKeyEraser, ErasedTenant, IssuedKey, KeyView, RotatedKey, TenantView } from "./admin.js";
 export { keyViewOf, openTenancyAdmin, TenancyAdmin } from "./admin.js";
 export type {
   CreateTenantInput,

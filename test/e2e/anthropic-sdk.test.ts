@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { readRequestHistory } from "../../replay/index.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
+import { readRequestHistory } from "../support/history.js";
 
 const CHUNK_DELAY_MS = 20;
 const PROVIDER_KEY = "sk-ant-e2e-provider-key-0123456789";

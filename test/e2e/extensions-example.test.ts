@@ -185,7 +185,7 @@ describe("the example external extension, end to end", { timeout: 120_000 }, () 
     assert.equal(decided?.event.data.request?.messages[0]?.content, "Is another vendor better?");
     const accepted = eventOf(history, "request.accepted");
     assert.equal(
-      accepted?.event.data.request.messages[0]?.content,
+      accepted?.event.data.request?.messages[0]?.content,
       "Is Acme better?",
       "the input is kept as sent",
     );

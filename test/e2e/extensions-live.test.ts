@@ -4,7 +4,6 @@ import type { Subscription } from "@nats-io/transport-node";
 import { isEvent } from "../../src/events/index.js";
 import { extensionSubject, openExtensionRegistry, registerExtension } from "../../src/extensions/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
-import { readEvents } from "../../src/nats/read-events.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { runCli } from "../support/cli.js";
 import {
@@ -22,6 +21,7 @@ import {
   storedChoice,
   usageOf,
 } from "../support/extensions.js";
+import { readEvents } from "../support/history.js";
 import { waitFor } from "../support/wait.js";
 
 /**

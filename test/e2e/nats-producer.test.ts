@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { type Msg, headers as natsHeaders } from "@nats-io/transport-node";
-import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
+import { readTenantUsage } from "../../replay/index.js";
 import {
   type BeamlineEvent,
   decodeEvent,
@@ -21,6 +21,7 @@ import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/index.js";
 import { issueProducer } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
+import { readRequestHistory } from "../support/history.js";
 import { waitFor } from "../support/index.js";
 
 const TENANT = "dev";
@@ -101,7 +102,7 @@ describe("a producer publishing onto the NATS ingress", { timeout: 60_000 }, () 
     assert.equal(terminal.type, "request.completed");
     assert.equal(terminal.requestId, requestId);
     const completed = terminal.data as EventData<"request.completed">;
-    assert.deepEqual(completed.completion.choices[0]?.["message"], {
+    assert.deepEqual(completed.completion?.choices[0]?.["message"], {
       role: "assistant",
       content: `Mock provider reply to: Hello over NATS, ${requestId}`,
       refusal: null,

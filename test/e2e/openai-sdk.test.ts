@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
+import { readTenantUsage } from "../../replay/index.js";
 import { formatNanoUsd } from "../../src/catalog/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { hashApiKey } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
+import { readRequestHistory } from "../support/history.js";
 import { waitFor } from "../support/index.js";
 
 /** Spacing of the mock's streamed chunks: enough to tell "streamed live" from "sent at the end". */

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { readRequestHistory, verifyRecordedDecision } from "../../replay/index.js";
+import { verifyRecordedDecision } from "../../replay/index.js";
 import { isEvent } from "../../src/events/index.js";
 import type { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { DEV_TENANT } from "../../src/tenancy/bootstrap.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
+import { readRequestHistory } from "../support/history.js";
 import { waitFor } from "../support/index.js";
 import { signedStore } from "../support/signing.js";
 

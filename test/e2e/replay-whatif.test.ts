@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { readRequestHistory } from "../../replay/index.js";
 import { loadCatalogFile } from "../../src/catalog/index.js";
 import { isEvent } from "../../src/events/index.js";
 import { publishPolicy } from "../../src/policies/index.js";
@@ -12,6 +11,7 @@ import { DEV_TENANT } from "../../src/tenancy/bootstrap.js";
 import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { runCli } from "../support/cli.js";
+import { readRequestHistory } from "../support/history.js";
 import { signedStore } from "../support/signing.js";
 
 const mockOnly = { allowedProviders: ["mock"] };
@@ -60,7 +60,7 @@ describe("decisions verify and whatif over real requests", { timeout: 120_000 },
         // The alternative model recounts the prompt with its own tokenizer.
         estimatedPrompt: countPromptTokens(
           tokenizerFor({ provider: "mock", upstreamModel: "mock-large" }),
-          accepted.data.request,
+          accepted.data.request!,
         ),
       });
       assert.equal(terminal.data.usage.cachedTokens, 0);

@@ -8,6 +8,7 @@ import { type BeamlineConfig, type BeamlineConfigInput, loadConfig } from "../..
 import type { EventStore } from "../../src/nats/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
+import { TEST_MASTER_KEY } from "./cli.js";
 import { type NatsServer, startNatsServer } from "./nats-server.js";
 import { signedStore, TEST_EVENT_SIGNING_KEY } from "./signing.js";
 import { waitFor } from "./wait.js";
@@ -71,6 +72,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       requestTimeoutMs: 20_000,
       dataDir,
       eventSigning: { key: TEST_EVENT_SIGNING_KEY },
+      contentAtRest: { masterKey: TEST_MASTER_KEY },
       ...rest,
       natsUrl: server.url,
       // Never the environment's OPENAI_API_KEY: tests only talk to the mock.

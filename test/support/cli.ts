@@ -5,9 +5,18 @@ import { TEST_EVENT_SIGNING_KEY } from "./signing.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** The test process's environment without Beamline or provider settings, so the machine's own configuration never leaks into a child. */
+/**
+ * The master key of every test Beamline (in-process and child processes) and every CLI run:
+ * fixed, so a command can open what a test Beamline sealed. Never a real deployment's key.
+ */
+export const TEST_MASTER_KEY = Buffer.alloc(32, 0x42).toString("base64");
+
+/**
+ * The test process's environment without Beamline or provider settings, so the machine's own
+ * configuration never leaks into a child; only the test master key is set.
+ */
 export function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = { BEAMLINE_MASTER_KEY: TEST_MASTER_KEY };
   for (const [name, value] of Object.entries(process.env)) {
     if (!/^(BEAMLINE_|OPENAI_|ANTHROPIC_|GEMINI_|NATS_|LOG_LEVEL$)/.test(name)) env[name] = value;
   }

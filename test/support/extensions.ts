@@ -1,13 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { readRequestHistory } from "../../replay/index.js";
 import { type BeamlineEvent, isEvent, usageSubject } from "../../src/events/index.js";
 import { StreamNames } from "../../src/nats/names.js";
-import { readEvents, type StoredEvent } from "../../src/nats/read-events.js";
+import type { StoredEvent } from "../../src/nats/read-events.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import type { TestBeamline } from "./beamline.js";
+import { readEvents, readRequestHistory } from "./history.js";
 import { signedStore } from "./signing.js";
 import { waitFor } from "./wait.js";
 

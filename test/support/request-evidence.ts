@@ -1,9 +1,9 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { readRequestHistory } from "../../replay/index.js";
 import { type BeamlineEvent, type EventData, isEvent, usageSubject } from "../../src/events/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
-import { readEvents, type StoredEvent } from "../../src/nats/read-events.js";
+import type { StoredEvent } from "../../src/nats/read-events.js";
+import { readEvents, readRequestHistory } from "./history.js";
 import { waitFor } from "./wait.js";
 
 type AttemptEvent = BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;

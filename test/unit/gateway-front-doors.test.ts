@@ -465,7 +465,7 @@ describe("the model check follows the live catalog and the tenant's policy", () 
         assert.equal(answer.statusCode, 200, `${model}: ${answer.body}`);
       }
       assert.deepEqual(
-        accepted.map((event) => event.data.request.model),
+        accepted.map((event) => event.data.request?.model),
         ["mock-small", "smart", "auto", "cheap", "best"],
       );
       const unknown = await post(app, door, { model: "gpt-9" });

@@ -66,7 +66,7 @@ describe("quota admission's estimate", () => {
       accepted,
       decided(["cheap-small", "big-vision", "mid-eu"]),
       limited,
-      accepted.data.request,
+      accepted.data.request!,
     );
     assert.equal(outcome.admitted, true);
     assert.equal(calls.length, 1);
@@ -82,7 +82,7 @@ describe("quota admission's estimate", () => {
       accepted,
       decided(["cheap-small"]),
       policy({}),
-      accepted.data.request,
+      accepted.data.request!,
     );
     assert.deepEqual(outcome, { admitted: true, reserved: false });
     assert.equal(calls.length, 0);
@@ -95,7 +95,7 @@ describe("quota admission's estimate", () => {
       accepted,
       decided(["retired-model"]),
       limited,
-      accepted.data.request,
+      accepted.data.request!,
     );
     assert.equal(outcome.admitted, false);
     assert.equal(!outcome.admitted && outcome.error.code, "BL_NO_ELIGIBLE_MODEL");

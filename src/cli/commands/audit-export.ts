@@ -14,6 +14,7 @@ import {
 import { loadConfigFromEnv } from "../../config/index.js";
 import { BeamlineError } from "../../errors/index.js";
 import { assertRequestId, assertTenantId } from "../../events/index.js";
+import { contentOpener } from "../../runtime/index.js";
 import { connectForCommand } from "../nats-target.js";
 import { startProgress } from "../progress.js";
 import { formatTable } from "../table.js";
@@ -61,7 +62,12 @@ export function registerAuditExportCommands(program: Command): void {
         const chunks = await openTenantExport(
           nc,
           { tenant: options.tenant, ...range, requestId: options.request, types: options.types },
-          { onProgress: (read, total) => progress.update(read, total), onEvent: () => count++ },
+          {
+            onProgress: (read, total) => progress.update(read, total),
+            onEvent: () => count++,
+            // Prompts and completions opened with this machine's master key, else marked encrypted / erased.
+            openContent: await contentOpener(config, nc),
+          },
         );
         // The file is opened once the request is valid: a refused export leaves no empty file.
         if (options.out) out = createWriteStream(options.out);
@@ -101,7 +107,10 @@ export function registerAuditExportCommands(program: Command): void {
       const records: HistoryRecord[] = [];
       try {
         // One request's history is small (a few dozen events): held whole to compute offsets.
-        for await (const record of readTenantHistory(nc, { tenant, requestId })) records.push(record);
+        const openContent = await contentOpener(config, nc);
+        for await (const record of readTenantHistory(nc, { tenant, requestId }, { openContent })) {
+          records.push(record);
+        }
       } finally {
         await nc.close();
       }

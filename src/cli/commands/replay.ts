@@ -1,3 +1,4 @@
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Command } from "commander";
 import { type DecisionMismatch, runWhatIf, verifyDecisions, type WhatIfRun } from "../../../replay/index.js";
 import { formatNanoUsd, type ModelCatalog, parseCatalog } from "../../catalog/index.js";
@@ -5,6 +6,7 @@ import { loadConfigFromEnv } from "../../config/index.js";
 import { BeamlineError } from "../../errors/index.js";
 import { assertTenantId } from "../../events/index.js";
 import { parsePolicyDocument, type VersionedPolicy } from "../../routing/index.js";
+import { openContentAtRest } from "../../runtime/index.js";
 import { connectForCommand } from "../nats-target.js";
 import { startProgress } from "../progress.js";
 import { formatTable } from "../table.js";
@@ -44,7 +46,9 @@ export function registerReplayCommands(program: Command): void {
       const nc = await connectForCommand(loadConfigFromEnv(), "decisions-verify");
       const progress = startProgress("decisions");
       try {
+        const codec = await contentCodec(nc);
         const result = await verifyDecisions(nc, {
+          decode: (payload, headers) => codec.decode(payload, headers),
           ...(options.tenant ? { tenant: options.tenant } : {}),
           ...range,
           onProgress: (read, total) => progress.update(read, total),
@@ -59,7 +63,7 @@ export function registerReplayCommands(program: Command): void {
         process.stdout.write(
           options.json
             ? `${JSON.stringify({ kind: "summary", ...result })}\n`
-            : `${result.identical} of ${result.decisions} decisions re-derived identically\n`,
+            : `${result.identical} of ${result.decisions} decisions re-derived identically${result.unreadable > 0 ? ` (${result.unreadable} not verifiable: their content is erased or sealed without a master key here)` : ""}\n`,
         );
         if (result.mismatched > 0) process.exitCode = 1;
       } finally {
@@ -98,7 +102,9 @@ export function registerReplayCommands(program: Command): void {
       const nc = await connectForCommand(loadConfigFromEnv(), "whatif");
       const progress = startProgress("requests");
       try {
+        const codec = await contentCodec(nc);
         const run = await runWhatIf(nc, {
+          decode: (payload, headers) => codec.decode(payload, headers),
           tenant,
           alternative: { ...(policy ? { policy } : {}), ...(catalog ? { catalog } : {}) },
           ...range,
@@ -172,9 +178,21 @@ function formatWhatIf({ report, skipped }: WhatIfRun): string {
     for (const r of report.refusals)
       text += `  ${r.requests} × ${r.code}: ${r.reason} (e.g. ${r.examples.join(", ")})\n`;
   }
-  const skippedTotal = skipped.undecided + skipped.missingDocuments + skipped.incomplete;
+  const skippedTotal = skipped.undecided + skipped.missingDocuments + skipped.incomplete + skipped.unreadable;
   if (skippedTotal > 0) {
-    text += `not replayed: ${skipped.undecided} without a recorded decision, ${skipped.missingDocuments} naming a policy or catalog version missing from the log, ${skipped.incomplete} incomplete in the window\n`;
+    text += `not replayed: ${skipped.undecided} without a recorded decision, ${skipped.missingDocuments} naming a policy or catalog version missing from the log, ${skipped.incomplete} incomplete in the window, ${skipped.unreadable} whose content is erased or sealed without a master key here\n`;
   }
   return text;
+}
+
+/**
+ * The store codec for a command that re-routes recorded requests: the engine re-counts the
+ * prompt, so sealed content is opened with this machine's master key when it has one.
+ */
+async function contentCodec(nc: NatsConnection) {
+  const { codec } = await openContentAtRest(loadConfigFromEnv(), nc, {
+    modeOf: () => "encrypted",
+    create: false,
+  });
+  return codec;
 }

@@ -118,10 +118,20 @@ export const routingSchema = z.object({
     .default({}),
 });
 
+/**
+ * How the tenant's prompts and completions are kept in the log (docs/security.md): sealed with
+ * the tenant's data key (`encrypted`), as SHA-256 digests only (`hashes`), or not at all
+ * (`none`). Metadata is stored in the clear in every mode.
+ */
+export const contentStoreSchema = z.strictObject({
+  store: z.enum(["encrypted", "hashes", "none"]).default("encrypted"),
+});
+
 export const policyDocumentSchema = z.strictObject({
   routing: routingSchema.prefault({}),
   pipeline: pipelineSchema.prefault({}),
   limits: quotaLimitsSchema.prefault({}),
+  content: contentStoreSchema.prefault({}),
 });
 
 export type Strategy = z.infer<typeof strategySchema>;

@@ -1,0 +1,31 @@
+import {
+  type BeamlineEvent,
+  decodeEvent,
+  type EncodedEvent,
+  encodeEvent,
+  type HeaderReader,
+} from "../events/index.js";
+
+/**
+ * How the event store turns events into stored bytes and back. The plain codec stores events
+ * as they are; the content vault (`src/vault`) seals prompts and completions on the way in and
+ * opens them on the way out, so stages never see the difference.
+ */
+export interface EventCodec {
+  encode(event: BeamlineEvent): EncodedEvent | Promise<EncodedEvent>;
+  /**
+   * `open: false` skips opening sealed content: the event comes back with its content fields
+   * absent and `atRest` set, which is all a reader of metadata (billing, projectors) needs.
+   */
+  decode(
+    payload: Uint8Array,
+    headers: HeaderReader | undefined,
+    options?: { open?: boolean },
+  ): Promise<BeamlineEvent>;
+}
+
+/** Stores events as they are (no content sealing). */
+export const plainCodec: EventCodec = {
+  encode: encodeEvent,
+  decode: async (payload, headers) => decodeEvent(payload, headers),
+};
