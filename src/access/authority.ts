@@ -164,6 +164,11 @@ async function readSeed(dir: string, file: string): Promise<KeyPair> {
   return fromSeed(encoder.encode((await readFile(join(dir, file), "utf8")).trim()));
 }
 
+/** Whether `dataDir` holds a NATS authority (Beamline's own auth runs this deployment's NATS). */
+export async function hasAuthority(dataDir: string): Promise<boolean> {
+  return exists(join(authorityDir(dataDir), FILES.state));
+}
+
 /**
  * Opens the authority of `dataDir`, creating it on first use (`created` then says so, and the
  * caller prints where the new credentials are, once). Without `create`, a missing authority is

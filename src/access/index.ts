@@ -8,6 +8,7 @@ export type { CredentialRecord, IssuedCredential, NatsAuthority } from "./author
 export {
   adminCredsPath,
   authorityDir,
+  hasAuthority,
   mintCredential,
   openAuthority,
   revokeCredential,

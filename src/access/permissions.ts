@@ -76,6 +76,8 @@ export const DURABLES: ReadonlyArray<{ stream: string; durable: string }> = [
   { stream: StreamNames.config, durable: ConsumerNames.configDocumentsProjector },
   { stream: StreamNames.quota, durable: ConsumerNames.quotaProjector },
   { stream: StreamNames.usage, durable: ConsumerNames.spendProjector },
+  { stream: StreamNames.config, durable: ConsumerNames.producersProjector },
+  { stream: StreamNames.ingress, durable: ConsumerNames.ingress },
 ];
 
 const ALL_STREAMS = Object.values(StreamNames);
@@ -99,6 +101,8 @@ const ROUTER_COMMON: Grant[] = [
   { kind: "inspect" },
   read(StreamNames.config),
   ...kvRead(KvBuckets.policies, KvBuckets.catalog, KvBuckets.quota),
+  // Every process opens the tenants' wrapped data keys (content at rest, src/vault).
+  ...kvRead(KvBuckets.tenantKeys),
 ];
 
 /**
@@ -116,13 +120,18 @@ export const ROLE_GRANTS: Readonly<Record<NatsRole, readonly Grant[]>> = {
     read(StreamNames.requests),
     read(StreamNames.usage),
     ...kvRead(KvBuckets.apiKeys, KvBuckets.tenants, KvBuckets.spend),
+    // A tenant's data key is created on its first sealed write (an atomic KV create).
+    ...kvWrite(KvBuckets.tenantKeys),
   ],
   worker: [
     ...ROUTER_COMMON,
     consume(StreamNames.requests, ConsumerNames.worker),
+    // The ingress stage: producers' requests in, the checked request.accepted out.
+    consume(StreamNames.ingress, ConsumerNames.ingress),
     read(StreamNames.requests),
     read(StreamNames.quota),
     publish(
+      slot(RequestSlots.accepted),
       slot(RequestSlots.decided),
       slot(`${RequestSlots.attempt}.*`),
       slot(RequestSlots.terminal),
@@ -133,9 +142,9 @@ export const ROLE_GRANTS: Readonly<Record<NatsRole, readonly Grant[]>> = {
       `${SubjectRoots.live}.>`,
       "bl.ext.>",
     ),
-    ...kvRead(KvBuckets.apiKeys, KvBuckets.tenants, KvBuckets.extensions),
+    ...kvRead(KvBuckets.apiKeys, KvBuckets.tenants, KvBuckets.extensions, KvBuckets.producers),
     // Half-open probe leases are compare-and-set writes on the health bucket.
-    ...kvWrite(KvBuckets.health),
+    ...kvWrite(KvBuckets.health, KvBuckets.tenantKeys),
   ],
   billing: [
     ...ROUTER_COMMON,
@@ -160,6 +169,7 @@ export const ROLE_GRANTS: Readonly<Record<NatsRole, readonly Grant[]>> = {
       KvBuckets.policies,
       KvBuckets.catalog,
       KvBuckets.spend,
+      KvBuckets.producers,
     ),
   ],
   notary: [

@@ -1,5 +1,13 @@
 import type { Command } from "commander";
-import { loadConfigFromEnv } from "../../config/index.js";
+import {
+  hasAuthority,
+  mintProducerCredentials,
+  type NatsAuthority,
+  openAuthority,
+  revokeNatsUser,
+} from "../../access/index.js";
+import { type BeamlineConfig, loadConfigFromEnv } from "../../config/index.js";
+import { runningEmbeddedNatsUrl } from "../../runtime/index.js";
 import {
   type IssuedProducer,
   openProducerAdmin,
@@ -121,11 +129,46 @@ export async function producersRevoke(
   return view;
 }
 
-async function withProducerAdmin(action: (admin: ProducerAdmin) => Promise<unknown>): Promise<void> {
+/**
+ * The data directory's NATS authority, when this deployment runs NATS with Beamline's own
+ * auth (the embedded server, or docker-compose's shared volume); undefined without one, and
+ * then producers are identified by their ingress subject alone (NATS without auth).
+ */
+async function producerAuthority(config: BeamlineConfig): Promise<NatsAuthority | undefined> {
+  if (!(await hasAuthority(config.dataDir))) return undefined;
+  return (await openAuthority(config.dataDir, { create: false })).authority;
+}
+
+/** Mints a producer's NATS user with exactly its grant's subjects (shown once, never stored). */
+function minterFor(authority: NatsAuthority): ProducerCredentialMinter {
+  return async (grant) => {
+    const readUsage = grant.subscribe.some((subject) => subject.startsWith("bl.usage."));
+    const issued = await mintProducerCredentials(authority, grant.tenant, grant.producerId, { readUsage });
+    return { credentialId: issued.record.id, inboxPrefix: issued.record.inboxPrefix, creds: issued.creds };
+  };
+}
+
+/**
+ * Revokes every NATS user minted for `producerId` and pushes the account update, so the server
+ * closes its connections within seconds (the ingress already refuses it through the registry).
+ */
+async function revokeProducerUsers(config: BeamlineConfig, authority: NatsAuthority, producerId: string) {
+  const servers = config.natsUrl ?? (await runningEmbeddedNatsUrl(config.dataDir));
+  const live = authority.state.credentials.filter((c) => c.producerId === producerId && !c.revokedAt);
+  for (const record of live) await revokeNatsUser(authority, record.publicKey, servers?.split(","));
+}
+
+async function withProducerAdmin(
+  action: (
+    admin: ProducerAdmin,
+    auth: { config: BeamlineConfig; authority: NatsAuthority | undefined },
+  ) => Promise<unknown>,
+): Promise<void> {
   const config = loadConfigFromEnv();
   const nc = await connectForCommand(config, "producers");
   try {
-    await action(await openProducerAdmin(await signedStoreForCommand(config, nc)));
+    const authority = await producerAuthority(config);
+    await action(await openProducerAdmin(await signedStoreForCommand(config, nc)), { config, authority });
   } finally {
     await nc.close();
   }
@@ -151,8 +194,13 @@ export function registerProducersCommand(program: Command): void {
     .action((options: ProducersIssueOptions & { models?: string[] }) => {
       const { models, ...rest } = options;
       const model = [...(rest.model ?? []), ...(models ?? [])];
-      return withProducerAdmin((admin) =>
-        producersIssue(admin, model.length > 0 ? { ...rest, model } : rest),
+      return withProducerAdmin((admin, { authority }) =>
+        producersIssue(
+          admin,
+          model.length > 0 ? { ...rest, model } : rest,
+          processOutput,
+          authority ? minterFor(authority) : undefined,
+        ),
       );
     });
   producers
@@ -168,6 +216,9 @@ export function registerProducersCommand(program: Command): void {
     .description("revoke a producer: the ingress refuses its requests within a second")
     .option("--json", "print JSON")
     .action((producerId: string, options: JsonOption) =>
-      withProducerAdmin((admin) => producersRevoke(admin, producerId, options)),
+      withProducerAdmin(async (admin, { config, authority }) => {
+        await producersRevoke(admin, producerId, options);
+        if (authority) await revokeProducerUsers(config, authority, producerId);
+      }),
     );
 }
