@@ -116,10 +116,8 @@ describe("NATS permissions per role (real nats-server, operator mode)", () => {
     await js.publish("bl.req.acme.r-acme.decided", enc.encode("{}"));
     const jsm = await jetstreamManager(nc);
     await assert.rejects(jsm.streams.purge("BL_REQUESTS"), refused("$JS.API.STREAM.PURGE.BL_REQUESTS"));
-    await assert.rejects(
-      js.publish("bl.req.acme.r-x.accepted", enc.encode("{}")),
-      refused("bl.req.acme.r-x.accepted"),
-    );
+    // The worker writes `accepted` only as the producers' ingress does; usage is billing's.
+    await assert.rejects(js.publish("bl.usage.acme.r-x", enc.encode("{}")), refused("bl.usage.acme.r-x"));
     await assert.rejects(js.publish("bl.cfg.tenant.acme", enc.encode("{}")), refused("bl.cfg.tenant.acme"));
     const keys = await new Kvm(nc).open("bl_apikeys");
     assert.ok(await keys.get("somekey"), "the worker reads API keys");
