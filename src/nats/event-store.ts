@@ -50,6 +50,27 @@ function toHeaders(entries: Record<string, string>, msgId: string, once: boolean
   return h;
 }
 
+/** Header bytes beyond the event's own headers: the write-once check or message id, the signature. */
+const HEADER_SLACK_BYTES = 256;
+
+/**
+ * A message over the server's `max_payload` is refused by nats-server (which closes the
+ * connection), so it could never be stored: say so at once, as a client error, instead of
+ * retrying until the write times out. Sealed content grows by a third (base64), so a request
+ * the HTTP body limit let through can still be too large here.
+ */
+function assertWithinMaxPayload(nc: NatsConnection, event: BeamlineEvent, encoded: EncodedEvent): void {
+  const limit = nc.info?.max_payload;
+  if (limit === undefined) return;
+  let size = encoded.payload.length + HEADER_SLACK_BYTES;
+  for (const [name, value] of Object.entries(encoded.headers)) size += name.length + value.length + 4;
+  if (size <= limit) return;
+  throw new BeamlineError(
+    "BL_BODY_TOO_LARGE",
+    `The ${event.type} event would be ${size} bytes as stored, over the NATS server's max_payload of ${limit} bytes: send a smaller request, or raise max_payload on the server.`,
+  );
+}
+
 /**
  * Appends and reads events. A `once` slot is guarded by a per-subject sequence check, which
  * holds forever; any other write carries the event id as its JetStream message id, so a
@@ -94,6 +115,7 @@ export class EventStore {
     const encoded = encodedForStore ?? (await this.codec.encode(event));
     const headers = toHeaders(encoded.headers, event.id, options.once === true);
     if (this.signer) headers.set(SIGNATURE_HEADER, this.signer.sign(subject, encoded.payload));
+    assertWithinMaxPayload(this.nc, event, encoded);
     const deadline = Date.now() + (options.timeoutMs ?? RETRY_FOR_MS);
     let delayMs = 50;
     for (;;) {
