@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type ModelCatalog, parseCatalog } from "../src/catalog/index.js";
 import { BeamlineError } from "../src/errors/index.js";
 import { isEvent, requireContent } from "../src/events/index.js";
-import { readEvents, StreamNames } from "../src/nats/index.js";
+import { type EventCodec, readEvents, StreamNames } from "../src/nats/index.js";
 import { CATALOG_SUBJECT, readPolicyVersion } from "../src/policies/index.js";
 import {
   DEFAULT_POLICY_ID,
@@ -31,14 +31,17 @@ export async function readCatalogVersion(
  * Re-runs the routing decision of one recorded request: reads its `request.accepted` and
  * `route.decided` events, the policy version and the catalog version the decision names, and
  * reports whether the policy engine decides the same today. Throws `BL_NOT_FOUND` when the
- * request, its decision, or the documents it names are not in the log.
+ * request, its decision, or the documents it names are not in the log, and `BL_CONTENT_UNREADABLE`
+ * when the request is sealed and no `codec` (one holding the master key) opens it.
  */
 export async function verifyRecordedDecision(
   nc: NatsConnection,
   tenant: string,
   requestId: string,
+  /** Opens sealed content (the store's codec); without it only unsealed requests verify. */
+  codec?: EventCodec,
 ): Promise<DecisionVerification> {
-  const history = await readRequestHistory(nc, tenant, requestId);
+  const history = await readRequestHistory(nc, tenant, requestId, codec);
   const accepted = history.map((s) => s.event).find((e) => isEvent(e, "request.accepted"));
   const decided = history.map((s) => s.event).find((e) => isEvent(e, "route.decided"));
   if (!accepted || !isEvent(accepted, "request.accepted") || !decided || !isEvent(decided, "route.decided")) {

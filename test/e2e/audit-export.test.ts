@@ -194,8 +194,14 @@ describe("tenant history export", { timeout: 300_000 }, () => {
   it("carries the data whole: the request's long message is not cut", async () => {
     const lines = await exportCli("--request", plainRequestId, "--types", "request.accepted");
     assert.equal(lines.length, 1);
-    const data = lines[0]!.data as { request: { messages: Array<{ content: string }> } };
-    assert.equal(data.request.messages[0]!.content, LONG_TEXT);
+    // The line's `data` is the event as stored (its request sealed); the export opens the
+    // content with the master key into `content.data`, whole.
+    const line = lines[0]!;
+    assert.equal((line.data as { request?: unknown }).request, undefined, "the stored data holds no prompt");
+    assert.equal((line.data as { atRest?: { mode: string } }).atRest?.mode, "encrypted");
+    assert.equal(line.content?.state, "decrypted");
+    const opened = line.content?.data as { request: { messages: Array<{ content: string }> } } | undefined;
+    assert.equal(opened?.request.messages[0]?.content, LONG_TEXT);
   });
 
   it("keeps only the asked types, and only the asked request's events", async () => {

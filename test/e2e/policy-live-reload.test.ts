@@ -7,7 +7,7 @@ import type { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { DEV_TENANT } from "../../src/tenancy/bootstrap.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
-import { readRequestHistory } from "../support/history.js";
+import { readRequestHistory, testContentCodec } from "../support/history.js";
 import { waitFor } from "../support/index.js";
 import { signedStore } from "../support/signing.js";
 
@@ -117,7 +117,12 @@ describe("a tenant policy changes live, without a restart", { timeout: 60_000 },
 
     // Each recorded decision reproduces from the log: its policy version, its catalog version.
     for (const requestId of [first.requestId, switched.requestId]) {
-      const verification = await verifyRecordedDecision(beamline.nc, DEV_TENANT, requestId);
+      const verification = await verifyRecordedDecision(
+        beamline.nc,
+        DEV_TENANT,
+        requestId,
+        await testContentCodec(beamline.nc),
+      );
       assert.deepEqual(verification, { identical: true, differences: [] }, `decision of ${requestId}`);
     }
   });

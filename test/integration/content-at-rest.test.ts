@@ -93,7 +93,7 @@ describe("content at rest", { timeout: 120_000 }, () => {
   });
 
   it("keeps only SHA-256 digests of results for a tenant whose policy says `hashes`", async () => {
-    await publishPolicy(new EventStore(beamline.nc), "dev", { content: { store: "hashes" } }, new Date());
+    await publishPolicy(beamline.store, "dev", { content: { store: "hashes" } }, new Date());
     const { marker, answer, requestId } = await waitForMode("hashes");
     assert.equal((await rawLog(beamline)).filter((bytes) => bytes.includes(marker)).length, 0);
     const terminal = await codec.decode((await stored(requestId, RequestSlots.terminal)).data, undefined);
@@ -109,7 +109,7 @@ describe("content at rest", { timeout: 120_000 }, () => {
   });
 
   it("keeps no trace of results for a tenant whose policy says `none`", async () => {
-    await publishPolicy(new EventStore(beamline.nc), "dev", { content: { store: "none" } }, new Date());
+    await publishPolicy(beamline.store, "dev", { content: { store: "none" } }, new Date());
     const { marker, requestId } = await waitForMode("none");
     assert.equal((await rawLog(beamline)).filter((bytes) => bytes.includes(marker)).length, 0);
     const attempt = decodeEvent((await stored(requestId, `${RequestSlots.attempt}.1`)).data);

@@ -202,6 +202,7 @@ describe("beamline decisions verify over a large history", { timeout: 180_000 },
       decisions: DECISIONS / 2,
       identical: DECISIONS / 2,
       mismatched: 0,
+      unreadable: 0,
     });
   });
 
@@ -249,6 +250,7 @@ describe("beamline decisions verify over a large history", { timeout: 180_000 },
           decisions: DECISIONS / 2 + 1,
           identical: DECISIONS / 2,
           mismatched: 1,
+          unreadable: 0,
         });
         return true;
       },
