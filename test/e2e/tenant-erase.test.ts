@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { Kvm } from "@nats-io/kv";
 import OpenAI from "openai";
 import { auditLineSchema } from "../../replay/index.js";
-import { EventStore, KvBuckets, readStream, StreamNames } from "../../src/nats/index.js";
+import { KvBuckets, readStream, StreamNames } from "../../src/nats/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { defaultMasterKeyFile } from "../../src/vault/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
@@ -43,7 +43,8 @@ describe("erasing a tenant", { timeout: 180_000 }, () => {
     const keyFile = defaultMasterKeyFile(beamline.config.dataDir);
     masterKey = (await readFile(keyFile, "utf8")).trim();
     keyEnv = { BEAMLINE_MASTER_KEY: masterKey };
-    const admin = await openTenancyAdmin(new EventStore(beamline.nc));
+    // Signed, as `tenants create` writes it: the worker serves no tenant whose creation is unsigned.
+    const admin = await openTenancyAdmin(beamline.store);
     await admin.createTenant({ id: "gone", name: "Leaving" });
     const key = (await admin.issueKey("gone", { label: "e2e" })).key;
     goneClient = new OpenAI({ baseURL: `${beamline.baseUrl}/v1`, apiKey: key, maxRetries: 0 });

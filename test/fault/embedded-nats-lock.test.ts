@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { adminCredsPath, authFromCredsFile } from "../../src/access/index.js";
 import { StreamNames } from "../../src/nats/index.js";
 import { isAlive, natsServersOnStore } from "../../src/runtime/process-info.js";
 import { TEST_DEV_KEY } from "../support/beamline.js";
@@ -60,10 +61,13 @@ describe("one embedded nats-server per data folder", () => {
     return response.headers.get("x-request-id") ?? "";
   };
 
-  /** Every message of BL_REQUESTS, read from the server the data folder's nats.url names. */
+  /**
+   * Every message of BL_REQUESTS, read from the server the data folder's nats.url names, as the
+   * CLI reads it: with the data folder's admin credential (the embedded server runs with auth).
+   */
   const storedRequests = async (): Promise<StoredMessage[]> => {
     const url = (await readFile(join(dataDir, "nats.url"), "utf8")).trim();
-    const nc = await connect({ servers: url });
+    const nc = await connect({ servers: url, ...(await authFromCredsFile(adminCredsPath(dataDir))) });
     try {
       const jsm = await jetstreamManager(nc);
       const info = await jsm.streams.info(StreamNames.requests);

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -12,6 +11,7 @@ import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
 import { createTestTenant, signedStore } from "../support/signing.js";
+import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
  * Kill the worker between any two steps: on restart the request completes exactly once —
@@ -32,43 +32,16 @@ const FAILPOINTS = [
 
 const WORKER_ROLES = "worker,billing";
 
-interface Worker {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
-function startWorker(natsUrl: string, failpoints: string): Worker {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "start", "--roles", WORKER_ROLES],
-    {
-      env: {
-        ...process.env,
-        NATS_URL: natsUrl,
-        BEAMLINE_ACK_WAIT_MS: "1000",
-        BEAMLINE_METRICS_PORT: "0",
-        BEAMLINE_FAILPOINTS: failpoints,
-        LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    output += d.toString();
+/**
+ * A worker process as the deployment runs it (its signing key and master key, metrics on a free
+ * port), with `failpoints` armed.
+ */
+function startWorker(natsUrl: string, failpoints: string): BeamlineProcess {
+  return startBeamlineProcess(WORKER_ROLES, {
+    NATS_URL: natsUrl,
+    BEAMLINE_ACK_WAIT_MS: "1000",
+    BEAMLINE_FAILPOINTS: failpoints,
   });
-  child.stderr?.on("data", (d: Buffer) => {
-    output += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, exited, output: () => output };
-}
-
-async function stopWorker(worker: Worker): Promise<void> {
-  if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
-  worker.child.kill("SIGTERM");
-  await worker.exited;
 }
 
 describe("kill between steps", () => {
@@ -120,7 +93,7 @@ describe("kill between steps", () => {
         });
         assert.equal(crashing.child.signalCode, "SIGKILL", crashing.output());
       } finally {
-        await stopWorker(crashing);
+        await crashing.stop();
       }
 
       const recovering = startWorker(server.url, "");
@@ -140,7 +113,7 @@ describe("kill between steps", () => {
           );
         }
       } finally {
-        await stopWorker(recovering);
+        await recovering.stop();
       }
 
       const history = await readRequestHistory(nc, tenant, requestId);

@@ -14,10 +14,11 @@ import { admissionEstimate, usdToNano } from "../../src/quotas/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { countPromptTokens, tokenizerFor } from "../../src/tokens/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
+import { cleanEnv } from "../support/cli.js";
 import { readEvents } from "../support/history.js";
 import { waitFor } from "../support/index.js";
 import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
-import { signedStore } from "../support/signing.js";
+import { signedStore, TEST_EVENT_SIGNING_KEY } from "../support/signing.js";
 
 /**
  * Quotas hold under concurrency with real processes: 4 worker instances (worker + billing
@@ -61,8 +62,11 @@ function startWorker(natsUrl: string, env: Record<string, string>): Worker {
     process.execPath,
     ["--import", "tsx", "src/cli/main.ts", "start", "--roles", "worker,billing"],
     {
+      // As the deployment runs a worker: a clean environment with its master key and event
+      // signing key, metrics on a free port.
       env: {
-        ...process.env,
+        ...cleanEnv(),
+        BEAMLINE_EVENT_SIGNING_KEY: TEST_EVENT_SIGNING_KEY,
         NATS_URL: natsUrl,
         BEAMLINE_ACK_WAIT_MS: String(ACK_WAIT_MS),
         BEAMLINE_METRICS_PORT: "0",

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { BeamlineError } from "../../errors/index.js";
-import { EventStore } from "../../nats/index.js";
 import {
   disableTenantInputSchema,
   type ErasedTenant,
@@ -10,7 +9,7 @@ import {
   tenantIdSchema,
 } from "../../tenancy/index.js";
 import { TenantKeys } from "../../vault/index.js";
-import { connectForCommand } from "../nats-target.js";
+import { connectForCommand, signedStoreForCommand } from "../nats-target.js";
 import { type CommandOutput, processOutput } from "../table.js";
 
 interface EraseOptions {
@@ -42,7 +41,8 @@ export async function tenantsErase(
   const config = loadConfigFromEnv();
   const nc = await connectForCommand(config, "tenants-erase");
   try {
-    const admin = await openTenancyAdmin(new EventStore(nc));
+    // Signed, as every configuration write: the projectors ignore an unsigned tenant.erased.
+    const admin = await openTenancyAdmin(await signedStoreForCommand(config, nc));
     const keys = await TenantKeys.open(nc, undefined, { cacheMaxEntries: 1, cacheTtlMs: 1 });
     const erased = await admin.eraseTenant(tenant, keys, input);
     if (options.json) output.out(`${JSON.stringify(erased, null, 2)}\n`);
