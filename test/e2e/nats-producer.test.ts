@@ -8,13 +8,9 @@ import {
   type BeamlineEvent,
   decodeEvent,
   type EventData,
-  EventHeaders,
   encodeEvent,
   ingressSubject,
-  JSON_CONTENT_TYPE,
   liveInboxPrefix,
-  makeEvent,
-  RequestSlots,
 } from "../../src/events/index.js";
 import { newRequestId } from "../../src/gateway/request-id.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
@@ -23,23 +19,12 @@ import { issueProducer } from "../../src/tenancy/index.js";
 import { startTestBeamline, type TestBeamline, waitForConsumerCaughtUp } from "../support/beamline.js";
 import { readRequestHistory } from "../support/history.js";
 import { waitFor } from "../support/index.js";
+import { producerJsonHeaders, producerRequestEvent } from "../support/producer-events.js";
 
 const TENANT = "dev";
 
 function acceptedEvent(requestId: string, replyTo: string, stream = false, tenant = TENANT) {
-  const data: EventData<"request.accepted"> = {
-    request: { model: "mock-small", messages: [{ role: "user", content: `Hello over NATS, ${requestId}` }] },
-    frontDoor: "nats",
-    stream,
-    replyTo,
-  };
-  return makeEvent(
-    "request.accepted",
-    `${requestId}:${RequestSlots.accepted}`,
-    { tenant, requestId, correlationId: requestId },
-    data,
-    new Date(),
-  );
+  return producerRequestEvent(tenant, requestId, replyTo, stream);
 }
 
 /** What a waiting producer receives on its reply inbox. */
@@ -80,21 +65,13 @@ describe("a producer publishing onto the NATS ingress", { timeout: 60_000 }, () 
     return { inbox, received: { chunks, terminal } };
   }
 
-  function jsonHeaders() {
-    const h = natsHeaders();
-    h.set(EventHeaders.contentType, JSON_CONTENT_TYPE);
-    h.set(EventHeaders.type, "request.accepted");
-    h.set(EventHeaders.version, "1");
-    return h;
-  }
-
   it("gets the terminal event on its reply inbox for a JSON request.accepted", async () => {
     const requestId = newRequestId();
     const { inbox, received } = listen();
     const event = acceptedEvent(requestId, inbox);
     const ack = await js.publish(ingressSubject(TENANT, producerId, requestId), JSON.stringify(event), {
       msgID: event.id,
-      headers: jsonHeaders(),
+      headers: producerJsonHeaders(),
     });
     assert.equal(ack.duplicate, false);
 
@@ -146,14 +123,14 @@ describe("a producer publishing onto the NATS ingress", { timeout: 60_000 }, () 
     const event = acceptedEvent(requestId, inbox);
     const subject = ingressSubject(TENANT, producerId, requestId);
     const payload = JSON.stringify(event);
-    await js.publish(subject, payload, { msgID: event.id, headers: jsonHeaders() });
+    await js.publish(subject, payload, { msgID: event.id, headers: producerJsonHeaders() });
     await received.terminal;
 
     // A retry with the same message id is de-duplicated by the ingress stream; one under a new
     // id reaches the ingress, whose write-once accepted slot stores the request only once.
-    const retry = await js.publish(subject, payload, { msgID: event.id, headers: jsonHeaders() });
+    const retry = await js.publish(subject, payload, { msgID: event.id, headers: producerJsonHeaders() });
     assert.equal(retry.duplicate, true);
-    await js.publish(subject, payload, { msgID: `${event.id}:again`, headers: jsonHeaders() });
+    await js.publish(subject, payload, { msgID: `${event.id}:again`, headers: producerJsonHeaders() });
 
     await waitForConsumerCaughtUp(beamline.nc, StreamNames.ingress, ConsumerNames.ingress);
     await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.worker);

@@ -4,19 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { adminCredsPath, authFromCreds } from "../../src/access/index.js";
 import { loadConfig } from "../../src/config/index.js";
-import {
-  decodeEvent,
-  type EventData,
-  EventHeaders,
-  ingressSubject,
-  JSON_CONTENT_TYPE,
-  liveInboxPrefix,
-  makeEvent,
-  RequestSlots,
-} from "../../src/events/index.js";
+import { decodeEvent, ingressSubject, liveInboxPrefix } from "../../src/events/index.js";
 import { newRequestId } from "../../src/gateway/request-id.js";
 import { connectNats } from "../../src/nats/index.js";
 import { createLogger } from "../../src/observability/index.js";
@@ -24,6 +14,7 @@ import { startBeamline } from "../../src/runtime/index.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/index.js";
 import { runCli, TEST_MASTER_KEY } from "../support/cli.js";
 import { waitFor } from "../support/index.js";
+import { producerJsonHeaders, producerRequestEvent } from "../support/producer-events.js";
 import { TEST_EVENT_SIGNING_KEY } from "../support/signing.js";
 
 // A producer issued by the CLI on a default (auth on) start gets NATS credentials that can do
@@ -33,30 +24,6 @@ const temporary: string[] = [];
 after(async () => {
   for (const dir of temporary) await rm(dir, { recursive: true, force: true });
 });
-
-function acceptedEvent(tenant: string, requestId: string, replyTo: string) {
-  const data: EventData<"request.accepted"> = {
-    request: { model: "mock-small", messages: [{ role: "user", content: `Hello, ${requestId}` }] },
-    frontDoor: "nats",
-    stream: false,
-    replyTo,
-  };
-  return makeEvent(
-    "request.accepted",
-    `${requestId}:${RequestSlots.accepted}`,
-    { tenant, requestId, correlationId: requestId },
-    data,
-    new Date(),
-  );
-}
-
-function jsonHeaders() {
-  const h = natsHeaders();
-  h.set(EventHeaders.contentType, JSON_CONTENT_TYPE);
-  h.set(EventHeaders.type, "request.accepted");
-  h.set(EventHeaders.version, "1");
-  return h;
-}
 
 describe("producer credentials with NATS auth on", { timeout: 120_000 }, () => {
   it("serves the producer on its own ingress, refuses it elsewhere, and revokes it", async () => {
@@ -114,9 +81,9 @@ describe("producer credentials with NATS auth on", { timeout: 120_000 }, () => {
         });
       });
       const js = jetstream(producer, { timeout: 3_000 });
-      const event = acceptedEvent("dev", requestId, inbox);
+      const event = producerRequestEvent("dev", requestId, inbox);
       await js.publish(ingressSubject("dev", issued.producerId, requestId), JSON.stringify(event), {
-        headers: jsonHeaders(),
+        headers: producerJsonHeaders(),
       });
       assert.equal(await terminal, "request.completed");
 
@@ -127,7 +94,7 @@ describe("producer credentials with NATS auth on", { timeout: 120_000 }, () => {
         `bl.req.dev.${newRequestId()}.accepted`,
         "bl.cfg.apikey.dev.forged",
       ]) {
-        await assert.rejects(js.publish(subject, JSON.stringify(event), { headers: jsonHeaders() }));
+        await assert.rejects(js.publish(subject, JSON.stringify(event), { headers: producerJsonHeaders() }));
       }
       await waitFor(() => errors.some((e) => /permissions violation/i.test(String(e))) || undefined, {
         what: "the server to report the permission violations",
