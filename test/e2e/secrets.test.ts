@@ -54,6 +54,17 @@ const SECRETS: readonly Secret[] = [
     value: "tenant-hash-key-5ecret-6b7c8d9e",
     env: "BEAMLINE_METRICS_TENANT_HASH_KEY",
   },
+  // 32 distinctive bytes, base64, as the settings require.
+  {
+    name: "master key (content at rest)",
+    value: Buffer.from("master-key-5ecret-0123456789abcd").toString("base64"),
+    env: "BEAMLINE_MASTER_KEY",
+  },
+  {
+    name: "event signing key",
+    value: Buffer.from("event-signing-5ecret-0123456789a").toString("base64"),
+    env: "BEAMLINE_EVENT_SIGNING_KEY",
+  },
 ];
 
 const secret = (name: string): string => SECRETS.find((s) => s.name === name)!.value;
