@@ -18,7 +18,7 @@ import {
   tenantUsageFilter,
   usageSubject,
 } from "../src/events/index.js";
-import { readStream, type StoredMessage, StreamNames } from "../src/nats/index.js";
+import { isPermissionDenied, readStream, type StoredMessage, StreamNames } from "../src/nats/index.js";
 import { formatAuditLine, type HistoryRecord, parseEventTypes, tenantStreamOfType } from "./audit-line.js";
 
 /** What part of one tenant's history to read. */
@@ -39,6 +39,11 @@ export interface HistorySource {
   stream: string;
   filters: string[];
   /**
+   * Filters a tenant-scoped credential is refused (they name no tenant); such a reader gets
+   * the rest of the history without them.
+   */
+  optionalFilters?: string[];
+  /**
    * Keeps a message of a filter that other tenants share (legacy API key events, which carry
    * no tenant in their subject); absent means every message of `filters` is the tenant's.
    */
@@ -49,7 +54,9 @@ export interface HistorySource {
  * The streams and subject filters that hold one tenant's facts, in a fixed order (the
  * tie-break of the merge). Every filter names the tenant, except the legacy API key subjects
  * `bl.cfg.apikey.<keyId>`, written before key events were tenant-scoped: those are read and
- * kept only when their `bl-tenant` header (or envelope) names the tenant.
+ * kept only when their `bl-tenant` header (or envelope) names the tenant, and only by a reader
+ * allowed every tenant's configuration (a tenant-scoped auditor is refused them, and reads the
+ * rest).
  */
 export function tenantHistorySources(query: TenantHistoryQuery): HistorySource[] {
   const { tenant, requestId } = query;
@@ -71,8 +78,8 @@ export function tenantHistorySources(query: TenantHistoryQuery): HistorySource[]
         `${SubjectRoots.config}.tenant.${tenant}`,
         `${SubjectRoots.config}.policy.${tenant}`,
         tenantApiKeyFilter(tenant),
-        LEGACY_API_KEY_FILTER,
       ],
+      optionalFilters: [LEGACY_API_KEY_FILTER],
       keep: (message) => !isLegacyApiKeySubject(message.subject) || tenantOf(message) === tenant,
     });
   }
@@ -139,6 +146,7 @@ export async function* readTenantHistory(
     readStream(nc, {
       stream: source.stream,
       filters: source.filters,
+      ...(source.optionalFilters ? { optionalFilters: source.optionalFilters } : {}),
       ...(query.since ? { since: query.since } : {}),
       ...(query.until ? { until: query.until } : {}),
       onProgress: (read, total) => {
@@ -221,6 +229,19 @@ export async function tenantExists(nc: NatsConnection, tenant: string): Promise<
   return found !== null;
 }
 
+/** {@link tenantExists}, refused with a clear error when the credential is scoped to another tenant. */
+async function tenantExistsFor(nc: NatsConnection, tenant: string): Promise<boolean> {
+  try {
+    return await tenantExists(nc, tenant);
+  } catch (error) {
+    if (!isPermissionDenied(error)) throw error;
+    throw new BeamlineError(
+      "BL_NATS_PERMISSION_DENIED",
+      `this NATS credential may not read tenant ${tenant}'s history: it is scoped to another tenant`,
+    );
+  }
+}
+
 /** An export as the admin API and the CLI receive it: raw parameters, validated here. */
 export interface TenantExportRequest {
   tenant: string;
@@ -253,7 +274,7 @@ export async function openTenantExport(
       param: "since",
     });
   }
-  if (!(await tenantExists(nc, tenant))) {
+  if (!(await tenantExistsFor(nc, tenant))) {
     throw new BeamlineError("BL_TENANT_NOT_FOUND", `No tenant with id ${tenant} in the log.`);
   }
   const history = readTenantHistory(

@@ -29,5 +29,5 @@ export { jsonValue, watchKvView } from "./kv-view.js";
 export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
 export type { StoredEvent, StoredMessage } from "./read-events.js";
 export { readEvents, readStream } from "./read-events.js";
-export { isTransientNatsError, isWrongLastSequence } from "./transient.js";
+export { isPermissionDenied, isTransientNatsError, isWrongLastSequence } from "./transient.js";
 export { appendNextVersion, contentDigest, readLastWithSequence } from "./versioned-append.js";

@@ -1,7 +1,8 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { type Consumer, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineEvent, decodeEvent } from "../events/index.js";
 import type { EventCodec } from "./event-codec.js";
+import { isPermissionDenied } from "./transient.js";
 
 /** One stored event with its place in the stream. */
 export interface StoredEvent {
@@ -30,6 +31,11 @@ export interface StreamReadOptions {
   since?: Date;
   /** Stop before the first message stored after this time. */
   until?: Date;
+  /**
+   * Filters some credentials may not be allowed to read (history written under subjects that
+   * name no tenant); a refusal by nats-server reads them as empty instead of failing the read.
+   */
+  optionalFilters?: string[];
   /** Start at this stream sequence (combined with `since`, the later of the two wins). */
   fromSequence?: number;
   /**
@@ -40,11 +46,17 @@ export interface StreamReadOptions {
 }
 
 /**
- * Reads every message under `filters` in stream order, streaming: one ordered consumer (no
- * server-side state left behind), flow-controlled by the client library, so memory stays flat
- * on any history size. The read is a snapshot: it ends at the stream's last message when it
- * began (or at `until`), never following new writes, and it returns at once when nothing
- * matches.
+ * Reads every message under `filters` in stream order, streaming: one ordered consumer per
+ * filter (no server-side state left behind), flow-controlled by the client library, so memory
+ * stays flat on any history size. The read is a snapshot: it ends at the stream's last message
+ * when it began (or at `until`), never following new writes, and it returns at once when
+ * nothing matches.
+ *
+ * Every seek is done by the server through the consumer's own filter (start time or start
+ * sequence), never by an unfiltered direct get: a tenant-scoped credential may create only
+ * consumers that name one filter under its tenant, so this is the one way of reading that
+ * works for it as for the operator (docs/security.md). Several filters are read side by side
+ * and merged by sequence; a message two filters both match is yielded once.
  */
 export async function* readStream(
   nc: NatsConnection,
@@ -53,59 +65,104 @@ export async function* readStream(
   const jsm = await jetstreamManager(nc);
   const state = (await jsm.streams.info(options.stream)).state;
   if (state.messages === 0) return;
-  let startSeq = Math.max(state.first_seq, options.fromSequence ?? 0);
-  if (options.since) {
-    const first = await jsm.direct.getMessage(options.stream, { start_time: options.since });
-    if (!first) return;
-    startSeq = Math.max(startSeq, first.seq);
-  }
-  let endSeq = state.last_seq;
-  if (options.until) {
-    const after = await jsm.direct.getMessage(options.stream, {
-      start_time: new Date(options.until.getTime() + 1),
-    });
-    if (after) endSeq = Math.min(endSeq, after.seq - 1);
-  }
-  // The first match of each filter: nothing matching means an empty read with no waiting, and
-  // the consumer can start at the earliest match instead of at `startSeq`.
-  let firstMatch = Number.POSITIVE_INFINITY;
-  for (const filter of options.filters) {
-    const found: StoredMsg | null = await jsm.direct.getMessage(options.stream, {
-      next_by_subj: filter,
-      seq: startSeq,
-    });
-    if (found && found.seq <= endSeq) firstMatch = Math.min(firstMatch, found.seq);
-  }
-  if (firstMatch === Number.POSITIVE_INFINITY) return;
-
-  const consumer = await jetstream(nc).consumers.get(options.stream, {
-    // One filter as a string: the client then creates the consumer with the subject form that
-    // names the filter, which a tenant-scoped credential is allowed (docs/security.md).
-    filter_subjects: options.filters.length === 1 ? options.filters[0]! : options.filters,
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: firstMatch,
-  });
-  const messages = await consumer.consume();
-  let read = 0;
-  let total = 0;
+  const optional = new Set(options.optionalFilters ?? []);
+  const filters = [...new Set([...options.filters, ...optional])];
+  const totals = filters.map(() => 0);
+  const reads = filters.map(() => 0);
+  const report = () => {
+    let read = 0;
+    let total = 0;
+    for (let i = 0; i < filters.length; i++) {
+      read += reads[i]!;
+      total += totals[i]!;
+    }
+    options.onProgress?.(read, Math.max(total, read));
+  };
+  const readers = filters.map((filter, index) =>
+    readOneFilter(nc, options, { filter, optional: optional.has(filter) }, state.last_seq, (total) => {
+      totals[index] = total;
+    }),
+  );
   try {
-    for await (const msg of messages) {
-      if (msg.seq > endSeq) break;
-      if (total === 0) total = msg.info.pending + 1;
-      read++;
-      options.onProgress?.(read, Math.max(total, read));
-      yield {
-        stream: options.stream,
-        seq: msg.seq,
-        subject: msg.subject,
-        storedAt: nanosToIso(msg.info.timestampNanos),
-        headers: msg.headers,
-        data: msg.data,
-      };
-      if (msg.seq >= endSeq || msg.info.pending === 0) break;
+    const heads: Array<StoredMessage | undefined> = [];
+    for (const reader of readers) heads.push(await nextOf(reader));
+    for (;;) {
+      let first = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const head = heads[i];
+        if (head && (first < 0 || head.seq < heads[first]!.seq)) first = i;
+      }
+      if (first < 0) return;
+      const message = heads[first]!;
+      // Advance every reader standing on this message: overlapping filters yield it once.
+      for (let i = 0; i < heads.length; i++) {
+        if (heads[i]?.seq === message.seq) {
+          reads[i]!++;
+          heads[i] = await nextOf(readers[i]!);
+        }
+      }
+      report();
+      yield message;
     }
   } finally {
-    await messages.close();
+    for (const reader of readers) await reader.return(undefined);
+  }
+}
+
+async function nextOf(reader: AsyncGenerator<StoredMessage>): Promise<StoredMessage | undefined> {
+  const step = await reader.next();
+  return step.done ? undefined : step.value;
+}
+
+/** One filter's messages up to `endSeq`, sought by the server. */
+async function* readOneFilter(
+  nc: NatsConnection,
+  options: StreamReadOptions,
+  { filter, optional }: { filter: string; optional: boolean },
+  endSeq: number,
+  onTotal: (total: number) => void,
+): AsyncGenerator<StoredMessage> {
+  const fromSequence = options.fromSequence ?? 0;
+  let consumer: Consumer;
+  try {
+    consumer = await jetstream(nc).consumers.get(options.stream, {
+      // One filter as a string: the client then creates the consumer with the subject form that
+      // names the filter, which a tenant-scoped credential is allowed (docs/security.md).
+      filter_subjects: filter,
+      ...(options.since
+        ? { opt_start_time: options.since.toISOString() }
+        : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, fromSequence) }),
+    });
+  } catch (error) {
+    if (optional && isPermissionDenied(error)) return;
+    throw error;
+  }
+  const untilNanos = options.until ? (options.until.getTime() + 1) * 1_000_000 : Number.POSITIVE_INFINITY;
+  try {
+    const pending = (await consumer.info(true)).num_pending;
+    if (pending === 0) return;
+    onTotal(pending);
+    const messages = await consumer.consume();
+    try {
+      for await (const msg of messages) {
+        if (msg.seq > endSeq || msg.info.timestampNanos >= untilNanos) break;
+        // With both a time and a sequence bound the seek is by time; earlier sequences are skipped.
+        if (msg.seq >= fromSequence) {
+          yield {
+            stream: options.stream,
+            seq: msg.seq,
+            subject: msg.subject,
+            storedAt: nanosToIso(msg.info.timestampNanos),
+            headers: msg.headers,
+            data: msg.data,
+          };
+        }
+        if (msg.seq >= endSeq || msg.info.pending === 0) break;
+      }
+    } finally {
+      await messages.close();
+    }
+  } finally {
     // Closing stops the fetching but leaves the server-side ephemeral consumer until its
     // inactivity threshold (minutes); a read that is over removes it now.
     await consumer.delete().catch(() => false);

@@ -2,6 +2,7 @@ import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import {
   ClosedConnectionError,
   NoRespondersError,
+  PermissionViolationError,
   RequestError,
   TimeoutError,
 } from "@nats-io/transport-node";
@@ -65,4 +66,20 @@ export function isWrongLastSequence(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = apiError(error)?.code;
   return code === WRONG_LAST_SEQUENCE || code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
+}
+
+/**
+ * Whether nats-server refused an operation for the credential's permissions (a scoped reader
+ * asking for a subject outside its scope). Recognised by nats.js's class along the `cause`
+ * chain: a refused request surfaces as a `RequestError` wrapping it.
+ */
+export function isPermissionDenied(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current instanceof Error && !seen.has(current)) {
+    if (current instanceof PermissionViolationError) return true;
+    seen.add(current);
+    current = current.cause;
+  }
+  return false;
 }

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { BeamlineConfig } from "../config/index.js";
-import type { ContentMode } from "../events/index.js";
-import { type EventCodec, plainCodec } from "../nats/index.js";
+import { type ContentMode, type ContentState, type Envelope, splitContent } from "../events/index.js";
+import { type EventCodec, isPermissionDenied, plainCodec } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 import { ContentCodec, loadMasterKey, TenantKeys } from "../vault/index.js";
 
@@ -51,7 +51,35 @@ export async function contentOpener(
   config: BeamlineConfig,
   nc: NatsConnection,
 ): Promise<ContentCodec["openEnvelope"]> {
-  const { content } = await openContentAtRest(config, nc, { modeOf: () => "encrypted", create: false });
-  if (content) return (envelope) => content.openEnvelope(envelope);
-  return async (envelope) => ({ envelope, content: undefined });
+  let content: ContentCodec | undefined;
+  try {
+    ({ content } = await openContentAtRest(config, nc, { modeOf: () => "encrypted", create: false }));
+  } catch (error) {
+    // A credential that may not read the tenant keys (a tenant-scoped auditor) still reads the
+    // history: sealed content is reported as such, unopened.
+    if (!isPermissionDenied(error)) throw error;
+    return async (envelope) => ({ envelope, content: storedMode(envelope) });
+  }
+  if (!content) return async (envelope) => ({ envelope, content: undefined });
+  // The key bucket is read on first use: a refusal then means the same as at opening.
+  let keysReadable = true;
+  return async (envelope) => {
+    if (!keysReadable) return { envelope, content: storedMode(envelope) };
+    try {
+      return await content.openEnvelope(envelope);
+    } catch (error) {
+      if (!isPermissionDenied(error)) throw error;
+      keysReadable = false;
+      return { envelope, content: storedMode(envelope) };
+    }
+  };
+}
+
+/** How an event's content is stored, as far as the envelope tells without a key. */
+function storedMode(envelope: Envelope): ContentState | undefined {
+  const data = envelope.data as Record<string, unknown> | undefined;
+  if (typeof data !== "object" || data === null) return undefined;
+  const atRest = data["atRest"] as { mode?: ContentMode } | undefined;
+  if (atRest?.mode) return atRest.mode;
+  return splitContent(envelope.type, data) ? "clear" : undefined;
 }

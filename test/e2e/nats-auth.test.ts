@@ -18,7 +18,7 @@ import { connectNats } from "../../src/nats/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { startBeamline, topologyOf } from "../../src/runtime/index.js";
 import { applyTopology } from "../../streams/index.js";
-import { runCli } from "../support/cli.js";
+import { runCli, runCliStatus } from "../support/cli.js";
 import { startNatsServer, waitFor } from "../support/index.js";
 
 const DEV_KEY = "dev-key-for-the-auth-tests-0123";
@@ -91,6 +91,27 @@ describe("NATS auth on by default", () => {
         name: "auditor",
         ...(await authFromCredsFile(credsFile)),
       });
+      // With it, `audit export` reads its own tenant's history, time seek included, and none other.
+      const auditorEnv = { BEAMLINE_DATA_DIR: dataDir, NATS_CREDS: credsFile };
+      const since = new Date(Date.now() - 60_000).toISOString();
+      const exported = (
+        await runCli(app.natsUrl, ["audit", "export", "--tenant", "dev", "--since", since], auditorEnv)
+      )
+        .trim()
+        .split("\n")
+        .map(
+          (line) =>
+            JSON.parse(line) as { type: string; ids: { tenant: string }; content?: { state: string } },
+        );
+      assert.ok(exported.some((line) => line.type === "request.accepted"));
+      assert.ok(exported.every((line) => line.ids.tenant === "dev"));
+      assert.ok(
+        exported.filter((line) => line.content).every((line) => line.content?.state === "encrypted"),
+        "without access to the tenant keys, content is reported sealed",
+      );
+      const foreign = await runCliStatus(app.natsUrl, ["audit", "export", "--tenant", "globex"], auditorEnv);
+      assert.equal(foreign.code, 1, foreign.stderr);
+      assert.match(foreign.stderr, /BL_NATS_PERMISSION_DENIED/);
       const listed = JSON.parse(await runCli(app.natsUrl, ["credentials", "list", "--json"], env)) as Array<{
         id: string;
         creds?: string;

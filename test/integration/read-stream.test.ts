@@ -63,6 +63,19 @@ describe("readStream: a streaming, server-filtered snapshot read", { timeout: 30
     ]);
   });
 
+  it("merges several filters by sequence, yielding a message two filters match once", async () => {
+    assert.deepEqual(
+      await collect(readStream(nc, { stream: "R", filters: ["r.a.2", "r.b.>", "r.*.3"], until: middle })),
+      ["1:r.b.1", "2:r.a.2", "3:r.b.3", "5:r.b.5"],
+    );
+    assert.deepEqual(
+      await collect(
+        readStream(nc, { stream: "R", filters: ["r.a.>"], optionalFilters: ["r.b.9"], since: middle }),
+      ),
+      ["8:r.a.8", "9:r.b.9", "10:r.a.10"],
+    );
+  });
+
   it("returns at once when nothing matches, and on an empty stream", async () => {
     const started = performance.now();
     assert.deepEqual(await collect(readStream(nc, { stream: "R", filters: ["r.zzz.>"] })), []);

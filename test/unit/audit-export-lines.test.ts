@@ -99,11 +99,13 @@ describe("export filters", () => {
       sources.map((s) => s.stream),
       ["BL_REQUESTS", "BL_QUOTA", "BL_USAGE", "BL_CONFIG"],
     );
-    const filters = sources.flatMap((s) => s.filters);
+    const filters = sources.flatMap((s) => [...s.filters, ...(s.optionalFilters ?? [])]);
     assert.deepEqual(
       filters.filter((f) => !f.split(".").includes("acme")),
       ["bl.cfg.apikey.*"],
     );
+    // A tenant-scoped auditor is refused that one; it is optional, so it still reads the rest.
+    assert.deepEqual(sources[3]!.optionalFilters, ["bl.cfg.apikey.*"]);
     const config = sources[3]!;
     const legacy = (tenant: string) => ({
       stream: "BL_CONFIG",
