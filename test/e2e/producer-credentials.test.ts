@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
-import { adminCredsPath, authFromCreds } from "../../src/access/index.js";
+import { adminCredsPath, authFromCreds, authFromCredsFile } from "../../src/access/index.js";
 import { loadConfig } from "../../src/config/index.js";
 import { decodeEvent, ingressSubject, liveInboxPrefix } from "../../src/events/index.js";
 import { newRequestId } from "../../src/gateway/request-id.js";
@@ -12,10 +12,12 @@ import { connectNats } from "../../src/nats/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { startBeamline } from "../../src/runtime/index.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/index.js";
+import { capturedLog } from "../support/captured-log.js";
 import { runCli, TEST_MASTER_KEY } from "../support/cli.js";
 import { waitFor } from "../support/index.js";
 import { producerJsonHeaders, producerRequestEvent } from "../support/producer-events.js";
 import { TEST_EVENT_SIGNING_KEY } from "../support/signing.js";
+import { everyStoredMessage } from "../support/stored-messages.js";
 
 // A producer issued by the CLI on a default (auth on) start gets NATS credentials that can do
 // its job and nothing else, and its revocation closes its connection.
@@ -29,17 +31,18 @@ describe("producer credentials with NATS auth on", { timeout: 120_000 }, () => {
   it("serves the producer on its own ingress, refuses it elsewhere, and revokes it", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "bl-producer-creds-"));
     temporary.push(dataDir);
+    const logs = capturedLog();
     // The CLI runs with the test deployment's keys (test/support/cli.ts): so does this router.
     const app = await startBeamline(
       loadConfig({
         httpPort: 0,
         devKey: DEV_KEY,
         dataDir,
-        logLevel: "silent",
+        logLevel: "trace",
         eventSigning: { key: TEST_EVENT_SIGNING_KEY },
         contentAtRest: { masterKey: TEST_MASTER_KEY },
       }),
-      { log: createLogger({ level: "silent" }) },
+      { log: createLogger({ level: "trace", destination: logs }) },
     );
     try {
       const env = { BEAMLINE_DATA_DIR: dataDir, NATS_CREDS: adminCredsPath(dataDir) };
@@ -86,6 +89,29 @@ describe("producer credentials with NATS auth on", { timeout: 120_000 }, () => {
         headers: producerJsonHeaders(),
       });
       assert.equal(await terminal, "request.completed");
+
+      // The credentials are printed once and kept nowhere else: the user's nkey seed and JWT
+      // are in no stored message of any stream or KV bucket, nor in the router's logs.
+      const lines = creds.split("\n").map((line) => line.trim());
+      const jwt = lines.find((line) => /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/.test(line));
+      const seed = lines.find((line) => /^SU[A-Z0-9]{50,}$/.test(line));
+      assert.ok(jwt && seed, "the creds hold a user JWT and seed");
+      const admin = await connectNats({
+        servers: app.natsUrl,
+        name: "stored-message-scan",
+        ...(await authFromCredsFile(adminCredsPath(dataDir))),
+      });
+      try {
+        for (const [stream, messages] of await everyStoredMessage(admin)) {
+          for (const message of messages) {
+            assert.equal(message.includes(seed!), false, `the producer's seed is stored in ${stream}`);
+            assert.equal(message.includes(jwt!), false, `the producer's JWT is stored in ${stream}`);
+          }
+        }
+      } finally {
+        await admin.close();
+      }
+      assert.equal(logs.text().includes(seed!), false, "the producer's seed is in the router's logs");
 
       // Another tenant's ingress, the request stream itself, and the config subjects: refused by
       // nats-server's permissions before anything is stored.

@@ -8,8 +8,6 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import OpenAI from "openai";
 import { type BeamlineConfigInput, configInputFromEnv } from "../../src/config/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
@@ -22,6 +20,7 @@ import {
   waitForConsumerCaughtUp,
 } from "../support/beamline.js";
 import { runCliStatus } from "../support/cli.js";
+import { everyStoredMessage } from "../support/stored-messages.js";
 import { type TestCatalogFile, writeTestCatalog } from "../support/test-catalog.js";
 import { waitFor } from "../support/wait.js";
 import { startBeamlineProcess } from "../support/worker-process.js";
@@ -82,26 +81,6 @@ function assertNoSecretIn(text: string | Buffer, where: string): void {
   for (const { name, value } of SECRETS) {
     assert.equal(text.includes(value), false, `the ${name} is in ${where}`);
   }
-}
-
-/** Every stored message of every stream (KV buckets included): subject, headers and data. */
-async function everyStoredMessage(nc: NatsConnection): Promise<Map<string, Buffer[]>> {
-  const jsm = await jetstreamManager(nc);
-  const out = new Map<string, Buffer[]>();
-  for await (const info of jsm.streams.list()) {
-    const messages: Buffer[] = [];
-    const { first_seq: first, last_seq: last, messages: count } = info.state;
-    for (let seq = first; count > 0 && seq <= last; seq++) {
-      const msg = await jsm.direct.getMessage(info.config.name, { seq }).catch(() => null);
-      if (!msg) continue;
-      const headers = msg.header ? [...msg.header.keys()].map((k) => `${k}: ${msg.header.get(k)}`) : [];
-      messages.push(
-        Buffer.concat([Buffer.from(`${msg.subject}\n${headers.join("\n")}\n`), Buffer.from(msg.data)]),
-      );
-    }
-    out.set(info.config.name, messages);
-  }
-  return out;
 }
 
 /**

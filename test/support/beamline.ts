@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineConfig, type BeamlineConfigInput, loadConfig } from "../../src/config/index.js";
 import type { EventStore } from "../../src/nats/index.js";
 import { createLogger } from "../../src/observability/index.js";
 import { type RunningBeamline, startBeamline } from "../../src/runtime/index.js";
+import { capturedLog } from "./captured-log.js";
 import { TEST_MASTER_KEY } from "./cli.js";
 import { type NatsServer, startNatsServer } from "./nats-server.js";
 import { signedStore, TEST_EVENT_SIGNING_KEY } from "./signing.js";
@@ -62,7 +62,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
   const { mock, provider, openai, metrics, ...rest } = overrides;
   let config: BeamlineConfig;
   let app: RunningBeamline;
-  const captured: string[] = [];
+  const sink = capturedLog();
   try {
     config = loadConfig({
       httpPort: 0,
@@ -80,12 +80,6 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
       mock: { ...mock },
       provider: { ...provider },
       metrics: { port: 0, ...metrics },
-    });
-    const sink = new Writable({
-      write(chunk: Buffer | string, _encoding, done) {
-        captured.push(chunk.toString());
-        done();
-      },
     });
     const log = createLogger({ level: config.logLevel, destination: sink });
     app = await startBeamline(config, { log });
@@ -108,7 +102,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
     metricsUrl: app.metricsUrl,
     devKey: config.devKey ?? TEST_DEV_KEY,
     config,
-    logs: () => captured.join(""),
+    logs: () => sink.text(),
     async stop() {
       try {
         await app.stop();
