@@ -11,7 +11,8 @@ export interface MetricsListenerDeps {
   /** Failed token checks allowed per client address. */
   operatorAuth: AuthFailureLimits;
   /** Readiness: false while NATS is unreachable. */
-  isReady: () => boolean;
+  /** Whether NATS answers now (a bounded round trip): what `/readyz` reports. */
+  isReady: () => Promise<boolean>;
   now: () => number;
 }
 
@@ -52,7 +53,7 @@ export function buildMetricsListener(deps: MetricsListenerDeps): FastifyInstance
   });
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
-    const ready = deps.isReady();
+    const ready = await deps.isReady();
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready" });
   });
   return app;

@@ -44,7 +44,8 @@ export interface GatewayDeps {
   requestTimeoutMs: number;
   now: () => Date;
   /** Readiness: false while NATS is unreachable. */
-  isReady: () => boolean;
+  /** Whether NATS answers now (a bounded round trip): what `/readyz` reports. */
+  isReady: () => Promise<boolean>;
   /** Longest wait to store `request.accepted` before answering 503 (default 2 s). */
   appendTimeoutMs?: number | undefined;
   /** The NATS connection's phase: while it is down, requests are refused "not stored". */
@@ -159,7 +160,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
-    const ready = deps.isReady() && deps.drain?.draining !== true;
+    const ready = deps.drain?.draining !== true && (await deps.isReady());
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready" });
   });
   return app;

@@ -15,9 +15,30 @@ export class ConnectionState {
   private current: ConnectionPhase;
   private readonly listeners = new Set<(phase: ConnectionPhase) => void>();
 
-  constructor(nc: NatsConnection) {
+  constructor(private readonly nc: NatsConnection) {
     this.current = nc.isClosed() ? "closed" : "connected";
     void this.follow(nc);
+  }
+
+  /**
+   * Whether a server answers now: connected, and a ping answered within `timeoutMs`. A stalled
+   * server (paused, or a network that drops without a reset) leaves the connection looking
+   * connected until nats.js's own pings give up, minutes later; a readiness probe asks for a
+   * round trip instead, so a load balancer stops sending traffic within a probe period.
+   */
+  async probe(timeoutMs: number): Promise<boolean> {
+    if (!this.connected) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.nc.rtt().then(() => this.connected), timedOut]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   get phase(): ConnectionPhase {

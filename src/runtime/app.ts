@@ -92,6 +92,12 @@ export interface RunningBeamline {
   stop(): Promise<void>;
 }
 
+/**
+ * How long `/readyz` waits for NATS to answer a ping. Short: a probe is answered within a load
+ * balancer's probe timeout (typically 1–5 s), and a server that takes longer is not ready.
+ */
+const READINESS_PROBE_TIMEOUT_MS = 1_000;
+
 /** Topology settings from the configuration. */
 export function topologyOf(config: BeamlineConfig) {
   return beamlineTopology({
@@ -194,7 +200,7 @@ export async function startBeamline(
       metrics,
       token: config.metrics.token,
       operatorAuth: config.operatorAuth,
-      isReady: () => connection.connected,
+      isReady: () => connection.probe(READINESS_PROBE_TIMEOUT_MS),
       now: systemClock.now,
     });
     const metricsUrl = await listenOn(
@@ -357,7 +363,7 @@ export async function startBeamline(
         maxBodyBytes: config.maxBodyBytes,
         requestTimeoutMs: config.requestTimeoutMs,
         now,
-        isReady: () => connection.connected,
+        isReady: () => connection.probe(READINESS_PROBE_TIMEOUT_MS),
         connection,
         appendTimeoutMs: config.availability.appendTimeoutMs,
         idempotencyWindowMs: config.availability.idempotencyWindowMs,

@@ -122,11 +122,21 @@ describe("NATS outage: bounded, truthful 503s and idempotent retries", { timeout
     const pid = beamline.server.pid!;
     process.kill(pid, "SIGSTOP");
     let during: Answer;
+    let readyDuring: number;
+    let readyMs: number;
     try {
+      // The connection still looks up (no reset, nats.js's pings are minutes apart): readyz
+      // finds the stall by its own round trip, within its 1 s probe timeout.
+      const probeStarted = performance.now();
+      readyDuring = await readyStatus(beamline.baseUrl);
+      readyMs = performance.now() - probeStarted;
       during = await post(beamline.baseUrl, beamline.devKey, body, key);
     } finally {
       process.kill(pid, "SIGCONT");
     }
+    figure(`stall: readyz ${readyDuring} after ${Math.round(readyMs)} ms`);
+    assert.equal(readyDuring, 503, "readyz reports a stalled NATS");
+    assert.ok(readyMs < 1_000 + SLACK_MS, `readyz took ${readyMs} ms`);
     figure(`stall: 503 after ${Math.round(during.ms)} ms (append timeout ${APPEND_TIMEOUT_MS} ms)`);
     assert.equal(during.status, 503, during.body);
     assert.ok(during.ms < APPEND_TIMEOUT_MS + SLACK_MS, `503 took ${during.ms} ms`);

@@ -122,7 +122,7 @@ function harness(script: Script, options: { policies?: PolicyView } = {}): Harne
     maxBodyBytes: 65_536,
     requestTimeoutMs: 5_000,
     now: () => NOW,
-    isReady: () => true,
+    isReady: async () => true,
     adminToken: undefined,
     tenancyAdmin: {} as TenancyAdmin,
   });

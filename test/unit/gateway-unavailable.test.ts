@@ -93,7 +93,7 @@ function harness(options: Options = {}) {
     maxBodyBytes: 65_536,
     requestTimeoutMs: 5_000,
     now: () => NOW,
-    isReady: options.connected ?? (() => true),
+    isReady: async () => (options.connected ?? (() => true))(),
     connection: {
       get connected() {
         return (options.connected ?? (() => true))();
