@@ -18,7 +18,7 @@ export const httpSettingsSchema = z.strictObject({
   }),
   compressMinBytes: setting(z.coerce.number().int().nonnegative().default(1_024), {
     env: "BEAMLINE_COMPRESS_MIN_BYTES",
-    doc: "a JSON answer at least this large is compressed (br or gzip) when the client accepts it; SSE streams never are",
+    doc: "a JSON answer at least this large is compressed (gzip, or br) when the client accepts it; SSE streams never are",
   }),
 });
 
