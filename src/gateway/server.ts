@@ -65,6 +65,11 @@ export interface GatewayDeps {
   http?: HttpConventions | undefined;
 }
 
+/**
+ * The documented defaults of `BEAMLINE_CORS_ORIGINS`, `_SSE_KEEPALIVE_MS` and
+ * `_COMPRESS_MIN_BYTES`, for gateways built without a configuration (tests, tools); written out
+ * rather than read from src/config, which the gateway does not import.
+ */
 const DEFAULT_HTTP_CONVENTIONS: HttpConventions = {
   corsOrigins: [],
   sseKeepAliveMs: 15_000,
