@@ -35,7 +35,17 @@ export const chatRequestSchema = z.looseObject({
   max_completion_tokens: z.number().int().positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
-  n: z.number().int().min(1).max(1, "n > 1 is not supported").nullish(),
+  // One request is one routed, billed and recorded answer: several choices would be several
+  // provider calls (or none, where the provider has no `n`) under one usage record.
+  n: z
+    .number()
+    .int()
+    .min(1)
+    .max(
+      1,
+      "n > 1 is not supported: Beamline routes, bills and records one answer per request; send n requests instead",
+    )
+    .nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
   user: z.string().max(256).optional(),
   tools: z.array(z.looseObject({ type: z.string() })).optional(),

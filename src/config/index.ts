@@ -1,4 +1,5 @@
 export { type AvailabilitySettings, availabilitySettingsSchema } from "./availability.js";
+export { type HttpSettings, httpSettingsSchema } from "./http.js";
 export { configInputFromEnv, loadConfig, loadConfigFromEnv, SETTINGS } from "./load.js";
 export {
   BUILT_IN_PROVIDER_NAMES,

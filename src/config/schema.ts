@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { availabilitySettingsSchema } from "./availability.js";
+import { httpSettingsSchema } from "./http.js";
 import { geminiConfigSchema, providersSchema } from "./providers.js";
 import { executionSettingsSchema, healthSettingsSchema } from "./reliability.js";
 import { setting } from "./settings.js";
@@ -208,6 +209,8 @@ export const configSchema = z.strictObject({
   health: healthSettingsSchema.prefault({}),
   /** NATS outages, idempotent retries and graceful drain (docs/reliability.md). */
   availability: availabilitySettingsSchema.prefault({}),
+  /** CORS, SSE keep-alive and compression of the front doors (README, "HTTP conventions"). */
+  http: httpSettingsSchema.prefault({}),
   adminToken: setting(z.string().min(16, "BEAMLINE_ADMIN_TOKEN must be at least 16 characters").optional(), {
     env: "BEAMLINE_ADMIN_TOKEN",
     doc: "bearer token of the admin API `/admin/v1/…` (≥ 16 chars, long and random); unset: not mounted (docs/tenancy.md)",

@@ -116,6 +116,20 @@ export const attemptFailedV1 = attemptBase.extend({
   usageEstimated: z.boolean().optional(),
 });
 
+/** One rate-limit dimension as admission left it: the limit, what remains, when it is whole again. */
+const rateLimitStatusSchema = z.object({
+  limit: z.number().nonnegative(),
+  remaining: z.number().nonnegative(),
+  /** When the window is back to its full allowance (ISO-8601). */
+  resetAt: z.string(),
+});
+
+/** Request and token limits of the tighter of tenant and key, once this request was counted. */
+export const rateLimitsSchema = z.object({
+  requests: rateLimitStatusSchema.optional(),
+  tokens: rateLimitStatusSchema.optional(),
+});
+
 export const requestCompletedV1 = z.object({
   /** Copied from request.accepted so billing needs no second read. */
   apiKeyId: z.string().optional(),
@@ -133,6 +147,11 @@ export const requestCompletedV1 = z.object({
   model: z.string(),
   usage: usageSchema,
   attempts: z.number().int().positive(),
+  /**
+   * The per-minute request and token limits as admission left them, when limits apply: the
+   * gateway's `x-ratelimit-*` / `anthropic-ratelimit-*` headers, with no read of quota state.
+   */
+  rateLimits: rateLimitsSchema.optional(),
 });
 
 export const requestFailedV1 = z.object({

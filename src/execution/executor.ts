@@ -31,7 +31,12 @@ export const ExecutionErrorClass = {
 /** Whether a candidate may be called now, as a circuit breaker sees it. */
 export type Admission =
   | { admitted: true; probe: boolean /** The probe slot's lease, to give it back. */; lease?: number }
-  | { admitted: false; reason: "circuit_open" | "probe_limit" };
+  | {
+      admitted: false;
+      reason: "circuit_open" | "probe_limit";
+      /** When a call may be admitted again: the breaker's reopen time, or a probe slot's expiry. */
+      retryAfterMs?: number;
+    };
 
 /** The executor's view of the shared circuit breakers (see src/health). */
 export interface BreakerGate {
@@ -78,7 +83,10 @@ export type ExecutionOutcome =
   | { status: "succeeded"; attempt: Extract<AttemptRecord, { type: "attempt.succeeded" }> }
   | { status: "failed"; attempt: Extract<AttemptRecord, { type: "attempt.failed" }> };
 
-type Skip = { provider: string; model: string; reason: string };
+type Skip = { provider: string; model: string; reason: string; retryAfterMs?: number | undefined };
+
+/** The shortest `retry-after` of a circuit-open answer: whole seconds, so never below one. */
+const MIN_CIRCUIT_RETRY_AFTER_MS = 1_000;
 
 /** Where the loop stands: which candidate, how many tries of it, what was spent. */
 interface Cursor {
@@ -119,7 +127,12 @@ export async function executeCandidates(
       ? await input.breakers.admit(candidate.provider, candidate.model)
       : ({ admitted: false, reason: "not_configured" } as const);
     if (!admission.admitted) {
-      skipped.push({ provider: candidate.provider, model: candidate.model, reason: admission.reason });
+      skipped.push({
+        provider: candidate.provider,
+        model: candidate.model,
+        reason: admission.reason,
+        ...("retryAfterMs" in admission ? { retryAfterMs: admission.retryAfterMs } : {}),
+      });
       cursor = {
         index: cursor.index + 1,
         tries: 0,
@@ -417,6 +430,7 @@ function exhaustedRecord(input: ExecutionInput, cursor: Cursor, skipped: Skip[])
     : new BeamlineError(
         "BL_CIRCUIT_OPEN",
         `Every remaining candidate was skipped (${skipped.map((s) => `${s.provider}/${s.model}: ${s.reason}`).join(", ") || "none left"}); retry after the breakers' cooldown`,
+        circuitRetryAfter(skipped),
       );
   const data: EventData<"attempt.failed"> = {
     attempt: cursor.attempt,
@@ -434,8 +448,19 @@ function exhaustedRecord(input: ExecutionInput, cursor: Cursor, skipped: Skip[])
     chunksSent: 0,
     next: "none",
   };
-  if (skipped.length > 0) data.skipped = skipped;
+  if (error.retryAfterMs !== undefined) data.retryAfterMs = error.retryAfterMs;
+  if (skipped.length > 0) data.skipped = skipped.map(({ retryAfterMs: _, ...skip }) => skip);
   return { type: "attempt.failed", data };
+}
+
+/**
+ * When the earliest skipped candidate can be called again (its breaker's cooldown end or a
+ * probe slot's expiry), at least a second; nothing when no skip knows it.
+ */
+function circuitRetryAfter(skipped: readonly Skip[]): { retryAfterMs?: number } {
+  const waits = skipped.flatMap((skip) => (skip.retryAfterMs === undefined ? [] : [skip.retryAfterMs]));
+  if (waits.length === 0) return {};
+  return { retryAfterMs: Math.max(MIN_CIRCUIT_RETRY_AFTER_MS, Math.ceil(Math.min(...waits))) };
 }
 
 /**

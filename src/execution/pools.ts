@@ -110,9 +110,16 @@ function poolKey(provider: string, model: string): string {
   return `${provider}\u0000${model}`;
 }
 
+/**
+ * What a refused caller is told to wait: a slot frees as soon as one call ends, which no
+ * cooldown bounds, so one second — short, yet past the burst that filled the queue.
+ */
+export const BACKPRESSURE_RETRY_AFTER_MS = 1_000;
+
 function backpressure(provider: string, model: string, why: string): BeamlineError {
   return new BeamlineError(
     "BL_PROVIDER_BACKPRESSURE",
     `Too many calls to ${provider}/${model} from this instance: ${why}; retry later or raise its concurrency limit`,
+    { retryAfterMs: BACKPRESSURE_RETRY_AFTER_MS },
   );
 }

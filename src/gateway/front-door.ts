@@ -7,11 +7,11 @@ import type { Principal } from "./auth.js";
 import { applyFailureHeaders, type ExtensionRef, type RequestFailure } from "./failure-answer.js";
 import { IDEMPOTENCY_HEADER, idempotentRequestId, parseIdempotencyKey } from "./idempotency.js";
 import { assertKnownModel, type ModelViews } from "./model-check.js";
+import { openAiRateLimitHeaders, type StoredRateLimits } from "./rate-limit-headers.js";
 import {
   acceptAndAwait,
   type CompletedUsage,
   firstHeader,
-  nextRequestId,
   type RequestLifecycleDeps,
 } from "./request-lifecycle.js";
 
@@ -48,6 +48,8 @@ export interface FrontDoorWire<ErrorBody, Stream extends FrontDoorStream<ErrorBo
     requestId: string,
     extension?: ExtensionRef,
   ): ErrorBody;
+  /** The dialect's rate-limit headers of a success; default OpenAI's `x-ratelimit-*`. */
+  rateLimitHeaders?(limits: StoredRateLimits, nowMs: number): Record<string, string>;
 }
 
 /**
@@ -66,10 +68,9 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
 ): Promise<void> {
   assertKnownModel(deps, principal.tenant, chat.model);
   const idempotencyKey = parseIdempotencyKey(request.headers[IDEMPOTENCY_HEADER]);
+  // Without a key, the id the gateway gave this request on arrival (already in x-request-id).
   const requestId =
-    idempotencyKey === undefined
-      ? nextRequestId(deps)
-      : idempotentRequestId(principal.tenant, idempotencyKey);
+    idempotencyKey === undefined ? request.id : idempotentRequestId(principal.tenant, idempotencyKey);
   for (const name of wire.requestIdHeaders) reply.header(name, requestId);
   const sse = chat.stream === true ? wire.openStream(reply, requestId) : undefined;
 
@@ -93,6 +94,12 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     return;
   }
   if (outcome.kind === "completed") {
+    if (outcome.rateLimits && !sse?.started) {
+      const format = wire.rateLimitHeaders ?? openAiRateLimitHeaders;
+      for (const [name, value] of Object.entries(format(outcome.rateLimits, deps.now().getTime()))) {
+        reply.header(name, value);
+      }
+    }
     await wire.sendCompletion(reply, chat, outcome.completion, outcome.usage, sse);
     return;
   }
@@ -102,6 +109,11 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     const body = wire.errorBody(outcome.error, requestId) as { error: Record<string, unknown> };
     body.error["request_id"] = requestId;
     body.error["stored"] = outcome.stored;
+    if (sse?.started) {
+      // A keep-alive comment already opened the stream: the answer can only be an error event.
+      sse.fail(body as ErrorBody);
+      return;
+    }
     reply.header("retry-after", String(Math.ceil((outcome.error.retryAfterMs ?? 1000) / 1000)));
     await reply.code(outcome.error.httpStatus).send(body);
     return;

@@ -6,6 +6,7 @@ import { answerThroughLifecycle, type FrontDoorDeps, type FrontDoorWire } from "
 import { parseMessagesRequest, toChatRequest } from "./messages-request.js";
 import { anthropicErrorBody, toAnthropicMessage } from "./messages-response.js";
 import { ANTHROPIC_REQUEST_ID_HEADERS, AnthropicSseWriter } from "./messages-sse.js";
+import { anthropicRateLimitHeaders } from "./rate-limit-headers.js";
 
 export interface MessagesDeps extends FrontDoorDeps {
   maxBodyBytes: number;
@@ -22,6 +23,7 @@ const anthropicWire: FrontDoorWire<AnthropicErrorBody, AnthropicSseWriter> = {
     else await reply.code(200).send(toAnthropicMessage(completion, usage));
   },
   errorBody: anthropicErrorBody,
+  rateLimitHeaders: anthropicRateLimitHeaders,
 };
 
 /**

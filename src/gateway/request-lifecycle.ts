@@ -62,6 +62,8 @@ export type RequestOutcome =
       kind: "completed";
       completion: ChatCompletion;
       usage: CompletedUsage;
+      /** The rate limits as admission left them, when limits apply (the answer's headers). */
+      rateLimits?: EventData<"request.completed">["rateLimits"];
       /** Live chunks may be missing (lost in a reconnect): a started stream must not end as a success. */
       streamGap?: boolean;
     }
@@ -240,11 +242,12 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     const completed = outcome.type === "request.completed";
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
-      const { completion, usage } = outcome.data as EventData<"request.completed">;
+      const { completion, usage, rateLimits } = outcome.data as EventData<"request.completed">;
       return {
         kind: "completed",
         completion: requireContent(completion, outcome),
         usage,
+        ...(rateLimits ? { rateLimits } : {}),
         ...(streamGap ? { streamGap } : {}),
       };
     }

@@ -18,12 +18,13 @@ import { handleChatCompletions } from "./chat-completions.js";
 import { answerClientError, answerConnect } from "./client-error.js";
 import type { GatewayDrain } from "./drain.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
+import { type HttpConventions, registerHttpConventions, setRequestIdHeaders } from "./http-conventions.js";
 import { IdempotentInFlight } from "./idempotency.js";
 import { registerJsonBodyParser } from "./json-body.js";
 import { registerMessagesRoute } from "./messages.js";
 import { listModels } from "./model-check.js";
 import { AuthFailureLimiter, type AuthFailureLimits } from "./operator-auth.js";
-import type { RequestOutcome } from "./request-lifecycle.js";
+import { nextRequestId, type RequestOutcome } from "./request-lifecycle.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 export interface GatewayDeps {
@@ -61,7 +62,20 @@ export interface GatewayDeps {
   operatorAuth?: AuthFailureLimits | undefined;
   /** A tenant's history export (`GET /admin/v1/tenants/{id}/events`); absent leaves the route out. */
   openTenantExport?: OpenTenantExport | undefined;
+  /** CORS, SSE keep-alive and compression (README, "HTTP conventions"); default: CORS off, 15 s, 1 KiB. */
+  http?: HttpConventions | undefined;
 }
+
+/**
+ * The documented defaults of `BEAMLINE_CORS_ORIGINS`, `_SSE_KEEPALIVE_MS` and
+ * `_COMPRESS_MIN_BYTES`, for gateways built without a configuration (tests, tools); written out
+ * rather than read from src/config, which the gateway does not import.
+ */
+const DEFAULT_HTTP_CONVENTIONS: HttpConventions = {
+  corsOrigins: [],
+  sseKeepAliveMs: 15_000,
+  compressMinBytes: 1_024,
+};
 
 /** The documented defaults of `BEAMLINE_AUTH_FAILURE_BURST` / `BEAMLINE_AUTH_FAILURE_REFILL_MS`. */
 const DEFAULT_OPERATOR_AUTH: AuthFailureLimits = { failureBurst: 10, failureRefillMs: 6_000 };
@@ -84,7 +98,9 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({
     bodyLimit: deps.maxBodyBytes,
     logger: false,
-    // Request ids are Beamline's own (x-request-id on every answer); Fastify's are not logged.
+    // Request ids are Beamline's own (x-request-id on every answer); a client's is never taken.
+    genReqId: () => nextRequestId(deps),
+    requestIdHeader: false,
     return503OnClosing: true,
     // close() comes after the drain (GatewayDrain): whatever is still open then has outlived
     // the drain timeout and is cut, so a hung stream cannot hold the process.
@@ -92,12 +108,13 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     // Malformed HTTP and oversized headers get Beamline's error body, not Node's bare line.
     clientErrorHandler: answerClientError,
     // Errors Fastify's router answers itself, before any hook: a URL that cannot be decoded.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
       const beamlineError =
         error.code === "FST_ERR_BAD_URL"
           ? new BeamlineError("BL_MALFORMED_HTTP", "The request URL is not valid (a bad percent-encoding).")
           : fromHttpFrameworkError(error, deps.maxBodyBytes);
       // The option's reply type is generic over route schemas this handler does not use.
+      setRequestIdHeaders(request, reply as unknown as FastifyReply);
       void (reply as unknown as FastifyReply)
         .code(beamlineError.httpStatus)
         .send(openAiErrorBody(beamlineError));
@@ -107,6 +124,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   // Only JSON bodies are accepted: anything else is answered 415, not parsed as text.
   app.removeContentTypeParser("text/plain");
   registerJsonBodyParser(app);
+  registerHttpConventions(app, deps.http ?? DEFAULT_HTTP_CONVENTIONS);
 
   app.setErrorHandler((error, _request, reply) => {
     const beamlineError = fromHttpFrameworkError(error, deps.maxBodyBytes);

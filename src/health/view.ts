@@ -79,8 +79,15 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
   const get = (provider: string, model: string) => records.get(healthKey(provider, model));
   const state = (provider: string, model: string) => breakerStateAt(get(provider, model), clock.now());
 
-  /** Takes a probe slot; resolves with the slot's lease (its expiry time), or undefined when none is free. */
-  async function takeProbe(provider: string, model: string, epoch: string): Promise<number | undefined> {
+  /**
+   * Takes a probe slot; resolves with the slot's lease (its expiry time), or, when none is free,
+   * with the time the first taken slot expires (undefined when not known).
+   */
+  async function takeProbe(
+    provider: string,
+    model: string,
+    epoch: string,
+  ): Promise<{ lease: number } | { freeAtMs: number | undefined }> {
     const key = probeKey(provider, model);
     for (let tries = 0; tries < 10; tries++) {
       const entry = await kv.get(key);
@@ -90,19 +97,19 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
           : undefined;
       const now = clock.now();
       const leases = stored?.epoch === epoch ? stored.leases.filter((expires) => expires > now) : [];
-      if (leases.length >= policy.halfOpenMaxProbes) return undefined;
+      if (leases.length >= policy.halfOpenMaxProbes) return { freeAtMs: Math.min(...leases) };
       const lease = now + policy.probeLeaseMs;
       const next: ProbeLeases = { epoch, leases: [...leases, lease] };
       try {
         const payload = encoder.encode(JSON.stringify(next));
         if (entry) await kv.update(key, payload, entry.revision);
         else await kv.create(key, payload);
-        return lease;
+        return { lease };
       } catch (error) {
         if (!/wrong last sequence|key exists/i.test((error as Error).message)) throw error;
       }
     }
-    return undefined;
+    return { freeAtMs: undefined };
   }
 
   /** Gives a probe slot back (its call never reached the provider), so another call may probe now. */
@@ -134,12 +141,24 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
       const health = get(provider, model);
       const current = breakerStateAt(health, clock.now());
       if (current === "closed") return { admitted: true, probe: false };
-      if (current === "open") return { admitted: false, reason: "circuit_open" };
+      if (current === "open") {
+        // The breaker turns half-open at openUntil: the earliest a call can be admitted.
+        const openUntil = health?.breaker.openUntil;
+        return {
+          admitted: false,
+          reason: "circuit_open",
+          ...(openUntil ? { retryAfterMs: Math.max(0, Date.parse(openUntil) - clock.now()) } : {}),
+        };
+      }
       const epoch = health!.breaker.openUntil ?? health!.breaker.since;
-      const lease = await takeProbe(provider, model, epoch);
-      return lease === undefined
-        ? { admitted: false, reason: "probe_limit" }
-        : { admitted: true, probe: true, lease };
+      const probe = await takeProbe(provider, model, epoch);
+      if ("lease" in probe) return { admitted: true, probe: true, lease: probe.lease };
+      // Every probe slot is taken: one frees when its probe ends, at the latest at its expiry.
+      return {
+        admitted: false,
+        reason: "probe_limit",
+        ...(probe.freeAtMs !== undefined ? { retryAfterMs: Math.max(0, probe.freeAtMs - clock.now()) } : {}),
+      };
     },
     releaseProbe,
     async stop() {

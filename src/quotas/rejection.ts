@@ -18,12 +18,16 @@ export class QuotaExceededError extends BeamlineError {
 
   constructor(tenant: string, rejection: QuotaRejection) {
     const who = rejection.scope === "tenant" ? `tenant ${tenant}` : "this API key";
+    const neverFits = rejection.requested > rejection.limitValue;
     super(
       "BL_QUOTA_EXCEEDED",
       `Quota exceeded for ${who}: ${LIMIT_WORDS[rejection.limit]} limit ${rejection.limitValue}, ` +
         `used ${round(rejection.used)}, this request needs ${round(rejection.requested)}. ` +
-        `Retry after ${Math.ceil(rejection.retryAfterMs / 1000)} s.`,
-      { retryAfterMs: rejection.retryAfterMs },
+        (neverFits
+          ? "It can never pass this limit: ask for fewer tokens (max_tokens) or have the limit raised."
+          : `Retry after ${Math.ceil(rejection.retryAfterMs / 1000)} s.`),
+      // A retry cannot help a request larger than the limit: no wait is advertised for it.
+      neverFits ? {} : { retryAfterMs: rejection.retryAfterMs },
     );
     this.rejection = rejection;
   }
@@ -69,7 +73,31 @@ export function rateLimitHeaders(info: RateLimitInfo, retryAfterMs?: number): Re
   return headers;
 }
 
-/** The headers of a rejection, for the gateway's 429. */
+/** The longest `retry-after` a client is asked to wait and then retry by itself: one minute window. */
+export const MAX_RETRY_AFTER_S = 60;
+
+/**
+ * The headers of a rejection, for the gateway's 429. `retry-after-ms` is the exact wait;
+ * `retry-after` is capped: a per-minute window holds an amount up to 61 s (its oldest
+ * one-second bucket counts whole, so admission never passes a limit), which rounded up
+ * read as `61` for a limit per minute. Capped at 60, a retry lands at most one second early
+ * (and is told `1`); the SDKs read `retry-after-ms` first and wait exactly.
+ *
+ * A wait longer than a minute (a spend budget until its reset) or a request that can never
+ * fit (it alone asks for more than the limit) gets `x-should-retry: false`: the official SDKs
+ * would otherwise sleep for hours, or retry in vain, before the caller hears of the refusal.
+ */
 export function rejectionHeaders(error: QuotaExceededError): Record<string, string> {
-  return rateLimitHeaders(error.rejection.rateLimits, error.rejection.retryAfterMs);
+  const { rejection } = error;
+  if (rejection.requested > rejection.limitValue) {
+    return { ...rateLimitHeaders(rejection.rateLimits), "x-should-retry": "false" };
+  }
+  const headers = rateLimitHeaders(rejection.rateLimits, rejection.retryAfterMs);
+  const seconds = Number(headers["retry-after"]);
+  if (rejection.retryAfterMs <= (MAX_RETRY_AFTER_S + 1) * 1000) {
+    headers["retry-after"] = String(Math.min(seconds, MAX_RETRY_AFTER_S));
+  } else {
+    headers["x-should-retry"] = "false";
+  }
+  return headers;
 }

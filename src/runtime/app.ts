@@ -373,6 +373,7 @@ export async function startBeamline(
         operatorAuth: config.operatorAuth,
         tenancyAdmin: await openTenancyAdmin(store, now),
         openTenantExport: (request, signal) => openTenantExport(nc, request, { signal }),
+        http: config.http,
       });
       // Wait for the key view (and the dev key's projection), so the first request is not refused.
       await keys.ready;

@@ -8,6 +8,8 @@ import { failedEvent, terminalEventId } from "./terminal.js";
 export interface FinishFacts {
   catalogVersion: string;
   quotaReserved: boolean;
+  /** The rate limits as admission left them; a completion carries them to the gateway. */
+  rateLimits?: EventData<"request.completed">["rateLimits"] | undefined;
 }
 
 /**
@@ -53,6 +55,7 @@ export function terminalForAttempt(
       ...billing,
     };
     if (accepted.data.apiKeyId !== undefined) data.apiKeyId = accepted.data.apiKeyId;
+    if (facts.rateLimits !== undefined) data.rateLimits = facts.rateLimits;
     return makeEvent("request.completed", terminalEventId(attempt.requestId), causedBy(attempt), data, now);
   }
   return failedEvent(accepted, "execute", storedError(attempt.data.error), attempt.data.attempt, now, {

@@ -2,14 +2,20 @@ import { hasAnyLimit } from "../admission/index.js";
 import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
-import type { QuotaExceededError } from "../quotas/index.js";
+import type { EventData } from "../events/index.js";
+import type { QuotaExceededError, RateLimitInfo } from "../quotas/index.js";
 import { admissionEstimate, rejectionHeaders } from "../quotas/index.js";
 import type { VersionedPolicy } from "../routing/index.js";
-import type { AcceptedEvent, WorkerDeps } from "./context.js";
+import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 import type { DecidedEvent } from "./route.js";
 
 export type QuotaOutcome =
-  | { admitted: true; reserved: boolean }
+  | {
+      admitted: true;
+      reserved: boolean;
+      /** The limits as this admission left them, for the answer's rate-limit headers. */
+      rateLimits?: EventData<"request.completed">["rateLimits"];
+    }
   | { admitted: false; error: QuotaExceededError | BeamlineError; headers: Record<string, string> };
 
 /** Output tokens reserved when neither the request nor the model names a maximum. */
@@ -79,5 +85,32 @@ export async function reserveQuota(
     return { admitted: false, error: result.error, headers: rejectionHeaders(result.error) };
   }
   if (result.reservation !== undefined) deps.metrics.admissions.inc({ ...labels, outcome: "admitted" });
-  return { admitted: true, reserved: result.reservation !== undefined };
+  const rateLimits = storedRateLimits(result.rateLimits, stageNow(deps).getTime());
+  return {
+    admitted: true,
+    reserved: result.reservation !== undefined,
+    ...(rateLimits ? { rateLimits } : {}),
+  };
+}
+
+/**
+ * Rate-limit status with absolute reset times, so whoever answers later computes its own
+ * `reset` durations. `nowMs` is read just after the decision, so a reset is at most the
+ * decision's round trip late (a later reset: a client waiting for it never retries too early).
+ */
+function storedRateLimits(
+  info: RateLimitInfo,
+  nowMs: number,
+): EventData<"request.completed">["rateLimits"] | undefined {
+  const stored: NonNullable<EventData<"request.completed">["rateLimits"]> = {};
+  for (const dimension of ["requests", "tokens"] as const) {
+    const status = info[dimension];
+    if (!status) continue;
+    stored[dimension] = {
+      limit: status.limit,
+      remaining: status.remaining,
+      resetAt: new Date(nowMs + status.resetMs).toISOString(),
+    };
+  }
+  return stored.requests || stored.tokens ? stored : undefined;
 }

@@ -182,7 +182,12 @@ async function processRequest(
   return endRequest(
     deps,
     accepted,
-    terminalForAttempt(accepted, final, { catalogVersion, quotaReserved: quota.reserved }, stageNow(deps)),
+    terminalForAttempt(
+      accepted,
+      final,
+      { catalogVersion, quotaReserved: quota.reserved, rateLimits: quota.rateLimits },
+      stageNow(deps),
+    ),
   );
 }
 

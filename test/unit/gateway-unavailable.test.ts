@@ -4,6 +4,7 @@ import type { ApiKeyRecord } from "../../projections/index.js";
 import { parseCatalog } from "../../src/catalog/index.js";
 import { BeamlineError } from "../../src/errors/index.js";
 import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
+import { GatewayDrain } from "../../src/gateway/drain.js";
 import { buildGateway, idempotentRequestId } from "../../src/gateway/index.js";
 import type { Waiter, WaiterRegistry } from "../../src/gateway/waiters.js";
 import type { EventStore } from "../../src/nats/event-store.js";
@@ -29,6 +30,7 @@ interface Options {
   append?: (event: Accepted) => Promise<{ duplicate: boolean; seq: number | undefined }>;
   /** What the slots hold, by subject suffix (`accepted`, `terminal`). */
   stored?: Partial<Record<"accepted" | "terminal", BeamlineEvent>>;
+  drain?: GatewayDrain;
 }
 
 function completed(requestId: string): TerminalEvent {
@@ -100,6 +102,7 @@ function harness(options: Options = {}) {
       },
     },
     appendTimeoutMs: 2_000,
+    drain: options.drain,
     adminToken: undefined,
     tenancyAdmin: {} as TenancyAdmin,
   });
@@ -160,6 +163,24 @@ describe("gateway: NATS unavailable", () => {
     assert.equal(error.stored, "maybe");
     assert.equal(error.request_id, response.headers["x-request-id"]);
     assert.match(error.message, /may have been stored.*Idempotency-Key/);
+  });
+
+  it("gives a draining gateway's 503 the request id header too, on both front doors", async () => {
+    const drain = new GatewayDrain();
+    const { app, appended } = harness({ drain });
+    drain.begin();
+    for (const [path, payload] of [
+      ["/v1/chat/completions", body()],
+      ["/v1/messages", { ...body(), max_tokens: 16 }],
+    ] as const) {
+      const response = await post(app, path, payload);
+      assert.equal(response.statusCode, 503, path);
+      assert.equal(response.json().error.code, "BL_DRAINING");
+      assert.match(String(response.headers["x-request-id"]), /^req_[0-9A-Z]{26}$/, path);
+      if (path === "/v1/messages")
+        assert.equal(response.headers["request-id"], response.headers["x-request-id"]);
+    }
+    assert.equal(appended.length, 0);
   });
 
   it("is ready while the connection is up", async () => {

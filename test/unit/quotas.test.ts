@@ -212,7 +212,7 @@ describe("admission decider", () => {
 });
 
 describe("rate-limit headers", () => {
-  it("turn a rejection into retry-after and OpenAI's x-ratelimit headers", () => {
+  it("turn a rejection into retry-after (at most 60 s for a per-minute limit) and OpenAI's x-ratelimit headers", () => {
     const ledger = new MemoryLedger(limits({ requestsPerMinute: 1, tokensPerMinute: 1000 }));
     ledger.admit("r1", T0);
     const error = new QuotaExceededError("acme", rejected(ledger.admit("r2", T0 + 500)));
@@ -220,7 +220,7 @@ describe("rate-limit headers", () => {
     assert.equal(error.httpStatus, 429);
     assert.equal(error.retryAfterMs, 60_500);
     assert.deepEqual(rejectionHeaders(error), {
-      "retry-after": "61",
+      "retry-after": "60",
       "retry-after-ms": "60500",
       "x-ratelimit-limit-requests": "1",
       "x-ratelimit-remaining-requests": "0",
@@ -229,6 +229,43 @@ describe("rate-limit headers", () => {
       "x-ratelimit-remaining-tokens": "900",
       "x-ratelimit-reset-tokens": "1m1s",
     });
+  });
+  it("a per-minute refusal's retry-after never exceeds 60 s, whenever in the second it comes", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999 }), fc.integer({ min: 0, max: 59_999 }), (offset, later) => {
+        const ledger = new MemoryLedger(limits({ requestsPerMinute: 1 }));
+        ledger.admit("r1", T0 + offset);
+        const error = new QuotaExceededError("acme", rejected(ledger.admit("r2", T0 + offset + later)));
+        const headers = rejectionHeaders(error);
+        const seconds = Number(headers["retry-after"]);
+        assert.ok(seconds >= 1 && seconds <= 60, `retry-after ${seconds}`);
+        assert.equal(headers["retry-after-ms"], String(error.retryAfterMs));
+        assert.equal(headers["x-should-retry"], undefined);
+      }),
+    );
+  });
+  it("a refusal that only a new day lifts says when, and tells the SDKs not to sleep until then", () => {
+    const ledger = new MemoryLedger(limits({ spendPerDayUsd: 0.000001 }));
+    ledger.admit("r1", T0, { tokens: 1, costNanoUsd: 1_000 });
+    const error = new QuotaExceededError(
+      "acme",
+      rejected(ledger.admit("r2", T0 + 1, { tokens: 1, costNanoUsd: 1 })),
+    );
+    const headers = rejectionHeaders(error);
+    assert.ok(Number(headers["retry-after"]) > 60, headers["retry-after"]);
+    assert.equal(headers["x-should-retry"], "false");
+  });
+  it("a request larger than the limit itself is told it can never pass, with no retry-after", () => {
+    const ledger = new MemoryLedger(limits({ tokensPerMinute: 100 }));
+    const error = new QuotaExceededError(
+      "acme",
+      rejected(ledger.admit("r1", T0, { tokens: 500, costNanoUsd: 1 })),
+    );
+    assert.equal(error.retryAfterMs, undefined);
+    assert.match(error.message, /can never pass/);
+    const headers = rejectionHeaders(error);
+    assert.equal(headers["retry-after"], undefined);
+    assert.equal(headers["x-should-retry"], "false");
   });
   it("format reset durations like OpenAI", () => {
     assert.equal(formatResetDuration(250), "250ms");
