@@ -48,6 +48,19 @@ export interface FrontDoorWire<ErrorBody, Stream extends FrontDoorStream<ErrorBo
     requestId: string,
     extension?: ExtensionRef,
   ): ErrorBody;
+  /**
+   * The status of an error answer in this dialect, setting any headers it adds; absent means
+   * Beamline's own status (`httpStatus`) and no extra header.
+   */
+  errorStatus?(reply: FastifyReply, error: { code: string; httpStatus: number }): number;
+}
+
+function errorStatusOf<ErrorBody, Stream extends FrontDoorStream<ErrorBody>>(
+  wire: FrontDoorWire<ErrorBody, Stream>,
+  reply: FastifyReply,
+  error: { code: string; httpStatus: number },
+): number {
+  return wire.errorStatus?.(reply, error) ?? error.httpStatus;
 }
 
 /**
@@ -103,13 +116,13 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     body.error["request_id"] = requestId;
     body.error["stored"] = outcome.stored;
     reply.header("retry-after", String(Math.ceil((outcome.error.retryAfterMs ?? 1000) / 1000)));
-    await reply.code(outcome.error.httpStatus).send(body);
+    await reply.code(errorStatusOf(wire, reply, outcome.error)).send(body);
     return;
   }
   if (outcome.kind === "timeout") {
     const body = wire.errorBody(outcome.error, requestId);
     if (sse?.started) sse.fail(body);
-    else await reply.code(outcome.error.httpStatus).send(body);
+    else await reply.code(errorStatusOf(wire, reply, outcome.error)).send(body);
     return;
   }
   deps.log
@@ -121,5 +134,5 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     return;
   }
   applyFailureHeaders(reply, outcome);
-  await reply.code(outcome.error.httpStatus).send(body);
+  await reply.code(errorStatusOf(wire, reply, outcome.error)).send(body);
 }
