@@ -210,8 +210,10 @@ function toolChoiceOf(choice: AnthropicRequest["tool_choice"]): unknown {
  * The canonical request for a Messages API request: `system` becomes the first (system)
  * message, tool results become `tool` messages, `tool_use` blocks become `tool_calls`,
  * `stop_sequences` → `stop`, `metadata.user_id` → `user`, `tool_choice` any → required and
- * `disable_parallel_tool_use` → `parallel_tool_calls: false`. `top_k` has no canonical
- * equivalent and is not forwarded. The result is checked against the canonical schema, so a
+ * `disable_parallel_tool_use` → `parallel_tool_calls: false`, `thinking` and assistant
+ * thinking blocks → the canonical `thinking` / `thinking_blocks` (src/chat/thinking.ts),
+ * `output_config.format` (json_schema) → `response_format`. `top_k`, `cache_control` and
+ * `output_config.effort` have no canonical equivalent and are not forwarded. The result is checked against the canonical schema, so a
  * request that cannot be expressed (e.g. more than four stop sequences) is a `BL_BAD_REQUEST`.
  */
 export function toChatRequest(request: AnthropicRequest): ChatRequest {
@@ -234,6 +236,10 @@ export function toChatRequest(request: AnthropicRequest): ChatRequest {
     chat["stop"] = request.stop_sequences;
   if (request.metadata?.user_id) chat["user"] = request.metadata.user_id;
   if (request.thinking !== undefined) chat[THINKING_FIELD] = request.thinking;
+  const format = (request["output_config"] as { format?: { type?: unknown; schema?: unknown } } | undefined)
+    ?.format;
+  if (format?.type === "json_schema" && typeof format.schema === "object" && format.schema !== null)
+    chat["response_format"] = { type: "json_schema", json_schema: { name: "output", schema: format.schema } };
   if (request.tools !== undefined && request.tools.length > 0) {
     chat["tools"] = request.tools.map((tool) => ({
       type: "function",

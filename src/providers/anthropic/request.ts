@@ -24,6 +24,8 @@ export interface AnthropicRequestBody {
   tools?: Array<{ name: string; description?: string; input_schema: Record<string, unknown> }>;
   tool_choice?: AnthropicToolChoice;
   metadata?: { user_id: string };
+  /** Structured output: `response_format` json_schema as Anthropic's `output_config.format`. */
+  output_config?: { format: { type: "json_schema"; schema: Record<string, unknown> } };
   /** Extended thinking, as the request asked for it (the canonical `thinking` field). */
   thinking?: Record<string, unknown>;
   stream?: boolean;
@@ -177,6 +179,13 @@ function tools(request: ChatRequest): AnthropicRequestBody["tools"] {
   });
 }
 
+/** The schema of a `response_format: json_schema`; undefined for any other format. */
+function jsonSchemaOf(format: ChatRequest["response_format"]): Record<string, unknown> | undefined {
+  if (format?.type !== "json_schema") return undefined;
+  const schema = (format as { json_schema?: { schema?: unknown } }).json_schema?.schema;
+  return typeof schema === "object" && schema !== null ? (schema as Record<string, unknown>) : undefined;
+}
+
 /**
  * Builds the body of `POST /v1/messages` for `upstreamModel` from a canonical
  * (OpenAI-shaped) chat request. Pure.
@@ -190,8 +199,9 @@ function tools(request: ChatRequest): AnthropicRequestBody["tools"] {
  * - `temperature` is clamped to Anthropic's 0..1 (OpenAI allows up to 2).
  * - `stop` → `stop_sequences`; `user` → `metadata.user_id`; `tools`/`tool_choice`/
  *   `parallel_tool_calls` → `tools`/`tool_choice`; `thinking` and assistant turns'
- *   `thinking_blocks` (src/chat/thinking.ts) are sent as they are. Parameters Anthropic has no equivalent
- *   for (`response_format`, `n`, penalties, ...) are not sent.
+ *   `thinking_blocks` (src/chat/thinking.ts) are sent as they are; `response_format`
+ *   json_schema → `output_config.format` (structured output). Parameters Anthropic has no equivalent
+ *   for (`response_format` json_object, `n`, penalties, ...) are not sent.
  *
  * Throws a `bad_request` {@link ProviderError} for what cannot be expressed (a content part
  * type Anthropic lacks, tool-call arguments that are not a JSON object).
@@ -241,6 +251,8 @@ export function toAnthropicRequest(
   if (request.user !== undefined) body.metadata = { user_id: request.user };
   const thinking = (request as Record<string, unknown>)[THINKING_FIELD];
   if (typeof thinking === "object" && thinking !== null) body.thinking = thinking as Record<string, unknown>;
+  const schema = jsonSchemaOf(request.response_format);
+  if (schema !== undefined) body.output_config = { format: { type: "json_schema", schema } };
   if (streaming) body.stream = true;
   return body;
 }
