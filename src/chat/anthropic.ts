@@ -77,6 +77,8 @@ export const anthropicRequestSchema = z.looseObject({
   tools: z.array(anthropicToolSchema).optional(),
   tool_choice: anthropicToolChoiceSchema.optional(),
   metadata: z.looseObject({ user_id: z.string().max(256).nullish() }).optional(),
+  /** Extended thinking: `{type: "enabled", budget_tokens}`, `{type: "disabled"}`, ... */
+  thinking: z.looseObject({ type: z.string().min(1) }).optional(),
 });
 
 export type AnthropicContentBlock = z.infer<typeof anthropicContentBlockSchema>;
@@ -95,7 +97,9 @@ export interface AnthropicUsage {
 
 export type AnthropicResponseBlock =
   | { type: "text"; text: string }
-  | { type: "tool_use"; id: string; name: string; input: unknown };
+  | { type: "tool_use"; id: string; name: string; input: unknown }
+  | { type: "thinking"; thinking: string; signature: string }
+  | { type: "redacted_thinking"; data: string };
 
 export type AnthropicStopReason =
   | "end_turn"

@@ -17,6 +17,14 @@ export {
   anthropicRequestSchema,
   anthropicStreamEventSchema,
 } from "./anthropic.js";
+export type { ThinkingBlock, ThinkingBlockDelta } from "./thinking.js";
+export {
+  THINKING_BLOCKS_FIELD,
+  THINKING_FIELD,
+  thinkingBlockSchema,
+  thinkingBlocksOf,
+  thinkingDeltasOf,
+} from "./thinking.js";
 export type {
   ChatChoice,
   ChatChunkChoice,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { BeamlineError } from "../errors/index.js";
 import { openAiErrorBody } from "./error-body.js";
-import { anthropicErrorBody } from "./messages-response.js";
+import { anthropicErrorBody, anthropicHttpStatus, ERROR_CODE_HEADER } from "./messages-response.js";
 
 /** Paths a draining gateway still answers: probes and metrics must see the drain. */
 const ALWAYS_ANSWERED = new Set(["/healthz", "/readyz", "/metrics"]);
@@ -51,9 +51,12 @@ export class GatewayDrain {
           `This Beamline instance is shutting down and accepts no new requests; retry in ${DRAIN_RETRY_AFTER_S} s (another instance will answer).`,
           { retryAfterMs: DRAIN_RETRY_AFTER_S * 1000 },
         );
-        const body = path === "/v1/messages" ? anthropicErrorBody(error) : openAiErrorBody(error);
+        // The Anthropic door's routes answer in Anthropic's shape and status (529 overloaded).
+        const anthropic = path === "/v1/messages" || path.startsWith("/v1/messages/");
+        const body = anthropic ? anthropicErrorBody(error) : openAiErrorBody(error);
+        if (anthropic) reply.header(ERROR_CODE_HEADER, error.code);
         return reply
-          .code(503)
+          .code(anthropic ? anthropicHttpStatus(503) : 503)
           .header("retry-after", String(DRAIN_RETRY_AFTER_S))
           .header("connection", "close")
           .send(body);

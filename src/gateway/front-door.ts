@@ -50,6 +50,19 @@ export interface FrontDoorWire<ErrorBody, Stream extends FrontDoorStream<ErrorBo
   ): ErrorBody;
   /** The dialect's rate-limit headers of a success; default OpenAI's `x-ratelimit-*`. */
   rateLimitHeaders?(limits: StoredRateLimits, nowMs: number): Record<string, string>;
+  /**
+   * The status of an error answer in this dialect, setting any headers it adds; absent means
+   * Beamline's own status (`httpStatus`) and no extra header.
+   */
+  errorStatus?(reply: FastifyReply, error: { code: string; httpStatus: number }): number;
+}
+
+function errorStatusOf<ErrorBody, Stream extends FrontDoorStream<ErrorBody>>(
+  wire: FrontDoorWire<ErrorBody, Stream>,
+  reply: FastifyReply,
+  error: { code: string; httpStatus: number },
+): number {
+  return wire.errorStatus?.(reply, error) ?? error.httpStatus;
 }
 
 /**
@@ -115,13 +128,13 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
       return;
     }
     reply.header("retry-after", String(Math.ceil((outcome.error.retryAfterMs ?? 1000) / 1000)));
-    await reply.code(outcome.error.httpStatus).send(body);
+    await reply.code(errorStatusOf(wire, reply, outcome.error)).send(body);
     return;
   }
   if (outcome.kind === "timeout") {
     const body = wire.errorBody(outcome.error, requestId);
     if (sse?.started) sse.fail(body);
-    else await reply.code(outcome.error.httpStatus).send(body);
+    else await reply.code(errorStatusOf(wire, reply, outcome.error)).send(body);
     return;
   }
   deps.log
@@ -133,5 +146,5 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     return;
   }
   applyFailureHeaders(reply, outcome);
-  await reply.code(outcome.error.httpStatus).send(body);
+  await reply.code(errorStatusOf(wire, reply, outcome.error)).send(body);
 }

@@ -1,9 +1,15 @@
-import type { ChatMessage, ChatRequest } from "../chat/index.js";
+import type { z } from "zod";
 import {
   type AnthropicContentBlock,
   type AnthropicMessageParam,
   type AnthropicRequest,
   anthropicRequestSchema,
+  type ChatMessage,
+  type ChatRequest,
+  THINKING_BLOCKS_FIELD,
+  THINKING_FIELD,
+  type ThinkingBlock,
+  thinkingBlockSchema,
 } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { parseChatRequest } from "./chat-completions.js";
@@ -13,16 +19,80 @@ import { parseChatRequest } from "./chat-completions.js";
  * translation to Beamline's canonical (OpenAI-shaped) chat request. Pure.
  */
 
+/**
+ * A `POST /v1/messages/count_tokens` body: a Messages API request whose `max_tokens` may be
+ * left out (Anthropic's `MessageCountTokensParams` has none).
+ */
+export const anthropicCountTokensSchema = anthropicRequestSchema.extend({
+  max_tokens: anthropicRequestSchema.shape.max_tokens.optional(),
+});
+export type AnthropicCountTokensRequest = z.infer<typeof anthropicCountTokensSchema>;
+
 function badRequest(message: string, param?: string): BeamlineError {
   return new BeamlineError("BL_BAD_REQUEST", message, param === undefined ? {} : { param });
 }
 
-/** Validates a Messages API body; the first problem names the parameter. */
-export function parseMessagesRequest(body: unknown): AnthropicRequest {
+type SystemBlock = { type: "text"; text: string; [field: string]: unknown };
+
+/** A system entry's content as text blocks; anything but text is refused, naming the entry. */
+function systemBlocksOf(content: unknown, where: string): SystemBlock[] {
+  if (typeof content === "string") return content.length > 0 ? [{ type: "text", text: content }] : [];
+  if (Array.isArray(content)) {
+    return content.map((block, at) => {
+      const record = block as { type?: unknown; text?: unknown } | null;
+      if (record?.type !== "text" || typeof record.text !== "string")
+        throw badRequest(`${where}.${at}: a system message may hold only text blocks.`, `${where}.${at}`);
+      return record as SystemBlock;
+    });
+  }
+  throw badRequest(`${where}: a system message's content must be a string or text blocks.`, where);
+}
+
+/**
+ * Agent clients (and the SDK's `SystemMessageParam`) may put `role: "system"` entries inside
+ * `messages`. They are hoisted into `system`, in order, after the top-level `system`, so the
+ * rest of the door sees the Messages API's one system prompt. A body without such entries is
+ * returned as it is.
+ */
+export function hoistSystemMessages(body: Record<string, unknown>): Record<string, unknown> {
+  const messages = body["messages"];
+  if (!Array.isArray(messages)) return body;
+  const isSystem = (message: unknown) => (message as { role?: unknown } | null)?.role === "system";
+  if (!messages.some(isSystem)) return body;
+  const hoisted: SystemBlock[] = [];
+  const rest: unknown[] = [];
+  messages.forEach((message, at) => {
+    if (isSystem(message))
+      hoisted.push(...systemBlocksOf((message as { content?: unknown }).content, `messages.${at}.content`));
+    else rest.push(message);
+  });
+  const top = body["system"];
+  // A top-level system of blocks keeps its blocks (cache_control included); the schema checks them.
+  let system: unknown[];
+  if (top === undefined) system = [];
+  else if (typeof top === "string") system = top.length > 0 ? [{ type: "text", text: top }] : [];
+  else if (Array.isArray(top)) system = top;
+  else return body; // Not a system prompt at all: the schema names the problem.
+  return { ...body, system: [...system, ...hoisted], messages: rest };
+}
+
+/**
+ * Validates a Messages API body (after {@link hoistSystemMessages}); the first problem names
+ * the parameter.
+ */
+export function parseMessagesRequest<Schema extends z.ZodType<AnthropicCountTokensRequest>>(
+  body: unknown,
+  schema: Schema,
+): z.infer<Schema>;
+export function parseMessagesRequest(body: unknown): AnthropicRequest;
+export function parseMessagesRequest(
+  body: unknown,
+  schema: z.ZodType<AnthropicCountTokensRequest> = anthropicRequestSchema,
+): AnthropicCountTokensRequest {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw badRequest("The request body must be a JSON object.");
   }
-  const parsed = anthropicRequestSchema.safeParse(body);
+  const parsed = schema.safeParse(hoistSystemMessages(body as Record<string, unknown>));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const param = issue.path.join(".");
@@ -67,17 +137,26 @@ function messagesOf(turn: AnthropicMessageParam, at: number): ChatMessage[] {
   if (turn.role === "assistant") {
     const texts: string[] = [];
     const toolCalls: NonNullable<ChatMessage["tool_calls"]> = [];
+    const thinking: ThinkingBlock[] = [];
     for (const block of turn.content) {
       if (block.type === "text") texts.push((block as { text: string }).text);
-      else if (block.type === "tool_use") {
+      else if (block.type === "thinking" || block.type === "redacted_thinking") {
+        // Sent back unchanged to Anthropic-wire providers, which check the signatures.
+        const parsed = thinkingBlockSchema.safeParse(block);
+        if (!parsed.success)
+          throw badRequest(
+            `${where}: a ${block.type} block needs its ${block.type === "thinking" ? "thinking and signature" : "data"}.`,
+            where,
+          );
+        thinking.push(parsed.data);
+      } else if (block.type === "tool_use") {
         const use = block as { id: string; name: string; input: unknown };
         toolCalls.push({
           id: use.id,
           type: "function",
           function: { name: use.name, arguments: JSON.stringify(use.input ?? {}) },
         });
-      } else if (block.type !== "thinking" && block.type !== "redacted_thinking") {
-        // Thinking is the model's own scratchpad; other providers cannot take it back.
+      } else {
         throw badRequest(
           `${where}: assistant blocks of type "${block.type}" are not supported by this gateway.`,
           where,
@@ -86,6 +165,7 @@ function messagesOf(turn: AnthropicMessageParam, at: number): ChatMessage[] {
     }
     const message: ChatMessage = { role: "assistant", content: texts.length > 0 ? texts.join("") : null };
     if (toolCalls.length > 0) message.tool_calls = toolCalls;
+    if (thinking.length > 0) message[THINKING_BLOCKS_FIELD] = thinking;
     return [message];
   }
   // Tool results first: OpenAI's format wants them right after the assistant's tool calls.
@@ -130,8 +210,10 @@ function toolChoiceOf(choice: AnthropicRequest["tool_choice"]): unknown {
  * The canonical request for a Messages API request: `system` becomes the first (system)
  * message, tool results become `tool` messages, `tool_use` blocks become `tool_calls`,
  * `stop_sequences` → `stop`, `metadata.user_id` → `user`, `tool_choice` any → required and
- * `disable_parallel_tool_use` → `parallel_tool_calls: false`. `top_k` has no canonical
- * equivalent and is not forwarded. The result is checked against the canonical schema, so a
+ * `disable_parallel_tool_use` → `parallel_tool_calls: false`, `thinking` and assistant
+ * thinking blocks → the canonical `thinking` / `thinking_blocks` (src/chat/thinking.ts),
+ * `output_config.format` (json_schema) → `response_format`. `top_k`, `cache_control` and
+ * `output_config.effort` have no canonical equivalent and are not forwarded. The result is checked against the canonical schema, so a
  * request that cannot be expressed (e.g. more than four stop sequences) is a `BL_BAD_REQUEST`.
  */
 export function toChatRequest(request: AnthropicRequest): ChatRequest {
@@ -153,6 +235,11 @@ export function toChatRequest(request: AnthropicRequest): ChatRequest {
   if (request.stop_sequences !== undefined && request.stop_sequences.length > 0)
     chat["stop"] = request.stop_sequences;
   if (request.metadata?.user_id) chat["user"] = request.metadata.user_id;
+  if (request.thinking !== undefined) chat[THINKING_FIELD] = request.thinking;
+  const format = (request["output_config"] as { format?: { type?: unknown; schema?: unknown } } | undefined)
+    ?.format;
+  if (format?.type === "json_schema" && typeof format.schema === "object" && format.schema !== null)
+    chat["response_format"] = { type: "json_schema", json_schema: { name: "output", schema: format.schema } };
   if (request.tools !== undefined && request.tools.length > 0) {
     chat["tools"] = request.tools.map((tool) => ({
       type: "function",

@@ -6,6 +6,7 @@ import type {
   AnthropicUsage,
   ChatCompletion,
 } from "../chat/index.js";
+import { thinkingBlocksOf } from "../chat/index.js";
 import { type ExtensionRef, extensionFields } from "./failure-answer.js";
 import type { CompletedUsage } from "./request-lifecycle.js";
 
@@ -54,7 +55,8 @@ export function toolInputOf(argumentsJson: string): unknown {
 /** The Messages API answer for a completed request (first choice; Beamline serves n = 1). */
 export function toAnthropicMessage(completion: ChatCompletion, usage: CompletedUsage): AnthropicMessage {
   const choice = completion.choices[0];
-  const content: AnthropicResponseBlock[] = [];
+  // Thinking comes first, as Anthropic's answers order it.
+  const content: AnthropicResponseBlock[] = [...thinkingBlocksOf(choice?.message)];
   if (choice?.message.content) content.push({ type: "text", text: choice.message.content });
   for (const call of choice?.message.tool_calls ?? []) {
     content.push({
@@ -76,11 +78,27 @@ export function toAnthropicMessage(completion: ChatCompletion, usage: CompletedU
   };
 }
 
-/** Anthropic's error `type` for an HTTP status, as its API uses them. */
+/**
+ * The HTTP status the Anthropic door answers for a Beamline status: 529 where the OpenAI door
+ * answers 503 (overloaded, a circuit open, backpressure, draining, NATS away). Anthropic's API
+ * says "overloaded" with 529, and agent clients switch to their fallback model on it.
+ */
+export function anthropicHttpStatus(httpStatus: number): number {
+  return httpStatus === 503 ? 529 : httpStatus;
+}
+
+/**
+ * The response header that carries Beamline's stable error code (`BL_*`) on the Anthropic
+ * door, beside the body's `error.code`: clients that only read the header see it too.
+ */
+export const ERROR_CODE_HEADER = "x-beamline-error-code";
+
+/** Anthropic's error `type` for an HTTP status (as Beamline states it), as its API uses them. */
 export function anthropicErrorType(httpStatus: number): string {
   switch (httpStatus) {
     case 400:
     case 415:
+    case 422:
       return "invalid_request_error";
     case 401:
       return "authentication_error";

@@ -25,9 +25,11 @@ export class AnthropicSseWriter {
   constructor(
     reply: FastifyReply,
     private readonly requestId: string,
+    /** The prompt's counted tokens, for `message_start`. */
+    inputTokens = 0,
   ) {
     this.response = new SseResponse(reply, requestId, ANTHROPIC_REQUEST_ID_HEADERS);
-    this.translator = createChunkToAnthropicTranslator(requestId);
+    this.translator = createChunkToAnthropicTranslator(requestId, inputTokens);
   }
 
   /** Whether bytes of the stream are out (and with them its status and headers). */

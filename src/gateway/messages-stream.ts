@@ -1,4 +1,10 @@
-import type { ChatCompletion, ChatCompletionChunk } from "../chat/index.js";
+import {
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  THINKING_BLOCKS_FIELD,
+  thinkingBlocksOf,
+  thinkingDeltasOf,
+} from "../chat/index.js";
 import { anthropicUsageFrom, stopReasonFrom } from "./messages-response.js";
 import type { CompletedUsage } from "./request-lifecycle.js";
 import { chunkOfChoice } from "./sse-response.js";
@@ -13,11 +19,13 @@ export interface AnthropicEvent {
  * Canonical `chat.completion.chunk`s → Anthropic stream events, for the Anthropic front door.
  * Pure and stateful: one translator per response.
  *
- * The first chunk opens the message (`message_start`); content opens a text block, each new
+ * The first chunk opens the message (`message_start`); thinking fragments open thinking
+ * blocks (`thinking_delta`, `signature_delta`; a redacted block arrives whole); content opens a text block, each new
  * tool call (a delta with an id, or another tool index) closes the open block and opens a
  * `tool_use` block whose arguments stream as `input_json_delta`s; `finish()` closes the open
  * block and ends with `message_delta` (stop reason and the final usage) and `message_stop`.
- * Usage goes only at the end: canonical chunks report it last, so `message_start` carries zeros.
+ * `message_start` carries the prompt's input tokens as the door counted them (src/tokens);
+ * `message_delta` at the end carries the provider's own figures from the terminal event.
  */
 export interface ChunkToAnthropicTranslator {
   push(chunk: ChatCompletionChunk): AnthropicEvent[];
@@ -27,9 +35,16 @@ export interface ChunkToAnthropicTranslator {
   finish(usage: CompletedUsage): AnthropicEvent[];
 }
 
-type OpenBlock = { kind: "text" } | { kind: "tool"; toolIndex: number };
+type OpenBlock =
+  | { kind: "text" }
+  | { kind: "tool"; toolIndex: number }
+  | { kind: "thinking"; thinkingIndex: number };
 
-export function createChunkToAnthropicTranslator(messageId: string): ChunkToAnthropicTranslator {
+export function createChunkToAnthropicTranslator(
+  messageId: string,
+  /** The prompt's token count, reported by `message_start` before the provider's figure exists. */
+  inputTokens = 0,
+): ChunkToAnthropicTranslator {
   let started = false;
   let model = "";
   let blockIndex = -1;
@@ -50,7 +65,7 @@ export function createChunkToAnthropicTranslator(messageId: string): ChunkToAnth
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: { input_tokens: 0, output_tokens: 0 },
+        usage: { input_tokens: inputTokens, output_tokens: 0 },
       },
     });
   }
@@ -76,6 +91,34 @@ export function createChunkToAnthropicTranslator(messageId: string): ChunkToAnth
       const choice = chunk.choices.find((candidate) => candidate.index === 0);
       if (choice === undefined) return out;
       const delta = choice.delta ?? {};
+      for (const fragment of thinkingDeltasOf(delta)) {
+        const continuing = open?.kind === "thinking" && open.thinkingIndex === fragment.index;
+        if (!continuing) {
+          const redacted = fragment.type === "redacted_thinking";
+          openBlock(
+            { kind: "thinking", thinkingIndex: fragment.index },
+            redacted
+              ? { type: "redacted_thinking", data: fragment.data ?? "" }
+              : { type: "thinking", thinking: "", signature: "" },
+            out,
+          );
+          if (redacted) continue;
+        }
+        if (fragment.thinking) {
+          out.push({
+            type: "content_block_delta",
+            index: blockIndex,
+            delta: { type: "thinking_delta", thinking: fragment.thinking },
+          });
+        }
+        if (fragment.signature) {
+          out.push({
+            type: "content_block_delta",
+            index: blockIndex,
+            delta: { type: "signature_delta", signature: fragment.signature },
+          });
+        }
+      }
       if (typeof delta.content === "string" && delta.content.length > 0) {
         if (open?.kind !== "text") openBlock({ kind: "text" }, { type: "text", text: "" }, out);
         out.push({
@@ -129,5 +172,10 @@ export function chunksOfCompletion(completion: ChatCompletion): ChatCompletionCh
     const { id, created, model } = completion;
     return [{ id, object: "chat.completion.chunk", created, model, choices: [] }];
   }
-  return [chunkOfChoice(completion, choice, 0)];
+  const chunk = chunkOfChoice(completion, choice, 0);
+  const thinking = thinkingBlocksOf(choice.message);
+  if (thinking.length > 0) {
+    chunk.choices[0]!.delta[THINKING_BLOCKS_FIELD] = thinking.map((block, index) => ({ index, ...block }));
+  }
+  return [chunk];
 }

@@ -23,6 +23,7 @@ import { IdempotentInFlight } from "./idempotency.js";
 import { registerJsonBodyParser } from "./json-body.js";
 import { registerMessagesRoute } from "./messages.js";
 import { listModels } from "./model-check.js";
+import { registerModelRoutes } from "./models-route.js";
 import { AuthFailureLimiter, type AuthFailureLimits } from "./operator-auth.js";
 import { nextRequestId, type RequestOutcome } from "./request-lifecycle.js";
 import type { WaiterRegistry } from "./waiters.js";
@@ -163,6 +164,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
       const catalog = deps.catalog();
       return listModels(deps, principal.tenant, (model) => isModelAllowed(principal, model, catalog));
     });
+    registerModelRoutes(v1, deps);
   });
 
   const admin = {

@@ -1,16 +1,19 @@
-import type {
-  ChatChoice,
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatToolCall,
-  ChatUsage,
+import {
+  type ChatChoice,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatToolCall,
+  type ChatUsage,
+  THINKING_BLOCKS_FIELD,
+  type ThinkingBlockDelta,
+  thinkingDeltasOf,
 } from "../chat/index.js";
 
 /**
  * Folds streamed `chat.completion.chunk`s into the `chat.completion` a non-streamed call
  * would have returned: content and refusal fragments are concatenated per choice, tool-call
  * deltas are merged by their `index` (id and type replaced, name and arguments
- * concatenated), the last non-null `finish_reason` wins, and `usage` comes from the chunk
+ * concatenated), thinking fragments likewise into `thinking_blocks` (src/chat/thinking.ts), the last non-null `finish_reason` wins, and `usage` comes from the chunk
  * that carries it (with `stream_options.include_usage`, the last one, whose `choices` is empty).
  * Pure: feed it chunks in arrival order.
  */
@@ -35,7 +38,23 @@ interface ChoiceDraft {
   content: string[];
   refusal: string[];
   toolCalls: Map<number, ToolCallDraft>;
+  /** Thinking blocks by their `index`: `thinking`, `signature` and `data` fragments add up. */
+  thinking: Map<number, Record<string, string>>;
   finishReason: string | null;
+}
+
+/** Adds a thinking fragment to its block: the type is set once, text fields are concatenated. */
+function addThinking(draft: ChoiceDraft, fragment: ThinkingBlockDelta): void {
+  let block = draft.thinking.get(fragment.index);
+  if (block === undefined) {
+    block = {};
+    draft.thinking.set(fragment.index, block);
+  }
+  if (fragment.type) block["type"] = fragment.type;
+  for (const field of ["thinking", "signature", "data"] as const) {
+    const piece = fragment[field];
+    if (typeof piece === "string") block[field] = (block[field] ?? "") + piece;
+  }
 }
 
 export function createChunkAssembler(): ChunkAssembler {
@@ -50,7 +69,7 @@ export function createChunkAssembler(): ChunkAssembler {
   function draftFor(index: number): ChoiceDraft {
     let draft = choices.get(index);
     if (draft === undefined) {
-      draft = { content: [], refusal: [], toolCalls: new Map(), finishReason: null };
+      draft = { content: [], refusal: [], toolCalls: new Map(), thinking: new Map(), finishReason: null };
       choices.set(index, draft);
     }
     return draft;
@@ -85,6 +104,7 @@ export function createChunkAssembler(): ChunkAssembler {
             if (toolDelta.function?.name) call.name += toolDelta.function.name;
             if (toolDelta.function?.arguments) call.arguments += toolDelta.function.arguments;
           }
+          for (const fragment of thinkingDeltasOf(delta)) addThinking(draft, fragment);
         }
         if (choice.finish_reason) draft.finishReason = choice.finish_reason;
       }
@@ -115,6 +135,11 @@ export function createChunkAssembler(): ChunkAssembler {
               );
           }
           if (draft.refusal.length > 0) message.refusal = draft.refusal.join("");
+          if (draft.thinking.size > 0) {
+            message[THINKING_BLOCKS_FIELD] = [...draft.thinking.entries()]
+              .sort(([a], [b]) => a - b)
+              .map(([, block]) => block);
+          }
           return { index, message, finish_reason: draft.finishReason };
         });
       const completion: ChatCompletion = {

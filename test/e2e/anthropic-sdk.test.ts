@@ -117,7 +117,7 @@ describe("the Anthropic front door, through the official Anthropic SDK", { timeo
       const use = first.content.find((block): block is Anthropic.ToolUseBlock => block.type === "tool_use");
       assert.ok(use, "the answer holds a tool_use block");
       assert.equal(use.name, "get_weather");
-      assert.deepEqual(use.input, { input: "Weather in Paris?" });
+      assert.deepEqual(use.input, { city: "Weather in Paris?" });
 
       const second = await client.messages.create({
         model: "mock-small",

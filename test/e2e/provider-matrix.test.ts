@@ -14,7 +14,8 @@
  *
  * For each front door × provider × plain/streaming, asserted:
  * - a text answer: the exact text, the finish/stop reason, the usage the client sees;
- * - a tool-call round trip: the model calls `get_weather` with `{"input": <question>}`, the
+ * - a tool-call round trip: the model calls `get_weather` with `{"city": <question>}` (arguments
+ *   valid for the tool's schema, strings filled with the prompt), the
  *   client answers with a tool result, the model answers from it;
  * - for every request: `request.completed` names the provider and model that served it, and
  *   exactly one `usage.recorded` exists, with that provider and model and the same token
@@ -239,7 +240,7 @@ describe("SDK × front door × provider matrix", { timeout: 90_000, concurrency:
         assert.equal(first.toolCalls.length, 1);
         const call = first.toolCalls[0]!;
         assert.equal(call.name, "get_weather");
-        assert.deepEqual(JSON.parse(call.arguments), { input: QUESTION });
+        assert.deepEqual(JSON.parse(call.arguments), { city: QUESTION });
         assert.ok(call.id.length > 0, "the tool call has an id to answer");
         const second = await openAiCall(
           model,
@@ -282,7 +283,7 @@ describe("SDK × front door × provider matrix", { timeout: 90_000, concurrency:
         const use = first.content.find((block): block is Anthropic.ToolUseBlock => block.type === "tool_use");
         assert.ok(use, "the answer holds a tool_use block");
         assert.equal(use.name, "get_weather");
-        assert.deepEqual(use.input, { input: QUESTION });
+        assert.deepEqual(use.input, { city: QUESTION });
         const second = await anthropicCall(
           model,
           stream,

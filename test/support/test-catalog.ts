@@ -8,6 +8,8 @@ export interface TestModel {
   id: string;
   provider: string;
   upstreamModel: string;
+  /** The model's longest answer, in tokens; absent means unbounded but for the context window. */
+  maxOutputTokens?: number;
 }
 
 /** Prices of every test model, per million tokens: simple numbers so costs are easy to check. */

@@ -24,7 +24,7 @@ describe("Anthropic request → canonical request", () => {
       (error) => isBeamlineError(error, "BL_BAD_REQUEST") && error.param === "max_tokens",
     );
     assert.throws(
-      () => parseMessagesRequest({ model: "m", max_tokens: 5, messages: [{ role: "system", content: "x" }] }),
+      () => parseMessagesRequest({ model: "m", max_tokens: 5, messages: [{ role: "tool", content: "x" }] }),
       (error) => isBeamlineError(error, "BL_BAD_REQUEST") && error.param === "messages.0.role",
     );
     assert.throws(

@@ -138,7 +138,8 @@ describe("gateway: NATS unavailable", () => {
       ["/v1/messages", { ...body(), max_tokens: 16 }],
     ] as const) {
       const response = await post(app, path, payload);
-      assert.equal(response.statusCode, 503, path);
+      // The Anthropic door says "overloaded" as Anthropic does: 529.
+      assert.equal(response.statusCode, path === "/v1/messages" ? 529 : 503, path);
       assert.equal(response.headers["retry-after"], "1");
       const error = response.json().error;
       assert.equal(error.code, "BL_NATS_UNAVAILABLE");

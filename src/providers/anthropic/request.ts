@@ -1,9 +1,11 @@
-import type {
-  AnthropicContentBlock,
-  AnthropicMessageParam,
-  AnthropicToolChoice,
-  ChatMessage,
-  ChatRequest,
+import {
+  type AnthropicContentBlock,
+  type AnthropicMessageParam,
+  type AnthropicToolChoice,
+  type ChatMessage,
+  type ChatRequest,
+  THINKING_FIELD,
+  thinkingBlocksOf,
 } from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass } from "../types.js";
@@ -22,6 +24,10 @@ export interface AnthropicRequestBody {
   tools?: Array<{ name: string; description?: string; input_schema: Record<string, unknown> }>;
   tool_choice?: AnthropicToolChoice;
   metadata?: { user_id: string };
+  /** Structured output: `response_format` json_schema as Anthropic's `output_config.format`. */
+  output_config?: { format: { type: "json_schema"; schema: Record<string, unknown> } };
+  /** Extended thinking, as the request asked for it (the canonical `thinking` field). */
+  thinking?: Record<string, unknown>;
   stream?: boolean;
 }
 
@@ -84,6 +90,9 @@ function toolInput(argumentsJson: string, callId: string): Record<string, unknow
 }
 
 function assistantBlocks(message: ChatMessage): AnthropicContentBlock[] {
+  // Thinking goes back first and unchanged: Anthropic checks the signatures of a turn's
+  // thinking blocks, which must precede its text and tool use.
+  const thinking: AnthropicContentBlock[] = thinkingBlocksOf(message);
   const blocks = userBlocks(
     typeof message.content === "string" || message.content == null
       ? message.content
@@ -97,7 +106,7 @@ function assistantBlocks(message: ChatMessage): AnthropicContentBlock[] {
       input: toolInput(call.function.arguments, call.id),
     });
   }
-  return blocks;
+  return [...thinking, ...blocks];
 }
 
 function toolResultBlock(message: ChatMessage): AnthropicContentBlock {
@@ -170,6 +179,13 @@ function tools(request: ChatRequest): AnthropicRequestBody["tools"] {
   });
 }
 
+/** The schema of a `response_format: json_schema`; undefined for any other format. */
+function jsonSchemaOf(format: ChatRequest["response_format"]): Record<string, unknown> | undefined {
+  if (format?.type !== "json_schema") return undefined;
+  const schema = (format as { json_schema?: { schema?: unknown } }).json_schema?.schema;
+  return typeof schema === "object" && schema !== null ? (schema as Record<string, unknown>) : undefined;
+}
+
 /**
  * Builds the body of `POST /v1/messages` for `upstreamModel` from a canonical
  * (OpenAI-shaped) chat request. Pure.
@@ -182,8 +198,10 @@ function tools(request: ChatRequest): AnthropicRequestBody["tools"] {
  * - `max_completion_tokens` ?? `max_tokens` ?? {@link DEFAULT_MAX_TOKENS} (Anthropic requires one).
  * - `temperature` is clamped to Anthropic's 0..1 (OpenAI allows up to 2).
  * - `stop` → `stop_sequences`; `user` → `metadata.user_id`; `tools`/`tool_choice`/
- *   `parallel_tool_calls` → `tools`/`tool_choice`. Parameters Anthropic has no equivalent
- *   for (`response_format`, `n`, penalties, ...) are not sent.
+ *   `parallel_tool_calls` → `tools`/`tool_choice`; `thinking` and assistant turns'
+ *   `thinking_blocks` (src/chat/thinking.ts) are sent as they are; `response_format`
+ *   json_schema → `output_config.format` (structured output). Parameters Anthropic has no equivalent
+ *   for (`response_format` json_object, `n`, penalties, ...) are not sent.
  *
  * Throws a `bad_request` {@link ProviderError} for what cannot be expressed (a content part
  * type Anthropic lacks, tool-call arguments that are not a JSON object).
@@ -231,6 +249,10 @@ export function toAnthropicRequest(
   const choice = toolChoice(request);
   if (choice !== undefined) body.tool_choice = choice;
   if (request.user !== undefined) body.metadata = { user_id: request.user };
+  const thinking = (request as Record<string, unknown>)[THINKING_FIELD];
+  if (typeof thinking === "object" && thinking !== null) body.thinking = thinking as Record<string, unknown>;
+  const schema = jsonSchemaOf(request.response_format);
+  if (schema !== undefined) body.output_config = { format: { type: "json_schema", schema } };
   if (streaming) body.stream = true;
   return body;
 }

@@ -1,4 +1,12 @@
-import type { AnthropicUsage, ChatCompletion, ChatToolCall, ChatUsage } from "../../chat/index.js";
+import {
+  type AnthropicUsage,
+  type ChatCompletion,
+  type ChatToolCall,
+  type ChatUsage,
+  THINKING_BLOCKS_FIELD,
+  type ThinkingBlock,
+  thinkingBlockSchema,
+} from "../../chat/index.js";
 import type { ProviderUsage } from "../types.js";
 
 /**
@@ -61,15 +69,20 @@ export interface AnthropicMessageLike {
 
 /**
  * Text blocks are concatenated into `content` (null when there are none), `tool_use` blocks
- * become `tool_calls` with the input serialised as the arguments string; other blocks
- * (thinking, server tools) are dropped.
+ * become `tool_calls` with the input serialised as the arguments string, `thinking` and
+ * `redacted_thinking` blocks are kept as they are in `thinking_blocks`; other blocks (server
+ * tools) are dropped.
  */
 export function toChatCompletion(message: AnthropicMessageLike, createdSeconds: number): ChatCompletion {
   const texts: string[] = [];
   const toolCalls: ChatToolCall[] = [];
+  const thinking: ThinkingBlock[] = [];
   for (const block of message.content) {
     if (block.type === "text" && typeof block["text"] === "string") texts.push(block["text"]);
-    else if (block.type === "tool_use") {
+    else if (block.type === "thinking" || block.type === "redacted_thinking") {
+      const parsed = thinkingBlockSchema.safeParse(block);
+      if (parsed.success) thinking.push(parsed.data);
+    } else if (block.type === "tool_use") {
       toolCalls.push({
         id: String(block["id"]),
         type: "function",
@@ -89,6 +102,7 @@ export function toChatCompletion(message: AnthropicMessageLike, createdSeconds: 
           role: "assistant",
           content: texts.length > 0 ? texts.join("") : null,
           ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          ...(thinking.length > 0 ? { [THINKING_BLOCKS_FIELD]: thinking } : {}),
         },
         finish_reason: finishReasonFrom(message.stop_reason) ?? "stop",
       },

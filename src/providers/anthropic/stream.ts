@@ -1,8 +1,9 @@
-import type {
-  AnthropicStreamEvent,
-  AnthropicUsage,
-  ChatChunkChoice,
-  ChatCompletionChunk,
+import {
+  type AnthropicStreamEvent,
+  type AnthropicUsage,
+  type ChatChunkChoice,
+  type ChatCompletionChunk,
+  THINKING_BLOCKS_FIELD,
 } from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass, type ProviderUsage } from "../types.js";
@@ -15,8 +16,9 @@ import { chatUsageFrom, finishReasonFrom, usageFrom } from "./response.js";
  * `tool_use` block start gives the tool call's id and name and its `input_json_delta`s give
  * argument fragments (tool calls are numbered 0, 1, ... in the order their blocks start),
  * `message_delta` gives the finish reason, and `message_stop` the final usage chunk
- * (empty `choices`, as OpenAI's `include_usage` does). `ping` and blocks Beamline does not
- * translate (thinking) give nothing. `error` events are the caller's to handle; passing one
+ * (empty `choices`, as OpenAI's `include_usage` does). Thinking blocks stream as
+ * `delta.thinking_blocks` fragments (src/chat/thinking.ts), numbered like tool calls.
+ * `ping` and blocks Beamline does not translate (server tools) give nothing. `error` events are the caller's to handle; passing one
  * here is a programming error.
  *
  * Throws a `malformed` {@link ProviderError} when events break the protocol's order (content
@@ -42,6 +44,8 @@ export function createAnthropicStreamTranslator(createdSeconds: number): Anthrop
   /** Content block index → tool call index, for tool_use blocks. */
   const toolIndexByBlock = new Map<number, number>();
   const textBlocks = new Set<number>();
+  /** Content block index → thinking block index, for thinking and redacted_thinking blocks. */
+  const thinkingIndexByBlock = new Map<number, number>();
 
   function chunk(delta: ChatChunkChoice["delta"], finishReason: string | null = null): ChatCompletionChunk {
     return {
@@ -89,6 +93,14 @@ export function createAnthropicStreamTranslator(createdSeconds: number): Anthrop
               }),
             ];
           }
+          if (block.type === "thinking" || block.type === "redacted_thinking") {
+            const thinkingIndex = thinkingIndexByBlock.size;
+            thinkingIndexByBlock.set(event.index, thinkingIndex);
+            const { type: _type, ...fields } = block as Record<string, unknown>;
+            return [
+              chunk({ [THINKING_BLOCKS_FIELD]: [{ index: thinkingIndex, type: block.type, ...fields }] }),
+            ];
+          }
           return [];
         }
         case "content_block_delta": {
@@ -108,6 +120,13 @@ export function createAnthropicStreamTranslator(createdSeconds: number): Anthrop
             return fragment.length > 0
               ? [chunk({ tool_calls: [{ index: toolIndex, function: { arguments: fragment } }] })]
               : [];
+          }
+          if (delta.type === "thinking_delta" || delta.type === "signature_delta") {
+            const thinkingIndex = thinkingIndexByBlock.get(event.index);
+            if (thinkingIndex === undefined)
+              throw protocolError(`sent ${delta.type} for block ${event.index}, not a thinking block`);
+            const { type: _type, ...fragment } = delta as Record<string, unknown>;
+            return [chunk({ [THINKING_BLOCKS_FIELD]: [{ index: thinkingIndex, ...fragment }] })];
           }
           return [];
         }

@@ -42,19 +42,40 @@ export function mockRequestFromAnthropic(body: Record<string, unknown>): MockCha
     }
   }
   const tools = Array.isArray(body["tools"])
-    ? (body["tools"] as Array<{ name?: unknown }>).map((tool) => ({
+    ? (body["tools"] as Array<{ name?: unknown; input_schema?: unknown }>).map((tool) => ({
         type: "function",
-        function: { name: tool?.name },
+        function: { name: tool?.name, parameters: tool?.input_schema },
       }))
     : undefined;
-  const choice = (body["tool_choice"] as { type?: unknown } | undefined)?.type;
+  const format = (body["output_config"] as { format?: { type?: unknown; schema?: unknown } } | undefined)
+    ?.format;
+  const thinking = (body["thinking"] as { type?: unknown } | undefined)?.type;
   return {
     model: String(body["model"]),
     messages,
     ...(tools === undefined ? {} : { tools }),
-    ...(choice === "none" ? { tool_choice: "none" } : {}),
+    ...toolChoiceOf(body["tool_choice"]),
+    ...(format?.type === "json_schema"
+      ? { response_format: { type: "json_schema", json_schema: { schema: format.schema } } }
+      : {}),
+    ...(thinking === "enabled" || thinking === "adaptive" ? { thinking: true } : {}),
     max_tokens: body["max_tokens"],
   };
+}
+
+/** Anthropic's `tool_choice` in OpenAI's terms: any → required, tool → the named function. */
+function toolChoiceOf(choice: unknown): Pick<MockChatRequest, "tool_choice"> {
+  const record = choice as { type?: unknown; name?: unknown } | undefined;
+  switch (record?.type) {
+    case "none":
+      return { tool_choice: "none" };
+    case "any":
+      return { tool_choice: "required" };
+    case "tool":
+      return { tool_choice: { type: "function", function: { name: record.name } } };
+    default:
+      return {};
+  }
 }
 
 function usageOf(answer: MockAnswer) {
@@ -72,25 +93,36 @@ function toolUseId(answer: MockAnswer): string {
   return answer.toolCall!.id.replace(/^call_/, "toolu_");
 }
 
+/**
+ * The signature of the mock's thinking: derived from the text, so the same thinking is
+ * signed alike and a client that sends it back unchanged can be recognised.
+ */
+export function mockThinkingSignature(thinking: string): string {
+  return `mock-sig-${Buffer.from(thinking, "utf8").toString("base64url").slice(0, 24)}`;
+}
+
+function thinkingBlock(answer: MockAnswer): AnthropicResponseBlock[] {
+  if (answer.thinking === undefined) return [];
+  return [{ type: "thinking", thinking: answer.thinking, signature: mockThinkingSignature(answer.thinking) }];
+}
+
 /** The body of a non-streamed answer. */
 export function anthropicMessageBody(answer: MockAnswer, meta: MessageMeta): AnthropicMessage {
-  const content: AnthropicResponseBlock[] =
+  const reply: AnthropicResponseBlock =
     answer.toolCall === undefined
-      ? [{ type: "text", text: answer.content ?? "" }]
-      : [
-          {
-            type: "tool_use",
-            id: toolUseId(answer),
-            name: answer.toolCall.name,
-            input: JSON.parse(answer.toolCall.arguments) as unknown,
-          },
-        ];
+      ? { type: "text", text: answer.content ?? "" }
+      : {
+          type: "tool_use",
+          id: toolUseId(answer),
+          name: answer.toolCall.name,
+          input: JSON.parse(answer.toolCall.arguments) as unknown,
+        };
   return {
     id: meta.id,
     type: "message",
     role: "assistant",
     model: meta.model,
-    content,
+    content: [...thinkingBlock(answer), reply],
     stop_reason: STOP_REASON[answer.finishReason],
     stop_sequence: null,
     usage: usageOf(answer),
@@ -104,9 +136,10 @@ export function anthropicFrame(data: { type: string }): string {
 
 /**
  * The SSE frames of a streamed answer, in Anthropic's order: `message_start` (input usage,
- * one output token), `content_block_start`, `ping`, the text or tool input in `pieces`
- * `content_block_delta`s, `content_block_stop`, `message_delta` (stop reason, output
- * usage) and `message_stop`.
+ * one output token), then per block (thinking first, when asked for) `content_block_start`
+ * (the first followed by a `ping`), the thinking, text or tool input in `pieces`
+ * `content_block_delta`s (a thinking block ends with its `signature_delta`),
+ * `content_block_stop`; then `message_delta` (stop reason, output usage) and `message_stop`.
  */
 export function anthropicStreamFrames(answer: MockAnswer, meta: MessageMeta, pieces: number): string[] {
   const usage = usageOf(answer);
@@ -126,25 +159,40 @@ export function anthropicStreamFrames(answer: MockAnswer, meta: MessageMeta, pie
     } as { type: string }),
   ];
   const toolCall = answer.toolCall;
-  const block =
-    toolCall === undefined
-      ? { type: "text", text: "" }
-      : { type: "tool_use", id: toolUseId(answer), name: toolCall.name, input: {} };
-  frames.push(
-    anthropicFrame({ type: "content_block_start", index: 0, content_block: block } as { type: string }),
-  );
-  frames.push(anthropicFrame({ type: "ping" }));
-  const deltas =
-    toolCall === undefined
-      ? splitIntoPieces(answer.content ?? "", pieces).map((text) => ({ type: "text_delta", text }))
-      : splitIntoPieces(toolCall.arguments, pieces).map((partial_json) => ({
-          type: "input_json_delta",
-          partial_json,
-        }));
-  for (const delta of deltas) {
-    frames.push(anthropicFrame({ type: "content_block_delta", index: 0, delta } as { type: string }));
+  const blocks: Array<{ start: Record<string, unknown>; deltas: Array<Record<string, unknown>> }> = [];
+  if (answer.thinking !== undefined) {
+    blocks.push({
+      start: { type: "thinking", thinking: "", signature: "" },
+      deltas: [
+        ...splitIntoPieces(answer.thinking, pieces).map((thinking) => ({ type: "thinking_delta", thinking })),
+        { type: "signature_delta", signature: mockThinkingSignature(answer.thinking) },
+      ],
+    });
   }
-  frames.push(anthropicFrame({ type: "content_block_stop", index: 0 } as { type: string }));
+  blocks.push(
+    toolCall === undefined
+      ? {
+          start: { type: "text", text: "" },
+          deltas: splitIntoPieces(answer.content ?? "", pieces).map((text) => ({ type: "text_delta", text })),
+        }
+      : {
+          start: { type: "tool_use", id: toolUseId(answer), name: toolCall.name, input: {} },
+          deltas: splitIntoPieces(toolCall.arguments, pieces).map((partial_json) => ({
+            type: "input_json_delta",
+            partial_json,
+          })),
+        },
+  );
+  blocks.forEach((block, index) => {
+    frames.push(
+      anthropicFrame({ type: "content_block_start", index, content_block: block.start } as { type: string }),
+    );
+    if (index === 0) frames.push(anthropicFrame({ type: "ping" }));
+    for (const delta of block.deltas) {
+      frames.push(anthropicFrame({ type: "content_block_delta", index, delta } as { type: string }));
+    }
+    frames.push(anthropicFrame({ type: "content_block_stop", index } as { type: string }));
+  });
   frames.push(
     anthropicFrame({
       type: "message_delta",

@@ -133,22 +133,46 @@ export function mockRequestOf(model: string, body: Record<string, unknown>): Moc
     const text = parts.map((part) => (typeof part.text === "string" ? part.text : "")).join("");
     messages.push({ role: content?.role === "model" ? "assistant" : "user", content: text });
   }
-  const tools =
-    (body["tools"] as Array<{ functionDeclarations?: Array<{ name?: unknown }> }> | undefined) ?? [];
+  type Declaration = { name?: unknown; parametersJsonSchema?: unknown; parameters?: unknown };
+  const tools = (body["tools"] as Array<{ functionDeclarations?: Declaration[] }> | undefined) ?? [];
   const request: MockChatRequest = {
     model,
     messages,
     tools: tools.flatMap((tool) =>
       (tool.functionDeclarations ?? []).map((declaration) => ({
         type: "function",
-        function: { name: declaration.name },
+        function: {
+          name: declaration.name,
+          // Gemini takes JSON Schema as parametersJsonSchema, its own subset as parameters.
+          parameters: declaration.parametersJsonSchema ?? declaration.parameters,
+        },
       })),
     ),
   };
-  const toolConfig = body["toolConfig"] as { functionCallingConfig?: { mode?: unknown } } | undefined;
-  if (toolConfig?.functionCallingConfig?.mode === "NONE") request.tool_choice = "none";
-  const generation = body["generationConfig"] as { maxOutputTokens?: unknown } | undefined;
+  const toolConfig = body["toolConfig"] as
+    | { functionCallingConfig?: { mode?: unknown; allowedFunctionNames?: unknown } }
+    | undefined;
+  const calling = toolConfig?.functionCallingConfig;
+  if (calling?.mode === "NONE") request.tool_choice = "none";
+  if (calling?.mode === "ANY") {
+    const allowed = Array.isArray(calling.allowedFunctionNames) ? calling.allowedFunctionNames : [];
+    request.tool_choice =
+      allowed.length === 1 ? { type: "function", function: { name: allowed[0] } } : "required";
+  }
+  const generation = body["generationConfig"] as
+    | {
+        maxOutputTokens?: unknown;
+        responseMimeType?: unknown;
+        responseJsonSchema?: unknown;
+        responseSchema?: unknown;
+      }
+    | undefined;
   if (generation?.maxOutputTokens !== undefined) request.max_tokens = generation.maxOutputTokens;
+  if (generation?.responseMimeType === "application/json") {
+    const schema = generation.responseJsonSchema ?? generation.responseSchema;
+    request.response_format =
+      schema === undefined ? { type: "json_object" } : { type: "json_schema", json_schema: { schema } };
+  }
   return request;
 }
 

@@ -1,5 +1,10 @@
 import { z } from "zod";
-import type { ChatCompletion, ChatRequest } from "../../chat/index.js";
+import {
+  type ChatCompletion,
+  type ChatRequest,
+  THINKING_BLOCKS_FIELD,
+  THINKING_FIELD,
+} from "../../chat/index.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
@@ -46,8 +51,27 @@ const optionsSchema = z.strictObject({
     ),
 });
 
+/**
+ * Extended thinking (src/chat/thinking.ts) is Anthropic's: OpenAI-compatible servers have no
+ * such parameter and may refuse unknown ones, so it is left out of the body, documented as
+ * dropped for this wire (docs/providers.md).
+ */
+function withoutThinking(request: ChatRequest): Record<string, unknown> {
+  const { [THINKING_FIELD]: _thinking, ...rest } = request as Record<string, unknown>;
+  if (!request.messages.some((message) => THINKING_BLOCKS_FIELD in message)) return rest;
+  rest["messages"] = request.messages.map((message) => {
+    const { [THINKING_BLOCKS_FIELD]: _blocks, ...kept } = message;
+    return kept;
+  });
+  return rest;
+}
+
 function requestBody(request: ChatRequest, upstreamModel: string, streaming: boolean): string {
-  const body: Record<string, unknown> = { ...request, model: upstreamModel, stream: streaming };
+  const body: Record<string, unknown> = {
+    ...withoutThinking(request),
+    model: upstreamModel,
+    stream: streaming,
+  };
   if (streaming) {
     // Usage must always be known (quotas, prices), so the final usage chunk is forced on.
     body["stream_options"] = { ...(request.stream_options ?? {}), include_usage: true };

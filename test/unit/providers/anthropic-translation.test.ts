@@ -211,7 +211,7 @@ describe("Anthropic answer → canonical completion", () => {
     });
   });
 
-  it("joins text blocks, turns tool_use into tool_calls and drops thinking", () => {
+  it("joins text blocks, turns tool_use into tool_calls and keeps thinking blocks", () => {
     const completion = toChatCompletion(
       {
         id: "msg_1",
@@ -235,7 +235,12 @@ describe("Anthropic answer → canonical completion", () => {
       choices: [
         {
           index: 0,
-          message: { role: "assistant", content: "Let me check.", tool_calls: [call] },
+          message: {
+            role: "assistant",
+            content: "Let me check.",
+            tool_calls: [call],
+            thinking_blocks: [{ type: "thinking", thinking: "hmm", signature: "s" }],
+          },
           finish_reason: "tool_calls",
         },
       ],
