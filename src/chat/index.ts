@@ -17,6 +17,18 @@ export {
   anthropicRequestSchema,
   anthropicStreamEventSchema,
 } from "./anthropic.js";
+export type { Embedding, EmbeddingInput, EmbeddingsRequest, EmbeddingsResult } from "./embeddings.js";
+export {
+  embeddingInputs,
+  embeddingSchema,
+  embeddingsAnswer,
+  embeddingsRequestSchema,
+  embeddingsResultSchema,
+  embeddingsRoutingView,
+  embeddingToBase64,
+  MAX_EMBEDDING_INPUTS,
+  withRoutedInputs,
+} from "./embeddings.js";
 export type {
   ChatChoice,
   ChatChunkChoice,

@@ -1,5 +1,5 @@
 import { attemptHealth } from "../../projections/index.js";
-import type { ChatCompletionChunk, ChatRequest } from "../chat/index.js";
+import type { ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { Clock, EventData } from "../events/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -8,7 +8,7 @@ import { countPromptTokens, countTextTokens, tokenizerFor } from "../tokens/inde
 import { sleep } from "./clock.js";
 import { decideNextStep, type ExecutionPolicy, type NextStep } from "./policy.js";
 import type { ConcurrencyPools } from "./pools.js";
-import { callWithTimeouts } from "./timeouts.js";
+import { callWithTimeouts, embedWithTimeouts } from "./timeouts.js";
 
 /** A ranked candidate of route.decided. */
 export type Candidate = EventData<"route.decided">["candidates"][number];
@@ -45,8 +45,13 @@ export interface BreakerGate {
 
 export interface ExecutionInput {
   requestId: string;
-  /** The canonical request (request.accepted's `request`). */
+  /** The canonical request (request.accepted's `request`); for embeddings, its routing view. */
   request: ChatRequest;
+  /**
+   * Set for an embeddings request: candidates are asked to embed it (`ProviderAdapter.embed`),
+   * never streamed, and a success records `embeddings` instead of a completion.
+   */
+  embeddings?: EmbeddingsRequest | undefined;
   stream: boolean;
   /** route.decided's candidates, best first. */
   candidates: readonly Candidate[];
@@ -219,6 +224,29 @@ async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
   const relayed = createRelay(input.request, candidate);
   const onChunk = input.stream ? chunkRelay(plan, relayed) : undefined;
   try {
+    if (input.embeddings) {
+      const embedded = await embedWithTimeouts(
+        {
+          adapter: input.providers.get(candidate.provider),
+          upstreamModel: candidate.upstreamModel,
+          request: input.embeddings,
+          ...(hooks.signal ? { signal: hooks.signal } : {}),
+        },
+        input.policy,
+        clock,
+      );
+      return {
+        type: "attempt.succeeded",
+        data: {
+          ...base,
+          startedAt: new Date(started).toISOString(),
+          durationMs: clock.now() - started,
+          timeToFirstTokenMs: embedded.timeToFirstTokenMs,
+          usage: embedded.usage,
+          embeddings: embedded.embeddings,
+        },
+      };
+    }
     const result = await callWithTimeouts(
       {
         adapter: input.providers.get(candidate.provider),
