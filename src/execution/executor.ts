@@ -26,6 +26,11 @@ export const ExecutionErrorClass = {
   CircuitOpen: "circuit_open",
   /** The adapter threw something that is not a ProviderError (a bug). */
   Internal: "internal",
+  /**
+   * The candidate's wire cannot serve the request's operation (embeddings on a provider without
+   * an embeddings API: a catalog mistake); the provider was not called, the next candidate is.
+   */
+  Unsupported: "unsupported",
 } as const;
 
 /** Whether a candidate may be called now, as a circuit breaker sees it. */
@@ -218,6 +223,18 @@ async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
   const { input, hooks, candidate } = plan;
   const { clock } = input;
   const base = attemptBase(plan);
+  if (input.embeddings && !input.providers.get(candidate.provider).embed) {
+    const error = new BeamlineError(
+      "BL_PROVIDER_UNAVAILABLE",
+      `${candidate.provider} has no embeddings API; list embedding models only for providers that have one`,
+    );
+    return failedRecord(input, base, error, {
+      errorClass: ExecutionErrorClass.Unsupported,
+      retryable: false,
+      chunksSent: 0,
+      ...triesAndBackoff(plan),
+    });
+  }
   const slot = await acquireSlot(plan, base);
   if (slot.refused) return slot.refused;
   const started = clock.now();

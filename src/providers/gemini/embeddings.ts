@@ -28,7 +28,7 @@ function resourceName(upstreamModel: string): string {
 
 /**
  * The batch request for `request`. Gemini embeds text only: token-array inputs fail as
- * `bad_request` before any I/O (the executor may fail over to a provider that takes tokens).
+ * `bad_request` before any I/O (the client's request, not the provider, is at fault).
  */
 export function toGeminiBatchEmbed(
   request: EmbeddingsRequest,
