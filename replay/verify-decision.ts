@@ -66,7 +66,8 @@ export async function verifyRecordedDecision(
   if (!catalog)
     throw new BeamlineError("BL_NOT_FOUND", `catalog ${recorded.catalogVersion} is not in the log`);
   return verifyDecision(recorded, {
-    request: requireContent(accepted.data.request, accepted),
+    // An embeddings decision holds the chat view it routed; the accepted event has no chat request.
+    request: recorded.request ?? requireContent(accepted.data.request, accepted),
     policy,
     catalog,
   });

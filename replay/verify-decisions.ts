@@ -116,7 +116,8 @@ export async function verifyDecisions(
     const event = await decode(message.data, message.headers);
     if (isEvent(event, "request.accepted")) {
       if (event.data.request) pending.set(`${event.tenant}.${event.requestId}`, event.data.request);
-      else sealed.add(`${event.tenant}.${event.requestId}`);
+      // An embeddings request has no chat request: its decision holds the view it routed.
+      else if (event.data.operation !== "embeddings") sealed.add(`${event.tenant}.${event.requestId}`);
       if (pending.size > PENDING_ACCEPTED) {
         const oldest = pending.keys().next().value;
         if (oldest !== undefined) pending.delete(oldest);

@@ -167,6 +167,7 @@ export class WhatIf {
     try {
       decision = decideWithPolicy({
         request: recorded.request,
+        operation: recorded.decision.operation,
         policy,
         catalog,
         health: recorded.decision.health ?? EMPTY_HEALTH,

@@ -19,10 +19,25 @@ export const capabilitiesSchema = z.object({
 export const CapabilityNames = ["tools", "vision", "jsonMode", "streaming"] as const;
 export type Capability = (typeof CapabilityNames)[number];
 
+/**
+ * What a model does: `chat` answers chat completions (and the front doors built on them);
+ * `embedding` turns text into vectors (`POST /v1/embeddings`). Routing only picks models of the
+ * kind the request's operation needs.
+ */
+export const ModelKinds = ["chat", "embedding"] as const;
+export type ModelKind = (typeof ModelKinds)[number];
+
 export const catalogModelSchema = z.object({
   /** Beamline's model id: what clients put in `model`. */
   id: z.string().min(1),
   provider: z.string().min(1),
+  /** Absent means `chat`: every entry written before embeddings existed is a chat model. */
+  kind: z.enum(ModelKinds).default("chat"),
+  /**
+   * Length of the vectors an embedding model returns by default; the request's `dimensions`
+   * may ask for fewer where the provider supports it. Only for `kind: embedding`.
+   */
+  dimensions: z.number().int().positive().optional(),
   upstreamModel: z.string().min(1),
   aliases: z.array(z.string().min(1)).default([]),
   prices: pricesSchema,
@@ -49,6 +64,12 @@ export const catalogSchema = z
   .superRefine((catalog, ctx) => {
     const seen = new Set<string>();
     for (const model of catalog.models) {
+      if (model.dimensions !== undefined && model.kind !== "embedding") {
+        ctx.addIssue({
+          code: "custom",
+          message: `model ${model.id} has dimensions but is not an embedding model`,
+        });
+      }
       for (const name of [model.id, ...model.aliases]) {
         if (seen.has(name)) ctx.addIssue({ code: "custom", message: `model name ${name} is defined twice` });
         seen.add(name);

@@ -25,6 +25,18 @@ export {
   thinkingBlocksOf,
   thinkingDeltasOf,
 } from "./thinking.js";
+export type { Embedding, EmbeddingInput, EmbeddingsRequest, EmbeddingsResult } from "./embeddings.js";
+export {
+  embeddingInputs,
+  embeddingSchema,
+  embeddingsAnswer,
+  embeddingsRequestSchema,
+  embeddingsResultSchema,
+  embeddingsRoutingView,
+  embeddingToBase64,
+  MAX_EMBEDDING_INPUTS,
+  withRoutedInputs,
+} from "./embeddings.js";
 export type {
   ChatChoice,
   ChatChunkChoice,

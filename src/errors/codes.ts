@@ -51,6 +51,7 @@ export const ErrorCodes = {
   BL_API_KEY_NOT_FOUND: { httpStatus: 404, type: "invalid_request_error", handling: "fail-request" },
   BL_API_KEY_NOT_ACTIVE: { httpStatus: 409, type: "invalid_request_error", handling: "fail-request" },
   BL_NO_ELIGIBLE_MODEL: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
+  BL_MODEL_KIND_MISMATCH: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
   BL_POLICY_INVALID: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
   BL_CATALOG_INVALID: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },
   BL_EXTENSION_REJECTED: { httpStatus: 400, type: "invalid_request_error", handling: "fail-request" },

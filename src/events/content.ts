@@ -15,13 +15,14 @@ export type ContentMode = PolicyDocument["content"]["store"];
 
 /**
  * The data fields that hold prompt or completion text, per event type. Every other field is
- * metadata. `route.decided` holds the request as routed only when pre-processing changed it.
+ * metadata. `route.decided` holds the request as routed only when pre-processing changed it, or
+ * for embeddings (the chat view routing saw). Vectors are content: text can be recovered from them.
  */
 export const ContentFields: Readonly<Record<string, readonly string[]>> = {
-  "request.accepted": ["request"],
+  "request.accepted": ["request", "embeddings"],
   "route.decided": ["request"],
-  "attempt.succeeded": ["completion"],
-  "request.completed": ["completion"],
+  "attempt.succeeded": ["completion", "embeddings"],
+  "request.completed": ["completion", "embeddings"],
 };
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);

@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { catalogSchema } from "../catalog/index.js";
-import { chatCompletionSchema, chatRequestSchema } from "../chat/index.js";
+import {
+  chatCompletionSchema,
+  chatRequestSchema,
+  embeddingsRequestSchema,
+  embeddingsResultSchema,
+} from "../chat/index.js";
 import { quotaExpiredV1, quotaLimitsSchema, quotaReservedV1, quotaSettledV1 } from "../quotas/index.js";
 import { policyDocumentSchema, routeDecidedV1 as routeDecidedContent } from "../routing/index.js";
 import { atRestSchema } from "./content.js";
@@ -43,9 +48,24 @@ export const postRejectionSchema = z.object({
  */
 const atRest = { atRest: atRestSchema.optional() };
 
+/**
+ * What a request asks for: a chat completion (every front door's chat dialects) or embeddings
+ * (`POST /v1/embeddings`). Absent on `request.accepted` means `chat`: history from before
+ * embeddings reads unchanged.
+ */
+export const operationSchema = z.enum(["chat", "embeddings"]);
+
 export const requestAcceptedV1 = z.object({
-  /** The request as sent. Absent when stored sealed and not opened (see `atRest`). */
+  /** The chat request as sent. Absent when stored sealed and not opened (see `atRest`), and for embeddings. */
   request: chatRequestSchema.optional(),
+  /** Absent means `chat`. */
+  operation: operationSchema.optional(),
+  /**
+   * The embeddings request as sent, when `operation` is `embeddings` (then `request` is absent,
+   * so a worker that predates embeddings refuses the request instead of running a chat). Content,
+   * sealed like `request`.
+   */
+  embeddings: embeddingsRequestSchema.optional(),
   ...atRest,
   /** How the request came in: the OpenAI HTTP front door, or straight onto NATS. */
   frontDoor: z.enum(["openai", "anthropic", "nats"]),
@@ -90,6 +110,8 @@ export const attemptSucceededV1 = attemptBase.extend({
    * tenant's extensions (masked); the provider's raw text is not stored.
    */
   completion: chatCompletionSchema.optional(),
+  /** The vectors of an embeddings request (floats), in place of `completion`. Content. */
+  embeddings: embeddingsResultSchema.optional(),
   ...atRest,
   /** Set when a post-processing extension refused the answer: the request fails with it. */
   postRejection: postRejectionSchema.optional(),
@@ -142,6 +164,11 @@ export const requestCompletedV1 = z.object({
    * when stored sealed and not opened (see `atRest`); the waiting client always gets it.
    */
   completion: chatCompletionSchema.optional(),
+  /**
+   * The answer of an embeddings request (floats; the gateway encodes base64 when asked), in
+   * place of `completion`, with Beamline's catalog model id. Content.
+   */
+  embeddings: embeddingsResultSchema.optional(),
   ...atRest,
   provider: z.string(),
   model: z.string(),

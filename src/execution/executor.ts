@@ -1,5 +1,5 @@
 import { attemptHealth } from "../../projections/index.js";
-import type { ChatCompletionChunk, ChatRequest } from "../chat/index.js";
+import type { ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { Clock, EventData } from "../events/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -8,7 +8,7 @@ import { countPromptTokens, countTextTokens, tokenizerFor } from "../tokens/inde
 import { sleep } from "./clock.js";
 import { decideNextStep, type ExecutionPolicy, type NextStep } from "./policy.js";
 import type { ConcurrencyPools } from "./pools.js";
-import { callWithTimeouts } from "./timeouts.js";
+import { callWithTimeouts, embedWithTimeouts } from "./timeouts.js";
 
 /** A ranked candidate of route.decided. */
 export type Candidate = EventData<"route.decided">["candidates"][number];
@@ -26,6 +26,11 @@ export const ExecutionErrorClass = {
   CircuitOpen: "circuit_open",
   /** The adapter threw something that is not a ProviderError (a bug). */
   Internal: "internal",
+  /**
+   * The candidate's wire cannot serve the request's operation (embeddings on a provider without
+   * an embeddings API: a catalog mistake); the provider was not called, the next candidate is.
+   */
+  Unsupported: "unsupported",
 } as const;
 
 /** Whether a candidate may be called now, as a circuit breaker sees it. */
@@ -50,8 +55,13 @@ export interface BreakerGate {
 
 export interface ExecutionInput {
   requestId: string;
-  /** The canonical request (request.accepted's `request`). */
+  /** The canonical request (request.accepted's `request`); for embeddings, its routing view. */
   request: ChatRequest;
+  /**
+   * Set for an embeddings request: candidates are asked to embed it (`ProviderAdapter.embed`),
+   * never streamed, and a success records `embeddings` instead of a completion.
+   */
+  embeddings?: EmbeddingsRequest | undefined;
   stream: boolean;
   /** route.decided's candidates, best first. */
   candidates: readonly Candidate[];
@@ -226,12 +236,47 @@ async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
   const { input, hooks, candidate } = plan;
   const { clock } = input;
   const base = attemptBase(plan);
+  if (input.embeddings && !input.providers.get(candidate.provider).embed) {
+    const error = new BeamlineError(
+      "BL_PROVIDER_UNAVAILABLE",
+      `${candidate.provider} has no embeddings API; list embedding models only for providers that have one`,
+    );
+    return failedRecord(input, base, error, {
+      errorClass: ExecutionErrorClass.Unsupported,
+      retryable: false,
+      chunksSent: 0,
+      ...triesAndBackoff(plan),
+    });
+  }
   const slot = await acquireSlot(plan, base);
   if (slot.refused) return slot.refused;
   const started = clock.now();
   const relayed = createRelay(input.request, candidate);
   const onChunk = input.stream ? chunkRelay(plan, relayed) : undefined;
   try {
+    if (input.embeddings) {
+      const embedded = await embedWithTimeouts(
+        {
+          adapter: input.providers.get(candidate.provider),
+          upstreamModel: candidate.upstreamModel,
+          request: input.embeddings,
+          ...(hooks.signal ? { signal: hooks.signal } : {}),
+        },
+        input.policy,
+        clock,
+      );
+      return {
+        type: "attempt.succeeded",
+        data: {
+          ...base,
+          startedAt: new Date(started).toISOString(),
+          durationMs: clock.now() - started,
+          timeToFirstTokenMs: embedded.timeToFirstTokenMs,
+          usage: embedded.usage,
+          embeddings: embedded.embeddings,
+        },
+      };
+    }
     const result = await callWithTimeouts(
       {
         adapter: input.providers.get(candidate.provider),

@@ -65,12 +65,12 @@ export interface FailureFacts {
 }
 
 /** Error classes that move to the next candidate but are never retried on the same one. */
-const FAILOVER_ONLY = new Set(["context_window", "backpressure"]);
+const FAILOVER_ONLY = new Set(["context_window", "backpressure", "unsupported"]);
 
 /**
  * The retry / failover rule, pure. In order: a stream that reached the client stops (two
- * answers are never spliced); an exhausted attempt budget stops; a context-window or
- * backpressure error fails over; a non-retryable error stops; a retryable one is retried on
+ * answers are never spliced); an exhausted attempt budget stops; a context-window,
+ * backpressure or unsupported-operation error fails over; a non-retryable error stops; a retryable one is retried on
  * the same candidate while its tries, the retry-after cap and the backoff budget allow,
  * then fails over; with no candidate left it stops.
  */

@@ -1,6 +1,7 @@
-import type { ChatCompletionChunk, ChatRequest } from "../chat/index.js";
+import type { ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
 import type { Clock } from "../events/index.js";
 import {
+  type EmbeddingsProviderResult,
   type ProviderAdapter,
   ProviderError,
   ProviderErrorClass,
@@ -37,15 +38,64 @@ export function callWithTimeouts(
   clock: Clock,
 ): Promise<ProviderResult> {
   const { adapter } = call;
-  if (call.signal?.aborted) return Promise.reject(call.signal.reason);
+  return underDeadlines(adapter.name, call.signal, call.onChunk, timeouts, clock, (signal, onChunk) =>
+    adapter.complete({
+      upstreamModel: call.upstreamModel,
+      request: call.request,
+      signal,
+      ...(onChunk ? { onChunk } : {}),
+    }),
+  );
+}
+
+/** An embeddings call to time: never streamed, so only the total deadline applies. */
+export interface TimedEmbeddingsCall {
+  adapter: ProviderAdapter;
+  upstreamModel: string;
+  request: EmbeddingsRequest;
+  signal?: AbortSignal;
+}
+
+/**
+ * {@link callWithTimeouts} for embeddings: the adapter's `embed` under the total deadline. An
+ * adapter whose wire has no embeddings (Anthropic) fails as `bad_request`, which the executor
+ * records like any refusal; routing never picks one unless the catalog says it embeds.
+ */
+export function embedWithTimeouts(
+  call: TimedEmbeddingsCall,
+  timeouts: CallTimeouts,
+  clock: Clock,
+): Promise<EmbeddingsProviderResult> {
+  const { adapter } = call;
+  const embed = adapter.embed;
+  if (!embed) {
+    return Promise.reject(
+      new ProviderError(
+        ProviderErrorClass.BadRequest,
+        `${adapter.name} has no embeddings endpoint; list only embedding models of providers that have one`,
+      ),
+    );
+  }
+  return underDeadlines(adapter.name, call.signal, undefined, timeouts, clock, (signal) =>
+    embed.call(adapter, { upstreamModel: call.upstreamModel, request: call.request, signal }),
+  );
+}
+
+/** Runs `start` under the deadlines; `onChunk` present means streaming (first-token and idle apply). */
+function underDeadlines<T>(
+  name: string,
+  callerSignal: AbortSignal | undefined,
+  onChunk: ((chunk: ChatCompletionChunk) => void) | undefined,
+  timeouts: CallTimeouts,
+  clock: Clock,
+  start: (signal: AbortSignal, onChunk: ((chunk: ChatCompletionChunk) => void) | undefined) => Promise<T>,
+): Promise<T> {
+  if (callerSignal?.aborted) return Promise.reject(callerSignal.reason);
   const controller = new AbortController();
   const cancels = new Set<() => void>();
   const timeout = (what: string, ms: number) => () =>
     controller.abort(
-      new ProviderError(
-        ProviderErrorClass.Timeout,
-        `${adapter.name} exceeded the ${what} timeout of ${ms} ms`,
-      ),
+      new ProviderError(ProviderErrorClass.Timeout, `${name} exceeded the ${what} timeout of ${ms} ms`),
     );
   const arm = (what: string, ms: number): (() => void) => {
     const cancel = clock.setTimeout(timeout(what, ms), ms);
@@ -57,9 +107,8 @@ export function callWithTimeouts(
   };
 
   arm("total", timeouts.totalMs);
-  const streaming = call.onChunk !== undefined;
+  const streaming = onChunk !== undefined;
   let cancelWait = streaming ? arm("time-to-first-token", timeouts.timeToFirstTokenMs) : () => undefined;
-  const onChunk = call.onChunk;
   const relay = onChunk
     ? (chunk: ChatCompletionChunk) => {
         if (controller.signal.aborted) return;
@@ -69,22 +118,17 @@ export function callWithTimeouts(
       }
     : undefined;
 
-  const onCallerAbort = () => controller.abort(call.signal?.reason);
-  call.signal?.addEventListener("abort", onCallerAbort, { once: true });
+  const onCallerAbort = () => controller.abort(callerSignal?.reason);
+  callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
   const aborted = new Promise<never>((_, reject) => {
     controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
   });
-  const result = adapter.complete({
-    upstreamModel: call.upstreamModel,
-    request: call.request,
-    signal: controller.signal,
-    ...(relay ? { onChunk: relay } : {}),
-  });
+  const result = start(controller.signal, relay);
   aborted.catch(() => undefined);
   // The adapter's own rejection after an abort is the same reason or noise; never unhandled.
   result.catch(() => undefined);
   return Promise.race([result, aborted]).finally(() => {
     for (const cancel of cancels) cancel();
-    call.signal?.removeEventListener("abort", onCallerAbort);
+    callerSignal?.removeEventListener("abort", onCallerAbort);
   });
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ChatRequest } from "../chat/index.js";
+import type { ChatRequest, EmbeddingsRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { RequestSlots, requestSubject } from "../events/index.js";
 import { type EventStore, StreamNames } from "../nats/index.js";
@@ -66,7 +66,7 @@ function canonicalJson(value: unknown): string {
 }
 
 /** A digest of the canonical request: two bodies that mean the same request have the same one. */
-export function requestFingerprint(chat: ChatRequest): string {
+export function requestFingerprint(chat: ChatRequest | EmbeddingsRequest): string {
   return createHash("sha256").update(canonicalJson(chat)).digest("base64url");
 }
 
@@ -87,8 +87,8 @@ export function idempotencyKeyReused(requestId: string): BeamlineError {
  */
 export function checkIdempotentRetry(input: {
   requestId: string;
-  retry: ChatRequest;
-  original: ChatRequest;
+  retry: ChatRequest | EmbeddingsRequest;
+  original: ChatRequest | EmbeddingsRequest;
   originalTimeMs: number;
   nowMs: number;
   windowMs: number;

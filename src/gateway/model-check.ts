@@ -1,7 +1,7 @@
 import type { ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { PolicyView } from "../policies/index.js";
-import { AUTO_MODEL } from "../routing/index.js";
+import { AUTO_MODEL, kindFor, modelKindMismatch, type Operation } from "../routing/index.js";
 
 /**
  * Which request `model` names the gateway lets through, and what `GET /v1/models` lists: the
@@ -37,8 +37,18 @@ export function isResolvableModel(views: ModelViews, tenant: string, model: stri
   return views.catalog().resolve(model) !== undefined;
 }
 
-/** Throws `BL_UNKNOWN_MODEL` (404, param `model`) for a model the tenant's policy cannot resolve. */
-export function assertKnownModel(views: ModelViews, tenant: string, model: string): void {
+/**
+ * Throws `BL_UNKNOWN_MODEL` (404, param `model`) for a model the tenant's policy cannot resolve,
+ * and `BL_MODEL_KIND_MISMATCH` (400) for a catalog model that cannot serve `operation` (default
+ * chat): an embedding model asked to chat, a chat model asked to embed. Aliases and `auto` are
+ * left to the policy engine, which considers only models of the right kind.
+ */
+export function assertKnownModel(
+  views: ModelViews,
+  tenant: string,
+  model: string,
+  operation: Operation = "chat",
+): void {
   if (!isResolvableModel(views, tenant, model)) {
     throw new BeamlineError(
       "BL_UNKNOWN_MODEL",
@@ -46,6 +56,12 @@ export function assertKnownModel(views: ModelViews, tenant: string, model: strin
       { param: "model" },
     );
   }
+  const tenantAlias = views.policies
+    ? Object.hasOwn(views.policies.policyFor(tenant).document.routing.aliases, model)
+    : false;
+  if (tenantAlias || model === AUTO_MODEL) return;
+  const resolved = views.catalog().resolve(model);
+  if (resolved && resolved.kind !== kindFor(operation)) throw modelKindMismatch(model, operation);
 }
 
 /** One entry of OpenAI's model list; `beamline_resolution` marks names that are not catalog models. */

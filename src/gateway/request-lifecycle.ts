@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatRequest } from "../chat/index.js";
+import type { ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResult } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import { makeEvent, RequestSlots, requestSubject, requireContent } from "../events/index.js";
@@ -76,6 +76,20 @@ export type RequestOutcome =
    */
   | { kind: "unavailable"; error: BeamlineError; stored: "no" | "maybe" };
 
+/** The outcome of an embeddings request: as a chat request's, with the vectors as the answer. */
+export type EmbeddingsOutcome =
+  | { kind: "embedded"; embeddings: EmbeddingsResult; usage: CompletedUsage }
+  | Exclude<RequestOutcome, { kind: "completed" }>;
+
+/** What the lifecycle itself reports: a completion is handed over as the stored terminal event. */
+type StoredOutcome =
+  | {
+      kind: "completed";
+      terminal: Extract<TerminalEvent, { type: "request.completed" }>;
+      streamGap?: boolean;
+    }
+  | Exclude<RequestOutcome, { kind: "completed" }>;
+
 /** The first value of a request header that may repeat (e.g. the client's `traceparent`). */
 export function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -104,14 +118,42 @@ export async function acceptAndAwait(
   input: AcceptInput,
 ): Promise<RequestOutcome> {
   const inFlight = deps.idempotentInFlight;
-  if (input.idempotencyKey === undefined || inFlight === undefined) return acceptAndAwaitOnce(deps, input);
+  const once = async (): Promise<RequestOutcome> => {
+    const outcome = await acceptAndAwaitOnce(deps, input);
+    if (outcome.kind !== "completed") return outcome;
+    const { completion, usage, rateLimits } = outcome.terminal.data;
+    return {
+      kind: "completed",
+      completion: requireContent(completion, outcome.terminal),
+      usage,
+      ...(rateLimits ? { rateLimits } : {}),
+      ...(outcome.streamGap ? { streamGap: true } : {}),
+    };
+  };
+  if (input.idempotencyKey === undefined || inFlight === undefined) return once();
   const fingerprint = requestFingerprint(input.chat);
   const running = inFlight.get(input.requestId);
   if (running) {
     if (running.fingerprint !== fingerprint) throw idempotencyKeyReused(input.requestId);
     return running.outcome;
   }
-  return inFlight.run(input.requestId, fingerprint, () => acceptAndAwaitOnce(deps, input));
+  return inFlight.run(input.requestId, fingerprint, once);
+}
+
+/**
+ * {@link acceptAndAwait} for `POST /v1/embeddings`: records `request.accepted` with operation
+ * `embeddings` (the embeddings request as content, no chat `request`) and waits for the terminal
+ * event the same way. An `Idempotency-Key` retry is recognised through the log (the stored
+ * request must be the same), not joined in flight.
+ */
+export async function acceptEmbeddingsAndAwait(
+  deps: RequestLifecycleDeps,
+  input: Omit<AcceptInput, "chat" | "onChunk"> & { embeddings: EmbeddingsRequest; view: ChatRequest },
+): Promise<EmbeddingsOutcome> {
+  const outcome = await acceptAndAwaitOnce(deps, { ...input, chat: input.view });
+  if (outcome.kind !== "completed") return outcome;
+  const { embeddings, usage } = outcome.terminal.data;
+  return { kind: "embedded", embeddings: requireContent(embeddings, outcome.terminal), usage };
 }
 
 /** What a front door hands to the lifecycle. */
@@ -129,7 +171,10 @@ export interface AcceptInput {
   onChunk?: (json: Uint8Array, generation: string) => void;
 }
 
-async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput): Promise<RequestOutcome> {
+async function acceptAndAwaitOnce(
+  deps: RequestLifecycleDeps,
+  input: AcceptInput & { embeddings?: EmbeddingsRequest },
+): Promise<StoredOutcome> {
   const { principal, requestId, chat } = input;
   const started = performance.now();
   const stream = chat.stream === true;
@@ -141,7 +186,8 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
   });
   const traceparent = traceparentOf(span);
   const data: EventData<"request.accepted"> = {
-    request: chat,
+    // An embeddings request is stored as itself; `chat` is then only its routing view.
+    ...(input.embeddings ? { operation: "embeddings", embeddings: input.embeddings } : { request: chat }),
     frontDoor: input.frontDoor,
     stream,
     apiKeyId: principal.apiKeyId,
@@ -178,7 +224,7 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
 
   try {
     const appendTimeoutMs = deps.appendTimeoutMs ?? DEFAULT_APPEND_TIMEOUT_MS;
-    const unavailable = (stored: "no" | "maybe", cause?: unknown): RequestOutcome => {
+    const unavailable = (stored: "no" | "maybe", cause?: unknown): StoredOutcome => {
       deps.metrics.requestDuration.observe(
         { tenant: principal.tenant, stream: String(stream), outcome: "unavailable" },
         (performance.now() - started) / 1000,
@@ -204,15 +250,14 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     let storedBefore: Promise<TerminalEvent | undefined> | undefined;
     if (duplicate && input.idempotencyKey !== undefined) {
       const original = await deps.store.readLast(StreamNames.requests, acceptedSubject);
-      const originalRequest =
-        original?.type === "request.accepted"
-          ? (original.data as EventData<"request.accepted">).request
-          : undefined;
+      const originalData =
+        original?.type === "request.accepted" ? (original.data as EventData<"request.accepted">) : undefined;
+      const originalRequest = originalData?.request ?? originalData?.embeddings;
       // Without readable content (an erased tenant's) there is no body to compare.
       if (original && originalRequest) {
         checkIdempotentRetry({
           requestId,
-          retry: chat,
+          retry: input.embeddings ?? chat,
           original: originalRequest,
           originalTimeMs: Date.parse(original.time),
           nowMs: deps.now().getTime(),
@@ -242,12 +287,9 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     const completed = outcome.type === "request.completed";
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
-      const { completion, usage, rateLimits } = outcome.data as EventData<"request.completed">;
       return {
         kind: "completed",
-        completion: requireContent(completion, outcome),
-        usage,
-        ...(rateLimits ? { rateLimits } : {}),
+        terminal: outcome as Extract<TerminalEvent, { type: "request.completed" }>,
         ...(streamGap ? { streamGap } : {}),
       };
     }

@@ -17,6 +17,7 @@ import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
 import { answerClientError, answerConnect } from "./client-error.js";
 import type { GatewayDrain } from "./drain.js";
+import { registerEmbeddingsRoute } from "./embeddings.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 import { type HttpConventions, registerHttpConventions, setRequestIdHeaders } from "./http-conventions.js";
 import { IdempotentInFlight } from "./idempotency.js";
@@ -159,6 +160,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
       await handleChatCompletions(lifecycle, request.principal!, request, reply);
     });
     registerMessagesRoute(v1, lifecycle);
+    registerEmbeddingsRoute(v1, lifecycle);
     v1.get("/v1/models", async (request) => {
       const principal = request.principal!;
       const catalog = deps.catalog();

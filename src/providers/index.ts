@@ -25,6 +25,8 @@ export { ProviderError } from "./provider-error.js";
 export { createProviderRegistry, type ProviderRegistry } from "./registry.js";
 export { createSseParser, type SseEvent, type SseParser } from "./sse.js";
 export {
+  type EmbeddingsCall,
+  type EmbeddingsProviderResult,
   type ProviderAdapter,
   type ProviderCall,
   ProviderErrorClass,

@@ -1,4 +1,10 @@
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/index.js";
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatRequest,
+  EmbeddingsRequest,
+  EmbeddingsResult,
+} from "../chat/index.js";
 
 /** Why a provider call failed, in words every adapter maps its wire errors to. */
 export const ProviderErrorClass = {
@@ -44,11 +50,33 @@ export interface ProviderResult {
   timeToFirstTokenMs: number;
 }
 
+export interface EmbeddingsCall {
+  /** The model name the provider knows (not Beamline's alias). */
+  upstreamModel: string;
+  request: EmbeddingsRequest;
+  /** Aborts the HTTP exchange (timeouts, client gone, shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface EmbeddingsProviderResult {
+  /** The vectors as floats, in input order, in OpenAI's shape. */
+  embeddings: EmbeddingsResult;
+  /** Input tokens in `promptTokens`; an embedding produces no completion tokens. */
+  usage: ProviderUsage;
+  /** Milliseconds from sending the request to the answer's headers. */
+  timeToFirstTokenMs: number;
+}
+
 /** One provider's wire protocol. Implementations are stateless apart from connection pools. */
 export interface ProviderAdapter {
   /** Provider name as the model catalog refers to it (`openai`, `mock`, ...). */
   readonly name: string;
   complete(call: ProviderCall): Promise<ProviderResult>;
+  /**
+   * Embeds the request's inputs; absent on wires that have no embeddings (Anthropic), where a
+   * call fails as `bad_request` and the executor fails over.
+   */
+  embed?(call: EmbeddingsCall): Promise<EmbeddingsProviderResult>;
   /** Releases pooled connections. */
   close(): Promise<void>;
 }

@@ -1,10 +1,11 @@
 export { routeDecidedV1 } from "./policy/decision-schema.js";
 export type { PolicyDocument } from "./policy/document.js";
 export { policyDocumentSchema } from "./policy/document.js";
-export { AUTO_MODEL } from "./policy/engine.js";
+export { AUTO_MODEL, kindFor, modelKindMismatch } from "./policy/engine.js";
 export type {
   DecisionVerification,
   HealthSnapshot,
+  Operation,
   PolicyEvaluation,
   PolicyInputs,
   RouteDecision,

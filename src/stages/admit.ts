@@ -1,6 +1,6 @@
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError, type ErrorCode, ErrorCodes } from "../errors/index.js";
-import { causedBy, isEvent, requestSubject, requireContent } from "../events/index.js";
+import { causedBy, isEvent, requestSubject } from "../events/index.js";
 import {
   type ExtensionError,
   errorForOutcome,
@@ -13,6 +13,7 @@ import {
 import { StreamNames } from "../nats/index.js";
 import type { VersionedPolicy } from "../routing/index.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
+import { routedRequestOf } from "./operation.js";
 
 export type AdmitOutcome =
   | { kind: "continue"; request: ChatRequest; changed: boolean }
@@ -48,7 +49,7 @@ export async function admit(
     };
   }
   const pipeline = policy.document.pipeline;
-  const request = requireContent(accepted.data.request, accepted);
+  const request = routedRequestOf(accepted);
   if (pipeline.pre.length === 0 && pipeline.validate.length === 0) {
     return { kind: "continue", request, changed: false };
   }

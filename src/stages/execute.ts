@@ -1,5 +1,5 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "../chat/index.js";
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
 import {
   attemptSubject,
   type BeamlineEvent,
@@ -48,6 +48,8 @@ export interface ExecuteInput {
   accepted: AcceptedEvent;
   decided: DecidedEvent;
   request: ChatRequest;
+  /** Set for an embeddings request (then `request` is its routing view): what the providers embed. */
+  embeddings?: EmbeddingsRequest | undefined;
   /** The tenant's extension pipeline; its `post` steps process the answer. */
   pipeline: Pipeline;
   delivery: Delivery;
@@ -97,6 +99,7 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
     {
       requestId: decided.requestId,
       request: input.request,
+      embeddings: input.embeddings,
       stream: accepted.data.stream,
       candidates: decided.data.candidates,
       storedAttempts: input.stored.map((event) => ({ type: event.type, data: event.data }) as AttemptRecord),

@@ -14,7 +14,8 @@ export interface FinishFacts {
 
 /**
  * The finish step: the request's final attempt → its terminal event. A success becomes
- * request.completed (the completion carries Beamline's request id and catalog model id)
+ * request.completed (the completion carries Beamline's request id and catalog model id; an
+ * embeddings answer its catalog model id)
  * unless a post-processing extension refused it; a final failure becomes request.failed,
  * with the partial usage a cut stream produced (billed).
  */
@@ -41,13 +42,18 @@ export function terminalForAttempt(
         ...billing,
       });
     }
-    const completion = {
-      ...requireContent(attempt.data.completion, attempt),
-      id: attempt.requestId,
-      model: attempt.data.model,
-    };
+    const answer =
+      accepted.data.operation === "embeddings"
+        ? { embeddings: { ...requireContent(attempt.data.embeddings, attempt), model: attempt.data.model } }
+        : {
+            completion: {
+              ...requireContent(attempt.data.completion, attempt),
+              id: attempt.requestId,
+              model: attempt.data.model,
+            },
+          };
     const data: EventData<"request.completed"> = {
-      completion,
+      ...answer,
       provider: attempt.data.provider,
       model: attempt.data.model,
       usage: attempt.data.usage,

@@ -54,8 +54,14 @@ export async function reserveQuota(
   for (const candidate of decided.data.candidates) {
     const model = deps.catalog().resolve(candidate.model);
     if (!model) continue;
+    // An embedding answers vectors: nothing but its input is counted or priced.
     const maxTokens =
-      request.max_completion_tokens ?? request.max_tokens ?? model.maxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
+      model.kind === "embedding"
+        ? 0
+        : (request.max_completion_tokens ??
+          request.max_tokens ??
+          model.maxOutputTokens ??
+          DEFAULT_OUTPUT_TOKENS);
     const { costNanoUsd } = admissionEstimate(model, promptTokens, maxTokens);
     if (!dearest || costNanoUsd > dearest.costNanoUsd) {
       dearest = { provider: candidate.provider, model, maxTokens, costNanoUsd };

@@ -21,6 +21,7 @@ import {
 import { checkEnvelope } from "./envelope.js";
 import { type AttemptEvent, executeStep, readStoredAttempts } from "./execute.js";
 import { terminalForAttempt } from "./finish.js";
+import { embeddingsToExecute, routedRequestOf } from "./operation.js";
 import { reserveQuota } from "./quota.js";
 import { assertStoredWhereItClaims, type DecidedEvent, decide } from "./route.js";
 import { failedEvent } from "./terminal.js";
@@ -151,7 +152,8 @@ async function processRequest(
   const request =
     decided.data.request !== undefined || decided.data.atRest
       ? requireContent(decided.data.request, decided)
-      : requireContent(accepted.data.request, accepted);
+      : routedRequestOf(accepted);
+  const embeddings = embeddingsToExecute(accepted, request);
   const catalogVersion = decided.data.catalogVersion;
 
   const quota = await reserveQuota(deps, accepted, decided, policy, request);
@@ -173,7 +175,9 @@ async function processRequest(
     accepted,
     decided,
     request,
-    pipeline: policy.document.pipeline,
+    embeddings,
+    // Post extensions read and rewrite answer text; vectors have none.
+    pipeline: embeddings ? { ...policy.document.pipeline, post: [] } : policy.document.pipeline,
     delivery,
     stored: progress?.attempts ?? [],
     decisionStored,

@@ -31,8 +31,10 @@ export function decide(
   requestChanged: boolean,
 ): DecidedEvent | BeamlineError {
   try {
+    const operation = accepted.data.operation;
     const decision = decideWithPolicy({
       request,
+      operation,
       policy,
       catalog: deps.catalog(),
       health: healthSnapshot(deps.health),
@@ -41,7 +43,9 @@ export function decide(
       quota: NO_QUOTA,
       seed: accepted.requestId,
     });
-    if (requestChanged) decision.request = request;
+    // An embeddings request is routed as its chat view, which the accepted event does not hold:
+    // the decision keeps it, so it replays and a redelivery executes the same inputs.
+    if (requestChanged || operation === "embeddings") decision.request = request;
     deps.metrics.routingDecisions.inc({
       tenant: accepted.tenant,
       policy_version: String(policy.version),

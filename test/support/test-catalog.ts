@@ -44,6 +44,14 @@ export async function writeTestCatalog(
   return { path, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** Writes a whole catalog document (models of any kind, own prices) to a fresh temporary directory. */
+export async function writeCatalogDocument(document: CatalogDocumentInput): Promise<TestCatalogFile> {
+  const dir = await mkdtemp(join(tmpdir(), "beamline-catalog-"));
+  const path = join(dir, "catalog.json");
+  await writeFile(path, JSON.stringify(document));
+  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
 /** Two mock models with one alias each (`fast` → mock-small, `smart` → mock-large), for unit tests of model access. */
 export const FAST_AND_SMART_CATALOG = {
   version: "t1",

@@ -5,8 +5,16 @@ import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape }
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
-import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
+import {
+  type EmbeddingsCall,
+  type EmbeddingsProviderResult,
+  type ProviderAdapter,
+  type ProviderCall,
+  ProviderErrorClass,
+  type ProviderUsage,
+} from "../types.js";
 import { parseProviderOptions } from "../validation.js";
+import { fromGeminiBatchEmbed, toGeminiBatchEmbed } from "./embeddings.js";
 import {
   classifyGeminiError,
   describeGeminiError,
@@ -85,11 +93,14 @@ export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdap
   const apiKeyHeader: Record<string, string> =
     config.apiKey === undefined ? {} : { "x-goog-api-key": config.apiKey };
 
-  function pathFor(upstreamModel: string, streaming: boolean): string {
+  function pathFor(
+    upstreamModel: string,
+    streaming: boolean,
+    method = streaming ? "streamGenerateContent" : "generateContent",
+  ): string {
     const search = new URLSearchParams(base.search);
     if (streaming) search.set("alt", "sse");
     const query = search.toString();
-    const method = streaming ? "streamGenerateContent" : "generateContent";
     return `${basePath}/${modelResource(upstreamModel)}:${method}${query.length > 0 ? `?${query}` : ""}`;
   }
 
@@ -185,5 +196,39 @@ export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdap
     });
   }
 
-  return { name: providerName, complete, close: transport.close };
+  async function embed(call: EmbeddingsCall): Promise<EmbeddingsProviderResult> {
+    if (call.signal?.aborted) throw call.signal.reason;
+    // A request Gemini cannot express (token arrays) fails as bad_request before any I/O.
+    const body = JSON.stringify(toGeminiBatchEmbed(call.request, call.upstreamModel));
+    const answer = await transport.exchangeJson(call, {
+      path: pathFor(call.upstreamModel, false, "batchEmbedContents"),
+      headers: { "content-type": "application/json", accept: "application/json", ...apiKeyHeader },
+      body,
+      read(value) {
+        const embedded = geminiErrorFromValue(value);
+        if (embedded !== undefined) {
+          const errorClass = classifyGeminiError(0, embedded);
+          throw new ProviderError(
+            errorClass,
+            `${providerName} answered an error with HTTP 200: ${describeGeminiError(embedded, redact)}; ${geminiAdvice(errorClass)}`,
+          );
+        }
+        const parsed = fromGeminiBatchEmbed(value, call.request, {
+          provider: providerName,
+          upstreamModel: call.upstreamModel,
+        });
+        if (!parsed.ok)
+          throw malformed(`answered embeddings that do not match Gemini's format: ${parsed.problem}`);
+        return parsed.value;
+      },
+    });
+    const promptTokens = answer.value.usage.prompt_tokens;
+    return {
+      embeddings: answer.value,
+      usage: { promptTokens, completionTokens: 0, cachedTokens: 0 },
+      timeToFirstTokenMs: answer.headersMs,
+    };
+  }
+
+  return { name: providerName, complete, embed, close: transport.close };
 }

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { Pool } from "undici";
+import { type Dispatcher, Pool } from "undici";
 import { z } from "zod";
 import type { ChatCompletion } from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
@@ -56,6 +56,21 @@ export interface HttpExchange {
   readStream(body: AsyncIterable<Buffer>, sink: ChunkSink): Promise<ProviderUsage>;
 }
 
+/** One POST answered by one JSON body, and how the wire reads it. */
+export interface JsonExchange<T> {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  read(value: unknown): T;
+}
+
+/** What {@link HttpTransport.exchangeJson} resolves with. */
+export interface JsonAnswer<T> {
+  value: T;
+  /** Milliseconds from sending the request to the answer's headers. */
+  headersMs: number;
+}
+
 /** An undici keep-alive pool to one provider origin and the call lifecycle every HTTP wire shares. */
 export interface HttpTransport {
   /** Removes the API key from any text that may echo it. */
@@ -68,6 +83,14 @@ export interface HttpTransport {
    * unchanged, a ProviderError otherwise (`stream_interrupted` once a chunk was delivered).
    */
   exchange(call: ProviderCall, exchange: HttpExchange): Promise<ProviderResult>;
+  /**
+   * One POST whose answer is a single JSON body (embeddings), with the same deadline, abort,
+   * status check and failure translation as {@link exchange}. `read` checks and translates it.
+   */
+  exchangeJson<T>(
+    call: { signal?: AbortSignal | undefined },
+    exchange: JsonExchange<T>,
+  ): Promise<JsonAnswer<T>>;
   /** Lets calls in flight finish (abort them first for a fast shutdown). */
   close(): Promise<void>;
 }
@@ -108,7 +131,7 @@ export function createHttpTransport(
   /** Maps whatever a call threw to what the caller sees (see {@link HttpTransport.exchange}). */
   function translateFailure(
     error: unknown,
-    call: ProviderCall,
+    call: { signal?: AbortSignal | undefined },
     deadline: AbortSignal,
     chunksDelivered: number,
   ) {
@@ -151,9 +174,14 @@ export function createHttpTransport(
     return failure;
   }
 
-  async function exchange(call: ProviderCall, exchange: HttpExchange): Promise<ProviderResult> {
+  /** Sends one POST under the call's deadline and the caller's abort; non-2xx answers throw. */
+  async function post<T>(
+    call: { signal?: AbortSignal | undefined },
+    request: { path: string; headers: Record<string, string>; body: string },
+    read: (response: Dispatcher.ResponseData, headersAt: number, deadline: AbortSignal) => Promise<T>,
+    chunksDelivered: () => number = () => 0,
+  ): Promise<T> {
     if (call.signal?.aborted) throw call.signal.reason;
-    const onChunk = call.onChunk;
     const controller = new AbortController();
     const deadlineTimer = setTimeout(() => {
       controller.abort(
@@ -165,17 +193,8 @@ export function createHttpTransport(
     }, config.requestTimeoutMs);
     const onCallerAbort = () => controller.abort(call.signal?.reason);
     call.signal?.addEventListener("abort", onCallerAbort, { once: true });
-    const sink = onChunk === undefined ? undefined : createChunkSink(onChunk);
-    const startedAt = performance.now();
-
     try {
-      const response = await pool.request({
-        path: exchange.path,
-        method: "POST",
-        headers: exchange.headers,
-        body: exchange.body,
-        signal: controller.signal,
-      });
+      const response = await pool.request({ ...request, method: "POST", signal: controller.signal });
       const headersAt = performance.now();
       if (response.statusCode < 200 || response.statusCode >= 300) {
         const bodyText = await response.body.text().catch(() => "");
@@ -188,35 +207,62 @@ export function createHttpTransport(
           redact,
         });
       }
-      if (sink === undefined) {
-        const text = await response.body.text();
-        let value: unknown;
-        try {
-          value = JSON.parse(text);
-        } catch {
-          // No cause: V8's SyntaxError quotes the body, and a body may echo the credentials.
-          throw malformed("answered a body that is not JSON");
-        }
-        const completion = exchange.readPlain(value);
-        return {
-          completion,
-          usage: providerUsageOf(completion.usage!),
-          timeToFirstTokenMs: headersAt - startedAt,
-        };
-      }
-      const usage = await exchange.readStream(response.body, sink);
-      return {
-        completion: sink.completion(),
-        usage,
-        timeToFirstTokenMs: sink.firstTokenAt() - startedAt,
-      };
+      return await read(response, headersAt, controller.signal);
     } catch (error) {
-      throw translateFailure(error, call, controller.signal, sink?.delivered ?? 0);
+      throw translateFailure(error, call, controller.signal, chunksDelivered());
     } finally {
       clearTimeout(deadlineTimer);
       call.signal?.removeEventListener("abort", onCallerAbort);
     }
   }
 
-  return { redact, malformed, exchange, close: () => pool.close() };
+  async function jsonOf(response: Dispatcher.ResponseData): Promise<unknown> {
+    const text = await response.body.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      // No cause: V8's SyntaxError quotes the body, and a body may echo the credentials.
+      throw malformed("answered a body that is not JSON");
+    }
+  }
+
+  async function exchangeJson<T>(
+    call: { signal?: AbortSignal | undefined },
+    exchange: JsonExchange<T>,
+  ): Promise<JsonAnswer<T>> {
+    const startedAt = performance.now();
+    return post(call, exchange, async (response, headersAt) => ({
+      value: exchange.read(await jsonOf(response)),
+      headersMs: headersAt - startedAt,
+    }));
+  }
+
+  async function exchange(call: ProviderCall, exchange: HttpExchange): Promise<ProviderResult> {
+    const onChunk = call.onChunk;
+    const sink = onChunk === undefined ? undefined : createChunkSink(onChunk);
+    const startedAt = performance.now();
+    return post(
+      call,
+      exchange,
+      async (response, headersAt) => {
+        if (sink === undefined) {
+          const completion = exchange.readPlain(await jsonOf(response));
+          return {
+            completion,
+            usage: providerUsageOf(completion.usage!),
+            timeToFirstTokenMs: headersAt - startedAt,
+          };
+        }
+        const usage = await exchange.readStream(response.body, sink);
+        return {
+          completion: sink.completion(),
+          usage,
+          timeToFirstTokenMs: sink.firstTokenAt() - startedAt,
+        };
+      },
+      () => sink?.delivered ?? 0,
+    );
+  }
+
+  return { redact, malformed, exchange, exchangeJson, close: () => pool.close() };
 }

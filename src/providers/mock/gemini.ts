@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { answerFor, type MockAnswer, type MockChatRequest, splitIntoPieces } from "./answers.js";
+import { MOCK_EMBEDDING_DIMENSIONS, MOCK_EMBEDDING_MAX_DIMENSIONS, mockEmbedding } from "./embeddings.js";
 import { chooseFault, faultAnswers, MockFault } from "./faults.js";
 import { cutAfter, holdOpen, readBody, readyForFrame, sendJson } from "./http.js";
 
@@ -37,7 +38,8 @@ export interface GeminiMockContext {
   closing: AbortSignal;
 }
 
-const ENDPOINT = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)$/;
+const ENDPOINT =
+  /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$/;
 const RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo";
 const ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo";
 
@@ -270,6 +272,9 @@ export async function answerGemini(
   } catch {
     return send(res, 400, geminiErrorBody(400, "Invalid JSON payload received."));
   }
+  if (endpoint[2] === "embedContent" || endpoint[2] === "batchEmbedContents") {
+    return answerGeminiEmbeddings(req, res, context, model, endpoint[2], body);
+  }
   if (
     typeof body !== "object" ||
     body === null ||
@@ -342,4 +347,77 @@ export async function answerGemini(
     res.write(frame);
   }
   res.end();
+}
+
+/** The text of an `EmbedContentRequest`'s content, or undefined when it holds no text part. */
+function embedText(request: unknown): string | undefined {
+  const parts = (request as { content?: { parts?: unknown } } | undefined)?.content?.parts;
+  if (!Array.isArray(parts)) return undefined;
+  const texts = parts.map((part) => (part as GeminiPartIn).text).filter((t) => typeof t === "string");
+  return texts.length > 0 ? texts.join("") : undefined;
+}
+
+/**
+ * `:embedContent` (`{ content, outputDimensionality? }` → `{ embedding: { values } }`) and
+ * `:batchEmbedContents` (`{ requests: [...] }` → `{ embeddings: [{ values }] }`), with the
+ * mock's deterministic vectors (`embeddings.ts`) and the same faults as generateContent.
+ */
+async function answerGeminiEmbeddings(
+  req: IncomingMessage,
+  res: ServerResponse,
+  context: GeminiMockContext,
+  model: string,
+  method: "embedContent" | "batchEmbedContents",
+  body: unknown,
+): Promise<void> {
+  const requests = method === "embedContent" ? [body] : (body as { requests?: unknown } | null)?.requests;
+  if (!Array.isArray(requests) || requests.length === 0) {
+    return send(
+      res,
+      400,
+      geminiErrorBody(400, "* BatchEmbedContentsRequest.requests: requests is not specified"),
+    );
+  }
+  const texts: string[] = [];
+  const dimensions: number[] = [];
+  for (const [index, request] of requests.entries()) {
+    const text = embedText(request);
+    if (text === undefined) {
+      return send(res, 400, geminiErrorBody(400, `* requests[${index}].content: content is not specified`));
+    }
+    const wanted =
+      (request as { outputDimensionality?: unknown }).outputDimensionality ?? MOCK_EMBEDDING_DIMENSIONS;
+    if (
+      typeof wanted !== "number" ||
+      !Number.isInteger(wanted) ||
+      wanted < 1 ||
+      wanted > MOCK_EMBEDDING_MAX_DIMENSIONS
+    ) {
+      return send(
+        res,
+        400,
+        geminiErrorBody(
+          400,
+          `* requests[${index}].outputDimensionality: must be 1 to ${MOCK_EMBEDDING_MAX_DIMENSIONS}`,
+        ),
+      );
+    }
+    texts.push(text);
+    dimensions.push(wanted);
+  }
+  const chosen = chooseFault(req.headers["x-mock-fault"], model, context);
+  if ("unknownFault" in chosen) return send(res, 400, geminiErrorBody(400, chosen.unknownFault));
+  const fault = chosen.fault;
+  if (fault === MockFault.Hang) return holdOpen(res, context.closing);
+  if (context.latencyMs > 0) await delay(context.latencyMs, undefined, { signal: context.closing });
+  const errorAnswer =
+    fault === undefined ? undefined : geminiFaultAnswers(context.retryAfterSeconds).get(fault);
+  if (errorAnswer !== undefined) return send(res, errorAnswer.status, errorAnswer.body);
+  if (fault === MockFault.Malformed) return send(res, 200, '{"embeddings":[{"values":');
+  const vectors = texts.map((text, index) => ({ values: mockEmbedding(text, dimensions[index]) }));
+  return send(
+    res,
+    200,
+    JSON.stringify(method === "embedContent" ? { embedding: vectors[0] } : { embeddings: vectors }),
+  );
 }

@@ -8,6 +8,12 @@ import { parseProviderOptions } from "../validation.js";
 import { answerFor, type MockChatRequest } from "./answers.js";
 import { createAnthropicMessagesHandler } from "./anthropic.js";
 import {
+  MOCK_EMBEDDING_DIMENSIONS,
+  MOCK_EMBEDDING_MAX_DIMENSIONS,
+  openAiEmbeddingsBody,
+  openAiInputs,
+} from "./embeddings.js";
+import {
   chooseFault,
   faultAnswers,
   MockFault,
@@ -247,6 +253,72 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     sendJson(res, 200, body);
   }
 
+  /** `POST /v1/embeddings`: the mock's deterministic vectors (`embeddings.ts`), with the same faults as chat. */
+  async function embeddings(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    if (raw === undefined) {
+      sendJson(res, 413, errorBody("The request body is too large.", "invalid_request_error", null));
+      return;
+    }
+    let value: Record<string, unknown>;
+    try {
+      value = JSON.parse(raw.toString("utf8"));
+    } catch {
+      sendJson(
+        res,
+        400,
+        errorBody("We could not parse the JSON body of your request.", "invalid_request_error", null),
+      );
+      return;
+    }
+    const model = value?.["model"];
+    if (typeof model !== "string" || model === "") {
+      sendJson(
+        res,
+        400,
+        errorBody("you must provide a model parameter", "invalid_request_error", null, "model"),
+      );
+      return;
+    }
+    const inputs = openAiInputs(value["input"]);
+    if (typeof inputs === "string") {
+      sendJson(res, 400, errorBody(inputs, "invalid_request_error", null, "input"));
+      return;
+    }
+    const dimensions = value["dimensions"] ?? MOCK_EMBEDDING_DIMENSIONS;
+    if (
+      typeof dimensions !== "number" ||
+      !Number.isInteger(dimensions) ||
+      dimensions < 1 ||
+      dimensions > MOCK_EMBEDDING_MAX_DIMENSIONS
+    ) {
+      sendJson(
+        res,
+        400,
+        errorBody(
+          `'dimensions' must be an integer from 1 to ${MOCK_EMBEDDING_MAX_DIMENSIONS}.`,
+          "invalid_request_error",
+          null,
+          "dimensions",
+        ),
+      );
+      return;
+    }
+    const chosen = chooseFault(req.headers["x-mock-fault"], model, { ...config, random });
+    if ("unknownFault" in chosen) {
+      sendJson(res, 400, errorBody(chosen.unknownFault, "invalid_request_error", null));
+      return;
+    }
+    if (chosen.fault === MockFault.Hang) return holdOpen(res, closing.signal);
+    if (config.latencyMs > 0) await delay(config.latencyMs, undefined, { signal: closing.signal });
+    const errorAnswer = chosen.fault === undefined ? undefined : errorAnswers.get(chosen.fault);
+    if (errorAnswer !== undefined)
+      return sendJson(res, errorAnswer.status, errorAnswer.body, errorAnswer.headers);
+    if (chosen.fault === MockFault.Malformed) return sendJson(res, 200, '{"object":"list","data":[');
+    const encoding = value["encoding_format"] === "base64" ? "base64" : "float";
+    sendJson(res, 200, openAiEmbeddingsBody(model, inputs, dimensions, encoding));
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.url?.startsWith(GEMINI_PATH_PREFIX))
       return answerGemini(req, res, { ...config, random, now, closing: closing.signal });
@@ -267,6 +339,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     const query = req.url?.indexOf("?") ?? -1;
     const path = query === -1 ? req.url : req.url?.slice(0, query);
     if (req.method === "POST" && path === "/v1/chat/completions") return chatCompletions(req, res);
+    if (req.method === "POST" && path === "/v1/embeddings") return embeddings(req, res);
     if (req.method === "GET" && path === "/v1/models") return sendJson(res, 200, modelsBody);
     sendJson(
       res,

@@ -9,8 +9,16 @@ import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape }
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
-import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
+import {
+  type EmbeddingsCall,
+  type EmbeddingsProviderResult,
+  type ProviderAdapter,
+  type ProviderCall,
+  ProviderErrorClass,
+  type ProviderUsage,
+} from "../types.js";
 import { parseProviderOptions } from "../validation.js";
+import { embeddingsRequestBody, parseEmbeddingsAnswer } from "./embeddings.js";
 import {
   adviceFor,
   classifyStreamError,
@@ -26,7 +34,7 @@ export interface OpenAiAdapterOptions extends HttpAdapterOptions {
   name?: string;
   /**
    * Base URL of an OpenAI-compatible API, up to and including its version segment, e.g.
-   * `https://api.openai.com/v1`; `/chat/completions` is appended.
+   * `https://api.openai.com/v1`; `/chat/completions` (or `/embeddings`) is appended.
    */
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>`; omitted when absent (local servers, the mock). */
@@ -100,6 +108,8 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
   // Appended to the path so a query string (e.g. an API version) stays where it is.
   endpoint.pathname = `${endpoint.pathname.replace(/\/+$/, "")}/chat/completions`;
   const path = endpoint.pathname + endpoint.search;
+  endpoint.pathname = endpoint.pathname.replace(/\/chat\/completions$/, "/embeddings");
+  const embeddingsPath = endpoint.pathname + endpoint.search;
   const providerName = config.name;
   const transport = createHttpTransport(endpoint.origin, config, {
     providerName,
@@ -201,5 +211,31 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
     });
   }
 
-  return { name: providerName, complete, close: transport.close };
+  async function embed(call: EmbeddingsCall): Promise<EmbeddingsProviderResult> {
+    const answer = await transport.exchangeJson(call, {
+      path: embeddingsPath,
+      headers: plainHeaders,
+      body: embeddingsRequestBody(call.request, call.upstreamModel),
+      read(value) {
+        const parsed = parseEmbeddingsAnswer(value, call.request);
+        if (parsed.ok) return parsed.value;
+        const providerError = errorFromValue(value);
+        if (providerError !== undefined) {
+          throw new ProviderError(
+            ProviderErrorClass.ServerError,
+            `${providerName} answered an error with HTTP 200: ${describeErrorBody(providerError, redact)}`,
+          );
+        }
+        throw malformed(`answered embeddings that do not match OpenAI's format: ${parsed.problem}`);
+      },
+    });
+    const promptTokens = answer.value.usage.prompt_tokens;
+    return {
+      embeddings: answer.value,
+      usage: { promptTokens, completionTokens: 0, cachedTokens: 0 },
+      timeToFirstTokenMs: answer.headersMs,
+    };
+  }
+
+  return { name: providerName, complete, embed, close: transport.close };
 }

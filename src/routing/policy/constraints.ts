@@ -16,6 +16,8 @@ export const ExclusionReasons = {
   overBudget: "over-budget",
   breakerOpen: "breaker-open",
   notInStrategy: "not-in-strategy",
+  /** A chat model named for embeddings or the other way round (a tenant alias listing both). */
+  wrongKind: "wrong-kind",
 } as const;
 export type ExclusionReason = (typeof ExclusionReasons)[keyof typeof ExclusionReasons];
 

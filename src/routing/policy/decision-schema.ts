@@ -64,6 +64,11 @@ export const routeDecidedV1 = z.object({
    */
   request: chatRequestSchema.optional(),
   /**
+   * `embeddings` when the request asked for embeddings: only embedding models were considered
+   * and `request` holds the routing view of its inputs. Absent means chat.
+   */
+  operation: z.enum(["chat", "embeddings"]).optional(),
+  /**
    * The providers the deciding instance could reach: it routed over the catalog of
    * `catalogVersion` restricted to their models. Absent: the whole catalog.
    */

@@ -39,6 +39,7 @@ export function toRouteDecision(inputs: PolicyInputs, evaluation: PolicyEvaluati
     excluded: evaluation.excluded,
   };
   if (inputs.catalog.providers) decision.catalogProviders = [...inputs.catalog.providers];
+  if (inputs.operation === "embeddings") decision.operation = "embeddings";
   return decision;
 }
 
@@ -80,6 +81,7 @@ export function recomputeDecision(recorded: RouteDecision, sources: RecordedDeci
     health: recorded.health ?? { revision: 0, models: {} },
     quota,
     seed: recorded.seed ?? "",
+    operation: recorded.operation,
   });
 }
 

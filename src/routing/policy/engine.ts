@@ -1,4 +1,4 @@
-import type { CatalogModel, ModelCatalog } from "../../catalog/index.js";
+import type { CatalogModel, ModelCatalog, ModelKind } from "../../catalog/index.js";
 import { computeCost } from "../../catalog/index.js";
 import type { ChatRequest } from "../../chat/index.js";
 import { BeamlineError } from "../../errors/index.js";
@@ -17,6 +17,31 @@ export interface PolicyInputs {
   quota: QuotaState;
   /** Per-request seed (the worker passes the request id): decides splits when no sticky key exists. */
   seed: string;
+  /**
+   * What the request asks for; absent means `chat`. Only models of the matching catalog kind
+   * are considered: `request` is then the embeddings request's routing view (src/chat).
+   */
+  operation?: Operation | undefined;
+}
+
+/** What a request asks a model for. */
+export type Operation = "chat" | "embeddings";
+
+/** The catalog kind of model that serves `operation`. */
+export function kindFor(operation: Operation | undefined): ModelKind {
+  return operation === "embeddings" ? "embedding" : "chat";
+}
+
+/**
+ * `BL_MODEL_KIND_MISMATCH` (400, param `model`) for a request naming a model that cannot serve
+ * its operation: an embedding model for chat, or a chat model for embeddings.
+ */
+export function modelKindMismatch(model: string, operation: Operation | undefined): BeamlineError {
+  const message =
+    operation === "embeddings"
+      ? `The model \`${model}\` is not an embedding model; POST /v1/embeddings needs one (GET /v1/models lists them).`
+      : `The model \`${model}\` is an embedding model and cannot answer chat requests; use POST /v1/embeddings.`;
+  return new BeamlineError("BL_MODEL_KIND_MISMATCH", message, { param: "model" });
 }
 
 export interface ScoredCandidate {
@@ -84,6 +109,7 @@ function resolveTarget(requested: string, policy: VersionedPolicy, catalog: Mode
 
 /** Completion tokens priced for estimates: what the request asks for, else the policy's assumption within the model's limit. */
 function outputTokensForEstimate(model: CatalogModel, needs: RequestNeeds, assumed: number): number {
+  if (model.kind === "embedding") return 0; // an embedding answers vectors, no tokens
   if (needs.requestedOutputTokens !== undefined) return needs.requestedOutputTokens;
   return Math.min(assumed, model.maxOutputTokens ?? assumed);
 }
@@ -100,10 +126,16 @@ export function evaluatePolicy(inputs: PolicyInputs): PolicyEvaluation {
   const { request, policy, catalog, health, quota } = inputs;
   const constraints = policy.document.routing.constraints;
   const target = resolveTarget(request.model, policy, catalog);
+  const kind = kindFor(inputs.operation);
+  if (target.resolution === "catalog" && catalog.resolve(request.model)?.kind !== kind) {
+    throw modelKindMismatch(request.model, inputs.operation);
+  }
   const excluded: Exclusion[] = [];
   const considered: CatalogModel[] = [];
   const seen = new Set<string>();
-  const names = target.names === "all" ? catalog.models.map((m) => m.id) : target.names;
+  // "Every model" means every model of the right kind: the others are not candidates at all.
+  const names =
+    target.names === "all" ? catalog.models.filter((m) => m.kind === kind).map((m) => m.id) : target.names;
   for (const name of names) {
     const model = catalog.resolve(name);
     if (!model) {
@@ -117,6 +149,15 @@ export function evaluatePolicy(inputs: PolicyInputs): PolicyEvaluation {
     }
     if (seen.has(model.id)) continue;
     seen.add(model.id);
+    if (model.kind !== kind) {
+      excluded.push({
+        provider: model.provider,
+        model: model.id,
+        reason: ExclusionReasons.wrongKind,
+        detail: `a ${model.kind} model cannot serve ${inputs.operation ?? "chat"}`,
+      });
+      continue;
+    }
     considered.push(model);
   }
   const analysed = analyseRequest(request, considered);

@@ -26,8 +26,8 @@ export {
   policyId,
   StrategyTypes,
 } from "./document.js";
-export type { PolicyEvaluation, PolicyInputs, Resolution, ScoredCandidate } from "./engine.js";
-export { AUTO_MODEL, evaluatePolicy } from "./engine.js";
+export type { Operation, PolicyEvaluation, PolicyInputs, Resolution, ScoredCandidate } from "./engine.js";
+export { AUTO_MODEL, evaluatePolicy, kindFor, modelKindMismatch } from "./engine.js";
 export type { BreakerState, HealthSnapshot, ModelHealth, QuotaState } from "./inputs.js";
 export { EMPTY_HEALTH, healthKey, healthSnapshotSchema, NO_QUOTA, quotaStateSchema } from "./inputs.js";
 export type { AnalysedRequest, RequestNeeds } from "./request-needs.js";
