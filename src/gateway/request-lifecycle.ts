@@ -125,6 +125,8 @@ export interface AcceptInput {
   /** The client's `Idempotency-Key`; `requestId` must then be derived from it. */
   idempotencyKey?: string | undefined;
   onChunk?: (json: Uint8Array, generation: string) => void;
+  /** The Responses front door's metadata for `request.accepted` (see its schema). */
+  responses?: EventData<"request.accepted">["responses"];
 }
 
 async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput): Promise<RequestOutcome> {
@@ -144,6 +146,7 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     stream,
     apiKeyId: principal.apiKeyId,
     replyTo: deps.waiters.replySubject(requestId),
+    ...(input.responses ? { responses: input.responses } : {}),
   };
   const accepted = makeEvent(
     "request.accepted",

@@ -24,6 +24,7 @@ import { registerMessagesRoute } from "./messages.js";
 import { listModels } from "./model-check.js";
 import { AuthFailureLimiter, type AuthFailureLimits } from "./operator-auth.js";
 import type { RequestOutcome } from "./request-lifecycle.js";
+import { registerResponsesRoute } from "./responses.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 export interface GatewayDeps {
@@ -139,6 +140,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
       await handleChatCompletions(lifecycle, request.principal!, request, reply);
     });
     registerMessagesRoute(v1, lifecycle);
+    registerResponsesRoute(v1, lifecycle);
     v1.get("/v1/models", async (request) => {
       const principal = request.principal!;
       const catalog = deps.catalog();
