@@ -23,6 +23,7 @@ import { createTenantWithKey } from "../support/extensions.js";
 import { readRequestHistory } from "../support/history.js";
 import { requestEvidence } from "../support/request-evidence.js";
 import { TEST_EVENT_SIGNING_KEY } from "../support/signing.js";
+import { type TestCatalogFile, writeTestCatalog } from "../support/test-catalog.js";
 
 const MODEL = "mock-small";
 const weatherTool: OpenAI.Responses.FunctionTool = {
@@ -46,8 +47,15 @@ describe("OpenAI Responses API (openai SDK)", { timeout: 120_000 }, () => {
   let secondDataDir: string;
   let secondGateway: OpenAI;
 
+  let catalog: TestCatalogFile;
+
   before(async () => {
-    beamline = await startTestBeamline();
+    catalog = await writeTestCatalog("e2e-responses.1", [
+      { id: MODEL, provider: "mock", upstreamModel: MODEL },
+      // Fails with an error event after its first content: a stream cut after bytes went out.
+      { id: "mock-stream-error", provider: "mock", upstreamModel: "mock-fault-stream_error" },
+    ]);
+    beamline = await startTestBeamline({ catalogFile: catalog.path });
     openai = new OpenAI({ apiKey: beamline.devKey, baseURL: `${beamline.baseUrl}/v1`, maxRetries: 0 });
     // A second gateway instance on the same NATS: it shares nothing with the first but the log.
     secondDataDir = await mkdtemp(join(tmpdir(), "bl-test-gw2-"));
@@ -70,6 +78,7 @@ describe("OpenAI Responses API (openai SDK)", { timeout: 120_000 }, () => {
     await second?.stop();
     await beamline?.stop();
     if (secondDataDir) await rm(secondDataDir, { recursive: true, force: true });
+    await catalog?.remove();
   });
 
   async function assertBilledOnce(responseId: string, usage: OpenAI.Responses.ResponseUsage | undefined) {
@@ -223,6 +232,26 @@ describe("OpenAI Responses API (openai SDK)", { timeout: 120_000 }, () => {
     assert.equal(done.name, "get_weather");
     assert.deepEqual(JSON.parse(done.arguments), { input: "Weather in Lyon?" });
     assert.deepEqual(types.slice(-2), ["response.output_item.done", "response.completed"]);
+  });
+
+  it("ends a stream that fails after output with response.failed and an error event", async () => {
+    const stream = await openai.responses.create({
+      model: "mock-stream-error",
+      input: "Fail midway",
+      stream: true,
+    });
+    const events: ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const types = events.map((event) => event.type);
+    assert.equal(types[0], "response.created");
+    assert.ok(types.includes("response.output_text.delta"), "output went out before the failure");
+    assert.deepEqual(types.slice(-2), ["response.failed", "error"]);
+    assert.ok(!types.includes("response.completed"), "a cut stream never looks like a success");
+    const error = events.at(-1) as OpenAI.Responses.ResponseErrorEvent;
+    assert.ok(error.code?.startsWith("BL_"), `a stable code: ${error.code}`);
+    const failed = events.at(-2) as OpenAI.Responses.ResponseFailedEvent;
+    assert.equal(failed.response.status, "failed");
+    assert.equal(failed.response.error?.code, error.code);
   });
 
   it("continues a response by previous_response_id on another gateway instance", async () => {
