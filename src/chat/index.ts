@@ -1,4 +1,7 @@
-/** The one canonical chat wire shape (OpenAI Chat Completions) and the Anthropic Messages shape. */
+/**
+ * The one canonical chat wire shape (OpenAI Chat Completions), the Anthropic Messages shape and
+ * the OpenAI Responses shape with its pure translation onto the canonical one.
+ */
 export type {
   AnthropicContentBlock,
   AnthropicErrorBody,
@@ -37,6 +40,43 @@ export {
   MAX_EMBEDDING_INPUTS,
   withRoutedInputs,
 } from "./embeddings.js";
+export type {
+  ResponsesFunctionCall,
+  ResponsesInputItem,
+  ResponsesOutputItem,
+  ResponsesOutputMessage,
+  ResponsesRequest,
+  ResponsesResponse,
+  ResponsesStreamEvent,
+  ResponsesUsage,
+} from "./responses.js";
+export { responsesRequestSchema } from "./responses.js";
+export type { ResponsesEcho, ResponsesTokenCounts } from "./responses-answer.js";
+export {
+  assistantMessageOf,
+  inProgressResponse,
+  outputItemsOf,
+  responsesEchoOf,
+  responsesStatusOf,
+  responsesUsageOf,
+  toResponsesResponse,
+} from "./responses-answer.js";
+export {
+  functionCallItemIdOf,
+  messageItemIdOf,
+  requestIdOfItem,
+  requestIdOfResponse,
+  responseIdOf,
+} from "./responses-ids.js";
+export type { ResponsesChat, ResponsesContext } from "./responses-request.js";
+export {
+  parseResponsesRequest,
+  previousExchange,
+  referencedItemIds,
+  toChatFromResponses,
+} from "./responses-request.js";
+export type { ChunkToResponsesTranslator } from "./responses-stream.js";
+export { createChunkToResponsesTranslator } from "./responses-stream.js";
 export type {
   ChatChoice,
   ChatChunkChoice,

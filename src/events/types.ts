@@ -67,8 +67,11 @@ export const requestAcceptedV1 = z.object({
    */
   embeddings: embeddingsRequestSchema.optional(),
   ...atRest,
-  /** How the request came in: the OpenAI HTTP front door, or straight onto NATS. */
-  frontDoor: z.enum(["openai", "anthropic", "nats"]),
+  /**
+   * How the request came in: an HTTP front door (OpenAI Chat Completions, Anthropic Messages,
+   * OpenAI Responses) or straight onto NATS.
+   */
+  frontDoor: z.enum(["openai", "anthropic", "responses", "nats"]),
   stream: z.boolean(),
   /** Id of the API key that authenticated the request (never the key itself). */
   apiKeyId: z.string().optional(),
@@ -80,6 +83,12 @@ export const requestAcceptedV1 = z.object({
   producerId: z.string().optional(),
   /** Core NATS subject where the waiting client gets chunks and the terminal event. */
   replyTo: z.string().optional(),
+  /**
+   * Responses API requests only (metadata, no content): how many leading messages of `request`
+   * are its `instructions`, which a follow-up through `previous_response_id` leaves out, and
+   * whether the client asked not to keep the response for follow-ups (`store: false`).
+   */
+  responses: z.object({ instructionMessages: z.number().int().nonnegative(), store: z.boolean() }).optional(),
 });
 
 const attemptBase = z.object({

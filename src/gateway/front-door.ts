@@ -34,6 +34,8 @@ export interface FrontDoorWire<ErrorBody, Stream extends FrontDoorStream<ErrorBo
   spanName: string;
   /** Response headers that carry the request id. */
   requestIdHeaders: readonly string[];
+  /** Responses API metadata recorded in `request.accepted`. */
+  responses?: EventData<"request.accepted">["responses"];
   openStream(reply: FastifyReply, requestId: string): Stream;
   /** Answers a completed request, plainly or by ending `stream`. */
   sendCompletion(
@@ -95,6 +97,7 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     spanName: wire.spanName,
     traceparent: firstHeader(request.headers["traceparent"]),
     idempotencyKey,
+    ...(wire.responses ? { responses: wire.responses } : {}),
     ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
   });
   if (outcome.kind === "completed" && outcome.streamGap && sse?.started) {

@@ -169,6 +169,8 @@ export interface AcceptInput {
   /** The client's `Idempotency-Key`; `requestId` must then be derived from it. */
   idempotencyKey?: string | undefined;
   onChunk?: (json: Uint8Array, generation: string) => void;
+  /** The Responses front door's metadata for `request.accepted` (see its schema). */
+  responses?: EventData<"request.accepted">["responses"];
 }
 
 async function acceptAndAwaitOnce(
@@ -192,6 +194,7 @@ async function acceptAndAwaitOnce(
     stream,
     apiKeyId: principal.apiKeyId,
     replyTo: deps.waiters.replySubject(requestId),
+    ...(input.responses ? { responses: input.responses } : {}),
   };
   const accepted = makeEvent(
     "request.accepted",

@@ -27,6 +27,7 @@ import { listModels } from "./model-check.js";
 import { registerModelRoutes } from "./models-route.js";
 import { AuthFailureLimiter, type AuthFailureLimits } from "./operator-auth.js";
 import { nextRequestId, type RequestOutcome } from "./request-lifecycle.js";
+import { registerResponsesRoute } from "./responses.js";
 import type { WaiterRegistry } from "./waiters.js";
 
 export interface GatewayDeps {
@@ -161,6 +162,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     });
     registerMessagesRoute(v1, lifecycle);
     registerEmbeddingsRoute(v1, lifecycle);
+    registerResponsesRoute(v1, lifecycle);
     v1.get("/v1/models", async (request) => {
       const principal = request.principal!;
       const catalog = deps.catalog();

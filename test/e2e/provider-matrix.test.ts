@@ -1,7 +1,8 @@
 /**
  * The SDK × front door × provider matrix (issue 3, first acceptance bullet).
  *
- * Clients: the official `openai` SDK on `POST /v1/chat/completions` and the official
+ * Clients: the official `openai` SDK on `POST /v1/chat/completions` and `POST /v1/responses`
+ * (issue 15), and the official
  * `@anthropic-ai/sdk` on `POST /v1/messages`, unchanged apart from `baseURL` and the key.
  * Providers, each behind its own adapter and wire format:
  * - `mock`      OpenAI chat completions (the built-in mock);
@@ -60,6 +61,15 @@ const openAiTools: OpenAI.ChatCompletionTool[] = [
       description: "Current weather of a city",
       parameters: { type: "object", properties: { city: { type: "string" } } },
     },
+  },
+];
+const responsesTools: OpenAI.Responses.FunctionTool[] = [
+  {
+    type: "function",
+    name: "get_weather",
+    description: "Current weather of a city",
+    parameters: { type: "object", properties: { city: { type: "string" } } },
+    strict: false,
   },
 ];
 const anthropicTools: Anthropic.Tool[] = [
@@ -219,6 +229,34 @@ describe("SDK × front door × provider matrix", { timeout: 90_000, concurrency:
     return message;
   }
 
+  /** One Responses API call through the `openai` SDK, plain or streamed (its final Response). */
+  async function responsesCall(
+    model: MatrixModel,
+    stream: boolean,
+    input: string | OpenAI.Responses.ResponseInput,
+    tools?: OpenAI.Responses.FunctionTool[],
+  ): Promise<OpenAI.Responses.Response> {
+    const body = { model: model.id, input, ...(tools ? { tools } : {}) };
+    if (!stream) return openai.responses.create(body);
+    const types: string[] = [];
+    const response = await openai.responses
+      .stream(body)
+      .on("event", (event) => types.push(event.type))
+      .finalResponse();
+    assert.equal(types[0], "response.created");
+    assert.equal(types.at(-1), "response.completed", "a successful stream ends with response.completed");
+    return response;
+  }
+
+  const fromResponses = (usage: OpenAI.Responses.ResponseUsage | undefined): Tokens => {
+    assert.ok(usage, "the client got usage");
+    return {
+      promptTokens: usage.input_tokens,
+      completionTokens: usage.output_tokens,
+      cachedTokens: usage.input_tokens_details.cached_tokens,
+    };
+  };
+
   for (const model of MODELS) {
     for (const stream of [false, true]) {
       const mode = stream ? "streaming" : "plain";
@@ -300,6 +338,42 @@ describe("SDK × front door × provider matrix", { timeout: 90_000, concurrency:
         assert.equal(second.stop_reason, "end_turn");
         await assertServedAndBilledOnce(first.id, model, fromAnthropic(first.usage));
         await assertServedAndBilledOnce(second.id, model, fromAnthropic(second.usage));
+      });
+
+      it(`openai SDK → /v1/responses → ${model.provider} (${mode}): text`, async () => {
+        const response = await responsesCall(model, stream, "Hello from the matrix");
+        assert.equal(response.output_text, "Mock provider reply to: Hello from the matrix");
+        assert.equal(response.status, "completed");
+        assert.match(response.id, /^resp_req_/);
+        await assertServedAndBilledOnce(
+          response.id.slice("resp_".length),
+          model,
+          fromResponses(response.usage),
+        );
+      });
+
+      it(`openai SDK → /v1/responses → ${model.provider} (${mode}): function call round trip`, async () => {
+        const ask: OpenAI.Responses.ResponseInputItem = { role: "user", content: QUESTION };
+        const first = await responsesCall(model, stream, [ask], responsesTools);
+        const output: OpenAI.Responses.ResponseOutputItem[] = first.output;
+        const call = output.find(
+          (item): item is OpenAI.Responses.ResponseFunctionToolCall => item.type === "function_call",
+        );
+        assert.ok(call, "the answer holds a function_call item");
+        assert.equal(call.name, "get_weather");
+        assert.deepEqual(JSON.parse(call.arguments), { input: QUESTION });
+        const second = await responsesCall(
+          model,
+          stream,
+          [ask, call, { type: "function_call_output", call_id: call.call_id, output: TOOL_RESULT }],
+          responsesTools,
+        );
+        assert.equal(
+          second.output_text,
+          `Mock provider received the tool result: ${toolResultSeenBy(model)}`,
+        );
+        await assertServedAndBilledOnce(first.id.slice("resp_".length), model, fromResponses(first.usage));
+        await assertServedAndBilledOnce(second.id.slice("resp_".length), model, fromResponses(second.usage));
       });
     }
   }
