@@ -22,6 +22,8 @@ export interface TimedCall {
   onChunk?: (chunk: ChatCompletionChunk) => void;
   /** The caller's own cancellation (client gone, shutdown): rejects with its reason, unchanged. */
   signal?: AbortSignal;
+  /** Passed to the adapter unchanged; see ProviderCall.traceContext. */
+  traceContext?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -79,6 +81,7 @@ export function callWithTimeouts(
     request: call.request,
     signal: controller.signal,
     ...(relay ? { onChunk: relay } : {}),
+    ...(call.traceContext ? { traceContext: call.traceContext } : {}),
   });
   aborted.catch(() => undefined);
   // The adapter's own rejection after an abort is the same reason or noise; never unhandled.

@@ -25,9 +25,11 @@ export { ProviderError } from "./provider-error.js";
 export { createProviderRegistry, type ProviderRegistry } from "./registry.js";
 export { createSseParser, type SseEvent, type SseParser } from "./sse.js";
 export {
+  httpProviderTelemetry,
   type ProviderAdapter,
   type ProviderCall,
   ProviderErrorClass,
   type ProviderResult,
+  type ProviderTelemetry,
   type ProviderUsage,
 } from "./types.js";

@@ -2,7 +2,7 @@ import { hasAnyLimit } from "../admission/index.js";
 import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
-import type { QuotaExceededError } from "../quotas/index.js";
+import type { QuotaExceededError, QuotaLimits, RateLimitInfo } from "../quotas/index.js";
 import { admissionEstimate, rejectionHeaders } from "../quotas/index.js";
 import type { VersionedPolicy } from "../routing/index.js";
 import type { AcceptedEvent, WorkerDeps } from "./context.js";
@@ -73,11 +73,33 @@ export async function reserveQuota(
     candidate: { provider: dearest.provider, model: dearest.model },
     catalogVersion: decided.data.catalogVersion,
   });
-  const labels = { tenant: accepted.tenant, policy_version: String(policy.version) };
+  const labels = { tenant: accepted.tenant };
   if (!result.admitted) {
     deps.metrics.admissions.inc({ ...labels, outcome: `refused_${result.error.rejection.limit}` });
+    observeRemaining(deps, accepted.tenant, limits, result.error.rejection.rateLimits);
     return { admitted: false, error: result.error, headers: rejectionHeaders(result.error) };
   }
   if (result.reservation !== undefined) deps.metrics.admissions.inc({ ...labels, outcome: "admitted" });
+  observeRemaining(deps, accepted.tenant, limits, result.rateLimits);
   return { admitted: true, reserved: result.reservation !== undefined };
+}
+
+/**
+ * The tenant's remaining per-minute allowance, for tenants whose policy sets the limit. The
+ * admission reports the tighter of the tenant's and the key's windows, so a dimension the key
+ * limits too is left as it was: the value would be the key's, not the tenant's.
+ */
+function observeRemaining(
+  deps: WorkerDeps,
+  tenant: string,
+  limits: { tenant?: QuotaLimits | undefined; key?: QuotaLimits | undefined },
+  rateLimits: RateLimitInfo,
+): void {
+  if (limits.tenant?.requestsPerMinute !== undefined && limits.key?.requestsPerMinute === undefined) {
+    if (rateLimits.requests)
+      deps.metrics.quotaRemainingRequests.set({ tenant }, rateLimits.requests.remaining);
+  }
+  if (limits.tenant?.tokensPerMinute !== undefined && limits.key?.tokensPerMinute === undefined) {
+    if (rateLimits.tokens) deps.metrics.quotaRemainingTokens.set({ tenant }, rateLimits.tokens.remaining);
+  }
 }

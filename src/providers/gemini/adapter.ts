@@ -5,7 +5,13 @@ import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape }
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
-import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
+import {
+  httpProviderTelemetry,
+  type ProviderAdapter,
+  type ProviderCall,
+  ProviderErrorClass,
+  type ProviderUsage,
+} from "../types.js";
 import { parseProviderOptions } from "../validation.js";
 import {
   classifyGeminiError,
@@ -185,5 +191,7 @@ export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdap
     });
   }
 
-  return { name: providerName, complete, close: transport.close };
+  // The convention's value for the Gemini API (generativelanguage.googleapis.com).
+  const telemetry = httpProviderTelemetry("gcp.gemini", base);
+  return { name: providerName, telemetry, complete, close: transport.close };
 }

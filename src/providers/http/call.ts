@@ -172,7 +172,8 @@ export function createHttpTransport(
       const response = await pool.request({
         path: exchange.path,
         method: "POST",
-        headers: exchange.headers,
+        // The wire's own headers win: a trace header can never replace auth or content-type.
+        headers: { ...call.traceContext, ...exchange.headers },
         body: exchange.body,
         signal: controller.signal,
       });

@@ -4,7 +4,13 @@ import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape }
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
-import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
+import {
+  httpProviderTelemetry,
+  type ProviderAdapter,
+  type ProviderCall,
+  ProviderErrorClass,
+  type ProviderUsage,
+} from "../types.js";
 import { parseProviderOptions } from "../validation.js";
 import {
   adviceFor,
@@ -177,5 +183,7 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
     });
   }
 
-  return { name: providerName, complete, close: transport.close };
+  // Any OpenAI-compatible server reports its configured name: `openai` only when it is OpenAI.
+  const telemetry = httpProviderTelemetry(providerName, endpoint);
+  return { name: providerName, telemetry, complete, close: transport.close };
 }
