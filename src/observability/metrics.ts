@@ -122,7 +122,7 @@ export interface BeamlineMetrics {
 export type GenAiLabel = "gen_ai_operation_name" | "gen_ai_provider_name" | "gen_ai_request_model";
 
 /** The values of `beamline_breaker_state`. */
-export const BreakerStateValues = { closed: 0, "half-open": 1, open: 2 } as const;
+export const BreakerStateValues = { closed: 0, half_open: 1, open: 2 } as const;
 
 export interface MetricsOptions {
   /** prom-client's process and runtime metrics (default true). */

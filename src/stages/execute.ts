@@ -154,6 +154,7 @@ function newResponseProcessor(run: ExecuteRun): ResponseProcessor {
     requestId: accepted.requestId,
     resolver: deps.extensions.resolver,
     external: deps.extensions.external,
+    traceparent: accepted.traceparent,
   });
 }
 

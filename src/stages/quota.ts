@@ -2,6 +2,7 @@ import { hasAnyLimit } from "../admission/index.js";
 import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
+import { contextFromTraceparent, endSpan, startSpan } from "../observability/index.js";
 import type { QuotaExceededError, QuotaLimits, RateLimitInfo } from "../quotas/index.js";
 import { admissionEstimate, rejectionHeaders } from "../quotas/index.js";
 import type { VersionedPolicy } from "../routing/index.js";
@@ -64,15 +65,32 @@ export async function reserveQuota(
     );
     return { admitted: false, error, headers: {} };
   }
-  const result = await deps.quotas.admit({
-    cause: decided,
-    apiKeyId,
-    limits,
-    promptTokens,
-    maxTokens: dearest.maxTokens,
-    candidate: { provider: dearest.provider, model: dearest.model },
-    catalogVersion: decided.data.catalogVersion,
-  });
+  const span = startSpan(
+    "beamline.quota admission",
+    contextFromTraceparent(accepted.traceparent),
+    "internal",
+    {
+      "beamline.tenant": accepted.tenant,
+      "beamline.request_id": accepted.requestId,
+    },
+  );
+  let result: Awaited<ReturnType<WorkerDeps["quotas"]["admit"]>>;
+  try {
+    result = await deps.quotas.admit({
+      cause: decided,
+      apiKeyId,
+      limits,
+      promptTokens,
+      maxTokens: dearest.maxTokens,
+      candidate: { provider: dearest.provider, model: dearest.model },
+      catalogVersion: decided.data.catalogVersion,
+    });
+  } catch (error) {
+    endSpan(span, error as Error);
+    throw error;
+  }
+  span.setAttribute("beamline.quota.outcome", result.admitted ? "admitted" : result.error.rejection.limit);
+  endSpan(span, result.admitted ? undefined : result.error);
   const labels = { tenant: accepted.tenant };
   if (!result.admitted) {
     deps.metrics.admissions.inc({ ...labels, outcome: `refused_${result.error.rejection.limit}` });
