@@ -21,6 +21,7 @@ export async function apiKeysProjector(store: EventStore): Promise<StageHandler>
   const kv = await new Kvm(store.nc).open(KvBuckets.apiKeys);
   return {
     name: ConsumerNames.apiKeysProjector,
+    spanName: `beamline.projector ${ConsumerNames.apiKeysProjector}`,
     stream: StreamNames.config,
     // Configuration counts only when Beamline's admin wrote it (signed): a forged event changes nothing.
     requiresSignature: () => true,

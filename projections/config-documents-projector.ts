@@ -35,6 +35,7 @@ export async function configDocumentsProjector(store: EventStore): Promise<Stage
   const catalog = await kvm.open(KvBuckets.catalog);
   return {
     name: ConsumerNames.configDocumentsProjector,
+    spanName: `beamline.projector ${ConsumerNames.configDocumentsProjector}`,
     stream: StreamNames.config,
     // Configuration counts only when Beamline's admin wrote it (signed): a forged event changes nothing.
     requiresSignature: () => true,

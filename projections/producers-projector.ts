@@ -29,6 +29,7 @@ export async function producersProjector(store: EventStore): Promise<StageHandle
   const kv = await new Kvm(store.nc).open(KvBuckets.producers);
   return {
     name: ConsumerNames.producersProjector,
+    spanName: `beamline.projector ${ConsumerNames.producersProjector}`,
     stream: StreamNames.config,
     requiresSignature: () => true,
     async handle(event: BeamlineEvent, delivery: Delivery) {

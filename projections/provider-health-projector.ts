@@ -122,6 +122,7 @@ export async function providerHealthProjector(
   const project = createHealthProjection(kv, store, policy);
   return {
     name: ConsumerNames.healthProjector,
+    spanName: `beamline.projector ${ConsumerNames.healthProjector}`,
     stream: StreamNames.requests,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       await project(event, delivery.streamSequence);

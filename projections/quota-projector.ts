@@ -74,6 +74,7 @@ export async function quotaProjector(nc: NatsConnection, log: QuotaLogReader): P
   const kv = await openQuotaKv(nc);
   return {
     name: ConsumerNames.quotaProjector,
+    spanName: `beamline.projector ${ConsumerNames.quotaProjector}`,
     stream: StreamNames.quota,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       await projectQuota(kv, log, event.tenant, delivery.streamSequence);

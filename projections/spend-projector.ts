@@ -23,6 +23,7 @@ export async function spendProjector(store: EventStore): Promise<StageHandler> {
   const kv = await openSpendKv(store.nc);
   return {
     name: ConsumerNames.spendProjector,
+    spanName: `beamline.projector ${ConsumerNames.spendProjector}`,
     stream: StreamNames.usage,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       await projectSpendEvent(kv, event, delivery.streamSequence);

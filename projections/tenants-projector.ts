@@ -21,6 +21,7 @@ export async function tenantsProjector(store: EventStore): Promise<StageHandler>
   const kv = await new Kvm(store.nc).open(KvBuckets.tenants);
   return {
     name: ConsumerNames.tenantsProjector,
+    spanName: `beamline.projector ${ConsumerNames.tenantsProjector}`,
     stream: StreamNames.config,
     // Configuration counts only when Beamline's admin wrote it (signed): a forged event changes nothing.
     requiresSignature: () => true,

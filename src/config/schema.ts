@@ -250,6 +250,11 @@ export const configSchema = z.strictObject({
           doc: "key of the `hashed` tenant label (≥ 16 chars; the same on every process); unset: generated into `<dataDir>/metrics-label-key`",
         },
       ),
+      lagIntervalMs: setting(z.coerce.number().int().min(1_000).default(15_000), {
+        env: "BEAMLINE_METRICS_LAG_INTERVAL_MS",
+        doc: "how often a process with the projector role reads consumer lag from JetStream for the lag gauges (docs/observability.md)",
+        unit: "ms",
+      }),
     })
     .prefault({}),
   /**

@@ -86,6 +86,19 @@ export interface ExecutionHooks {
   sendChunk?(chunk: ChatCompletionChunk, generation: { attempt: number; model: string }): void;
   /** The caller's cancellation: the executor rejects with its reason and records nothing more. */
   signal?: AbortSignal;
+  /**
+   * Called as an attempt's provider call starts (after its pool slot is held); returns the
+   * W3C trace context to send upstream with it (see ProviderCall.traceContext).
+   */
+  startCall?(call: AttemptStart): Readonly<Record<string, string>> | undefined;
+}
+
+/** The attempt whose provider call is starting. */
+export interface AttemptStart {
+  attempt: number;
+  provider: string;
+  model: string;
+  upstreamModel: string;
 }
 
 /** How the request ended: the attempt the terminal event is made from. */
@@ -253,6 +266,12 @@ async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
   const started = clock.now();
   const relayed = createRelay(input.request, candidate);
   const onChunk = input.stream ? chunkRelay(plan, relayed) : undefined;
+  const traceContext = hooks.startCall?.({
+    attempt: plan.cursor.attempt,
+    provider: candidate.provider,
+    model: candidate.model,
+    upstreamModel: candidate.upstreamModel,
+  });
   try {
     if (input.embeddings) {
       const embedded = await embedWithTimeouts(
@@ -284,6 +303,7 @@ async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
         request: input.request,
         ...(onChunk ? { onChunk } : {}),
         ...(hooks.signal ? { signal: hooks.signal } : {}),
+        ...(traceContext ? { traceContext } : {}),
       },
       input.policy,
       clock,

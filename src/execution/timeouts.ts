@@ -23,6 +23,8 @@ export interface TimedCall {
   onChunk?: (chunk: ChatCompletionChunk) => void;
   /** The caller's own cancellation (client gone, shutdown): rejects with its reason, unchanged. */
   signal?: AbortSignal;
+  /** Passed to the adapter unchanged; see ProviderCall.traceContext. */
+  traceContext?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -44,6 +46,7 @@ export function callWithTimeouts(
       request: call.request,
       signal,
       ...(onChunk ? { onChunk } : {}),
+      ...(call.traceContext ? { traceContext: call.traceContext } : {}),
     }),
   );
 }

@@ -1,4 +1,4 @@
-import { errors, type NatsConnection } from "@nats-io/transport-node";
+import { errors, headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import {
   type ExtensionCall,
@@ -10,7 +10,14 @@ import { extensionRef } from "./types.js";
 
 /** Calls an external extension once; throws a BeamlineError with an extension code on any failure. */
 export interface ExternalExtensionCaller {
-  call(name: string, version: string, call: ExtensionCall, timeoutMs: number): Promise<ExtensionReply>;
+  /** `traceContext`: W3C headers (`traceparent`, `tracestate`) sent as NATS message headers. */
+  call(
+    name: string,
+    version: string,
+    call: ExtensionCall,
+    timeoutMs: number,
+    traceContext?: Readonly<Record<string, string>>,
+  ): Promise<ExtensionReply>;
 }
 
 function causes(error: unknown): unknown[] {
@@ -31,16 +38,20 @@ function causes(error: unknown): unknown[] {
 export function createNatsExtensionCaller(nc: NatsConnection): ExternalExtensionCaller {
   const encoder = new TextEncoder();
   return {
-    async call(name, version, call, timeoutMs) {
+    async call(name, version, call, timeoutMs, traceContext) {
       const ref = extensionRef(name, version);
       let replyData: Uint8Array;
       try {
+        const entries = Object.entries(traceContext ?? {});
+        let traceHeaders: MsgHdrs | undefined;
+        if (entries.length > 0) {
+          traceHeaders = headers();
+          for (const [header, value] of entries) traceHeaders.set(header, value);
+        }
         const reply = await nc.request(
           extensionSubject(name, version),
           encoder.encode(JSON.stringify(call)),
-          {
-            timeout: timeoutMs,
-          },
+          { timeout: timeoutMs, ...(traceHeaders ? { headers: traceHeaders } : {}) },
         );
         replyData = reply.data;
       } catch (error) {

@@ -1,5 +1,6 @@
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
+import { contextFromTraceparent, endSpan, startSpan, traceContextOf } from "../observability/index.js";
 import type { ExtensionStage, PipelineStep } from "../routing/index.js";
 import { EXTENSION_CONTRACT_VERSION, type ExtensionCall } from "./contract.js";
 import type { ExternalExtensionCaller } from "./external-client.js";
@@ -16,6 +17,11 @@ export interface PipelineContext {
   external?: ExternalExtensionCaller;
   /** Monotonic milliseconds, for durations; `performance.now` by default. */
   now?: () => number;
+  /**
+   * The request's trace position (the worker span's `traceparent`): each step's span is its
+   * child, and an external step's call carries the step span's context to the extension.
+   */
+  traceparent?: string | undefined;
 }
 
 type Payload = { kind: "request"; value: ChatRequest } | { kind: "response"; value: ChatCompletion };
@@ -53,6 +59,7 @@ async function externalVerdict<T>(
   stage: ExtensionStage,
   payload: Payload,
   ctx: PipelineContext,
+  traceContext: Readonly<Record<string, string>>,
 ): Promise<StepVerdict<T>> {
   const ref = extensionRef(step.name, step.version);
   if (ctx.external === undefined) {
@@ -70,7 +77,7 @@ async function externalVerdict<T>(
   };
   if (payload.kind === "request") call.request = payload.value;
   else call.response = payload.value;
-  const reply = await ctx.external.call(step.name, step.version, call, step.timeoutMs);
+  const reply = await ctx.external.call(step.name, step.version, call, step.timeoutMs, traceContext);
   const common = {
     ...(reply.summary === undefined ? {} : { summary: reply.summary }),
   };
@@ -104,6 +111,19 @@ export async function runStep<T extends ChatRequest | ChatCompletion>(
   const resolved = ctx.resolver.resolve(step.name, step.version);
   const value = payload.value as T;
   let kind: StepOutcome["kind"] = resolved?.kind ?? "unresolved";
+  const span = startSpan(
+    `beamline.extension ${stage} ${step.name}`,
+    contextFromTraceparent(ctx.traceparent),
+    "internal",
+    {
+      "beamline.tenant": ctx.tenant,
+      "beamline.request_id": ctx.requestId,
+      "beamline.extension.name": step.name,
+      "beamline.extension.version": step.version,
+      "beamline.extension.stage": stage,
+      "beamline.extension.kind": kind,
+    },
+  );
   try {
     if (resolved === undefined) {
       throw new BeamlineError("BL_EXTENSION_UNAVAILABLE", `extension ${ref} is not registered`);
@@ -127,14 +147,19 @@ export async function runStep<T extends ChatRequest | ChatCompletion>(
           `extension ${ref} is not registered for the ${stage} stage`,
         );
       }
-      verdict = await externalVerdict<T>(step, stage, payload, ctx);
+      verdict = await externalVerdict<T>(step, stage, payload, ctx, traceContextOf(span));
     }
     const outcome = outcomeFromVerdict(base, kind, verdict, now() - started);
+    span.setAttribute("beamline.extension.verdict", outcome.verdict);
+    endSpan(span);
     return { outcome, value: verdict.verdict === "modify" ? verdict.value : value };
   } catch (error) {
     kind = resolved?.kind ?? "unresolved";
+    const failure = stepError(error, ref);
+    span.setAttribute("beamline.extension.verdict", "error");
+    endSpan(span, failure);
     return {
-      outcome: { ...base, kind, verdict: "error", error: stepError(error, ref), durationMs: now() - started },
+      outcome: { ...base, kind, verdict: "error", error: failure, durationMs: now() - started },
       value,
     };
   }

@@ -2,7 +2,13 @@ import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type BeamlineError, toBeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, deadLetterSubject } from "../events/index.js";
-import type { BeamlineMetrics, Logger } from "../observability/index.js";
+import {
+  type BeamlineMetrics,
+  contextFromTraceparent,
+  endSpan,
+  type Logger,
+  startSpan,
+} from "../observability/index.js";
 import { type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import type { EventStore } from "./event-store.js";
 import { failpoint } from "./failpoints.js";
@@ -31,6 +37,11 @@ export interface StageHandler {
    * answered — and reported in logs and `beamline_stage_messages_total{outcome="untrusted"}`.
    */
   requiresSignature?(event: BeamlineEvent): boolean;
+  /**
+   * When set, the runner wraps each `handle` in a consumer span of this name under the event's
+   * `traceparent` (stages that open their own spans, like the worker and billing, leave it out).
+   */
+  readonly spanName?: string;
 }
 
 /** Facts about this delivery of a message that a handler may need. */
@@ -105,7 +116,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
     const heartbeat = setInterval(() => msg.working(), heartbeatMs);
     try {
       failpoint(`${handler.name}.before-handle`);
-      await handler.handle(event, { deliveryCount, streamSequence: msg.seq, subject: msg.subject });
+      await handleTraced(handler, event, { deliveryCount, streamSequence: msg.seq, subject: msg.subject });
       failpoint(`${handler.name}.after-handle`);
       msg.ack();
       metrics.stageMessages.inc({ stage: handler.name, outcome: "ok" });
@@ -193,4 +204,22 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, drainMs).unref())]);
     },
   };
+}
+
+/** Runs `handle`, in the handler's span when it names one. */
+async function handleTraced(handler: StageHandler, event: BeamlineEvent, delivery: Delivery): Promise<void> {
+  if (handler.spanName === undefined) return handler.handle(event, delivery);
+  const span = startSpan(handler.spanName, contextFromTraceparent(event.traceparent), "consumer", {
+    "beamline.tenant": event.tenant,
+    "beamline.request_id": event.requestId,
+    "beamline.event_type": event.type,
+    "beamline.stream_sequence": delivery.streamSequence,
+  });
+  try {
+    await handler.handle(event, delivery);
+    endSpan(span);
+  } catch (error) {
+    endSpan(span, error as Error);
+    throw error;
+  }
 }

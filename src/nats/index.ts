@@ -6,6 +6,7 @@
 
 export { connectNats, inboxFor } from "./connect.js";
 export { type ConnectionPhase, ConnectionState } from "./connection-state.js";
+export { type ConsumerLag, readConsumerLag } from "./consumer-lag.js";
 export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
 export { runStage } from "./consumer-runner.js";
 export type { EventCodec } from "./event-codec.js";

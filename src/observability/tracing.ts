@@ -40,9 +40,19 @@ export function contextFromTraceparent(traceparent: string | undefined): Context
 
 /** The `traceparent` value naming `span` (for the events written on its behalf). */
 export function traceparentOf(span: Span): string | undefined {
+  return traceContextOf(span)["traceparent"];
+}
+
+/**
+ * The W3C trace context headers naming `span` as the parent: `traceparent`, and `tracestate`
+ * when the trace carries one. Sent to upstream providers and external extensions (HTTP
+ * request headers, NATS message headers) so their spans join the request's trace. Empty for
+ * a span with an invalid context.
+ */
+export function traceContextOf(span: Span): Record<string, string> {
   const carrier: Record<string, string> = {};
   w3c.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, headerSetter);
-  return carrier["traceparent"];
+  return carrier;
 }
 
 export type SpanKindName = "server" | "client" | "internal" | "consumer" | "producer";
@@ -78,4 +88,22 @@ export function endSpan(span: Span, error?: { code?: string; message: string }, 
     if (error.code) span.setAttribute("beamline.error_code", error.code);
   }
   span.end(endTime);
+}
+
+/**
+ * The hook a response cache uses for its spans: `beamline.cache <operation>` (e.g. `lookup`,
+ * `store`), internal, under the request's `traceparent` (the worker span). The caller sets
+ * `beamline.cache.hit` on a lookup and ends the span with {@link endSpan}.
+ */
+export function startCacheSpan(
+  operation: string,
+  traceparent: string | undefined,
+  attributes: Attributes = {},
+): Span {
+  return startSpan(
+    `beamline.cache ${operation}`,
+    contextFromTraceparent(traceparent),
+    "internal",
+    attributes,
+  );
 }

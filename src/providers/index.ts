@@ -27,9 +27,11 @@ export { createSseParser, type SseEvent, type SseParser } from "./sse.js";
 export {
   type EmbeddingsCall,
   type EmbeddingsProviderResult,
+  httpProviderTelemetry,
   type ProviderAdapter,
   type ProviderCall,
   ProviderErrorClass,
   type ProviderResult,
+  type ProviderTelemetry,
   type ProviderUsage,
 } from "./types.js";

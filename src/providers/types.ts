@@ -40,6 +40,27 @@ export interface ProviderCall {
    * call resolves. Chunks carry the provider's own id/model; the caller rewrites them.
    */
   onChunk?: (chunk: ChatCompletionChunk) => void;
+  /**
+   * W3C trace context of the call's span (`traceparent`, and `tracestate` when the trace has
+   * one): sent to the provider as request headers (HTTP) or message headers (NATS), so its own
+   * spans join the request's trace.
+   */
+  traceContext?: Readonly<Record<string, string>>;
+}
+
+/** How a provider appears in OpenTelemetry GenAI telemetry (spans and `gen_ai_*` metrics). */
+export interface ProviderTelemetry {
+  /** `gen_ai.provider.name`: the convention's well-known value where one applies. */
+  genAiProviderName: string;
+  /** `server.address` / `server.port` of an HTTP provider. */
+  serverAddress?: string;
+  serverPort?: number;
+}
+
+/** The {@link ProviderTelemetry} of an HTTP provider at `url`. */
+export function httpProviderTelemetry(genAiProviderName: string, url: URL): ProviderTelemetry {
+  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+  return { genAiProviderName, serverAddress: url.hostname, serverPort: port };
 }
 
 export interface ProviderResult {
@@ -71,6 +92,8 @@ export interface EmbeddingsProviderResult {
 export interface ProviderAdapter {
   /** Provider name as the model catalog refers to it (`openai`, `mock`, ...). */
   readonly name: string;
+  /** How its calls are described in traces and GenAI metrics; by default the name is the provider. */
+  readonly telemetry?: ProviderTelemetry;
   complete(call: ProviderCall): Promise<ProviderResult>;
   /**
    * Embeds the request's inputs; absent on wires that have no embeddings (Anthropic), where a

@@ -28,7 +28,7 @@ import {
   terminalSlotReader,
   WaiterRegistry,
 } from "../gateway/index.js";
-import { startHealthView } from "../health/index.js";
+import { breakerStateSamples, startHealthView } from "../health/index.js";
 import {
   ConnectionState,
   connectNats,
@@ -69,6 +69,7 @@ import {
   watchTenants,
 } from "../tenancy/index.js";
 import { loadEncodings } from "../tokens/index.js";
+import { startConsumerLagSampler } from "./consumer-lag-sampler.js";
 import { openContentAtRest } from "./content.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { externalAuth, prepareEmbeddedAuth } from "./nats-auth.js";
@@ -276,6 +277,7 @@ export async function startBeamline(
     if (roles.has("worker")) {
       const health = await startHealthView({ nc, policy: healthPolicy, clock: systemClock });
       cleanups.push(() => health.stop());
+      metrics.breakerState.sampleFrom(() => breakerStateSamples(health));
       const extensions = await watchExtensionRegistry(nc, log);
       cleanups.push(async () => extensions.stop());
       await extensions.ready;
@@ -308,6 +310,14 @@ export async function startBeamline(
       handlers.push(await providerHealthProjector(store, healthPolicy));
       handlers.push(await quotaProjector(nc, new QuotaLog(nc)));
       handlers.push(await spendProjector(store));
+      const lag = startConsumerLagSampler({
+        nc,
+        metrics,
+        log,
+        consumers: topologyOf(config).consumers,
+        intervalMs: config.metrics.lagIntervalMs,
+      });
+      cleanups.push(() => lag.stop());
     }
     const running: RunningStage[] = [];
     for (const handler of handlers) {

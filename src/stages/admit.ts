@@ -62,6 +62,7 @@ export async function admit(
     requestId: accepted.requestId,
     resolver: deps.extensions.resolver,
     external: deps.extensions.external,
+    traceparent: accepted.traceparent,
   });
   await storeOutcomes(deps, accepted, result.outcomes);
   if (result.kind === "reject")
@@ -108,6 +109,7 @@ export async function storeOutcomes(
   outcomes: readonly StepOutcome[],
 ): Promise<void> {
   if (outcomes.length === 0) return;
+  observeSteps(deps, outcomes);
   const writes = extensionAppliedEvents(outcomes, causedBy(cause), stageNow(deps));
   await Promise.all(writes.map(({ subject, event }) => deps.store.append(subject, event, { once: true })));
 }
@@ -118,4 +120,19 @@ export function extensionOf(
 ): { name: string; version: string; stage: "pre" | "validate" | "post" } | undefined {
   const extension = (error as Partial<ExtensionError>).extension;
   return extension ? { name: extension.name, version: extension.version, stage: extension.stage } : undefined;
+}
+
+/**
+ * Step outcomes and durations. The `extension` label names registered extensions only: a
+ * policy may name anything, and its inventions must not become label values.
+ */
+function observeSteps(deps: WorkerDeps, outcomes: readonly StepOutcome[]): void {
+  for (const outcome of outcomes) {
+    const extension = outcome.kind === "unresolved" ? "(unregistered)" : `${outcome.name}@${outcome.version}`;
+    deps.metrics.extensionSteps.inc({ stage: outcome.stage, extension, verdict: outcome.verdict });
+    deps.metrics.extensionStepDuration.observe(
+      { stage: outcome.stage, extension },
+      outcome.durationMs / 1000,
+    );
+  }
 }

@@ -1,4 +1,5 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
+import type { Span } from "@opentelemetry/api";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
 import {
   attemptSubject,
@@ -19,11 +20,18 @@ import {
 } from "../extensions/index.js";
 import type { Delivery } from "../nats/index.js";
 import { failpoint, StreamNames } from "../nats/index.js";
-import { contextFromTraceparent, endSpan, startSpan } from "../observability/index.js";
+import { endSpan } from "../observability/index.js";
 import { createChunkAssembler } from "../providers/index.js";
 import { storeOutcomes } from "./admit.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
+import {
+  endProviderSpan,
+  observeProviderCall,
+  providerTraceContext,
+  startProviderSpan,
+  telemetryOf,
+} from "./provider-telemetry.js";
 import type { DecidedEvent } from "./route.js";
 
 export type AttemptEvent = BeamlineEvent<"attempt.succeeded"> | BeamlineEvent<"attempt.failed">;
@@ -66,6 +74,8 @@ interface ExecuteRun extends ExecuteInput {
   /** Post-processing of each streamed attempt, created at its first chunk. */
   streams: Map<number, StreamPost>;
   live: LiveSender;
+  /** The provider span of each attempt whose call started in this delivery. */
+  spans: Map<number, Span>;
 }
 
 /** What the post steps made of a successful attempt's answer. */
@@ -93,6 +103,7 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
     events: new Map(input.stored.map((event) => [event.data.attempt, event])),
     streams: new Map(),
     live: liveSender(input.deps, input.accepted, input.delivery),
+    spans: new Map(),
   };
   const { deps, decided, accepted } = input;
   const outcome = await executeCandidates(
@@ -113,9 +124,26 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
     {
       recordAttempt: (record) => recordAttempt(run, record),
       sendChunk: (chunk, generation) => sendChunk(run, chunk, generation),
+      startCall: (call) => {
+        const telemetry = telemetryOf(deps.providers, call.provider);
+        const span = startProviderSpan(decided.traceparent, call, telemetry, input.request);
+        run.spans.set(call.attempt, span);
+        return providerTraceContext(span);
+      },
     },
-  );
+  ).catch((error: unknown) => {
+    endOpenSpans(run, error);
+    throw error;
+  });
   return run.events.get(outcome.attempt.data.attempt)!;
+}
+
+/** Ends the spans of calls that never recorded an outcome (the delivery was cancelled mid-call). */
+function endOpenSpans(run: ExecuteRun, error: unknown): void {
+  for (const span of run.spans.values()) {
+    endSpan(span, { code: "cancelled", message: error instanceof Error ? error.message : String(error) });
+  }
+  run.spans.clear();
 }
 
 function hasPostSteps(run: ExecuteRun): boolean {
@@ -129,6 +157,7 @@ function newResponseProcessor(run: ExecuteRun): ResponseProcessor {
     requestId: accepted.requestId,
     resolver: deps.extensions.resolver,
     external: deps.extensions.external,
+    traceparent: accepted.traceparent,
   });
 }
 
@@ -168,7 +197,7 @@ function sendChunk(
  */
 async function recordAttempt(run: ExecuteRun, record: AttemptRecord): Promise<AttemptRecord> {
   if (record.type === "attempt.succeeded" && hasPostSteps(run)) await postProcess(run, record);
-  traceAttempt(run.decided, record);
+  traceAttempt(run, record);
   const winner = await storeAttempt(run, record);
   if (winner) return winner;
   observeAttempt(run, record);
@@ -208,9 +237,7 @@ async function storeAttempt(run: ExecuteRun, record: AttemptRecord): Promise<Att
 function observeAttempt(run: ExecuteRun, record: AttemptRecord): void {
   const { deps, decided } = run;
   const labels = { provider: record.data.provider, model: record.data.model };
-  const outcome = record.type === "attempt.succeeded" ? "ok" : record.data.errorClass;
-  deps.metrics.providerAttempts.inc({ ...labels, outcome });
-  deps.metrics.providerLatency.observe(labels, record.data.durationMs / 1000);
+  observeProviderCall(deps.metrics, record, telemetryOf(deps.providers, record.data.provider));
   if (record.type !== "attempt.failed") return;
   deps.log.warn(
     {
@@ -328,30 +355,27 @@ function liveSender(deps: WorkerDeps, accepted: AcceptedEvent, delivery: Deliver
   };
 }
 
-/** A provider-call span, recorded after the fact from the attempt's own timing. */
-function traceAttempt(decided: DecidedEvent, record: AttemptRecord): void {
-  const started = Date.parse(record.data.startedAt);
-  const span = startSpan(
-    `provider ${record.data.provider}`,
-    contextFromTraceparent(decided.traceparent),
-    "client",
-    {
-      "beamline.provider": record.data.provider,
-      "beamline.model": record.data.model,
-      "beamline.upstream_model": record.data.upstreamModel,
-      "beamline.attempt": record.data.attempt,
-    },
-    Number.isFinite(started) ? started : undefined,
-  );
-  if (record.type === "attempt.succeeded") {
-    span.setAttribute("beamline.prompt_tokens", record.data.usage.promptTokens);
-    span.setAttribute("beamline.completion_tokens", record.data.usage.completionTokens);
+/**
+ * Ends the attempt's provider span: the one opened when its call started, or, for an attempt
+ * that never called (backpressure, every breaker open), one recorded after the fact.
+ */
+function traceAttempt(run: ExecuteRun, record: AttemptRecord): void {
+  const live = run.spans.get(record.data.attempt);
+  if (live) {
+    run.spans.delete(record.data.attempt);
+    endProviderSpan(live, record);
+    return;
   }
-  endSpan(
-    span,
-    record.type === "attempt.failed" ? record.data.error : undefined,
-    Number.isFinite(started) ? started + record.data.durationMs : undefined,
+  const started = Date.parse(record.data.startedAt);
+  const startTime = Number.isFinite(started) ? started : undefined;
+  const span = startProviderSpan(
+    run.decided.traceparent,
+    record.data,
+    telemetryOf(run.deps.providers, record.data.provider),
+    run.request,
+    startTime,
   );
+  endProviderSpan(span, record, startTime === undefined ? undefined : startTime + record.data.durationMs);
 }
 
 function completionUsage(record: SucceededRecord) {

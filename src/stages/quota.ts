@@ -3,7 +3,8 @@ import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
-import type { QuotaExceededError, RateLimitInfo } from "../quotas/index.js";
+import { contextFromTraceparent, endSpan, startSpan } from "../observability/index.js";
+import type { QuotaExceededError, QuotaLimits, RateLimitInfo } from "../quotas/index.js";
 import { admissionEstimate, rejectionHeaders } from "../quotas/index.js";
 import type { VersionedPolicy } from "../routing/index.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
@@ -76,21 +77,40 @@ export async function reserveQuota(
     );
     return { admitted: false, error, headers: {} };
   }
-  const result = await deps.quotas.admit({
-    cause: decided,
-    apiKeyId,
-    limits,
-    promptTokens,
-    maxTokens: dearest.maxTokens,
-    candidate: { provider: dearest.provider, model: dearest.model },
-    catalogVersion: decided.data.catalogVersion,
-  });
-  const labels = { tenant: accepted.tenant, policy_version: String(policy.version) };
+  const span = startSpan(
+    "beamline.quota admission",
+    contextFromTraceparent(accepted.traceparent),
+    "internal",
+    {
+      "beamline.tenant": accepted.tenant,
+      "beamline.request_id": accepted.requestId,
+    },
+  );
+  let result: Awaited<ReturnType<WorkerDeps["quotas"]["admit"]>>;
+  try {
+    result = await deps.quotas.admit({
+      cause: decided,
+      apiKeyId,
+      limits,
+      promptTokens,
+      maxTokens: dearest.maxTokens,
+      candidate: { provider: dearest.provider, model: dearest.model },
+      catalogVersion: decided.data.catalogVersion,
+    });
+  } catch (error) {
+    endSpan(span, error as Error);
+    throw error;
+  }
+  span.setAttribute("beamline.quota.outcome", result.admitted ? "admitted" : result.error.rejection.limit);
+  endSpan(span, result.admitted ? undefined : result.error);
+  const labels = { tenant: accepted.tenant };
   if (!result.admitted) {
     deps.metrics.admissions.inc({ ...labels, outcome: `refused_${result.error.rejection.limit}` });
+    observeRemaining(deps, accepted.tenant, limits, result.error.rejection.rateLimits);
     return { admitted: false, error: result.error, headers: rejectionHeaders(result.error) };
   }
   if (result.reservation !== undefined) deps.metrics.admissions.inc({ ...labels, outcome: "admitted" });
+  observeRemaining(deps, accepted.tenant, limits, result.rateLimits);
   const rateLimits = storedRateLimits(result.rateLimits, stageNow(deps).getTime());
   return {
     admitted: true,
@@ -119,4 +139,24 @@ function storedRateLimits(
     };
   }
   return stored.requests || stored.tokens ? stored : undefined;
+}
+
+/**
+ * The tenant's remaining per-minute allowance, for tenants whose policy sets the limit. The
+ * admission reports the tighter of the tenant's and the key's windows, so a dimension the key
+ * limits too is left as it was: the value would be the key's, not the tenant's.
+ */
+function observeRemaining(
+  deps: WorkerDeps,
+  tenant: string,
+  limits: { tenant?: QuotaLimits | undefined; key?: QuotaLimits | undefined },
+  rateLimits: RateLimitInfo,
+): void {
+  if (limits.tenant?.requestsPerMinute !== undefined && limits.key?.requestsPerMinute === undefined) {
+    if (rateLimits.requests)
+      deps.metrics.quotaRemainingRequests.set({ tenant }, rateLimits.requests.remaining);
+  }
+  if (limits.tenant?.tokensPerMinute !== undefined && limits.key?.tokensPerMinute === undefined) {
+    if (rateLimits.tokens) deps.metrics.quotaRemainingTokens.set({ tenant }, rateLimits.tokens.remaining);
+  }
 }

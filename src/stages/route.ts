@@ -48,7 +48,6 @@ export function decide(
     if (requestChanged || operation === "embeddings") decision.request = request;
     deps.metrics.routingDecisions.inc({
       tenant: accepted.tenant,
-      policy_version: String(policy.version),
       strategy: decision.strategy?.type ?? decision.policy,
       model: decision.candidates[0]?.model ?? "",
       outcome: "routed",
@@ -64,7 +63,6 @@ export function decide(
     if (!isBeamlineError(error)) throw error;
     deps.metrics.routingDecisions.inc({
       tenant: accepted.tenant,
-      policy_version: String(policy.version),
       strategy: policy.document.routing.strategy.type,
       model: "",
       outcome: error.code === "BL_UNKNOWN_MODEL" ? "unknown_model" : "refused",

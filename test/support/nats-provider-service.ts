@@ -17,6 +17,8 @@ import { sseData } from "./sse.js";
 export interface NatsProviderService {
   /** Calls answered so far. */
   readonly calls: number;
+  /** The `traceparent` header of each call that carried one, in arrival order. */
+  readonly traceparents: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export async function startNatsProviderService(natsUrl: string, name: string): P
   const nc = await connect({ servers: natsUrl, name: `test-provider-${name}` });
   const subject = serviceSubject(name);
   let calls = 0;
+  const traceparents: string[] = [];
   const send = (msg: Msg, message: ServiceChunk | ServiceFinal | ServiceError): void => {
     msg.respond(JSON.stringify(message));
   };
@@ -42,6 +45,8 @@ export async function startNatsProviderService(natsUrl: string, name: string): P
     callback: (error, msg) => {
       if (error) return;
       calls++;
+      const traceparent = msg.headers?.get("traceparent");
+      if (traceparent) traceparents.push(traceparent);
       const fail = (message: string) =>
         send(msg, { v: CONTRACT_VERSION, type: "error", error: { class: "bad_request", message } });
       if (msg.headers?.get(VERSION_HEADER) !== String(CONTRACT_VERSION)) return fail("contract v1 only");
@@ -70,6 +75,7 @@ export async function startNatsProviderService(natsUrl: string, name: string): P
     get calls() {
       return calls;
     },
+    traceparents,
     stop: () => nc.drain(),
   };
 }

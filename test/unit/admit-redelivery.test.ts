@@ -7,6 +7,7 @@ import {
   type ExternalExtensionCaller,
   staticResolver,
 } from "../../src/extensions/index.js";
+import { createMetrics } from "../../src/observability/index.js";
 import { policyDocumentSchema, type VersionedPolicy } from "../../src/routing/policy/document.js";
 import { admit } from "../../src/stages/admit.js";
 import type { AcceptedEvent, WorkerDeps } from "../../src/stages/context.js";
@@ -57,6 +58,7 @@ function depsWith(store: ReturnType<typeof memoryStore>, external: ExternalExten
   return {
     store,
     clock: new VirtualClock(NOW.getTime()),
+    metrics: createMetrics({ defaultMetrics: false }),
     tenants: { get: () => undefined },
     extensions: {
       resolver: staticResolver([{ name: "guard", version: "v1", stages: ["validate"], contract: 1 }]),

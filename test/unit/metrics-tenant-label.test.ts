@@ -23,12 +23,11 @@ async function exported(options: TenantLabelOptions, tenants: readonly string[])
     metrics.costNanoUsd.inc({ tenant, provider: "mock", model: "mock-small" }, 100);
     metrics.routingDecisions.inc({
       tenant,
-      policy_version: "1",
       strategy: "cost",
       model: "mock-small",
       outcome: "routed",
     });
-    metrics.admissions.inc({ tenant, policy_version: "1", outcome: "admitted" });
+    metrics.admissions.inc({ tenant, outcome: "admitted" });
   }
   return metrics.registry.metrics();
 }

@@ -5,7 +5,13 @@ import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape }
 import { type ChunkSink, pumpSseEvents } from "../http/stream.js";
 import { ProviderError } from "../provider-error.js";
 import type { SseEvent } from "../sse.js";
-import { type ProviderAdapter, type ProviderCall, ProviderErrorClass, type ProviderUsage } from "../types.js";
+import {
+  httpProviderTelemetry,
+  type ProviderAdapter,
+  type ProviderCall,
+  ProviderErrorClass,
+  type ProviderUsage,
+} from "../types.js";
 import { parseProviderOptions } from "../validation.js";
 import {
   anthropicAdviceFor,
@@ -161,7 +167,8 @@ export function createAnthropicAdapter(options: AnthropicAdapterOptions = {}): P
     });
   }
 
-  return { name: providerName, complete, close: transport.close };
+  const telemetry = httpProviderTelemetry("anthropic", endpoint);
+  return { name: providerName, telemetry, complete, close: transport.close };
 }
 
 const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set([

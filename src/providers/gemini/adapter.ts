@@ -8,6 +8,7 @@ import type { SseEvent } from "../sse.js";
 import {
   type EmbeddingsCall,
   type EmbeddingsProviderResult,
+  httpProviderTelemetry,
   type ProviderAdapter,
   type ProviderCall,
   ProviderErrorClass,
@@ -230,5 +231,7 @@ export function createGeminiAdapter(options: GeminiAdapterOptions): ProviderAdap
     };
   }
 
-  return { name: providerName, complete, embed, close: transport.close };
+  // The convention's value for the Gemini API (generativelanguage.googleapis.com).
+  const telemetry = httpProviderTelemetry("gcp.gemini", base);
+  return { name: providerName, telemetry, complete, embed, close: transport.close };
 }

@@ -176,7 +176,7 @@ export function createHttpTransport(
 
   /** Sends one POST under the call's deadline and the caller's abort; non-2xx answers throw. */
   async function post<T>(
-    call: { signal?: AbortSignal | undefined },
+    call: { signal?: AbortSignal | undefined; traceContext?: Readonly<Record<string, string>> | undefined },
     request: { path: string; headers: Record<string, string>; body: string },
     read: (response: Dispatcher.ResponseData, headersAt: number, deadline: AbortSignal) => Promise<T>,
     chunksDelivered: () => number = () => 0,
@@ -194,7 +194,13 @@ export function createHttpTransport(
     const onCallerAbort = () => controller.abort(call.signal?.reason);
     call.signal?.addEventListener("abort", onCallerAbort, { once: true });
     try {
-      const response = await pool.request({ ...request, method: "POST", signal: controller.signal });
+      const response = await pool.request({
+        ...request,
+        method: "POST",
+        // The wire's own headers win: a trace header can never replace auth or content-type.
+        headers: { ...call.traceContext, ...request.headers },
+        signal: controller.signal,
+      });
       const headersAt = performance.now();
       if (response.statusCode < 200 || response.statusCode >= 300) {
         const bodyText = await response.body.text().catch(() => "");

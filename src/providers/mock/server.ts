@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
@@ -56,6 +56,11 @@ export interface MockProviderOptions {
   beforeChunk?: (index: number) => Promise<void> | undefined;
   /** Clock for `created`, in milliseconds since the epoch. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Sees the headers of every request, whatever its wire, before it is answered. Lets tests
+   * check what Beamline sends upstream (the W3C `traceparent`, for one).
+   */
+  onRequest?: (headers: IncomingHttpHeaders) => void;
 }
 
 export interface MockProvider {
@@ -85,6 +90,9 @@ const optionsSchema = z.strictObject({
     .custom<(index: number) => Promise<void> | undefined>((value) => typeof value === "function")
     .optional(),
   now: z.custom<() => number>((value) => typeof value === "function").optional(),
+  onRequest: z
+    .custom<(headers: IncomingHttpHeaders) => void>((value) => typeof value === "function")
+    .optional(),
 });
 
 /** A small seeded PRNG (mulberry32): deterministic failure draws without global state. */
@@ -320,6 +328,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    config.onRequest?.(req.headers);
     if (req.url?.startsWith(GEMINI_PATH_PREFIX))
       return answerGemini(req, res, { ...config, random, now, closing: closing.signal });
     // Anthropic's dialect authenticates with x-api-key and answers in its own error shape.

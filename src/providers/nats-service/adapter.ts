@@ -220,6 +220,7 @@ export function createNatsServiceAdapter(options: NatsServiceAdapterOptions): Pr
       const requestHeaders = headers();
       requestHeaders.set(VERSION_HEADER, String(CONTRACT_VERSION));
       requestHeaders.set("content-type", "application/json");
+      for (const [name, value] of Object.entries(call.traceContext ?? {})) requestHeaders.set(name, value);
       try {
         nc.publish(subject, JSON.stringify(request), { reply: inbox, headers: requestHeaders });
       } catch (error) {
@@ -233,5 +234,10 @@ export function createNatsServiceAdapter(options: NatsServiceAdapterOptions): Pr
     });
   }
 
-  return { name: providerName, complete, close: async () => {} };
+  return {
+    name: providerName,
+    telemetry: { genAiProviderName: providerName },
+    complete,
+    close: async () => {},
+  };
 }

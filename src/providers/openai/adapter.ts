@@ -12,6 +12,7 @@ import type { SseEvent } from "../sse.js";
 import {
   type EmbeddingsCall,
   type EmbeddingsProviderResult,
+  httpProviderTelemetry,
   type ProviderAdapter,
   type ProviderCall,
   ProviderErrorClass,
@@ -237,5 +238,7 @@ export function createOpenAiAdapter(options: OpenAiAdapterOptions): ProviderAdap
     };
   }
 
-  return { name: providerName, complete, embed, close: transport.close };
+  // Any OpenAI-compatible server reports its configured name: `openai` only when it is OpenAI.
+  const telemetry = httpProviderTelemetry(providerName, endpoint);
+  return { name: providerName, telemetry, complete, embed, close: transport.close };
 }
