@@ -8,4 +8,4 @@ export type {
 export { CapabilityNames, catalogSchema, isModelInScope, parseCatalog, withProviders } from "./catalog.js";
 export { loadCatalogFile } from "./load.js";
 export type { Cost, PricedUsage, TokenCounts } from "./pricing.js";
-export { computeCost, formatNanoUsd, priceUsage } from "./pricing.js";
+export { computeCost, discountedCost, formatNanoUsd, priceUsage } from "./pricing.js";

@@ -1,3 +1,4 @@
+import type { CacheControl, CacheStatus } from "../cache/index.js";
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
@@ -64,6 +65,8 @@ export type RequestOutcome =
       usage: CompletedUsage;
       /** Live chunks may be missing (lost in a reconnect): a started stream must not end as a success. */
       streamGap?: boolean;
+      /** What the response cache did, when the tenant has one: the `x-beamline-cache` header. */
+      cacheStatus?: CacheStatus;
     }
   | ({ kind: "failed" } & RequestFailure)
   | { kind: "timeout"; error: BeamlineError }
@@ -125,6 +128,10 @@ export interface AcceptInput {
   /** The client's `Idempotency-Key`; `requestId` must then be derived from it. */
   idempotencyKey?: string | undefined;
   onChunk?: (json: Uint8Array, generation: string) => void;
+  /** The client's cache controls (`cache-control`, `x-beamline-cache` request headers). */
+  cacheControl?: CacheControl | undefined;
+  /** What the response cache did, told before the first chunk of an answer from a provider. */
+  onCacheStatus?: (status: CacheStatus) => void;
 }
 
 async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput): Promise<RequestOutcome> {
@@ -145,6 +152,7 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     apiKeyId: principal.apiKeyId,
     replyTo: deps.waiters.replySubject(requestId),
   };
+  if (input.cacheControl !== undefined) data.cacheControl = input.cacheControl;
   const accepted = makeEvent(
     "request.accepted",
     `${requestId}:${RequestSlots.accepted}`,
@@ -166,6 +174,9 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     unregister = deps.waiters.register(requestId, {
       tenant: principal.tenant,
       onChunk: input.onChunk,
+      onCacheStatus: (status) => {
+        if (status === "miss" || status === "bypass") input.onCacheStatus?.(status);
+      },
       onTerminal: (event, delivery) => {
         streamGap = delivery?.streamGap === true;
         resolve(event);
@@ -240,12 +251,13 @@ async function acceptAndAwaitOnce(deps: RequestLifecycleDeps, input: AcceptInput
     const completed = outcome.type === "request.completed";
     deps.metrics.requestDuration.observe({ ...labels, outcome: completed ? "completed" : "failed" }, seconds);
     if (completed) {
-      const { completion, usage } = outcome.data as EventData<"request.completed">;
+      const { completion, usage, cache } = outcome.data as EventData<"request.completed">;
       return {
         kind: "completed",
         completion: requireContent(completion, outcome),
         usage,
         ...(streamGap ? { streamGap } : {}),
+        ...(cache ? { cacheStatus: cache.status } : {}),
       };
     }
     const failure = requestFailureOf(outcome.data as EventData<"request.failed">);

@@ -37,6 +37,10 @@ export interface BeamlineMetrics {
   costNanoUsd: TenantCounter<"provider" | "model">;
   routingDecisions: TenantCounter<"policy_version" | "strategy" | "model" | "outcome">;
   admissions: TenantCounter<"policy_version" | "outcome">;
+  /** Response cache outcomes per tenant: `hit`, `miss`, `bypass` (docs/caching.md). */
+  cacheRequests: TenantCounter<"status">;
+  /** Bytes of answers the response cache `stored` and `served`, per tenant (sealed size). */
+  cacheBytes: TenantCounter<"direction">;
 }
 
 export interface MetricsOptions {
@@ -146,6 +150,18 @@ export function createMetrics(options: MetricsOptions = {}): BeamlineMetrics {
       name: "beamline_admissions_total",
       help: "Quota admissions by tenant and policy version: admitted or refused (and which limit)",
       labelNames: ["policy_version", "outcome"],
+      registers,
+    }),
+    cacheRequests: tenantCounter(tenants, {
+      name: "beamline_cache_requests_total",
+      help: "Requests of tenants with a response cache, by what the cache did: hit, miss or bypass",
+      labelNames: ["status"],
+      registers,
+    }),
+    cacheBytes: tenantCounter(tenants, {
+      name: "beamline_cache_bytes_total",
+      help: "Bytes of cached answers as stored (sealed), by direction: stored or served",
+      labelNames: ["direction"],
       registers,
     }),
   };

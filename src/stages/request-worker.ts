@@ -10,6 +10,7 @@ import type { Delivery, StageHandler } from "../nats/index.js";
 import { ConsumerNames, failpoint, StreamNames } from "../nats/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import { admit, extensionOf } from "./admit.js";
+import { answerFromCache, consultCache, notifyCacheStatus, storeInCache } from "./cache.js";
 import {
   type AcceptedEvent,
   endRequest,
@@ -168,6 +169,22 @@ async function processRequest(
     );
   }
 
+  // The cache is consulted only before any provider call: a redelivery that already stored
+  // attempts resumes them (docs/caching.md).
+  const billing = { catalogVersion, quotaReserved: quota.reserved };
+  const cache = progress?.attempts.length
+    ? undefined
+    : await consultCache(deps, accepted, decided, policy, request);
+  if (cache?.hit) {
+    await decisionStored;
+    return endRequest(
+      deps,
+      accepted,
+      await answerFromCache(deps, accepted, { ...cache, hit: cache.hit }, billing),
+    );
+  }
+  if (cache) notifyCacheStatus(deps, accepted, cache);
+
   const final = await executeStep({
     deps,
     accepted,
@@ -179,11 +196,8 @@ async function processRequest(
     decisionStored,
   });
   failpoint("worker.after-attempt");
-  return endRequest(
-    deps,
-    accepted,
-    terminalForAttempt(accepted, final, { catalogVersion, quotaReserved: quota.reserved }, stageNow(deps)),
-  );
+  const terminal = terminalForAttempt(accepted, final, billing, stageNow(deps));
+  return endRequest(deps, accepted, cache ? await storeInCache(deps, cache, terminal) : terminal);
 }
 
 /**
