@@ -281,4 +281,20 @@ describe("the exact response cache", { timeout: 180_000 }, () => {
     assert.match(text, /beamline_cache_bytes_total\{tenant="free",direction="stored"\} [1-9]/);
     assert.match(text, /beamline_cache_bytes_total\{tenant="free",direction="served"\} [1-9]/);
   });
+
+  it("erasing a tenant removes its cached answers and no other tenant's", async () => {
+    const kv = await new Kvm(beamline.nc).open(KvBuckets.responseCache);
+    const count = async (filter: string) => {
+      let n = 0;
+      for await (const _ of await kv.keys(filter)) n++;
+      return n;
+    };
+    const before = { other: await count("other.>"), free: await count("free.>") };
+    assert.ok(before.other > 0 && before.free > 0);
+    const run = await runCliStatus(beamline.server.url, ["tenants", "erase", "other", "--yes", "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).cachePurged, before.other);
+    assert.equal(await count("other.>"), 0);
+    assert.equal(await count("free.>"), before.free);
+  });
 });
