@@ -1,6 +1,6 @@
-import { computeCost, formatNanoUsd, type ModelCatalog } from "../src/catalog/index.js";
+import { computeCost, discountedCost, formatNanoUsd, type ModelCatalog } from "../src/catalog/index.js";
 import type { BeamlineEvent } from "../src/events/index.js";
-import { isBillable, type TerminalEvent } from "../src/stages/index.js";
+import { cacheHitOf, isBillable, type TerminalEvent } from "../src/stages/index.js";
 
 /**
  * The pure half of `beamline billing reconcile`: given one request's terminal event, usage
@@ -127,6 +127,10 @@ function checkUsageAgainstTerminal(
     ["completionTokens", t.usage?.completionTokens, u.completionTokens],
     ["cachedTokens", t.usage?.cachedTokens, u.cachedTokens],
   ];
+  // An answer from the response cache is billed as one, at the discount the terminal names.
+  const hit = cacheHitOf(terminal);
+  pairs.push(["cached", hit !== undefined, u.cached === true]);
+  if (hit) pairs.push(["cacheDiscountPercent", hit.discountPercent, u.cacheDiscountPercent]);
   // A terminal without a catalog version was billed with the catalog current at billing time.
   if (t.catalogVersion !== undefined) pairs.push(["catalogVersion", t.catalogVersion, u.catalogVersion]);
   for (const [field, expected, found] of pairs) {
@@ -139,7 +143,8 @@ function checkUsageAgainstTerminal(
 function checkCost(usage: BeamlineEvent<"usage.recorded">, catalogAt: CatalogLookup): Partial[] {
   const out: Partial[] = [];
   const u = usage.data;
-  const derived = computeCost({ prices: u.prices }, u);
+  const full = computeCost({ prices: u.prices }, u);
+  const derived = u.cached ? discountedCost(full, u.cacheDiscountPercent ?? 100) : full;
   if (derived.costNanoUsd !== u.costNanoUsd)
     out.push({
       kind: DiscrepancyKinds.costMismatch,

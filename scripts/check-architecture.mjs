@@ -35,6 +35,7 @@ const LAYERS = [
       "src/routing",
       "src/events",
       "src/audit",
+      "src/cache",
     ],
   },
   {

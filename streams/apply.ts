@@ -54,10 +54,14 @@ async function consumerConfig(
 async function kvState(
   jsm: JetStreamManager,
   spec: KvSpec,
-): Promise<{ history: number; replicas: number } | undefined> {
+): Promise<{ history: number; replicas: number; msgTtl?: boolean } | undefined> {
   const config = await streamConfig(jsm, `KV_${spec.bucket}`);
   if (!config) return undefined;
-  return { history: Number(config["max_msgs_per_subject"]), replicas: Number(config["num_replicas"]) };
+  return {
+    history: Number(config["max_msgs_per_subject"]),
+    replicas: Number(config["num_replicas"]),
+    msgTtl: config["allow_msg_ttl"] === true,
+  };
 }
 
 /** Reads the server's state and plans every change, in dependency order (streams first). */
@@ -105,6 +109,7 @@ async function applyOne(
         history: spec.history,
         replicas: spec.replicas,
         description: spec.description,
+        ...(spec.markerTtlMs !== undefined ? { markerTTL: spec.markerTtlMs } : {}),
       });
     } else {
       const name = `KV_${spec.bucket}`;
@@ -113,6 +118,9 @@ async function applyOne(
         ...current,
         max_msgs_per_subject: spec.history,
         num_replicas: spec.replicas,
+        ...(spec.markerTtlMs !== undefined
+          ? { allow_msg_ttl: true, subject_delete_marker_ttl: spec.markerTtlMs * 1_000_000 }
+          : {}),
       });
     }
   }

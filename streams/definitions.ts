@@ -51,6 +51,11 @@ export interface KvSpec {
   description: string;
   history: number;
   replicas: number;
+  /**
+   * Turns on per-entry TTLs (the stream's `allow_msg_ttl`, nats-server 2.11 and later) and keeps
+   * the delete marker an expired entry leaves for this long, in milliseconds.
+   */
+  markerTtlMs?: number;
 }
 
 export interface Topology {
@@ -271,6 +276,14 @@ export function beamlineTopology(s: TopologySettings): Topology {
         // One revision: an erasure's purge leaves no older revision holding the wrapped key.
         history: 1,
         replicas: s.replicas,
+      },
+      {
+        bucket: KvBuckets.responseCache,
+        description: "<tenant>.<key> → a cached answer sealed with the tenant's key (docs/caching.md)",
+        history: 1,
+        replicas: s.replicas,
+        // Each entry carries the TTL of the tenant's policy; markers of expired ones go after a minute.
+        markerTtlMs: 60_000,
       },
     ],
   };

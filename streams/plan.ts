@@ -93,7 +93,7 @@ export function planConsumer(
 
 export function planKv(
   desired: KvSpec,
-  current: { history: number; replicas: number } | undefined,
+  current: { history: number; replicas: number; msgTtl?: boolean } | undefined,
 ): PlannedChange {
   if (!current) return { target: "kv", name: desired.bucket, action: { kind: "create" } };
   const changes: FieldChange[] = [];
@@ -107,6 +107,10 @@ export function planKv(
   }
   if (current.replicas !== desired.replicas) {
     changes.push({ field: "replicas", from: current.replicas, to: desired.replicas, destructive: false });
+  }
+  // Per-entry TTLs can be turned on in place (never off: the server refuses that).
+  if (desired.markerTtlMs !== undefined && current.msgTtl === false) {
+    changes.push({ field: "allow_msg_ttl", from: false, to: true, destructive: false });
   }
   return { target: "kv", name: desired.bucket, action: decide(changes, new Set()) };
 }

@@ -135,6 +135,7 @@ export const ROLE_GRANTS: Readonly<Record<NatsRole, readonly Grant[]>> = {
       slot(RequestSlots.decided),
       slot(`${RequestSlots.attempt}.*`),
       slot(RequestSlots.terminal),
+      slot(RequestSlots.cache),
       slot("ext.>"),
       `${SubjectRoots.quota}.>`,
       `${SubjectRoots.deadLetter}.>`,
@@ -145,6 +146,8 @@ export const ROLE_GRANTS: Readonly<Record<NatsRole, readonly Grant[]>> = {
     ...kvRead(KvBuckets.apiKeys, KvBuckets.tenants, KvBuckets.extensions, KvBuckets.producers),
     // Half-open probe leases are compare-and-set writes on the health bucket.
     ...kvWrite(KvBuckets.health, KvBuckets.tenantKeys),
+    // The response cache: looked up and filled by the worker (docs/caching.md).
+    ...kvWrite(KvBuckets.responseCache),
   ],
   billing: [
     ...ROUTER_COMMON,

@@ -161,7 +161,10 @@ export class QuotaLedger {
           `cannot settle ${terminal.tenant}/${terminal.requestId}: model ${modelName} is not in catalog ${catalog.version}`,
         );
       }
-      actual = actualUsage(model, usage);
+      // An answer from the response cache counts at what it is billed (docs/caching.md).
+      const cache = isEvent(terminal, "request.completed") ? terminal.data.cache : undefined;
+      const discount = cache?.status === "hit" ? (cache.discountPercent ?? 100) : 0;
+      actual = actualUsage(model, usage, discount);
     }
     return this.serialised(terminal.tenant, async () => {
       for (let round = 0; round < MAX_ROUNDS; round++) {

@@ -16,4 +16,4 @@ export {
 } from "./catalog.js";
 export { loadCatalogFile } from "./load.js";
 export type { Cost, PricedUsage, TokenCounts } from "./pricing.js";
-export { computeCost, formatNanoUsd, priceUsage } from "./pricing.js";
+export { computeCost, discountedCost, formatNanoUsd, priceUsage } from "./pricing.js";

@@ -33,6 +33,15 @@ export function computeCost(model: Pick<CatalogModel, "prices">, tokens: TokenCo
   return { costNanoUsd, costUsd: formatNanoUsd(costNanoUsd) };
 }
 
+/**
+ * `cost` less `discountPercent` (0-100) of it, rounded half up to the nano-USD: what a cache
+ * hit billed at a discount costs. Billing, quota settlement and reconciliation all use this.
+ */
+export function discountedCost(cost: Pick<Cost, "costNanoUsd">, discountPercent: number): Cost {
+  const costNanoUsd = Math.floor((cost.costNanoUsd * (100 - discountPercent) + 50) / 100);
+  return { costNanoUsd, costUsd: formatNanoUsd(costNanoUsd) };
+}
+
 export function formatNanoUsd(nano: number): string {
   const whole = Math.floor(nano / 1e9);
   const fraction = String(nano % 1e9).padStart(9, "0");

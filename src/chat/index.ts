@@ -20,14 +20,6 @@ export {
   anthropicRequestSchema,
   anthropicStreamEventSchema,
 } from "./anthropic.js";
-export type { ThinkingBlock, ThinkingBlockDelta } from "./thinking.js";
-export {
-  THINKING_BLOCKS_FIELD,
-  THINKING_FIELD,
-  thinkingBlockSchema,
-  thinkingBlocksOf,
-  thinkingDeltasOf,
-} from "./thinking.js";
 export type { Embedding, EmbeddingInput, EmbeddingsRequest, EmbeddingsResult } from "./embeddings.js";
 export {
   embeddingInputs,
@@ -77,6 +69,14 @@ export {
 } from "./responses-request.js";
 export type { ChunkToResponsesTranslator } from "./responses-stream.js";
 export { createChunkToResponsesTranslator } from "./responses-stream.js";
+export type { ThinkingBlock, ThinkingBlockDelta } from "./thinking.js";
+export {
+  THINKING_BLOCKS_FIELD,
+  THINKING_FIELD,
+  thinkingBlockSchema,
+  thinkingBlocksOf,
+  thinkingDeltasOf,
+} from "./thinking.js";
 export type {
   ChatChoice,
   ChatChunkChoice,

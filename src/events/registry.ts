@@ -4,6 +4,7 @@ import {
   apiKeyRevokedV1,
   attemptFailedV1,
   attemptSucceededV1,
+  cacheHitV1,
   catalogPublishedV1,
   extensionAppliedV1,
   policyUpdatedV1,
@@ -70,6 +71,7 @@ export const EventTypes = {
   "extension.applied": spec(extensionAppliedV1),
   "producer.issued": spec(producerIssuedV1),
   "producer.revoked": spec(producerRevokedV1),
+  "cache.hit": spec(cacheHitV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

@@ -30,6 +30,8 @@ export const RequestSlots = {
   decided: "decided",
   attempt: "attempt",
   terminal: "terminal",
+  /** `cache.hit`: the request was answered from the response cache. */
+  cache: "cache",
 } as const;
 
 export function requestSubject(tenant: string, requestId: string, slot: string): string {

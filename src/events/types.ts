@@ -21,6 +21,36 @@ const usageSchema = z.object({
   cachedTokens: z.number().int().nonnegative(),
 });
 
+/* ---- Response cache (docs/caching.md) ---- */
+
+const cacheControlSchema = z.enum(["no-cache", "no-store"]);
+
+/** On `request.completed`: whether the answer was a hit, and then where it came from and its discount. */
+const cacheOutcomeSchema = z.object({
+  status: z.enum(["hit", "miss", "bypass"]),
+  /** For a hit: the request whose answer was served. */
+  sourceRequestId: z.string().optional(),
+  /** For a hit: the discount it is billed at, in percent (100 = free). */
+  discountPercent: z.number().int().min(0).max(100).optional(),
+});
+
+/**
+ * A request was answered from the response cache, without calling a provider
+ * (`bl.req.<tenant>.<request>.cache`). Holds no content: the answer is on the terminal event.
+ */
+export const cacheHitV1 = z.object({
+  /** The request whose stored answer was served. */
+  sourceRequestId: z.string(),
+  /** SHA-256 cache key (hex): equal for requests the cache treats as identical. */
+  key: z.string().regex(/^[0-9a-f]{64}$/),
+  provider: z.string(),
+  model: z.string(),
+  /** Percent off the answer's price (100 = free), from the tenant's policy at the hit. */
+  discountPercent: z.number().int().min(0).max(100),
+  /** Age of the stored answer at the hit, in milliseconds. */
+  ageMs: z.number().int().nonnegative(),
+});
+
 const errorSchema = z.object({
   code: z.string(),
   message: z.string(),
@@ -89,6 +119,8 @@ export const requestAcceptedV1 = z.object({
    * whether the client asked not to keep the response for follow-ups (`store: false`).
    */
   responses: z.object({ instructionMessages: z.number().int().nonnegative(), store: z.boolean() }).optional(),
+  /** The client's cache controls (docs/caching.md): skip the look-up, or skip it and do not store. */
+  cacheControl: cacheControlSchema.optional(),
 });
 
 const attemptBase = z.object({
@@ -182,12 +214,15 @@ export const requestCompletedV1 = z.object({
   provider: z.string(),
   model: z.string(),
   usage: usageSchema,
-  attempts: z.number().int().positive(),
+  /** Provider calls made; 0 for an answer from the response cache. */
+  attempts: z.number().int().nonnegative(),
   /**
    * The per-minute request and token limits as admission left them, when limits apply: the
    * gateway's `x-ratelimit-*` / `anthropic-ratelimit-*` headers, with no read of quota state.
    */
   rateLimits: rateLimitsSchema.optional(),
+  /** What the response cache did (absent when the tenant's cache is off); see `cache.hit`. */
+  cache: cacheOutcomeSchema.optional(),
 });
 
 export const requestFailedV1 = z.object({
@@ -230,6 +265,10 @@ export const usageRecordedV1 = z.object({
     outputPerMTokUsd: z.number().nonnegative(),
     cachedInputPerMTokUsd: z.number().nonnegative(),
   }),
+  /** True when the answer came from the response cache: no provider was called for it. */
+  cached: z.boolean().optional(),
+  /** The cache hit's discount in percent (100 = free): the cost is the tokens' price less it. */
+  cacheDiscountPercent: z.number().int().min(0).max(100).optional(),
 });
 
 export const tenantCreatedV1 = z.object({ name: z.string() });

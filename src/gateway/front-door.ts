@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { type CacheStatus, cacheControlOf } from "../cache/index.js";
 import type { ChatCompletion, ChatRequest } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
@@ -99,7 +100,10 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     idempotencyKey,
     ...(wire.responses ? { responses: wire.responses } : {}),
     ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
+    cacheControl: cacheControlOf(request.headers),
+    onCacheStatus: (status) => setCacheHeader(reply, status),
   });
+  if (outcome.kind === "completed" && outcome.cacheStatus) setCacheHeader(reply, outcome.cacheStatus);
   if (outcome.kind === "completed" && outcome.streamGap && sse?.started) {
     // Part of the streamed answer never reached us: end it as cut, never as a whole success.
     const error = new BeamlineError(
@@ -150,4 +154,15 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
   }
   applyFailureHeaders(reply, outcome);
   await reply.code(errorStatusOf(wire, reply, outcome.error)).send(body);
+}
+
+/** The response header that tells a client what the response cache did (docs/caching.md). */
+export const CACHE_STATUS_HEADER = "x-beamline-cache";
+
+/**
+ * Sets `x-beamline-cache` while the headers are not out yet. On the raw response, so it goes
+ * out with a plain answer and with a stream's first write alike.
+ */
+function setCacheHeader(reply: FastifyReply, status: CacheStatus): void {
+  if (!reply.raw.headersSent) reply.raw.setHeader(CACHE_STATUS_HEADER, status);
 }

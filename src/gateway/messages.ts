@@ -11,9 +11,9 @@ import {
   toAnthropicMessage,
 } from "./messages-response.js";
 import { ANTHROPIC_REQUEST_ID_HEADERS, AnthropicSseWriter } from "./messages-sse.js";
-import { anthropicRateLimitHeaders } from "./rate-limit-headers.js";
 import { assertKnownModel } from "./model-check.js";
 import { candidateModels, maxOutputTokensOf, promptTokensFor } from "./model-targets.js";
+import { anthropicRateLimitHeaders } from "./rate-limit-headers.js";
 
 export interface MessagesDeps extends FrontDoorDeps {
   maxBodyBytes: number;

@@ -1,3 +1,4 @@
+import type { CacheControl, CacheStatus } from "../cache/index.js";
 import type { ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResult } from "../chat/index.js";
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
@@ -66,6 +67,8 @@ export type RequestOutcome =
       rateLimits?: EventData<"request.completed">["rateLimits"];
       /** Live chunks may be missing (lost in a reconnect): a started stream must not end as a success. */
       streamGap?: boolean;
+      /** What the response cache did, when the tenant has one: the `x-beamline-cache` header. */
+      cacheStatus?: CacheStatus;
     }
   | ({ kind: "failed" } & RequestFailure)
   | { kind: "timeout"; error: BeamlineError }
@@ -121,12 +124,13 @@ export async function acceptAndAwait(
   const once = async (): Promise<RequestOutcome> => {
     const outcome = await acceptAndAwaitOnce(deps, input);
     if (outcome.kind !== "completed") return outcome;
-    const { completion, usage, rateLimits } = outcome.terminal.data;
+    const { completion, usage, rateLimits, cache } = outcome.terminal.data;
     return {
       kind: "completed",
       completion: requireContent(completion, outcome.terminal),
       usage,
       ...(rateLimits ? { rateLimits } : {}),
+      ...(cache ? { cacheStatus: cache.status } : {}),
       ...(outcome.streamGap ? { streamGap: true } : {}),
     };
   };
@@ -171,6 +175,10 @@ export interface AcceptInput {
   onChunk?: (json: Uint8Array, generation: string) => void;
   /** The Responses front door's metadata for `request.accepted` (see its schema). */
   responses?: EventData<"request.accepted">["responses"];
+  /** The client's cache controls (`cache-control`, `x-beamline-cache` request headers). */
+  cacheControl?: CacheControl | undefined;
+  /** What the response cache did, told before the first chunk of an answer from a provider. */
+  onCacheStatus?: (status: CacheStatus) => void;
 }
 
 async function acceptAndAwaitOnce(
@@ -196,6 +204,7 @@ async function acceptAndAwaitOnce(
     replyTo: deps.waiters.replySubject(requestId),
     ...(input.responses ? { responses: input.responses } : {}),
   };
+  if (input.cacheControl !== undefined) data.cacheControl = input.cacheControl;
   const accepted = makeEvent(
     "request.accepted",
     `${requestId}:${RequestSlots.accepted}`,
@@ -217,6 +226,9 @@ async function acceptAndAwaitOnce(
     unregister = deps.waiters.register(requestId, {
       tenant: principal.tenant,
       onChunk: input.onChunk,
+      onCacheStatus: (status) => {
+        if (status === "miss" || status === "bypass") input.onCacheStatus?.(status);
+      },
       onTerminal: (event, delivery) => {
         streamGap = delivery?.streamGap === true;
         resolve(event);

@@ -22,6 +22,8 @@ export interface Waiter {
   /** A streamed chunk (OpenAI chunk JSON bytes) and the execution generation that sent it. */
   onChunk?(json: Uint8Array, generation: string): void;
   onTerminal(event: TerminalEvent, delivery?: TerminalDelivery): void;
+  /** What the response cache did, sent before the provider's first chunk (docs/caching.md). */
+  onCacheStatus?(status: string): void;
 }
 
 /** Reads a request's stored terminal event, or undefined while it has none. */
@@ -236,6 +238,8 @@ export class WaiterRegistry {
       const generation = msg.headers?.get(LiveHeaders.generation) ?? "";
       this.trackSequence(entry, generation, Number(msg.headers?.get(LiveHeaders.sequence) ?? Number.NaN));
       entry.waiter.onChunk?.(msg.data, generation);
+    } else if (kind === LiveKinds.cache) {
+      entry.waiter.onCacheStatus?.(msg.headers?.get(LiveHeaders.cache) ?? "");
     } else if (kind === LiveKinds.terminal) {
       const event = decodeEvent(msg.data, msg.headers);
       if (event.type === "request.completed" || event.type === "request.failed")

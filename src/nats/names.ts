@@ -50,4 +50,6 @@ export const KvBuckets = {
   producers: "bl_producers",
   /** Tenant id → its data key wrapped by the master key, or the mark that it was erased. */
   tenantKeys: "bl_tenant_keys",
+  /** The response cache: `<tenant>.<key>` → an answer sealed with the tenant's key, with a per-entry TTL. */
+  responseCache: "bl_cache",
 } as const;

@@ -116,6 +116,10 @@ export interface BeamlineMetrics {
   consumerAckPending: Gauge<"stream" | "consumer">;
   projectionLag: Gauge<"projection">;
   consumerLagSampledAt: Gauge<never>;
+  /** Response cache outcomes per tenant: `hit`, `miss`, `bypass` (docs/caching.md). */
+  cacheRequests: TenantCounter<"status">;
+  /** Bytes of answers the response cache `stored` and `served`, per tenant (sealed size). */
+  cacheBytes: TenantCounter<"direction">;
 }
 
 /** The labels every GenAI convention series carries, in Prometheus spelling. */
@@ -352,6 +356,18 @@ export function createMetrics(options: MetricsOptions = {}): BeamlineMetrics {
     consumerLagSampledAt: new Gauge({
       name: "beamline_consumer_lag_sampled_timestamp_seconds",
       help: "Unix time of the last successful consumer lag reading",
+      registers,
+    }),
+    cacheRequests: tenantCounter(tenants, {
+      name: "beamline_cache_requests_total",
+      help: "Requests of tenants with a response cache, by what the cache did: hit, miss or bypass",
+      labelNames: ["status"],
+      registers,
+    }),
+    cacheBytes: tenantCounter(tenants, {
+      name: "beamline_cache_bytes_total",
+      help: "Bytes of cached answers as stored (sealed), by direction: stored or served",
+      labelNames: ["direction"],
       registers,
     }),
   };

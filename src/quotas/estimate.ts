@@ -1,4 +1,4 @@
-import { type CatalogModel, computeCost } from "../catalog/index.js";
+import { type CatalogModel, computeCost, discountedCost } from "../catalog/index.js";
 
 /** Tokens and nano-USD cost of a request, as a reservation or a settlement counts them. */
 export interface QuotaAmount {
@@ -20,13 +20,18 @@ export function admissionEstimate(
   return { tokens: promptTokens + maxTokens, costNanoUsd };
 }
 
-/** What a finished request used, priced exactly as billing prices its usage record. */
+/**
+ * What a finished request used, priced exactly as billing prices its usage record: less
+ * `discountPercent` for an answer from the response cache.
+ */
 export function actualUsage(
   model: Pick<CatalogModel, "prices">,
   usage: { promptTokens: number; completionTokens: number; cachedTokens: number },
+  discountPercent = 0,
 ): QuotaAmount {
+  const cost = computeCost(model, usage);
   return {
     tokens: usage.promptTokens + usage.completionTokens,
-    costNanoUsd: computeCost(model, usage).costNanoUsd,
+    costNanoUsd: discountPercent > 0 ? discountedCost(cost, discountPercent).costNanoUsd : cost.costNanoUsd,
   };
 }

@@ -53,6 +53,7 @@ import {
   type BillingDeps,
   billingStage,
   ingressStage,
+  openResponseCache,
   requestWorker,
   type StageDeps,
   type WorkerDeps,
@@ -294,6 +295,7 @@ export async function startBeamline(
         tenants: tenantsView!,
         producers: producersView!,
         extensions: { resolver: extensions, external: createNatsExtensionCaller(nc) },
+        responseCache: await openResponseCache(nc, atRest.keys, log),
       };
       handlers.push(requestWorker(worker));
       handlers.push(ingressStage(worker));

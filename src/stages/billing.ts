@@ -1,4 +1,4 @@
-import { computeCost, type ModelCatalog } from "../catalog/index.js";
+import { computeCost, discountedCost, type ModelCatalog } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
@@ -57,7 +57,11 @@ export function billingStage(deps: BillingDeps): StageHandler {
     if (!usage || !provider || !model) return;
     const catalogModel = catalog?.resolve(model);
     if (!catalog || !catalogModel) throw unpriceable(event, "price it");
-    const cost = computeCost(catalogModel, usage);
+    // A cache hit is billed by the tenant's policy at the time of the hit (free or discounted).
+    const hit = event.type === "request.completed" ? cacheHitOf(event) : undefined;
+    const cost = hit
+      ? discountedCost(computeCost(catalogModel, usage), hit.discountPercent)
+      : computeCost(catalogModel, usage);
     const prices = {
       inputPerMTokUsd: catalogModel.prices.inputPerMTokUsd,
       outputPerMTokUsd: catalogModel.prices.outputPerMTokUsd,
@@ -75,6 +79,10 @@ export function billingStage(deps: BillingDeps): StageHandler {
       prices,
     };
     if (apiKeyId !== undefined) data.apiKeyId = apiKeyId;
+    if (hit) {
+      data.cached = true;
+      data.cacheDiscountPercent = hit.discountPercent;
+    }
     const recorded = makeEvent(
       "usage.recorded",
       `${event.requestId}:usage`,
@@ -102,6 +110,16 @@ export function billingStage(deps: BillingDeps): StageHandler {
 export function isBillable(terminal: TerminalEvent): boolean {
   const { usage, provider, model } = terminal.data;
   return Boolean(usage && provider && model) && usage!.promptTokens + usage!.completionTokens > 0;
+}
+
+/**
+ * The discount of a terminal event answered from the response cache, or undefined when a
+ * provider answered it. Shared by billing, quota settlement and reconciliation.
+ */
+export function cacheHitOf(terminal: TerminalEvent): { discountPercent: number } | undefined {
+  if (terminal.type !== "request.completed") return undefined;
+  const cache = (terminal as BeamlineEvent<"request.completed">).data.cache;
+  return cache?.status === "hit" ? { discountPercent: cache.discountPercent ?? 100 } : undefined;
 }
 
 /** Retried, then dead-lettered: a request is never billed with a guessed price. */

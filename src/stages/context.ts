@@ -19,6 +19,7 @@ import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
 import type { ApiKeyCache, ProducerCache, TenantCache } from "../tenancy/index.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
+import type { ResponseCache } from "./response-cache.js";
 
 /** What every stage needs; built once per process and shared by its stages. */
 export interface StageDeps {
@@ -49,6 +50,8 @@ export interface WorkerDeps extends StageDeps {
   /** Producer credentials: the ingress checks them, and the worker checks a request's producer. */
   producers: ProducerCache;
   extensions: { resolver: ExtensionResolver; external: ExternalExtensionCaller };
+  /** The exact response cache (docs/caching.md); absent: no request is cached. */
+  responseCache?: ResponseCache | undefined;
 }
 
 /** Billing prices every request with the catalog version it was routed with, and settles quotas. */

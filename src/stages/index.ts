@@ -1,4 +1,4 @@
-export { billingStage, isBillable } from "./billing.js";
+export { billingStage, cacheHitOf, isBillable } from "./billing.js";
 export type { AcceptedEvent, BillingDeps, StageDeps, TerminalEvent, WorkerDeps } from "./context.js";
 export { endRequest, notifyTerminal } from "./context.js";
 export type { EnvelopeRejection, EnvelopeVerdict } from "./envelope.js";
@@ -7,3 +7,5 @@ export type { IngressDeps } from "./ingress.js";
 export { ingressStage } from "./ingress.js";
 export { LiveHeaders, LiveKinds } from "./live.js";
 export { requestWorker } from "./request-worker.js";
+export type { ResponseCache } from "./response-cache.js";
+export { KvResponseCache, openResponseCache, purgeTenantCache } from "./response-cache.js";

@@ -9,9 +9,13 @@ export const LiveHeaders = {
    * redelivered executor started over, and the client must not see two answers spliced. */
   generation: "bl-gen",
   sequence: "bl-seq",
+  /** On a `cache` notice: what the response cache did (`miss`, `bypass`), sent before any chunk. */
+  cache: "bl-cache",
 } as const;
 
 export const LiveKinds = {
   chunk: "chunk",
   terminal: "terminal",
+  /** The response cache's status for a request that goes to a provider (docs/caching.md). */
+  cache: "cache",
 } as const;

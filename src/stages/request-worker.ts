@@ -10,6 +10,7 @@ import type { Delivery, StageHandler } from "../nats/index.js";
 import { ConsumerNames, failpoint, StreamNames } from "../nats/index.js";
 import { contextFromTraceparent, endSpan, startSpan, traceparentOf } from "../observability/index.js";
 import { admit, extensionOf } from "./admit.js";
+import { answerFromCache, consultCache, notifyCacheStatus, storeInCache } from "./cache.js";
 import {
   type AcceptedEvent,
   endRequest,
@@ -170,6 +171,24 @@ async function processRequest(
     );
   }
 
+  // The cache is consulted only before any provider call: a redelivery that already stored
+  // attempts resumes them (docs/caching.md). Embeddings are not cached: the cache keeps chat
+  // answers.
+  const billing = { catalogVersion, quotaReserved: quota.reserved, rateLimits: quota.rateLimits };
+  const cache =
+    progress?.attempts.length || embeddings
+      ? undefined
+      : await consultCache(deps, accepted, decided, policy, request);
+  if (cache?.hit) {
+    await decisionStored;
+    return endRequest(
+      deps,
+      accepted,
+      await answerFromCache(deps, accepted, { ...cache, hit: cache.hit }, billing),
+    );
+  }
+  if (cache) notifyCacheStatus(deps, accepted, cache);
+
   const final = await executeStep({
     deps,
     accepted,
@@ -183,16 +202,8 @@ async function processRequest(
     decisionStored,
   });
   failpoint("worker.after-attempt");
-  return endRequest(
-    deps,
-    accepted,
-    terminalForAttempt(
-      accepted,
-      final,
-      { catalogVersion, quotaReserved: quota.reserved, rateLimits: quota.rateLimits },
-      stageNow(deps),
-    ),
-  );
+  const terminal = terminalForAttempt(accepted, final, billing, stageNow(deps));
+  return endRequest(deps, accepted, cache ? await storeInCache(deps, cache, terminal) : terminal);
 }
 
 /**

@@ -102,3 +102,47 @@ describe("billing checks of one request", () => {
     assert.deepEqual(kinds({ ...ctx, terminal: terminal(), usage: repriced }), ["price-mismatch"]);
   });
 });
+
+describe("billing checks of a response-cache hit", () => {
+  const hit = (discountPercent: number): TerminalEvent =>
+    makeEvent(
+      "request.completed",
+      "r1:terminal",
+      ctx,
+      {
+        provider: "mock",
+        model: "m",
+        usage: tokens,
+        attempts: 0,
+        catalogVersion: "c1",
+        cache: { status: "hit", sourceRequestId: "r0", discountPercent },
+      },
+      at,
+    );
+  const hitUsage = (costNanoUsd: number, cached: boolean, discountPercent?: number) => {
+    const base = usage(costNanoUsd);
+    return {
+      ...base,
+      data: {
+        ...base.data,
+        outcome: "completed" as const,
+        ...(cached ? { cached: true } : {}),
+        ...(discountPercent !== undefined ? { cacheDiscountPercent: discountPercent } : {}),
+      },
+    };
+  };
+
+  it("given a hit billed at its discount with cached: true, then nothing is found", () => {
+    assert.deepEqual(kinds({ ...ctx, terminal: hit(50), usage: hitUsage(1_000_000, true, 50) }), []);
+    assert.deepEqual(kinds({ ...ctx, terminal: hit(100), usage: hitUsage(0, true, 100) }), []);
+  });
+
+  it("given a hit billed at full price or without the flag, then the mismatch is found", () => {
+    assert.ok(
+      kinds({ ...ctx, terminal: hit(50), usage: hitUsage(2_000_000, true, 50) }).includes("cost-mismatch"),
+    );
+    assert.ok(
+      kinds({ ...ctx, terminal: hit(100), usage: hitUsage(2_000_000, false) }).includes("usage-mismatch"),
+    );
+  });
+});

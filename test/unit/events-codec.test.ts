@@ -144,7 +144,7 @@ describe("event codec", () => {
       () => decodeEvent(unknown.payload, unknown.headers),
       (error) => isBeamlineError(error, "BL_EVENT_INVALID") && /request\.teleported/.test(error.message),
     );
-    const badData = asJson({ ...completedEvent, data: { ...completedEvent.data, attempts: 0 } });
+    const badData = asJson({ ...completedEvent, data: { ...completedEvent.data, attempts: -1 } });
     assert.throws(
       () => decodeEvent(badData.payload, badData.headers),
       (error) => isBeamlineError(error, "BL_EVENT_INVALID") && /request\.completed v1/.test(error.message),

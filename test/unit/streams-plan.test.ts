@@ -149,6 +149,14 @@ describe("planKv", () => {
     assert.ok(plan.action.kind === "update" && plan.action.destructive);
     assert.equal(needsForce([plan]), true);
   });
+
+  it("turns on per-entry TTLs of the response cache in place, and leaves them on", () => {
+    const cache = topology.kv.find((k) => k.bucket === "bl_cache")!;
+    assert.ok(cache.markerTtlMs !== undefined);
+    const plan = planKv(cache, { history: 1, replicas: 1, msgTtl: false });
+    assert.ok(plan.action.kind === "update" && !plan.action.destructive);
+    assert.deepEqual(planKv(cache, { history: 1, replicas: 1, msgTtl: true }).action, { kind: "unchanged" });
+  });
 });
 
 describe("needsForce", () => {

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { BeamlineError } from "../../errors/index.js";
+import { purgeTenantCache } from "../../stages/index.js";
 import {
   disableTenantInputSchema,
   type ErasedTenant,
@@ -45,10 +46,12 @@ export async function tenantsErase(
     const admin = await openTenancyAdmin(await signedStoreForCommand(config, nc));
     const keys = await TenantKeys.open(nc, undefined, { cacheMaxEntries: 1, cacheTtlMs: 1 });
     const erased = await admin.eraseTenant(tenant, keys, input);
-    if (options.json) output.out(`${JSON.stringify(erased, null, 2)}\n`);
+    // Its cached answers were sealed with the destroyed key; removing them frees the space at once.
+    const cachePurged = await purgeTenantCache(nc, tenant);
+    if (options.json) output.out(`${JSON.stringify({ ...erased, cachePurged }, null, 2)}\n`);
     else {
       output.out(
-        `erased ${erased.tenant} at ${erased.erasedAt}: ${erased.keyDestroyed ? "data key destroyed" : "it had no data key"}; usage and billing records are kept\n`,
+        `erased ${erased.tenant} at ${erased.erasedAt}: ${erased.keyDestroyed ? "data key destroyed" : "it had no data key"}, ${cachePurged} cached answer(s) removed; usage and billing records are kept\n`,
       );
     }
     return erased;

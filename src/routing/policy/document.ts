@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cachePolicySchema } from "../../cache/index.js";
 import { CapabilityNames } from "../../catalog/index.js";
 import { BeamlineError } from "../../errors/index.js";
 import { quotaLimitsSchema } from "../../quotas/index.js";
@@ -132,6 +133,8 @@ export const policyDocumentSchema = z.strictObject({
   pipeline: pipelineSchema.prefault({}),
   limits: quotaLimitsSchema.prefault({}),
   content: contentStoreSchema.prefault({}),
+  /** The exact response cache (docs/caching.md); off unless set. */
+  cache: cachePolicySchema.prefault({}),
 });
 
 export type Strategy = z.infer<typeof strategySchema>;
