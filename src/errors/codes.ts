@@ -72,6 +72,7 @@ export const ErrorCodes = {
   BL_MASTER_KEY_INVALID: { httpStatus: 500, type: "api_error", handling: "retry" },
   BL_CONTENT_UNREADABLE: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_TENANT_ERASED: { httpStatus: 403, type: "permission_error", handling: "fail-request" },
+  BL_HEDGE_LOST: { httpStatus: 500, type: "api_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

@@ -62,6 +62,39 @@ export const requestAcceptedV1 = z.object({
   replyTo: z.string().optional(),
 });
 
+// --- Hedged requests (docs/reliability.md) ---
+
+/** Why no hedge was started for an attempt whose tenant hedges. */
+export const HedgeDeclinedReasons = [
+  "no_latency_data",
+  "no_candidate",
+  "max_hedges_per_minute",
+  "max_extra_cost_per_day",
+] as const;
+
+/** An attempt's part in a hedged pair; absent when the tenant's policy does not hedge. */
+export const attemptHedgeSchema = z.object({
+  /** `primary`: the first attempt, which may be hedged; `hedge`: the one started at its deadline. */
+  role: z.enum(["primary", "hedge"]),
+  /** Milliseconds without a first token after which the hedge starts (absent: none could be chosen). */
+  afterMs: z.number().nonnegative().optional(),
+  /** Where `afterMs` came from: the policy's `afterMs`, or the percentile of observed latencies. */
+  basis: z.enum(["fixed", "percentile"]).optional(),
+  /** How many observed latencies the percentile was read from. */
+  samples: z.number().int().nonnegative().optional(),
+  /**
+   * `won`: first to produce a token; `lost`: cancelled because the other won; `failed`: failed
+   * before either produced a token; `not_needed`: the primary ended or produced its first token
+   * before the deadline; `declined`: the deadline passed but no hedge started (`declined` says why).
+   */
+  outcome: z.enum(["won", "lost", "failed", "not_needed", "declined"]),
+  declined: z.enum(HedgeDeclinedReasons).optional(),
+  /** Attempt number of the other attempt of the pair. */
+  pairedWith: z.number().int().positive().optional(),
+});
+
+// --- end of hedged requests ---
+
 const attemptBase = z.object({
   attempt: z.number().int().positive(),
   provider: z.string(),
@@ -80,6 +113,8 @@ const attemptBase = z.object({
   probe: z.boolean().optional(),
   /** Candidates passed over (open breaker, probe slots taken) just before this attempt. */
   skipped: z.array(z.object({ provider: z.string(), model: z.string(), reason: z.string() })).optional(),
+  /** The attempt's part in a hedged pair (see attemptHedgeSchema). */
+  hedge: attemptHedgeSchema.optional(),
 });
 
 export const attemptSucceededV1 = attemptBase.extend({
