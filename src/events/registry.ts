@@ -6,6 +6,8 @@ import {
   attemptSucceededV1,
   catalogPublishedV1,
   extensionAppliedV1,
+  hedgeReservedV1,
+  hedgeSettledV1,
   policyUpdatedV1,
   producerIssuedV1,
   producerRevokedV1,
@@ -70,6 +72,9 @@ export const EventTypes = {
   "extension.applied": spec(extensionAppliedV1),
   "producer.issued": spec(producerIssuedV1),
   "producer.revoked": spec(producerRevokedV1),
+  // Hedged requests (docs/reliability.md).
+  "hedge.reserved": spec(hedgeReservedV1),
+  "hedge.settled": spec(hedgeSettledV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

@@ -93,6 +93,34 @@ export const attemptHedgeSchema = z.object({
   pairedWith: z.number().int().positive().optional(),
 });
 
+/**
+ * A hedge was reserved against the tenant's hedging caps (policy `hedge`), before it started.
+ * Stored on the tenant's quota log (`bl.quota.<tenant>.<request>.hedge.<attempt>.reserved`),
+ * whose expected-last-sequence writes make the caps hold across instances.
+ */
+export const hedgeReservedV1 = z.object({
+  /** Attempt number the hedge runs as. */
+  attempt: z.number().int().positive(),
+  provider: z.string(),
+  model: z.string(),
+  /** Extra cost held until the hedge settles, in nano-USD: the prompt priced at the dearer input price of the pair. */
+  estimateNanoUsd: z.number().int().nonnegative(),
+});
+
+/** A reserved hedge was settled with the extra cost it really added. */
+export const hedgeSettledV1 = z.object({
+  attempt: z.number().int().positive(),
+  /**
+   * The extra cost, in nano-USD: the usage of the attempt that did not answer (the loser, or
+   * the hedge when neither answered) priced with the catalog; 0 when the hedge never started.
+   */
+  costNanoUsd: z.number().int().nonnegative(),
+  /** The attempt whose usage `costNanoUsd` prices; absent when the hedge never started. */
+  extraAttempt: z.number().int().positive().optional(),
+  /** True when that usage was estimated (its provider reported none before the cancellation). */
+  estimated: z.boolean(),
+});
+
 // --- end of hedged requests ---
 
 const attemptBase = z.object({

@@ -21,8 +21,10 @@ import type { Delivery } from "../nats/index.js";
 import { failpoint, StreamNames } from "../nats/index.js";
 import { contextFromTraceparent, endSpan, startSpan } from "../observability/index.js";
 import { createChunkAssembler } from "../providers/index.js";
+import type { HedgePolicy } from "../routing/index.js";
 import { storeOutcomes } from "./admit.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
+import { hedgingFor } from "./hedge.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 import type { DecidedEvent } from "./route.js";
 
@@ -55,6 +57,8 @@ export interface ExecuteInput {
   stored: readonly AttemptEvent[];
   /** Settles once the decision is stored: nothing that follows it may be written before. */
   decisionStored: Promise<void>;
+  /** The tenant's hedging (policy `hedge`); absent: the request is not hedged. */
+  hedge?: HedgePolicy | undefined;
 }
 
 /** One run of the step: its input plus what it learns while the executor calls providers. */
@@ -93,6 +97,7 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
     live: liveSender(input.deps, input.accepted, input.delivery),
   };
   const { deps, decided, accepted } = input;
+  const hedging = hedgingFor(deps, decided, input.request, input.hedge);
   const outcome = await executeCandidates(
     {
       requestId: decided.requestId,
@@ -106,10 +111,12 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
       policy: deps.execution.policy,
       clock: deps.clock,
       random: deps.execution.random,
+      ...(hedging ? { hedge: hedging.settings } : {}),
     },
     {
       recordAttempt: (record) => recordAttempt(run, record),
       sendChunk: (chunk, generation) => sendChunk(run, chunk, generation),
+      ...hedging?.hooks,
     },
   );
   return run.events.get(outcome.attempt.data.attempt)!;
@@ -208,7 +215,17 @@ function observeAttempt(run: ExecuteRun, record: AttemptRecord): void {
   const outcome = record.type === "attempt.succeeded" ? "ok" : record.data.errorClass;
   deps.metrics.providerAttempts.inc({ ...labels, outcome });
   deps.metrics.providerLatency.observe(labels, record.data.durationMs / 1000);
-  if (record.type !== "attempt.failed") return;
+  if (record.type === "attempt.succeeded") {
+    // A plain call's first token is its whole answer: that is what a hedge deadline races.
+    const { streamed, timeToFirstTokenMs, durationMs } = record.data;
+    deps.execution.latency?.observe(
+      labels.provider,
+      labels.model,
+      streamed,
+      streamed ? timeToFirstTokenMs : durationMs,
+    );
+    return;
+  }
   deps.log.warn(
     {
       tenant: decided.tenant,

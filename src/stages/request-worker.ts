@@ -174,6 +174,7 @@ async function processRequest(
     decided,
     request,
     pipeline: policy.document.pipeline,
+    hedge: policy.document.hedge,
     delivery,
     stored: progress?.attempts ?? [],
     decisionStored,
