@@ -37,6 +37,8 @@ export interface BeamlineMetrics {
   costNanoUsd: TenantCounter<"provider" | "model">;
   routingDecisions: TenantCounter<"policy_version" | "strategy" | "model" | "outcome">;
   admissions: TenantCounter<"policy_version" | "outcome">;
+  /** First attempts of hedging tenants by what the hedge did (docs/reliability.md). */
+  hedges: TenantCounter<"outcome">;
 }
 
 export interface MetricsOptions {
@@ -146,6 +148,12 @@ export function createMetrics(options: MetricsOptions = {}): BeamlineMetrics {
       name: "beamline_admissions_total",
       help: "Quota admissions by tenant and policy version: admitted or refused (and which limit)",
       labelNames: ["policy_version", "outcome"],
+      registers,
+    }),
+    hedges: tenantCounter(tenants, {
+      name: "beamline_hedges_total",
+      help: "First attempts of hedging tenants: won by the hedge or the primary, failed, not needed, or declined (and why)",
+      labelNames: ["outcome"],
       registers,
     }),
   };

@@ -215,6 +215,7 @@ function observeAttempt(run: ExecuteRun, record: AttemptRecord): void {
   const outcome = record.type === "attempt.succeeded" ? "ok" : record.data.errorClass;
   deps.metrics.providerAttempts.inc({ ...labels, outcome });
   deps.metrics.providerLatency.observe(labels, record.data.durationMs / 1000);
+  countHedge(deps, decided.tenant, record);
   if (record.type === "attempt.succeeded") {
     // A plain call's first token is its whole answer: that is what a hedge deadline races.
     const { streamed, timeToFirstTokenMs, durationMs } = record.data;
@@ -238,6 +239,24 @@ function observeAttempt(run: ExecuteRun, record: AttemptRecord): void {
     },
     "provider attempt failed",
   );
+}
+
+/**
+ * Counts a hedging tenant's first attempt once, from the primary's record: which attempt of
+ * the pair answered, or why no hedge started.
+ */
+function countHedge(deps: WorkerDeps, tenant: string, record: AttemptRecord): void {
+  const hedge = record.data.hedge;
+  if (hedge?.role !== "primary") return;
+  const outcome =
+    hedge.outcome === "declined"
+      ? `declined_${hedge.declined ?? "unknown"}`
+      : hedge.outcome === "lost"
+        ? "won_by_hedge"
+        : hedge.outcome === "won"
+          ? "won_by_primary"
+          : hedge.outcome;
+  deps.metrics.hedges.inc({ tenant, outcome });
 }
 
 /**

@@ -152,6 +152,15 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
     });
   });
 
+  it("the metrics count each first attempt by what its hedge did", async () => {
+    const text = await (await fetch(`${beamline.metricsUrl}/metrics`)).text();
+    assert.match(
+      text,
+      /beamline_hedges_total\{tenant="capped",outcome="declined_max_hedges_per_minute"\} 1\b/,
+    );
+    assert.match(text, /beamline_hedges_total\{tenant="acme",outcome="won_by_hedge"\} 3\b/);
+  });
+
   it("billing reconciles, decisions re-derive and the audit chain verifies with hedges in the log", async () => {
     await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.billing, 30_000);
     await assertBillingReconciles(beamline.server.url);
