@@ -94,7 +94,8 @@ export interface Cursor {
  * breakers, concurrency pools and timeouts, recording every attempt through
  * `hooks.recordAttempt` before acting on it. Deterministic for a given clock and random
  * source. Resumes after `storedAttempts` (a crash mid-request), honouring their decisions.
- * The exact rules are in docs/reliability.md.
+ * With `input.hedge`, a fresh request's first attempt may be raced against the next
+ * candidate (hedge.ts). The exact rules are in docs/reliability.md.
  */
 export async function executeCandidates(
   input: ExecutionInput,
