@@ -68,7 +68,9 @@ export function reduceQuota(state: QuotaState, event: BeamlineEvent, sequence: n
       next.finished = { ...state.finished, [requestId]: finishedEntry("expired", held, atMs) };
     }
   } else {
-    return state;
+    // Other facts on the tenant's quota log (hedge.*) change no quota but take a sequence:
+    // the state must know it, or its next write would expect a stale last sequence for ever.
+    return { ...state, seq: Math.max(state.seq, sequence) };
   }
   return { ...prune(next, atMs), seq: Math.max(state.seq, sequence) };
 }

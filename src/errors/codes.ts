@@ -74,6 +74,7 @@ export const ErrorCodes = {
   BL_CONTENT_UNREADABLE: { httpStatus: 500, type: "api_error", handling: "terminate" },
   BL_TENANT_ERASED: { httpStatus: 403, type: "permission_error", handling: "fail-request" },
   BL_NATS_PERMISSION_DENIED: { httpStatus: 403, type: "permission_error", handling: "fail-request" },
+  BL_HEDGE_LOST: { httpStatus: 500, type: "api_error", handling: "fail-request" },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 export interface ErrorCodeSpec {

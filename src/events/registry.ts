@@ -7,6 +7,8 @@ import {
   cacheHitV1,
   catalogPublishedV1,
   extensionAppliedV1,
+  hedgeReservedV1,
+  hedgeSettledV1,
   policyUpdatedV1,
   producerIssuedV1,
   producerRevokedV1,
@@ -72,6 +74,9 @@ export const EventTypes = {
   "producer.issued": spec(producerIssuedV1),
   "producer.revoked": spec(producerRevokedV1),
   "cache.hit": spec(cacheHitV1),
+  // Hedged requests (docs/reliability.md).
+  "hedge.reserved": spec(hedgeReservedV1),
+  "hedge.settled": spec(hedgeSettledV1),
 } as const;
 
 export type EventType = keyof typeof EventTypes;

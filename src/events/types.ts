@@ -123,6 +123,67 @@ export const requestAcceptedV1 = z.object({
   cacheControl: cacheControlSchema.optional(),
 });
 
+// --- Hedged requests (docs/reliability.md) ---
+
+/** Why no hedge was started for an attempt whose tenant hedges. */
+export const HedgeDeclinedReasons = [
+  "no_latency_data",
+  "no_candidate",
+  "max_hedges_per_minute",
+  "max_extra_cost_per_day",
+] as const;
+
+/** An attempt's part in a hedged pair; absent when the tenant's policy does not hedge. */
+export const attemptHedgeSchema = z.object({
+  /** `primary`: the first attempt, which may be hedged; `hedge`: the one started at its deadline. */
+  role: z.enum(["primary", "hedge"]),
+  /** Milliseconds without a first token after which the hedge starts (absent: none could be chosen). */
+  afterMs: z.number().nonnegative().optional(),
+  /** Where `afterMs` came from: the policy's `afterMs`, or the percentile of observed latencies. */
+  basis: z.enum(["fixed", "percentile"]).optional(),
+  /** How many observed latencies the percentile was read from. */
+  samples: z.number().int().nonnegative().optional(),
+  /**
+   * `won`: first to produce a token; `lost`: cancelled because the other won; `failed`: failed
+   * before either produced a token; `not_needed`: the primary ended or produced its first token
+   * before the deadline; `declined`: the deadline passed but no hedge started (`declined` says why).
+   */
+  outcome: z.enum(["won", "lost", "failed", "not_needed", "declined"]),
+  declined: z.enum(HedgeDeclinedReasons).optional(),
+  /** Attempt number of the other attempt of the pair. */
+  pairedWith: z.number().int().positive().optional(),
+});
+
+/**
+ * A hedge was reserved against the tenant's hedging caps (policy `hedge`), before it started.
+ * Stored on the tenant's quota log (`bl.quota.<tenant>.<request>.hedge.<attempt>.reserved`),
+ * whose expected-last-sequence writes make the caps hold across instances.
+ */
+export const hedgeReservedV1 = z.object({
+  /** Attempt number the hedge runs as. */
+  attempt: z.number().int().positive(),
+  provider: z.string(),
+  model: z.string(),
+  /** Extra cost held until the hedge settles, in nano-USD: the prompt priced at the dearer input price of the pair. */
+  estimateNanoUsd: z.number().int().nonnegative(),
+});
+
+/** A reserved hedge was settled with the extra cost it really added. */
+export const hedgeSettledV1 = z.object({
+  attempt: z.number().int().positive(),
+  /**
+   * The extra cost, in nano-USD: the usage of the attempt that did not answer (the loser, or
+   * the hedge when neither answered) priced with the catalog; 0 when the hedge never started.
+   */
+  costNanoUsd: z.number().int().nonnegative(),
+  /** The attempt whose usage `costNanoUsd` prices; absent when the hedge never started. */
+  extraAttempt: z.number().int().positive().optional(),
+  /** True when that usage was estimated (its provider reported none before the cancellation). */
+  estimated: z.boolean(),
+});
+
+// --- end of hedged requests ---
+
 const attemptBase = z.object({
   attempt: z.number().int().positive(),
   provider: z.string(),
@@ -141,6 +202,8 @@ const attemptBase = z.object({
   probe: z.boolean().optional(),
   /** Candidates passed over (open breaker, probe slots taken) just before this attempt. */
   skipped: z.array(z.object({ provider: z.string(), model: z.string(), reason: z.string() })).optional(),
+  /** The attempt's part in a hedged pair (see attemptHedgeSchema). */
+  hedge: attemptHedgeSchema.optional(),
 });
 
 export const attemptSucceededV1 = attemptBase.extend({

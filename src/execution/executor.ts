@@ -1,14 +1,14 @@
-import { attemptHealth } from "../../projections/index.js";
 import type { ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
-import { BeamlineError, isBeamlineError } from "../errors/index.js";
+import { BeamlineError } from "../errors/index.js";
 import type { Clock, EventData } from "../events/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
-import { ProviderError, ProviderErrorClass, type ProviderUsage } from "../providers/index.js";
-import { countPromptTokens, countTextTokens, tokenizerFor } from "../tokens/index.js";
+import { attemptOnce, ExecutionErrorClass, reachedProvider } from "./attempt.js";
 import { sleep } from "./clock.js";
-import { decideNextStep, type ExecutionPolicy, type NextStep } from "./policy.js";
+import { type HedgeGrant, type HedgeSettings, type HedgeTicket, hedgedStart } from "./hedge.js";
+import type { ExecutionPolicy } from "./policy.js";
 import type { ConcurrencyPools } from "./pools.js";
-import { callWithTimeouts, embedWithTimeouts } from "./timeouts.js";
+
+export { ExecutionErrorClass };
 
 /** A ranked candidate of route.decided. */
 export type Candidate = EventData<"route.decided">["candidates"][number];
@@ -17,21 +17,6 @@ export type Candidate = EventData<"route.decided">["candidates"][number];
 export type AttemptRecord =
   | { type: "attempt.succeeded"; data: EventData<"attempt.succeeded"> }
   | { type: "attempt.failed"; data: EventData<"attempt.failed"> };
-
-/** Error classes the executor adds to the providers' own (ProviderErrorClass). */
-export const ExecutionErrorClass = {
-  /** This instance's pool for the provider/model was saturated; the provider was not called. */
-  Backpressure: "backpressure",
-  /** Every remaining candidate was skipped (open breaker, no probe slot, not configured). */
-  CircuitOpen: "circuit_open",
-  /** The adapter threw something that is not a ProviderError (a bug). */
-  Internal: "internal",
-  /**
-   * The candidate's wire cannot serve the request's operation (embeddings on a provider without
-   * an embeddings API: a catalog mistake); the provider was not called, the next candidate is.
-   */
-  Unsupported: "unsupported",
-} as const;
 
 /** Whether a candidate may be called now, as a circuit breaker sees it. */
 export type Admission =
@@ -74,6 +59,8 @@ export interface ExecutionInput {
   clock: Clock;
   /** Uniform in [0, 1): backoff jitter. */
   random: () => number;
+  /** The tenant's hedging of the request's first attempt (hedge.ts); absent: never hedged. */
+  hedge?: HedgeSettings;
 }
 
 export interface ExecutionHooks {
@@ -91,6 +78,14 @@ export interface ExecutionHooks {
    * W3C trace context to send upstream with it (see ProviderCall.traceContext).
    */
   startCall?(call: AttemptStart): Readonly<Record<string, string>> | undefined;
+  /** Reserves one hedge against the tenant's caps before it starts; absent: always granted. */
+  reserveHedge?(hedge: HedgeTicket): Promise<HedgeGrant>;
+  /**
+   * Settles a granted hedge's reservation once both attempts ended, with the record of the
+   * attempt whose cost hedging added (the loser, or the hedge when neither answered);
+   * undefined when the hedge was granted but not started after all.
+   */
+  settleHedge?(hedge: HedgeTicket, extra: AttemptRecord | undefined): Promise<void>;
 }
 
 /** The attempt whose provider call is starting. */
@@ -106,13 +101,13 @@ export type ExecutionOutcome =
   | { status: "succeeded"; attempt: Extract<AttemptRecord, { type: "attempt.succeeded" }> }
   | { status: "failed"; attempt: Extract<AttemptRecord, { type: "attempt.failed" }> };
 
-type Skip = { provider: string; model: string; reason: string; retryAfterMs?: number | undefined };
+export type Skip = { provider: string; model: string; reason: string; retryAfterMs?: number | undefined };
 
 /** The shortest `retry-after` of a circuit-open answer: whole seconds, so never below one. */
 const MIN_CIRCUIT_RETRY_AFTER_MS = 1_000;
 
 /** Where the loop stands: which candidate, how many tries of it, what was spent. */
-interface Cursor {
+export interface Cursor {
   index: number;
   tries: number;
   attempt: number;
@@ -125,13 +120,17 @@ interface Cursor {
  * breakers, concurrency pools and timeouts, recording every attempt through
  * `hooks.recordAttempt` before acting on it. Deterministic for a given clock and random
  * source. Resumes after `storedAttempts` (a crash mid-request), honouring their decisions.
- * The exact rules are in docs/reliability.md.
+ * With `input.hedge`, a fresh request's first attempt may be raced against the next
+ * candidate (hedge.ts). The exact rules are in docs/reliability.md.
  */
 export async function executeCandidates(
   input: ExecutionInput,
   hooks: ExecutionHooks,
 ): Promise<ExecutionOutcome> {
   const stored = [...input.storedAttempts].sort((a, b) => a.data.attempt - b.data.attempt);
+  // A success ends the request even when a later attempt number failed (a hedge that lost).
+  const succeeded = stored.find((r) => r.type === "attempt.succeeded");
+  if (succeeded) return outcomeOf(succeeded)!;
   const last = stored.at(-1);
   if (last) {
     const done = outcomeOf(last);
@@ -165,7 +164,21 @@ export async function executeCandidates(
       continue;
     }
     if (cursor.retry) await sleep(input.clock, cursor.retry.backoffMs, hooks.signal);
-    const mine = await attemptOnce({ input, hooks, candidate, cursor, probe: admission.probe, skipped });
+    const plan = { input, hooks, candidate, cursor, probe: admission.probe, skipped };
+    if (input.hedge && cursor.attempt === 1) {
+      // Only a request's very first attempt is hedged; a redelivery resumes without it.
+      const start = await hedgedStart(plan, input.hedge);
+      if (admission.probe && admission.lease !== undefined && !reachedProvider(start.stored[0]!))
+        await input.breakers.releaseProbe?.(candidate.provider, candidate.model, admission.lease);
+      if (start.success) return { status: "succeeded", attempt: start.success };
+      skipped = [];
+      const done = outcomeOf(start.last);
+      if (done) return done;
+      stored.push(...start.stored);
+      cursor = cursorAfter(start.last, stored, input);
+      continue;
+    }
+    const mine = await attemptOnce(plan);
     if (admission.probe && admission.lease !== undefined && !reachedProvider(mine)) {
       // A refused pool slot says nothing about the provider: let another call probe it now
       // instead of holding the slot until its lease runs out.
@@ -229,256 +242,6 @@ function indexOfCandidate(
   return index >= 0 ? index : Math.min(data.attempt - 1, candidates.length - 1);
 }
 
-/** One attempt to make: the candidate, where the loop stands, and how the breaker admitted it. */
-interface AttemptPlan {
-  input: ExecutionInput;
-  hooks: ExecutionHooks;
-  candidate: Candidate;
-  cursor: Cursor;
-  /** The breaker let this call through as a half-open probe. */
-  probe: boolean;
-  /** Candidates skipped on the way to this one. */
-  skipped: Skip[];
-}
-
-type AttemptBase = ReturnType<typeof attemptBase>;
-type Relay = ReturnType<typeof createRelay>;
-
-/** One call of one candidate: pool slot, timeouts, chunk relay, and the decision that follows. */
-async function attemptOnce(plan: AttemptPlan): Promise<AttemptRecord> {
-  const { input, hooks, candidate } = plan;
-  const { clock } = input;
-  const base = attemptBase(plan);
-  if (input.embeddings && !input.providers.get(candidate.provider).embed) {
-    const error = new BeamlineError(
-      "BL_PROVIDER_UNAVAILABLE",
-      `${candidate.provider} has no embeddings API; list embedding models only for providers that have one`,
-    );
-    return failedRecord(input, base, error, {
-      errorClass: ExecutionErrorClass.Unsupported,
-      retryable: false,
-      chunksSent: 0,
-      ...triesAndBackoff(plan),
-    });
-  }
-  const slot = await acquireSlot(plan, base);
-  if (slot.refused) return slot.refused;
-  const started = clock.now();
-  const relayed = createRelay(input.request, candidate);
-  const onChunk = input.stream ? chunkRelay(plan, relayed) : undefined;
-  const traceContext = hooks.startCall?.({
-    attempt: plan.cursor.attempt,
-    provider: candidate.provider,
-    model: candidate.model,
-    upstreamModel: candidate.upstreamModel,
-  });
-  try {
-    if (input.embeddings) {
-      const embedded = await embedWithTimeouts(
-        {
-          adapter: input.providers.get(candidate.provider),
-          upstreamModel: candidate.upstreamModel,
-          request: input.embeddings,
-          ...(hooks.signal ? { signal: hooks.signal } : {}),
-        },
-        input.policy,
-        clock,
-      );
-      return {
-        type: "attempt.succeeded",
-        data: {
-          ...base,
-          startedAt: new Date(started).toISOString(),
-          durationMs: clock.now() - started,
-          timeToFirstTokenMs: embedded.timeToFirstTokenMs,
-          usage: embedded.usage,
-          embeddings: embedded.embeddings,
-        },
-      };
-    }
-    const result = await callWithTimeouts(
-      {
-        adapter: input.providers.get(candidate.provider),
-        upstreamModel: candidate.upstreamModel,
-        request: input.request,
-        ...(onChunk ? { onChunk } : {}),
-        ...(hooks.signal ? { signal: hooks.signal } : {}),
-        ...(traceContext ? { traceContext } : {}),
-      },
-      input.policy,
-      clock,
-    );
-    return {
-      type: "attempt.succeeded",
-      data: {
-        ...base,
-        startedAt: new Date(started).toISOString(),
-        durationMs: clock.now() - started,
-        timeToFirstTokenMs: result.timeToFirstTokenMs,
-        usage: result.usage,
-        // The zod type is the loose (pass-through) view of the same OpenAI object.
-        completion: result.completion,
-      },
-    };
-  } catch (thrown) {
-    if (hooks.signal?.aborted) throw hooks.signal.reason;
-    return callFailedRecord(plan, base, started, relayed, thrown);
-  } finally {
-    slot.release();
-  }
-}
-
-/** The fields every record of this attempt carries, whatever its outcome. */
-function attemptBase({ input, candidate, cursor, probe, skipped }: AttemptPlan) {
-  return {
-    attempt: cursor.attempt,
-    provider: candidate.provider,
-    model: candidate.model,
-    upstreamModel: candidate.upstreamModel,
-    startedAt: new Date(input.clock.now()).toISOString(),
-    durationMs: 0,
-    streamed: input.stream,
-    candidate: cursor.index,
-    ...(cursor.retry ? { retryOf: cursor.retry.retryOf, backoffMs: cursor.retry.backoffMs } : {}),
-    ...(probe ? { probe: true } : {}),
-    ...(skipped.length > 0 ? { skipped } : {}),
-  };
-}
-
-/** What a failure of this attempt counts against: tries of the candidate and backoff spent. */
-function triesAndBackoff({ cursor }: AttemptPlan): Pick<FailureDetails, "tries" | "backoffUsedMs"> {
-  return { tries: cursor.tries + 1, backoffUsedMs: cursor.backoffUsedMs + (cursor.retry?.backoffMs ?? 0) };
-}
-
-/**
- * A slot of the candidate's concurrency pool, or, when the pool stays full, the backpressure
- * failure to record instead of calling.
- */
-async function acquireSlot(
-  plan: AttemptPlan,
-  base: AttemptBase,
-): Promise<{ refused?: undefined; release: () => void } | { refused: AttemptRecord }> {
-  const { input, hooks, candidate } = plan;
-  const waitStarted = input.clock.now();
-  try {
-    return { release: await input.pools.acquire(candidate.provider, candidate.model, hooks.signal) };
-  } catch (error) {
-    if (hooks.signal?.aborted || !isBeamlineError(error, "BL_PROVIDER_BACKPRESSURE")) throw error;
-    const refused = failedRecord(input, { ...base, durationMs: input.clock.now() - waitStarted }, error, {
-      errorClass: ExecutionErrorClass.Backpressure,
-      retryable: true,
-      chunksSent: 0,
-      ...triesAndBackoff(plan),
-    });
-    return { refused };
-  }
-}
-
-/** Relays streamed chunks that carry choices to the client, observing every chunk for usage. */
-function chunkRelay({ hooks, cursor, candidate }: AttemptPlan, relayed: Relay) {
-  return (chunk: ChatCompletionChunk) => {
-    relayed.observe(chunk);
-    // A usage-only chunk (no choices) is the gateway's to send, from the stored result.
-    if (chunk.choices.length === 0) return;
-    relayed.sent++;
-    hooks.sendChunk?.(chunk, { attempt: cursor.attempt, model: candidate.model });
-  };
-}
-
-/** The failed record of a call that threw, with the usage of what was relayed before it broke. */
-function callFailedRecord(
-  plan: AttemptPlan,
-  base: AttemptBase,
-  started: number,
-  relayed: Relay,
-  thrown: unknown,
-): AttemptRecord {
-  const error = asStreamInterruption(plan.candidate, relayed.sent, thrown);
-  const providerError = error instanceof ProviderError ? error : undefined;
-  const data = {
-    ...base,
-    startedAt: new Date(started).toISOString(),
-    durationMs: plan.input.clock.now() - started,
-  };
-  return failedRecord(plan.input, data, error, {
-    errorClass: providerError?.errorClass ?? ExecutionErrorClass.Internal,
-    retryable: providerError?.retryable ?? false,
-    chunksSent: relayed.sent,
-    ...triesAndBackoff(plan),
-    ...(relayed.sent > 0 ? { partialUsage: relayed.usage() } : {}),
-  });
-}
-
-/** Once the client started reading, any failure (our own idle/total deadline too) is an interrupted stream. */
-function asStreamInterruption(candidate: Candidate, sent: number, thrown: unknown): unknown {
-  if (sent === 0 || (thrown instanceof ProviderError && thrown.errorClass === "stream_interrupted"))
-    return thrown;
-  const message = thrown instanceof Error ? thrown.message : String(thrown);
-  return new ProviderError(
-    ProviderErrorClass.StreamInterrupted,
-    `${candidate.provider} stream broke after ${sent} chunk(s): ${message}`,
-    { cause: thrown },
-  );
-}
-
-interface FailureDetails {
-  errorClass: string;
-  retryable: boolean;
-  chunksSent: number;
-  tries: number;
-  backoffUsedMs: number;
-  partialUsage?: { usage: ProviderUsage; estimated: boolean };
-}
-
-function failedRecord(
-  input: ExecutionInput,
-  base: Omit<EventData<"attempt.failed">, "errorClass" | "error" | "retryable" | "final" | "chunksSent">,
-  thrown: unknown,
-  details: FailureDetails,
-): AttemptRecord {
-  const error =
-    thrown instanceof BeamlineError
-      ? thrown
-      : new BeamlineError("BL_PROVIDER_ERROR", thrown instanceof Error ? thrown.message : String(thrown), {
-          cause: thrown,
-        });
-  const index = base.candidate ?? 0;
-  const step: NextStep = decideNextStep(
-    input.policy,
-    {
-      errorClass: details.errorClass,
-      retryable: details.retryable,
-      chunksSent: details.chunksSent,
-      retryAfterMs: error.retryAfterMs,
-      triesOfCandidate: details.tries,
-      attemptsUsed: base.attempt,
-      backoffUsedMs: details.backoffUsedMs,
-      hasNextCandidate: input.candidates
-        .slice(index + 1)
-        .some((c) => input.providers.has(c.provider) && !input.breakers.isOpen(c.provider, c.model)),
-    },
-    input.random,
-  );
-  const data: EventData<"attempt.failed"> = {
-    ...base,
-    errorClass: details.errorClass,
-    error: { code: error.code, message: error.message, httpStatus: error.httpStatus, type: error.type },
-    retryable: details.retryable,
-    final: step.action === "stop",
-    chunksSent: details.chunksSent,
-    next: step.action === "stop" ? "none" : step.action,
-  };
-  if (step.action === "retry") data.retryDelayMs = step.backoffMs;
-  if (error instanceof ProviderError && error.providerStatus !== undefined)
-    data.providerStatus = error.providerStatus;
-  if (error.retryAfterMs !== undefined) data.retryAfterMs = error.retryAfterMs;
-  if (details.partialUsage) {
-    data.usage = details.partialUsage.usage;
-    if (details.partialUsage.estimated) data.usageEstimated = true;
-  }
-  return { type: "attempt.failed", data };
-}
-
 /** The final record when no candidate is left to call: every remaining one was skipped. */
 function exhaustedRecord(input: ExecutionInput, cursor: Cursor, skipped: Skip[]): AttemptRecord {
   const lastSkipped = skipped.at(-1);
@@ -526,51 +289,4 @@ function circuitRetryAfter(skipped: readonly Skip[]): { retryAfterMs?: number } 
   const waits = skipped.flatMap((skip) => (skip.retryAfterMs === undefined ? [] : [skip.retryAfterMs]));
   if (waits.length === 0) return {};
   return { retryAfterMs: Math.max(MIN_CIRCUIT_RETRY_AFTER_MS, Math.ceil(Math.min(...waits))) };
-}
-
-/**
- * What a stream relayed so far: chunks that reached the client, and the usage to bill if it
- * breaks — the provider's own usage chunk when one arrived, else the shared token counter's
- * count (src/tokens) of the prompt and of the text relayed, with the candidate's tokenizer.
- */
-function createRelay(request: ChatRequest, target: Pick<Candidate, "provider" | "upstreamModel">) {
-  let reported: ProviderUsage | undefined;
-  // Kept as pieces and counted only if the provider never reports usage (rare).
-  const completion: string[] = [];
-  return {
-    sent: 0,
-    observe(chunk: ChatCompletionChunk) {
-      if (chunk.usage) {
-        reported = {
-          promptTokens: chunk.usage.prompt_tokens,
-          completionTokens: chunk.usage.completion_tokens,
-          cachedTokens: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
-        };
-      }
-      for (const choice of chunk.choices) {
-        if (choice.delta.content) completion.push(choice.delta.content);
-        if (choice.delta.refusal) completion.push(choice.delta.refusal);
-        for (const call of choice.delta.tool_calls ?? []) {
-          if (call.function?.arguments) completion.push(call.function.arguments);
-        }
-      }
-    },
-    usage(): { usage: ProviderUsage; estimated: boolean } {
-      if (reported) return { usage: reported, estimated: false };
-      const kind = tokenizerFor(target);
-      return {
-        usage: {
-          promptTokens: countPromptTokens(kind, request),
-          completionTokens: countTextTokens(kind, completion.join("")),
-          cachedTokens: 0,
-        },
-        estimated: true,
-      };
-    },
-  };
-}
-
-/** Whether an attempt reached the provider (a success, or a failure the provider caused). */
-function reachedProvider(record: AttemptRecord): boolean {
-  return attemptHealth(record) !== undefined;
 }

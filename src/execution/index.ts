@@ -16,6 +16,16 @@ export {
   executeCandidates,
 } from "./executor.js";
 export { executionFromConfig, healthPolicyFromConfig } from "./from-config.js";
+export { type HedgeGrant, type HedgeSettings, type HedgeTicket, isLost } from "./hedge.js";
+export {
+  type AttemptHedge,
+  decideHedgeBudget,
+  type HedgeDeadline,
+  type HedgeUsage,
+  hedgeDeadline,
+  MIN_HEDGE_SAMPLES,
+} from "./hedge-policy.js";
+export { LatencySamples } from "./latency-samples.js";
 export {
   backoffDelayMs,
   decideNextStep,

@@ -120,6 +120,8 @@ export interface BeamlineMetrics {
   cacheRequests: TenantCounter<"status">;
   /** Bytes of answers the response cache `stored` and `served`, per tenant (sealed size). */
   cacheBytes: TenantCounter<"direction">;
+  /** First attempts of hedging tenants by what the hedge did (docs/reliability.md). */
+  hedges: TenantCounter<"outcome">;
 }
 
 /** The labels every GenAI convention series carries, in Prometheus spelling. */
@@ -368,6 +370,12 @@ export function createMetrics(options: MetricsOptions = {}): BeamlineMetrics {
       name: "beamline_cache_bytes_total",
       help: "Bytes of cached answers as stored (sealed), by direction: stored or served",
       labelNames: ["direction"],
+      registers,
+    }),
+    hedges: tenantCounter(tenants, {
+      name: "beamline_hedges_total",
+      help: "First attempts of hedging tenants: won by the hedge or the primary, failed, not needed, or declined (and why)",
+      labelNames: ["outcome"],
       registers,
     }),
   };

@@ -1,5 +1,5 @@
 export { routeDecidedV1 } from "./policy/decision-schema.js";
-export type { PolicyDocument } from "./policy/document.js";
+export type { HedgePolicy, PolicyDocument } from "./policy/document.js";
 export { policyDocumentSchema } from "./policy/document.js";
 export { AUTO_MODEL, kindFor, modelKindMismatch } from "./policy/engine.js";
 export type {

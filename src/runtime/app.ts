@@ -14,7 +14,7 @@ import {
 } from "../../projections/index.js";
 import { openTenantExport } from "../../replay/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
-import { QuotaLedger, QuotaLog } from "../admission/index.js";
+import { HedgeLedger, QuotaLedger, QuotaLog } from "../admission/index.js";
 import { loadCatalogFile } from "../catalog/index.js";
 import type { BeamlineConfig, Role } from "../config/index.js";
 import { BeamlineError } from "../errors/index.js";
@@ -291,6 +291,7 @@ export async function startBeamline(
         health,
         execution: { ...execution, random: Math.random },
         quotas,
+        hedges: new HedgeLedger({ nc, clock: systemClock }),
         keys: keysView!,
         tenants: tenantsView!,
         producers: producersView!,

@@ -1,5 +1,5 @@
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import type { QuotaLedger } from "../admission/index.js";
+import type { HedgeLedger, QuotaLedger } from "../admission/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
 import {
   type BeamlineEvent,
@@ -9,7 +9,7 @@ import {
   RequestSlots,
   requestSubject,
 } from "../events/index.js";
-import type { ConcurrencyPools, ExecutionPolicy } from "../execution/index.js";
+import type { ConcurrencyPools, ExecutionPolicy, LatencySamples } from "../execution/index.js";
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
 import type { EventStore } from "../nats/index.js";
@@ -42,8 +42,16 @@ export interface WorkerDeps extends StageDeps {
   policies: PolicyView;
   /** Provider health and the shared circuit breakers. */
   health: HealthView;
-  execution: { policy: ExecutionPolicy; pools: ConcurrencyPools; random: () => number };
+  execution: {
+    policy: ExecutionPolicy;
+    pools: ConcurrencyPools;
+    random: () => number;
+    /** Observed times to first token, for hedges' percentile deadlines; absent: none observed. */
+    latency?: LatencySamples;
+  };
   quotas: QuotaLedger;
+  /** The tenants' hedging caps, held in their quota logs; absent: a capped policy never hedges. */
+  hedges?: HedgeLedger;
   /** Per-key limits and tenant status (a request published straight onto NATS passed no gateway). */
   keys: ApiKeyCache;
   tenants: TenantCache;

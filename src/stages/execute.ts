@@ -22,8 +22,10 @@ import type { Delivery } from "../nats/index.js";
 import { failpoint, StreamNames } from "../nats/index.js";
 import { endSpan } from "../observability/index.js";
 import { createChunkAssembler } from "../providers/index.js";
+import type { HedgePolicy } from "../routing/index.js";
 import { storeOutcomes } from "./admit.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
+import { hedgingFor } from "./hedge.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
 import {
   endProviderSpan,
@@ -65,6 +67,8 @@ export interface ExecuteInput {
   stored: readonly AttemptEvent[];
   /** Settles once the decision is stored: nothing that follows it may be written before. */
   decisionStored: Promise<void>;
+  /** The tenant's hedging (policy `hedge`); absent: the request is not hedged. */
+  hedge?: HedgePolicy | undefined;
 }
 
 /** One run of the step: its input plus what it learns while the executor calls providers. */
@@ -106,6 +110,7 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
     spans: new Map(),
   };
   const { deps, decided, accepted } = input;
+  const hedging = hedgingFor(deps, decided, input.request, input.hedge);
   const outcome = await executeCandidates(
     {
       requestId: decided.requestId,
@@ -120,6 +125,7 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
       policy: deps.execution.policy,
       clock: deps.clock,
       random: deps.execution.random,
+      ...(hedging ? { hedge: hedging.settings } : {}),
     },
     {
       recordAttempt: (record) => recordAttempt(run, record),
@@ -130,6 +136,7 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
         run.spans.set(call.attempt, span);
         return providerTraceContext(span);
       },
+      ...hedging?.hooks,
     },
   ).catch((error: unknown) => {
     endOpenSpans(run, error);
@@ -238,7 +245,18 @@ function observeAttempt(run: ExecuteRun, record: AttemptRecord): void {
   const { deps, decided } = run;
   const labels = { provider: record.data.provider, model: record.data.model };
   observeProviderCall(deps.metrics, record, telemetryOf(deps.providers, record.data.provider));
-  if (record.type !== "attempt.failed") return;
+  countHedge(deps, decided.tenant, record);
+  if (record.type === "attempt.succeeded") {
+    // A plain call's first token is its whole answer: that is what a hedge deadline races.
+    const { streamed, timeToFirstTokenMs, durationMs } = record.data;
+    deps.execution.latency?.observe(
+      labels.provider,
+      labels.model,
+      streamed,
+      streamed ? timeToFirstTokenMs : durationMs,
+    );
+    return;
+  }
   deps.log.warn(
     {
       tenant: decided.tenant,
@@ -251,6 +269,24 @@ function observeAttempt(run: ExecuteRun, record: AttemptRecord): void {
     },
     "provider attempt failed",
   );
+}
+
+/**
+ * Counts a hedging tenant's first attempt once, from the primary's record: which attempt of
+ * the pair answered, or why no hedge started.
+ */
+function countHedge(deps: WorkerDeps, tenant: string, record: AttemptRecord): void {
+  const hedge = record.data.hedge;
+  if (hedge?.role !== "primary") return;
+  const outcome =
+    hedge.outcome === "declined"
+      ? `declined_${hedge.declined ?? "unknown"}`
+      : hedge.outcome === "lost"
+        ? "won_by_hedge"
+        : hedge.outcome === "won"
+          ? "won_by_primary"
+          : hedge.outcome;
+  deps.metrics.hedges.inc({ tenant, outcome });
 }
 
 /**

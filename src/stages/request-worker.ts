@@ -197,6 +197,7 @@ async function processRequest(
     embeddings,
     // Post extensions read and rewrite answer text; vectors have none.
     pipeline: embeddings ? { ...policy.document.pipeline, post: [] } : policy.document.pipeline,
+    hedge: policy.document.hedge,
     delivery,
     stored: progress?.attempts ?? [],
     decisionStored,

@@ -8,7 +8,13 @@ import {
   type MessageMeta,
   mockRequestFromAnthropic,
 } from "./anthropic-frames.js";
-import { ANTHROPIC_STREAM_ERROR_FRAME, anthropicFaultAnswers, chooseFault, MockFault } from "./faults.js";
+import {
+  ANTHROPIC_STREAM_ERROR_FRAME,
+  answerDelayMs,
+  anthropicFaultAnswers,
+  chooseFault,
+  MockFault,
+} from "./faults.js";
 import { cutAfter, holdOpen, readBody, readyForFrame, sendJson } from "./http.js";
 
 /** What the Anthropic dialect shares with the mock server that hosts it. */
@@ -17,6 +23,8 @@ export interface MockWireContext {
   chunkDelayMs: number;
   chunks: number;
   failureRate: number;
+  slowRate: number;
+  slowDelayMs: number;
   retryAfterSeconds: number;
   /** When set, requests must send it as `x-api-key`. */
   apiKey: string | undefined;
@@ -105,7 +113,8 @@ export function createAnthropicMessagesHandler(context: MockWireContext) {
     const fault = chosen.fault;
 
     if (fault === MockFault.Hang) return holdOpen(res, context.closing);
-    if (context.latencyMs > 0) await delay(context.latencyMs, undefined, { signal: context.closing });
+    const waitMs = answerDelayMs(fault, context);
+    if (waitMs > 0) await delay(waitMs, undefined, { signal: context.closing });
     const errorAnswer = fault === undefined ? undefined : errorAnswers.get(fault);
     if (errorAnswer !== undefined)
       return sendJson(res, errorAnswer.status, errorAnswer.body, errorAnswer.headers);

@@ -33,6 +33,8 @@ export const MockFault = {
   Stall: "stall",
   /** Streams the first content, then an error event in the wire's shape (overloaded), then ends. */
   StreamError: "stream_error",
+  /** Answers normally, but only after the server's `slowDelayMs` (a provider's slow tail). */
+  Slow: "slow",
 } as const;
 export type MockFault = (typeof MockFault)[keyof typeof MockFault];
 
@@ -40,25 +42,49 @@ export const MOCK_FAULTS: ReadonlySet<string> = new Set(Object.values(MockFault)
 
 const FAULT_MODEL_PREFIX = "mock-fault-";
 
+/** The random draws of faults a request does not name: each has its own share of requests. */
+export interface FaultDraw {
+  /** Share of requests (0..1) answered 500. */
+  failureRate: number;
+  /** Share of requests (0..1) that get the `slow` fault. */
+  slowRate: number;
+  random: () => number;
+}
+
 /**
  * The fault one request gets: the one it names (`x-mock-fault` header, else a
- * `mock-fault-<fault>` model), else a server error drawn with probability `failureRate`.
+ * `mock-fault-<fault>` model), else a server error drawn with probability `failureRate`, else
+ * the slow fault drawn with probability `slowRate` (one draw decides both, so the shares add).
  * A name the mock does not know is refused with `unknownFault`, the message each wire renders
  * in its own error shape.
  */
 export function chooseFault(
   header: string | string[] | undefined,
   model: string,
-  draw: { failureRate: number; random: () => number },
+  draw: FaultDraw,
 ): { fault: MockFault | undefined } | { unknownFault: string } {
   const requested =
     (Array.isArray(header) ? header[0] : header) ??
     (model.startsWith(FAULT_MODEL_PREFIX) ? model.slice(FAULT_MODEL_PREFIX.length) : undefined);
   if (requested !== undefined && !MOCK_FAULTS.has(requested))
     return { unknownFault: `Unknown mock fault "${requested}"; use one of ${[...MOCK_FAULTS].join(", ")}.` };
-  if (requested === undefined && draw.failureRate > 0 && draw.random() < draw.failureRate)
-    return { fault: MockFault.ServerError };
-  return { fault: requested as MockFault | undefined };
+  if (requested !== undefined) return { fault: requested as MockFault };
+  if (draw.failureRate + draw.slowRate <= 0) return { fault: undefined };
+  const roll = draw.random();
+  if (roll < draw.failureRate) return { fault: MockFault.ServerError };
+  if (roll < draw.failureRate + draw.slowRate) return { fault: MockFault.Slow };
+  return { fault: undefined };
+}
+
+/**
+ * Milliseconds to wait before the response headers (and so before the first token): the
+ * server's base latency, plus `slowDelayMs` for a request that got the slow fault.
+ */
+export function answerDelayMs(
+  fault: MockFault | undefined,
+  timing: { latencyMs: number; slowDelayMs: number },
+) {
+  return timing.latencyMs + (fault === MockFault.Slow ? timing.slowDelayMs : 0);
 }
 
 /** The body of a 500, injected or drawn by `failureRate`. */

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { answerFor, type MockAnswer, type MockChatRequest, splitIntoPieces } from "./answers.js";
 import { MOCK_EMBEDDING_DIMENSIONS, MOCK_EMBEDDING_MAX_DIMENSIONS, mockEmbedding } from "./embeddings.js";
-import { chooseFault, faultAnswers, MockFault } from "./faults.js";
+
+import { answerDelayMs, chooseFault, faultAnswers, MockFault } from "./faults.js";
 import { cutAfter, holdOpen, readBody, readyForFrame, sendJson } from "./http.js";
 
 /**
@@ -31,6 +32,8 @@ export interface GeminiMockContext {
   chunks: number;
   retryAfterSeconds: number;
   failureRate: number;
+  slowRate: number;
+  slowDelayMs: number;
   random: () => number;
   now: () => number;
   beforeChunk?: ((index: number) => Promise<void> | undefined) | undefined;
@@ -299,7 +302,8 @@ export async function answerGemini(
   const fault = chosen.fault;
 
   if (fault === MockFault.Hang) return holdOpen(res, context.closing);
-  if (context.latencyMs > 0) await delay(context.latencyMs, undefined, { signal: context.closing });
+  const waitMs = answerDelayMs(fault, context);
+  if (waitMs > 0) await delay(waitMs, undefined, { signal: context.closing });
   const errorAnswer =
     fault === undefined ? undefined : geminiFaultAnswers(context.retryAfterSeconds).get(fault);
   if (errorAnswer !== undefined) return send(res, errorAnswer.status, errorAnswer.body);

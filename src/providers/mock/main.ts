@@ -7,6 +7,7 @@
  * - `MOCK_LATENCY_MS`, `MOCK_CHUNK_DELAY_MS` (milliseconds, default 0)
  * - `MOCK_CHUNKS` (streamed chunks per answer, default 4)
  * - `MOCK_FAILURE_RATE` (0..1, default 0), `MOCK_SEED` (default 1)
+ * - `MOCK_SLOW_RATE` (0..1, default 0) of answers delayed `MOCK_SLOW_DELAY_MS` more (default 2000)
  * - `MOCK_API_KEY` (when set, required as a bearer token)
  */
 import { z } from "zod";
@@ -19,6 +20,8 @@ const envSchema = z.object({
   MOCK_CHUNK_DELAY_MS: z.coerce.number().int().nonnegative().default(0),
   MOCK_CHUNKS: z.coerce.number().int().positive().default(4),
   MOCK_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  MOCK_SLOW_RATE: z.coerce.number().min(0).max(1).default(0),
+  MOCK_SLOW_DELAY_MS: z.coerce.number().int().nonnegative().default(2_000),
   MOCK_SEED: z.coerce.number().int().default(1),
   MOCK_API_KEY: z.string().min(1).optional(),
 });
@@ -38,6 +41,8 @@ const mock = await startMockProvider({
   chunkDelayMs: env.MOCK_CHUNK_DELAY_MS,
   chunks: env.MOCK_CHUNKS,
   failureRate: env.MOCK_FAILURE_RATE,
+  slowRate: env.MOCK_SLOW_RATE,
+  slowDelayMs: env.MOCK_SLOW_DELAY_MS,
   seed: env.MOCK_SEED,
   ...(env.MOCK_API_KEY === undefined ? {} : { apiKey: env.MOCK_API_KEY }),
 });

@@ -14,6 +14,7 @@ import {
   openAiInputs,
 } from "./embeddings.js";
 import {
+  answerDelayMs,
   chooseFault,
   faultAnswers,
   MockFault,
@@ -39,6 +40,13 @@ export interface MockProviderOptions {
   chunks?: number;
   /** Share of requests (0..1) answered 500 with OpenAI's error body. Default 0. */
   failureRate?: number;
+  /**
+   * Share of requests (0..1) that get the `slow` fault: the answer waits `slowDelayMs` more
+   * before its headers (a provider's slow tail). Drawn after `failureRate`. Default 0.
+   */
+  slowRate?: number;
+  /** Extra wait of the `slow` fault, in milliseconds. Default 2000. */
+  slowDelayMs?: number;
   /** Seed of the default random source that draws failures. Default 1. */
   seed?: number;
   /** Random source in [0, 1) replacing the seeded one, for tests that pick the draws. */
@@ -69,6 +77,8 @@ export interface MockProvider {
   readonly port: number;
   /** Requests being answered right now (hanging ones included). */
   readonly inFlight: number;
+  /** Requests whose connection the client closed before the answer was complete (a cancelled call). */
+  readonly abandoned: number;
   /** Stops listening, ends hanging and streaming answers, closes all connections. */
   close(): Promise<void>;
 }
@@ -81,6 +91,8 @@ const optionsSchema = z.strictObject({
   chunkDelayMs: millis.default(0),
   chunks: z.number().int().positive().default(4),
   failureRate: z.number().min(0).max(1).default(0),
+  slowRate: z.number().min(0).max(1).default(0),
+  slowDelayMs: millis.default(2_000),
   seed: z.number().int().default(1),
   random: z.custom<() => number>((value) => typeof value === "function").optional(),
   apiKey: z.string().min(1).optional(),
@@ -157,6 +169,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
   setMaxListeners(0, closing.signal);
   let completionCount = 0;
   let inFlight = 0;
+  let abandoned = 0;
 
   const modelsBody = JSON.stringify({
     object: "list",
@@ -227,7 +240,8 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     const fault = chosen.fault;
 
     if (fault === MockFault.Hang) return holdOpen(res, closing.signal);
-    if (config.latencyMs > 0) await delay(config.latencyMs, undefined, { signal: closing.signal });
+    const waitMs = answerDelayMs(fault, config);
+    if (waitMs > 0) await delay(waitMs, undefined, { signal: closing.signal });
     const errorAnswer = fault === undefined ? undefined : errorAnswers.get(fault);
     if (errorAnswer !== undefined)
       return sendJson(res, errorAnswer.status, errorAnswer.body, errorAnswer.headers);
@@ -359,7 +373,10 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
 
   const server = createServer({ noDelay: true, keepAlive: true }, (req, res) => {
     inFlight++;
-    res.once("close", () => inFlight--);
+    res.once("close", () => {
+      inFlight--;
+      if (!res.writableFinished && !closing.signal.aborted) abandoned++;
+    });
     handle(req, res).catch(() => {
       // Delays reject when the mock closes; an answer cut short is the expected outcome.
       if (!res.headersSent && !closing.signal.aborted) sendJson(res, 500, SERVER_ERROR_BODY);
@@ -385,6 +402,9 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     port,
     get inFlight() {
       return inFlight;
+    },
+    get abandoned() {
+      return abandoned;
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

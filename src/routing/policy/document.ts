@@ -128,6 +128,28 @@ export const contentStoreSchema = z.strictObject({
   store: z.enum(["encrypted", "hashes", "none"]).default("encrypted"),
 });
 
+/**
+ * Hedged requests (docs/reliability.md): when the first attempt has produced no first token by
+ * the deadline, the next candidate is called as well and the first to produce a token wins.
+ * The deadline is `afterMs`, or the `afterPercentile` of the candidate's observed time to first
+ * token (falling back to `afterMs`, when both are given, until enough latencies are observed).
+ */
+export const hedgeSchema = z
+  .strictObject({
+    /** Milliseconds without a first token after which the hedge starts. */
+    afterMs: z.number().int().positive().max(600_000).optional(),
+    /** Percentile (50..99.9) of the first candidate's observed time to first token. */
+    afterPercentile: z.number().min(50).max(99.9).optional(),
+    /** Hedges the tenant may start per minute, across all instances; absent: no limit. */
+    maxHedgesPerMinute: z.number().int().positive().optional(),
+    /** Extra cost (the losing attempts') the tenant may spend on hedging per UTC day; absent: no limit. */
+    maxExtraCostUsdPerDay: usd.optional(),
+  })
+  .refine(
+    (h) => h.afterMs !== undefined || h.afterPercentile !== undefined,
+    "a hedge needs `afterMs`, `afterPercentile` or both",
+  );
+
 export const policyDocumentSchema = z.strictObject({
   routing: routingSchema.prefault({}),
   pipeline: pipelineSchema.prefault({}),
@@ -135,6 +157,8 @@ export const policyDocumentSchema = z.strictObject({
   content: contentStoreSchema.prefault({}),
   /** The exact response cache (docs/caching.md); off unless set. */
   cache: cachePolicySchema.prefault({}),
+  /** Hedged requests; absent: never hedged. */
+  hedge: hedgeSchema.optional(),
 });
 
 export type Strategy = z.infer<typeof strategySchema>;
@@ -142,6 +166,8 @@ export type StrategyType = Strategy["type"];
 export type RoutingConstraints = z.infer<typeof constraintsSchema>;
 export type AliasTarget = z.infer<typeof aliasSchema>;
 export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
+/** The `hedge` section of a policy document. */
+export type HedgePolicy = z.infer<typeof hedgeSchema>;
 /** A policy document as people write it: every defaulted field may be left out. */
 export type PolicyDocumentInput = z.input<typeof policyDocumentSchema>;
 
