@@ -38,7 +38,8 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
       return await connectOnce(options);
     } catch (error) {
       const waitedMs = Date.now() - startedMs;
-      const retryable = error instanceof BeamlineError && error.code === "BL_NATS_UNAVAILABLE" && !isServerRefusal(error);
+      const retryable =
+        error instanceof BeamlineError && error.code === "BL_NATS_UNAVAILABLE" && !isServerRefusal(error);
       if (!retryable || waitedMs + FIRST_CONNECT_RETRY_MS > (options.firstConnectWaitMs ?? 0)) throw error;
       options.onWaiting?.(error, waitedMs);
       await new Promise((resolve) => setTimeout(resolve, FIRST_CONNECT_RETRY_MS));

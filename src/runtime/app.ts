@@ -186,7 +186,8 @@ export async function startBeamline(
       ...credentials,
       // An external NATS may still be starting (docker compose starts both together).
       firstConnectWaitMs: config.natsUrl ? config.natsConnectWaitMs : 0,
-      onWaiting: (error, waitedMs) => log.warn({ natsUrl, waitedMs, reason: error.message }, "waiting for NATS"),
+      onWaiting: (error, waitedMs) =>
+        log.warn({ natsUrl, waitedMs, reason: error.message }, "waiting for NATS"),
     });
     cleanups.push(() => nc.drain());
     const connection = new ConnectionState(nc);
