@@ -159,20 +159,29 @@ async function replaySpend(nc: NatsConnection): Promise<Map<string, unknown>> {
   return cells;
 }
 
+/** Where a projection check is: `compare` counts projections, `rebuild` counts KV writes. */
+export type ProjectionProgress = (phase: "compare" | "rebuild", done: number, total: number) => void;
+
 /** Replays every projection and compares it with KV; with `rebuild`, replaces KV by the replay. */
 export async function verifyProjections(
   nc: NatsConnection,
-  options: { rebuild?: boolean } = {},
+  options: { rebuild?: boolean; onProgress?: ProjectionProgress } = {},
 ): Promise<ProjectionCheck[]> {
   const kvm = new Kvm(nc);
   const checks: ProjectionCheck[] = [];
   const rebuilds: Array<{ kv: KV; replayed: Map<string, unknown>; stored: Map<string, unknown> }> = [];
 
-  for (const [projection, replayed] of await replayConfig(nc)) {
+  const config = await replayConfig(nc);
+  // The configuration projections, then quotas and spend.
+  const projections = config.size + 2;
+  const compared = () => options.onProgress?.("compare", checks.length, projections);
+  compared();
+  for (const [projection, replayed] of config) {
     const kv = await kvm.open(projection.bucket);
     const stored = await readBucket(kv);
     checks.push(compare(projection.name, projection.bucket, replayed, stored, projection.label));
     rebuilds.push({ kv, replayed, stored });
+    compared();
   }
 
   const quotaKv = await kvm.open(KvBuckets.quota);
@@ -182,17 +191,32 @@ export async function verifyProjections(
   const storedQuota = await readBucket(quotaKv);
   checks.push(compare("quotas", KvBuckets.quota, replayedQuota, storedQuota));
   rebuilds.push({ kv: quotaKv, replayed: replayedQuota, stored: storedQuota });
+  compared();
 
   const spendKv = await kvm.open(KvBuckets.spend);
   const replayedSpend = await replaySpend(nc);
   const storedSpend = await readBucket(spendKv);
   checks.push(compare("spend", KvBuckets.spend, replayedSpend, storedSpend));
   rebuilds.push({ kv: spendKv, replayed: replayedSpend, stored: storedSpend });
+  compared();
 
   if (options.rebuild) {
+    let writes = 0;
+    for (const { replayed, stored } of rebuilds) {
+      writes += replayed.size + [...stored.keys()].filter((key) => !replayed.has(key)).length;
+    }
+    let written = 0;
+    const wrote = () => options.onProgress?.("rebuild", ++written, writes);
     for (const { kv, replayed, stored } of rebuilds) {
-      for (const [key, record] of replayed) await kv.put(key, encoder.encode(JSON.stringify(record)));
-      for (const key of stored.keys()) if (!replayed.has(key)) await kv.delete(key);
+      for (const [key, record] of replayed) {
+        await kv.put(key, encoder.encode(JSON.stringify(record)));
+        wrote();
+      }
+      for (const key of stored.keys()) {
+        if (replayed.has(key)) continue;
+        await kv.delete(key);
+        wrote();
+      }
     }
   }
   return checks;

@@ -20,6 +20,7 @@ export { authFromCreds, authFromCredsFile, authFromSettings } from "./connection
 export type { Grant, NatsRole, PermissionScope, SubjectPermissions } from "./permissions.js";
 export {
   compileGrants,
+  DURABLES,
   NATS_ROLES,
   permissionsFor,
   producerPermissions,

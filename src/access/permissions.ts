@@ -120,6 +120,8 @@ export const ROLE_GRANTS: Readonly<Record<NatsRole, readonly Grant[]>> = {
     read(StreamNames.requests),
     read(StreamNames.usage),
     ...kvRead(KvBuckets.apiKeys, KvBuckets.tenants, KvBuckets.spend),
+    // The web console shows provider health and breaker state (src/gateway/console).
+    ...kvRead(KvBuckets.health),
     // A tenant's data key is created on its first sealed write (an atomic KV create).
     ...kvWrite(KvBuckets.tenantKeys),
   ],

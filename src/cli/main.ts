@@ -93,12 +93,14 @@ streams
 streams
   .command("status")
   .description("show the plan against the server without changing anything")
-  .action(async () => {
+  .option("--json", "print the planned changes as JSON")
+  .action(async (options: { json?: boolean }) => {
     const config = loadConfigFromEnv();
     const nc = await connectForCommand(config, "streams");
     try {
       const report = await applyTopology(nc, topologyOf(config), { dryRun: true });
-      for (const line of report.lines) process.stdout.write(`${line}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify(report.plan, null, 2)}\n`);
+      else for (const line of report.lines) process.stdout.write(`${line}\n`);
     } finally {
       await nc.close();
     }

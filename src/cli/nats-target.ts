@@ -21,7 +21,13 @@ export async function connectForCommand(config: BeamlineConfig, name: string): P
   const auth = config.natsUrl
     ? await authFromSettings(config)
     : await authFromCredsFile(adminCredsPath(config.dataDir));
-  return connectNats({ servers: url.split(","), name: `beamline-cli-${name}`, ...auth });
+  return connectNats({
+    servers: url.split(","),
+    name: `beamline-cli-${name}`,
+    ...auth,
+    // An external NATS may still be starting (a one-shot compose service runs beside it).
+    firstConnectWaitMs: config.natsUrl ? config.natsConnectWaitMs : 0,
+  });
 }
 
 /**

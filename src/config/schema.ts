@@ -46,6 +46,10 @@ export const configSchema = z.strictObject({
     env: "NATS_TOKEN",
     doc: "with NATS_URL: token for a server with token auth; a secret, never logged",
   }),
+  natsConnectWaitMs: setting(z.coerce.number().int().nonnegative().default(30_000), {
+    env: "BEAMLINE_NATS_CONNECT_WAIT_MS",
+    doc: "with NATS_URL: how long start-up (and an operator command) keeps trying while no NATS server answers yet, e.g. when both start together; `0` fails at once",
+  }),
   embeddedNatsPort: setting(port.default(0), {
     env: "BEAMLINE_EMBEDDED_NATS_PORT",
     doc: "port of the embedded nats-server; `0` picks a free one",

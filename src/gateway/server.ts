@@ -16,6 +16,7 @@ import { spendAdminRoutes } from "./admin/spend.js";
 import { isModelAllowed, type Principal, registerAuthHooks } from "./auth.js";
 import { handleChatCompletions } from "./chat-completions.js";
 import { answerClientError, answerConnect } from "./client-error.js";
+import { registerConsole } from "./console/index.js";
 import type { GatewayDrain } from "./drain.js";
 import { registerEmbeddingsRoute } from "./embeddings.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
@@ -181,6 +182,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   }
   registerAdminRoutes(app, admin, (scope) => registerPolicyAdminRoutes(scope, deps));
   registerAdminRoutes(app, admin, spendAdminRoutes(deps.store.nc, deps.tenancyAdmin));
+  registerConsole(app, admin, deps);
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {

@@ -13,13 +13,46 @@ export interface ConnectOptions {
    * may subscribe only to its own prefix (docs/security.md) needs it; default `_INBOX`.
    */
   inboxPrefix?: string;
+  /**
+   * How long to keep trying when the first connection finds no server (refused, unreachable,
+   * timed out), ms; default 0: fail at once. A deployment that starts NATS and Beamline
+   * together (docker compose) sets it, so Beamline waits for NATS instead of needing a probe.
+   * Refused credentials and unsupported servers fail at once whatever this is.
+   */
+  firstConnectWaitMs?: number;
+  /** Told about each failed first attempt while waiting (for a log line); `waitedMs` so far. */
+  onWaiting?: (error: Error, waitedMs: number) => void;
 }
+
+/** Pause between two first-connection attempts, ms. */
+const FIRST_CONNECT_RETRY_MS = 500;
 
 /**
  * Connects to NATS and refuses a server older than the supported floor, with a message
  * that says what to install. Reconnects forever: a stage worker outlives server restarts.
  */
 export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
+  const startedMs = Date.now();
+  for (;;) {
+    try {
+      return await connectOnce(options);
+    } catch (error) {
+      const waitedMs = Date.now() - startedMs;
+      const retryable =
+        error instanceof BeamlineError && error.code === "BL_NATS_UNAVAILABLE" && !isServerRefusal(error);
+      if (!retryable || waitedMs + FIRST_CONNECT_RETRY_MS > (options.firstConnectWaitMs ?? 0)) throw error;
+      options.onWaiting?.(error, waitedMs);
+      await new Promise((resolve) => setTimeout(resolve, FIRST_CONNECT_RETRY_MS));
+    }
+  }
+}
+
+/** A server that answered and said no (JetStream off): waiting will not change it. */
+function isServerRefusal(error: BeamlineError): boolean {
+  return /JetStream disabled/.test(error.message);
+}
+
+async function connectOnce(options: ConnectOptions): Promise<NatsConnection> {
   let nc: NatsConnection;
   try {
     nc = await connect({

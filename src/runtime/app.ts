@@ -192,6 +192,10 @@ export async function startBeamline(
       servers: natsUrl.split(","),
       name: `beamline-${config.instanceId}`,
       ...credentials,
+      // An external NATS may still be starting (docker compose starts both together).
+      firstConnectWaitMs: config.natsUrl ? config.natsConnectWaitMs : 0,
+      onWaiting: (error, waitedMs) =>
+        log.warn({ natsUrl, waitedMs, reason: error.message }, "waiting for NATS"),
     });
     cleanups.push(() => nc.drain());
     const connection = new ConnectionState(nc);

@@ -11,15 +11,17 @@ export function registerCatalogCommands(program: Command): void {
 
   catalog
     .command("show")
-    .description("print the published catalog and its revision")
+    .description("print the published catalog and its revision (always JSON)")
+    .option("--json", "print JSON (the only format: accepted so every data command takes it)")
     .action(async () => {
       const nc = await connectForCommand(loadConfigFromEnv(), "catalog");
       try {
         const published = await readPublishedCatalog(new EventStore(nc));
         if (!published) {
-          process.stdout.write(
+          process.stderr.write(
             "no catalog published yet (Beamline publishes config/catalog.json at first start)\n",
           );
+          process.stdout.write("null\n");
           return;
         }
         process.stdout.write(

@@ -9,6 +9,7 @@ import {
   unregisterExtension,
 } from "../../extensions/index.js";
 import { connectForCommand } from "../nats-target.js";
+import { formatTable } from "../table.js";
 
 /**
  * `beamline extensions register|remove|list`: the `bl_extensions` registry. Workers watch
@@ -57,15 +58,25 @@ export function registerExtensionsCommands(program: Command): void {
   extensions
     .command("list")
     .description("list registered external extensions (built-ins are always available)")
-    .action(async () => {
+    .option("--json", "print the registrations as a JSON array")
+    .action(async (options: { json?: boolean }) => {
       const nc = await connectForCommand(loadConfigFromEnv(), "extensions");
       try {
         const kv = await openExtensionRegistry(nc);
-        const keys = await kv.keys();
-        for await (const key of keys) {
+        const registered: Array<{ key: string; registration: unknown }> = [];
+        for await (const key of await kv.keys()) {
           const entry = await kv.get(key);
-          if (entry?.operation === "PUT") process.stdout.write(`${key}\t${entry.string()}\n`);
+          if (entry?.operation === "PUT") registered.push({ key, registration: entry.json() });
         }
+        registered.sort((a, b) => a.key.localeCompare(b.key));
+        if (options.json) process.stdout.write(`${JSON.stringify(registered, null, 2)}\n`);
+        else
+          process.stdout.write(
+            formatTable(
+              ["extension", "registration"],
+              registered.map((r) => [r.key, JSON.stringify(r.registration)]),
+            ),
+          );
       } finally {
         await nc.close();
       }

@@ -17,7 +17,8 @@ export function registerPolicyCommands(program: Command): void {
 
   policies
     .command("get <tenant>")
-    .description("print the tenant's current policy and its version (0 = built-in default)")
+    .description("print the tenant's current policy and its version (0 = built-in default), as JSON")
+    .option("--json", "print JSON (the only format: accepted so every data command takes it)")
     .action(async (tenant: string) => {
       assertTenantId(tenant);
       const nc = await connectForCommand(loadConfigFromEnv(), "policies");
@@ -68,12 +69,21 @@ export function registerPolicyCommands(program: Command): void {
   policies
     .command("history <tenant>")
     .description("list every published version of the tenant's policy, oldest first")
-    .option("--full", "print the documents, not only versions and times")
-    .action(async (tenant: string, options: { full?: boolean }) => {
+    .option("--full", "print the documents as JSON, not only versions and times")
+    .option("--json", "print versions, times and strategies as a JSON array (with --full: the documents)")
+    .action(async (tenant: string, options: { full?: boolean; json?: boolean }) => {
       const nc = await connectForCommand(loadConfigFromEnv(), "policies");
       try {
         const history = await readPolicyHistory(nc, tenant);
         if (options.full) print(history);
+        else if (options.json)
+          print(
+            history.map((entry) => ({
+              version: entry.version,
+              publishedAt: entry.publishedAt,
+              strategy: entry.policy.routing.strategy.type,
+            })),
+          );
         else if (history.length === 0)
           process.stdout.write(`tenant ${tenant} has no published policy (default applies)\n`);
         else

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { verifyProjections } from "../../../replay/index.js";
 import { loadConfigFromEnv } from "../../config/index.js";
 import { connectForCommand } from "../nats-target.js";
+import { type Progress, startProgress } from "../progress.js";
 
 /** `beamline projections verify [--rebuild] [--json]`: KV projections against their log. */
 export function registerProjectionsCommands(program: Command): void {
@@ -20,7 +21,22 @@ export function registerProjectionsCommands(program: Command): void {
       const config = loadConfigFromEnv();
       const nc = await connectForCommand(config, "projections-verify");
       try {
-        const checks = await verifyProjections(nc, { rebuild: options.rebuild === true });
+        // One bar per phase, on a terminal only: comparing projections, then rewriting KV.
+        const bars: Partial<Record<"compare" | "rebuild", Progress>> = {};
+        const checks = await verifyProjections(nc, {
+          rebuild: options.rebuild === true,
+          onProgress: (phase, done, total) => {
+            if (phase === "rebuild" && bars.compare) {
+              bars.compare.stop();
+              bars.compare = undefined;
+            }
+            bars[phase] ??= startProgress(phase === "compare" ? "projections" : "rebuild");
+            bars[phase].update(done, total);
+          },
+        }).finally(() => {
+          bars.compare?.stop();
+          bars.rebuild?.stop();
+        });
         if (options.json) {
           process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
         } else {
