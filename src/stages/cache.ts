@@ -9,6 +9,7 @@ import {
   RequestSlots,
   requestSubject,
 } from "../events/index.js";
+import { endSpan, startCacheSpan } from "../observability/index.js";
 import type { VersionedPolicy } from "../routing/index.js";
 import { type AcceptedEvent, stageNow, type TerminalEvent, type WorkerDeps } from "./context.js";
 import { LiveHeaders, LiveKinds } from "./live.js";
@@ -63,6 +64,11 @@ export async function consultCache(
     hit: undefined,
   };
   if (!plan.lookup) return lookup;
+  const span = startCacheSpan("lookup", accepted.traceparent, {
+    "beamline.tenant": accepted.tenant,
+    "beamline.request_id": accepted.requestId,
+  });
+  let failure: unknown;
   try {
     const found = await cache.get(accepted.tenant, key);
     if (found) {
@@ -70,10 +76,14 @@ export async function consultCache(
       deps.metrics.cacheBytes.inc({ tenant: accepted.tenant, direction: "served" }, found.bytes);
     }
   } catch (error) {
+    failure = error;
     deps.log.warn(
       { tenant: accepted.tenant, requestId: accepted.requestId, err: error },
       "cache look-up failed",
     );
+  } finally {
+    span.setAttribute("beamline.cache.hit", lookup.hit !== undefined);
+    endSpan(span, failure instanceof Error ? failure : undefined);
   }
   return lookup;
 }

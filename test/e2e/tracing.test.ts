@@ -9,6 +9,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import OpenAI from "openai";
 import { readRequestHistory, readTenantUsage } from "../../replay/index.js";
+import { publishPolicy } from "../../src/policies/index.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { waitFor } from "../support/index.js";
@@ -227,5 +228,41 @@ describe("OpenTelemetry traces", { timeout: 90_000 }, () => {
     assert.equal(gatewaySpan.parentSpanContext, undefined);
     assert.match(gatewaySpan.spanContext().traceId, /^[0-9a-f]{32}$/);
     assert.notEqual(gatewaySpan.spanContext().traceId.slice(0, 30), clientTraceId(0).slice(0, 30));
+  });
+  // Last: it turns the dev tenant's cache on.
+  it("records the cache look-up as a span of the worker, with whether it hit", async () => {
+    await publishPolicy(beamline.store, "dev", { cache: { mode: "exact", ttlSeconds: 300 } }, new Date());
+    const ask = (traceId: string) =>
+      client(traceId)
+        .chat.completions.create({
+          model: "mock-small",
+          temperature: 0,
+          messages: [{ role: "user", content: "cache me" }],
+        })
+        .withResponse();
+    let n = 10;
+    await waitFor(
+      async () => (await ask(clientTraceId(n++))).response.headers.get("x-beamline-cache") === "hit",
+      {
+        what: "a cache hit once the policy reaches the worker",
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      },
+    );
+    const hitTrace = clientTraceId(n - 1);
+    await waitFor(
+      () =>
+        exporter
+          .getFinishedSpans()
+          .some((span) => span.spanContext().traceId === hitTrace && span.name === "beamline.cache lookup"),
+      { what: "the cache look-up span of the hit" },
+    );
+    const spans = exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === hitTrace);
+    const lookup = spans.find((span) => span.name === "beamline.cache lookup")!;
+    const worker = spans.find((span) => span.name === "beamline.worker")!;
+    assert.equal(lookup.attributes["beamline.cache.hit"], true);
+    assert.equal(lookup.parentSpanContext?.spanId, worker.spanContext().spanId, "under the worker span");
+    assert.equal(lookup.attributes["beamline.tenant"], "dev");
+    assert.ok(!spans.some((span) => span.name.startsWith("chat ")), "a hit calls no provider");
   });
 });
