@@ -169,7 +169,7 @@ describe("the gateway's answers to bad requests", { timeout: 40_000 }, () => {
   });
 
   it("answers an unknown endpoint with 404 BL_NOT_FOUND in the same shape", async () => {
-    const response = await fetch(`${beamline.baseUrl}/v1/embeddings`, {
+    const response = await fetch(`${beamline.baseUrl}/v1/images/generations`, {
       method: "POST",
       headers: withKey(),
       body: "{}",

@@ -120,6 +120,7 @@ describe("the gateway, through the official OpenAI SDK", { timeout: 40_000 }, ()
     assert.deepEqual(listed, [
       { id: "mock-small", owned_by: "mock", resolution: undefined },
       { id: "mock-large", owned_by: "mock", resolution: undefined },
+      { id: "mock-embed", owned_by: "mock", resolution: undefined },
       { id: "auto", owned_by: "beamline", resolution: "auto" },
     ]);
   });

@@ -361,7 +361,7 @@ describe("SDK × front door × provider matrix", { timeout: 90_000, concurrency:
         );
         assert.ok(call, "the answer holds a function_call item");
         assert.equal(call.name, "get_weather");
-        assert.deepEqual(JSON.parse(call.arguments), { input: QUESTION });
+        assert.deepEqual(JSON.parse(call.arguments), { city: QUESTION });
         const second = await responsesCall(
           model,
           stream,

@@ -197,7 +197,7 @@ describe("OpenAI Responses API (openai SDK)", { timeout: 120_000 }, () => {
       );
       assert.ok(call, "the answer holds a function_call item");
       assert.equal(call.name, "get_weather");
-      assert.deepEqual(JSON.parse(call.arguments), { input: ask });
+      assert.deepEqual(JSON.parse(call.arguments), { city: ask });
       assert.ok(call.call_id.length > 0);
       await assertBilledOnce(first.id, first.usage);
 
@@ -230,7 +230,7 @@ describe("OpenAI Responses API (openai SDK)", { timeout: 120_000 }, () => {
     const done = events.find((event) => event.type === "response.function_call_arguments.done");
     assert.ok(done);
     assert.equal(done.name, "get_weather");
-    assert.deepEqual(JSON.parse(done.arguments), { input: "Weather in Lyon?" });
+    assert.deepEqual(JSON.parse(done.arguments), { city: "Weather in Lyon?" });
     assert.deepEqual(types.slice(-2), ["response.output_item.done", "response.completed"]);
   });
 
