@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { readRequestHistory } from "../../replay/index.js";
 import { QuotaLog } from "../../src/admission/index.js";
@@ -10,7 +11,7 @@ import { isEvent, makeEvent, RequestSlots, requestSubject } from "../../src/even
 import { newRequestId } from "../../src/gateway/request-id.js";
 import { connectNats } from "../../src/nats/connect.js";
 import type { EventStore } from "../../src/nats/event-store.js";
-import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { type MockProvider, startMockProvider } from "../../src/providers/index.js";
 import { waitForConsumerCaughtUp } from "../support/beamline.js";
@@ -93,6 +94,13 @@ describe("the hedging cap across two worker processes", { timeout: 240_000 }, ()
       },
       new Date(),
     );
+    // Workers route by the projected policy (KV, watched live): a request sent before the
+    // projector wrote it would be served unhedged and counted as neither hedged nor refused.
+    const policies = await new Kvm(nc).open(KvBuckets.policies);
+    await waitFor(async () => (await policies.get(TENANT))?.string().includes('"hedge"') || undefined, {
+      what: "the hedging policy to be projected",
+      timeoutMs: 30_000,
+    });
   });
 
   after(async () => {
