@@ -62,9 +62,12 @@ try {
   fail("no usable nats-server binary (see above); the integration and fault tiers need one");
 }
 
+// The timeout bounds each test and each file as a whole: a fault file that kills and restarts
+// processes five times takes about two minutes on a 2-core machine running another file beside
+// it, so the bound is four.
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=120000", ...runnerOptions, ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=240000", ...runnerOptions, ...files],
   { cwd: repoRoot, stdio: "inherit", env: { ...process.env, BEAMLINE_NATS_SERVER: natsServer } },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) {
