@@ -170,9 +170,13 @@ describe("provider health projection and shared circuit breakers", () => {
     const admissions = await Promise.all([a.view.admit("mock", "flaky"), b.view.admit("mock", "flaky")]);
     const granted = admissions.filter((x) => x.admitted);
     assert.equal(granted.length, 1, `exactly one probe slot: ${JSON.stringify(admissions)}`);
-    assert.deepEqual(
-      admissions.find((x) => !x.admitted),
-      { admitted: false, reason: "probe_limit" },
+    const refused = admissions.find((x) => !x.admitted);
+    assert.equal(refused?.admitted, false);
+    assert.equal(refused.reason, "probe_limit");
+    // The refusal says when the held slot's lease runs out: within the probe lease, never past it.
+    assert.ok(
+      refused.retryAfterMs !== undefined && refused.retryAfterMs > 0 && refused.retryAfterMs <= 60_000,
+      `retry after ${refused.retryAfterMs} ms`,
     );
     // A slot given back (its call never reached the provider) can be taken again at once.
     const taken = granted[0]!;
