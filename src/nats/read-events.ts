@@ -1,4 +1,4 @@
-import { type Consumer, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type Consumer, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineEvent, decodeEvent } from "../events/index.js";
 import type { EventCodec } from "./event-codec.js";
@@ -46,17 +46,16 @@ export interface StreamReadOptions {
 }
 
 /**
- * Reads every message under `filters` in stream order, streaming: one ordered consumer per
- * filter (no server-side state left behind), flow-controlled by the client library, so memory
- * stays flat on any history size. The read is a snapshot: it ends at the stream's last message
- * when it began (or at `until`), never following new writes, and it returns at once when
- * nothing matches.
+ * Reads every message under `filters` in stream order, streaming and flow-controlled by the
+ * client library, so memory stays flat on any history size. The read is a snapshot: it ends at
+ * the stream's last message when it began (or at `until`), never following new writes, and it
+ * returns at once when nothing matches.
  *
- * Every seek is done by the server through the consumer's own filter (start time or start
- * sequence), never by an unfiltered direct get: a tenant-scoped credential may create only
- * consumers that name one filter under its tenant, so this is the one way of reading that
- * works for it as for the operator (docs/security.md). Several filters are read side by side
- * and merged by sequence; a message two filters both match is yielded once.
+ * The operator's way is one ordered consumer over every filter, started at the first match
+ * found by direct gets. A tenant-scoped credential is refused those unfiltered direct gets and
+ * the several-filter consumer (docs/security.md); for it the read falls back to one consumer
+ * per filter, each seeking by its own filter on the server, merged by sequence (slower: one
+ * consumer and one merge step per filter).
  */
 export async function* readStream(
   nc: NatsConnection,
@@ -65,8 +64,90 @@ export async function* readStream(
   const jsm = await jetstreamManager(nc);
   const state = (await jsm.streams.info(options.stream)).state;
   if (state.messages === 0) return;
+  let plan: { firstMatch: number; endSeq: number } | "empty" | undefined;
+  try {
+    plan = await planOneConsumer(jsm, options, state);
+  } catch (error) {
+    if (!isPermissionDenied(error)) throw error;
+  }
+  if (plan === "empty") return;
+  if (plan) yield* readOneConsumer(nc, options, plan);
+  else yield* readByFilter(nc, options, state.last_seq);
+}
+
+/** Where the one-consumer read starts and ends, found by direct gets; "empty" when nothing matches. */
+async function planOneConsumer(
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+  options: StreamReadOptions,
+  state: { first_seq: number; last_seq: number },
+): Promise<{ firstMatch: number; endSeq: number } | "empty"> {
+  let startSeq = Math.max(state.first_seq, options.fromSequence ?? 0);
+  if (options.since) {
+    const first = await jsm.direct.getMessage(options.stream, { start_time: options.since });
+    if (!first) return "empty";
+    startSeq = Math.max(startSeq, first.seq);
+  }
+  let endSeq = state.last_seq;
+  if (options.until) {
+    const after = await jsm.direct.getMessage(options.stream, {
+      start_time: new Date(options.until.getTime() + 1),
+    });
+    if (after) endSeq = Math.min(endSeq, after.seq - 1);
+  }
+  // The first match of each filter: nothing matching means an empty read with no waiting, and
+  // the consumer can start at the earliest match instead of at `startSeq`.
+  let firstMatch = Number.POSITIVE_INFINITY;
+  for (const filter of allFilters(options)) {
+    const found = await jsm.direct.getMessage(options.stream, { next_by_subj: filter, seq: startSeq });
+    if (found && found.seq <= endSeq) firstMatch = Math.min(firstMatch, found.seq);
+  }
+  return firstMatch === Number.POSITIVE_INFINITY ? "empty" : { firstMatch, endSeq };
+}
+
+function allFilters(options: StreamReadOptions): string[] {
+  return [...new Set([...options.filters, ...(options.optionalFilters ?? [])])];
+}
+
+/** The operator's read: one ordered consumer over every filter, from the first match to `endSeq`. */
+async function* readOneConsumer(
+  nc: NatsConnection,
+  options: StreamReadOptions,
+  { firstMatch, endSeq }: { firstMatch: number; endSeq: number },
+): AsyncGenerator<StoredMessage> {
+  const filters = allFilters(options);
+  const consumer = await jetstream(nc).consumers.get(options.stream, {
+    filter_subjects: filters.length === 1 ? filters[0]! : filters,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: firstMatch,
+  });
+  const messages = await consumer.consume();
+  let read = 0;
+  let total = 0;
+  try {
+    for await (const msg of messages) {
+      if (msg.seq > endSeq) break;
+      if (total === 0) total = msg.info.pending + 1;
+      read++;
+      options.onProgress?.(read, Math.max(total, read));
+      yield storedMessage(options.stream, msg);
+      if (msg.seq >= endSeq || msg.info.pending === 0) break;
+    }
+  } finally {
+    await messages.close();
+    // Closing stops the fetching but leaves the server-side ephemeral consumer until its
+    // inactivity threshold (minutes); a read that is over removes it now.
+    await consumer.delete().catch(() => false);
+  }
+}
+
+/** The scoped reader's read: one consumer per filter, each sought by the server, merged by sequence. */
+async function* readByFilter(
+  nc: NatsConnection,
+  options: StreamReadOptions,
+  endSeq: number,
+): AsyncGenerator<StoredMessage> {
   const optional = new Set(options.optionalFilters ?? []);
-  const filters = [...new Set([...options.filters, ...optional])];
+  const filters = allFilters(options);
   const totals = filters.map(() => 0);
   const reads = filters.map(() => 0);
   const report = () => {
@@ -79,7 +160,7 @@ export async function* readStream(
     options.onProgress?.(read, Math.max(total, read));
   };
   const readers = filters.map((filter, index) =>
-    readOneFilter(nc, options, { filter, optional: optional.has(filter) }, state.last_seq, (total) => {
+    readOneFilter(nc, options, { filter, optional: optional.has(filter) }, endSeq, (total) => {
       totals[index] = total;
     }),
   );
@@ -148,14 +229,7 @@ async function* readOneFilter(
         if (msg.seq > endSeq || msg.info.timestampNanos >= untilNanos) break;
         // With both a time and a sequence bound the seek is by time; earlier sequences are skipped.
         if (msg.seq >= fromSequence) {
-          yield {
-            stream: options.stream,
-            seq: msg.seq,
-            subject: msg.subject,
-            storedAt: nanosToIso(msg.info.timestampNanos),
-            headers: msg.headers,
-            data: msg.data,
-          };
+          yield storedMessage(options.stream, msg);
         }
         if (msg.seq >= endSeq || msg.info.pending === 0) break;
       }
@@ -167,6 +241,17 @@ async function* readOneFilter(
     // inactivity threshold (minutes); a read that is over removes it now.
     await consumer.delete().catch(() => false);
   }
+}
+
+function storedMessage(stream: string, msg: JsMsg): StoredMessage {
+  return {
+    stream,
+    seq: msg.seq,
+    subject: msg.subject,
+    storedAt: nanosToIso(msg.info.timestampNanos),
+    headers: msg.headers,
+    data: msg.data,
+  };
 }
 
 function nanosToIso(nanos: number): string {
