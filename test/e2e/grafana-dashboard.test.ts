@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
+import { publishPolicy } from "../../src/policies/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { waitFor } from "../support/wait.js";
 
@@ -23,6 +24,16 @@ const DASHBOARD_METRICS = [
   "beamline_routing_decisions_total",
   "beamline_stage_messages_total",
   "beamline_stage_duration_seconds_bucket",
+  "beamline_time_to_first_token_seconds_bucket",
+  "beamline_time_per_output_token_seconds_bucket",
+  "gen_ai_client_operation_duration_seconds_count",
+  "beamline_breaker_state",
+  "beamline_cache_requests_total",
+  "beamline_hedges_total",
+  "beamline_consumer_pending_messages",
+  "beamline_consumer_ack_pending_messages",
+  "beamline_projection_lag_messages",
+  "beamline_consumer_lag_sampled_timestamp_seconds",
 ] as const;
 
 /**
@@ -101,17 +112,42 @@ describe("the Grafana dashboard queries only series Beamline exports", { timeout
   let exposition: string;
 
   before(async () => {
-    beamline = await startTestBeamline();
+    // Lag gauges are read on an interval by the projector role: the shortest one allowed.
+    beamline = await startTestBeamline({ metrics: { lagIntervalMs: 1_000 } });
+    // A cache and a hedge for the dev tenant, so the cache and hedge panels have samples.
+    await publishPolicy(
+      beamline.store,
+      "dev",
+      { cache: { mode: "exact", ttlSeconds: 300 }, hedge: { afterMs: 10_000 } },
+      new Date(),
+    );
     const client = new OpenAI({ apiKey: beamline.devKey, baseURL: `${beamline.baseUrl}/v1`, maxRetries: 0 });
     const messages = [{ role: "user" as const, content: "hello dashboard" }];
-    await client.chat.completions.create({ model: "mock-small", messages });
+    // The policy reaches the worker through the projector: ask until the answer is a cache hit.
+    await waitFor(
+      async () => {
+        const { response } = await client.chat.completions
+          .create({ model: "mock-small", temperature: 0, messages })
+          .withResponse();
+        return response.headers.get("x-beamline-cache") === "hit";
+      },
+      { what: "a cache hit under the dev tenant's cache policy", timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // Streamed: the time to first token and per output token.
     const stream = await client.chat.completions.create({ model: "mock-small", messages, stream: true });
     for await (const _chunk of stream);
     // A refused key: an HTTP error status.
     await fetch(`${beamline.baseUrl}/v1/models`, {
       headers: { authorization: "Bearer wrong-key-0123456789" },
     });
-    exposition = await waitForSeries(beamline.metricsUrl, "beamline_cost_nano_usd_total{");
+    exposition = await waitForSeries(beamline.metricsUrl, [
+      // Billing records cost a moment after the answer.
+      "beamline_cost_nano_usd_total{",
+      "beamline_hedges_total{",
+      // Read apart from the requests: at scrape (breakers) and on the lag interval.
+      'beamline_breaker_state{provider="mock",model="mock-small"}',
+      "beamline_projection_lag_messages{",
+    ]);
   });
   after(async () => beamline?.stop());
 
@@ -144,13 +180,13 @@ describe("the Grafana dashboard queries only series Beamline exports", { timeout
   });
 });
 
-/** The metrics text once `marker` appears in it (billing records cost a moment after the answer). */
-function waitForSeries(metricsUrl: string, marker: string): Promise<string> {
+/** The metrics text once every one of `markers` appears in it. */
+function waitForSeries(metricsUrl: string, markers: string[]): Promise<string> {
   return waitFor(
     async () => {
       const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-      return text.includes(marker) ? text : undefined;
+      return markers.every((marker) => text.includes(marker)) ? text : undefined;
     },
-    { what: `/metrics to show ${marker}`, timeoutMs: 20_000, intervalMs: 100 },
+    { what: `/metrics to show ${markers.join(", ")}`, timeoutMs: 20_000, intervalMs: 100 },
   );
 }
