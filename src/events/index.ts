@@ -47,3 +47,4 @@ export {
   usageSubject,
 } from "./subjects.js";
 export { assertRequestId, assertTenantId, formatRequestId, isSafeToken } from "./tokens.js";
+export { rateLimitsSchema } from "./types.js";

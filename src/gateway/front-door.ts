@@ -24,6 +24,8 @@ export interface FrontDoorDeps extends RequestLifecycleDeps, ModelViews {
 export interface FrontDoorStream<ErrorBody> {
   /** Whether bytes are out: from then on a failure can only be an error event. */
   readonly started: boolean;
+  /** Headers computed when the stream opens (its first byte); ignored once it is open. */
+  headersAtOpen(compute: () => Record<string, string>): void;
   chunk(json: Uint8Array, generation: string): void;
   fail(body: ErrorBody): void;
 }
@@ -89,6 +91,7 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     idempotencyKey === undefined ? request.id : idempotentRequestId(principal.tenant, idempotencyKey);
   for (const name of wire.requestIdHeaders) reply.header(name, requestId);
   const sse = chat.stream === true ? wire.openStream(reply, requestId) : undefined;
+  const rateLimitHeaders = wire.rateLimitHeaders ?? openAiRateLimitHeaders;
 
   const outcome = await acceptAndAwait(deps, {
     principal,
@@ -99,7 +102,15 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
     traceparent: firstHeader(request.headers["traceparent"]),
     idempotencyKey,
     ...(wire.responses ? { responses: wire.responses } : {}),
-    ...(sse ? { onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation) } : {}),
+    ...(sse
+      ? {
+          onChunk: (json: Uint8Array, generation: string) => sse.chunk(json, generation),
+          // A stream's headers go out before the terminal event: the worker tells the limits
+          // first, and the reset is computed as the stream opens, as a plain answer's is as it is sent.
+          onRateLimits: (limits: StoredRateLimits) =>
+            sse.headersAtOpen(() => rateLimitHeaders(limits, deps.now().getTime())),
+        }
+      : {}),
     cacheControl: cacheControlOf(request.headers),
     onCacheStatus: (status) => setCacheHeader(reply, status),
   });
@@ -115,8 +126,9 @@ export async function answerThroughLifecycle<ErrorBody, Stream extends FrontDoor
   }
   if (outcome.kind === "completed") {
     if (outcome.rateLimits && !sse?.started) {
-      const format = wire.rateLimitHeaders ?? openAiRateLimitHeaders;
-      for (const [name, value] of Object.entries(format(outcome.rateLimits, deps.now().getTime()))) {
+      for (const [name, value] of Object.entries(
+        rateLimitHeaders(outcome.rateLimits, deps.now().getTime()),
+      )) {
         reply.header(name, value);
       }
     }

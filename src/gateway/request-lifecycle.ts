@@ -179,6 +179,8 @@ export interface AcceptInput {
   cacheControl?: CacheControl | undefined;
   /** What the response cache did, told before the first chunk of an answer from a provider. */
   onCacheStatus?: (status: CacheStatus) => void;
+  /** The rate limits admission left, told before the first chunk of a streamed answer. */
+  onRateLimits?: (limits: NonNullable<EventData<"request.completed">["rateLimits"]>) => void;
 }
 
 async function acceptAndAwaitOnce(
@@ -226,6 +228,7 @@ async function acceptAndAwaitOnce(
     unregister = deps.waiters.register(requestId, {
       tenant: principal.tenant,
       onChunk: input.onChunk,
+      onRateLimits: input.onRateLimits,
       onCacheStatus: (status) => {
         if (status === "miss" || status === "bypass") input.onCacheStatus?.(status);
       },

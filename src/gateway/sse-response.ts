@@ -25,6 +25,7 @@ export class SseResponse {
   private keepAlive: NodeJS.Timeout | undefined;
   /** Whether anything was written since the last keep-alive tick. */
   private wroteSinceTick = false;
+  private openHeaders: (() => Record<string, string>) | undefined;
 
   /** `requestIdHeaders` name the response headers that carry `requestId`. */
   constructor(
@@ -48,6 +49,15 @@ export class SseResponse {
     if (this.generation !== undefined && generation !== this.generation) return false;
     this.generation = generation;
     return true;
+  }
+
+  /**
+   * Headers computed when the stream opens (its first write), so a value relative to "now" (a
+   * rate limit's reset) is as of the moment the client gets it. A later call replaces an earlier
+   * one; once the stream is open it is ignored: the headers are out.
+   */
+  headersAtOpen(compute: () => Record<string, string>): void {
+    if (!this.started) this.openHeaders = compute;
   }
 
   /** Writes bytes of the stream, sending the headers first if they are not out yet. */
@@ -93,6 +103,7 @@ export class SseResponse {
       if (value !== undefined && name !== "content-length" && name !== "content-encoding")
         headers[name] = value;
     }
+    Object.assign(headers, this.openHeaders?.());
     headers["content-type"] = "text/event-stream; charset=utf-8";
     headers["cache-control"] = "no-cache";
     headers["connection"] = "keep-alive";

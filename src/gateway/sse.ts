@@ -30,6 +30,11 @@ export class SseWriter {
     return this.response.started;
   }
 
+  /** Headers computed when the stream opens; ignored once it is open (see {@link SseResponse}). */
+  headersAtOpen(compute: () => Record<string, string>): void {
+    this.response.headersAtOpen(compute);
+  }
+
   /** A chunk (OpenAI chunk JSON) from the executor; another generation means it restarted mid-stream. */
   chunk(json: Uint8Array, generation: string): void {
     if (this.response.ended) return;

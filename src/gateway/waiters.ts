@@ -1,5 +1,12 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodeEvent, RequestSlots, requestSubject, SubjectRoots } from "../events/index.js";
+import {
+  decodeEvent,
+  type EventData,
+  RequestSlots,
+  rateLimitsSchema,
+  requestSubject,
+  SubjectRoots,
+} from "../events/index.js";
 import { type EventStore, StreamNames } from "../nats/index.js";
 import type { TerminalEvent } from "../stages/index.js";
 import { LiveHeaders, LiveKinds } from "../stages/index.js";
@@ -24,6 +31,8 @@ export interface Waiter {
   onTerminal(event: TerminalEvent, delivery?: TerminalDelivery): void;
   /** What the response cache did, sent before the provider's first chunk (docs/caching.md). */
   onCacheStatus?(status: string): void;
+  /** The rate limits admission left, sent before a streamed answer's first chunk. */
+  onRateLimits?(limits: NonNullable<EventData<"request.completed">["rateLimits"]>): void;
 }
 
 /** Reads a request's stored terminal event, or undefined while it has none. */
@@ -240,6 +249,10 @@ export class WaiterRegistry {
       entry.waiter.onChunk?.(msg.data, generation);
     } else if (kind === LiveKinds.cache) {
       entry.waiter.onCacheStatus?.(msg.headers?.get(LiveHeaders.cache) ?? "");
+    } else if (kind === LiveKinds.rateLimits) {
+      // A notice that does not parse costs the stream its rate-limit headers, nothing more.
+      const limits = rateLimitsSchema.safeParse(parseJson(msg.data));
+      if (limits.success) entry.waiter.onRateLimits?.(limits.data);
     } else if (kind === LiveKinds.terminal) {
       const event = decodeEvent(msg.data, msg.headers);
       if (event.type === "request.completed" || event.type === "request.failed")
@@ -269,5 +282,13 @@ export class WaiterRegistry {
     // may be lost too, so a started stream cannot be vouched for.
     const streamGap = entry.chunks > 0 && (entry.gapSeen || entry.gapSuspected || source === "log");
     entry.waiter.onTerminal(event, { source, streamGap });
+  }
+}
+
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
   }
 }

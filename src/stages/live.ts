@@ -18,4 +18,9 @@ export const LiveKinds = {
   terminal: "terminal",
   /** The response cache's status for a request that goes to a provider (docs/caching.md). */
   cache: "cache",
+  /**
+   * The rate limits as quota admission left them (the body: `request.completed`'s `rateLimits`
+   * as JSON), sent before any chunk of a streamed answer, so its headers can carry them.
+   */
+  rateLimits: "rate-limits",
 } as const;

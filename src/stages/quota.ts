@@ -1,3 +1,4 @@
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { hasAnyLimit } from "../admission/index.js";
 import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/index.js";
@@ -8,6 +9,7 @@ import type { QuotaExceededError, QuotaLimits, RateLimitInfo } from "../quotas/i
 import { admissionEstimate, rejectionHeaders } from "../quotas/index.js";
 import type { VersionedPolicy } from "../routing/index.js";
 import { type AcceptedEvent, stageNow, type WorkerDeps } from "./context.js";
+import { LiveHeaders, LiveKinds } from "./live.js";
 import type { DecidedEvent } from "./route.js";
 
 export type QuotaOutcome =
@@ -117,6 +119,21 @@ export async function reserveQuota(
     reserved: result.reservation !== undefined,
     ...(rateLimits ? { rateLimits } : {}),
   };
+}
+
+/**
+ * Tells the gateway waiting for a streamed answer the rate limits admission left, before the
+ * provider's first chunk: a stream's headers go out with that chunk, long before
+ * `request.completed` carries the same figures. A plain answer needs no notice (its headers
+ * wait for the terminal event), nor does a request without limits. Core NATS, like every live
+ * notice: a lost one only costs the stream its rate-limit headers.
+ */
+export function notifyRateLimits(deps: WorkerDeps, accepted: AcceptedEvent, quota: QuotaOutcome): void {
+  const replyTo = accepted.data.replyTo;
+  if (!replyTo || !accepted.data.stream || !quota.admitted || !quota.rateLimits) return;
+  const h = natsHeaders();
+  h.set(LiveHeaders.kind, LiveKinds.rateLimits);
+  deps.nc.publish(replyTo, JSON.stringify(quota.rateLimits), { headers: h });
 }
 
 /**

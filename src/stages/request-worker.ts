@@ -23,7 +23,7 @@ import { checkEnvelope } from "./envelope.js";
 import { type AttemptEvent, executeStep, readStoredAttempts } from "./execute.js";
 import { terminalForAttempt } from "./finish.js";
 import { embeddingsToExecute, routedRequestOf } from "./operation.js";
-import { reserveQuota } from "./quota.js";
+import { notifyRateLimits, reserveQuota } from "./quota.js";
 import { assertStoredWhereItClaims, type DecidedEvent, decide } from "./route.js";
 import { failedEvent } from "./terminal.js";
 
@@ -187,6 +187,8 @@ async function processRequest(
       await answerFromCache(deps, accepted, { ...cache, hit: cache.hit }, billing),
     );
   }
+  // Both before the first chunk, on the same connection as the chunks: they arrive first.
+  notifyRateLimits(deps, accepted, quota);
   if (cache) notifyCacheStatus(deps, accepted, cache);
 
   const final = await executeStep({

@@ -51,6 +51,7 @@ const json = (answer: RawAnswer) => JSON.parse(answer.body.toString("utf8")) as 
 describe("HTTP conventions on every front door", { timeout: 90_000 }, () => {
   let beamline: TestBeamline;
   let cappedKey: string;
+  let streamerKey: string;
   const auth = () => ({ authorization: `Bearer ${beamline.devKey}`, "content-type": "application/json" });
 
   before(async () => {
@@ -65,6 +66,15 @@ describe("HTTP conventions on every front door", { timeout: 90_000 }, () => {
       store,
       "capped",
       { limits: { requestsPerMinute: 4, tokensPerMinute: 1_000_000 } },
+      new Date(),
+    );
+    // Limits of its own, so the streamed requests do not spend the capped tenant's minute.
+    await admin.createTenant({ id: "streamer", name: "Streamer" });
+    streamerKey = (await admin.issueKey("streamer", { label: "conventions" })).key;
+    await publishPolicy(
+      store,
+      "streamer",
+      { limits: { requestsPerMinute: 20, tokensPerMinute: 1_000_000 } },
       new Date(),
     );
   });
@@ -292,6 +302,93 @@ describe("HTTP conventions on every front door", { timeout: 90_000 }, () => {
       assert.ok(ms > 0 && ms <= 61_000, `retry-after-ms ${ms}`);
       assert.equal(refused.headers["x-ratelimit-remaining-requests"], "0");
       assert.match(String(refused.headers["x-request-id"]), REQUEST_ID);
+    });
+
+    it("reports them on streamed successes too, in the headers before the first chunk", async () => {
+      const openai = new OpenAI({ apiKey: streamerKey, baseURL: `${beamline.baseUrl}/v1`, maxRetries: 0 });
+      const plain = await waitFor(
+        async () => {
+          const { response } = await openai.chat.completions
+            .create({ model: "mock-small", messages })
+            .withResponse();
+          return response.headers.get("x-ratelimit-limit-requests") === "20" ? response.headers : undefined;
+        },
+        { what: "the streamer tenant's policy to reach the worker", timeoutMs: 20_000, intervalMs: 100 },
+      );
+      assert.equal(plain.get("x-ratelimit-remaining-requests"), "19");
+
+      // The SDK hands over the response as soon as its headers are in, before any chunk is read.
+      const chat = await openai.chat.completions
+        .create({ model: "mock-small", messages, stream: true })
+        .withResponse();
+      assert.equal(chat.response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+      assert.equal(chat.response.headers.get("x-ratelimit-limit-requests"), "20");
+      assert.equal(chat.response.headers.get("x-ratelimit-remaining-requests"), "18");
+      assert.match(String(chat.response.headers.get("x-ratelimit-reset-requests")), /^(\d+ms|\d+s|1m\d+s)$/);
+      assert.equal(
+        chat.response.headers.get("x-ratelimit-limit-tokens"),
+        plain.get("x-ratelimit-limit-tokens"),
+      );
+      // This request's reservation is counted too: never more tokens left than the plain answer saw.
+      const tokensLeft = Number(chat.response.headers.get("x-ratelimit-remaining-tokens"));
+      assert.ok(
+        tokensLeft <= Number(plain.get("x-ratelimit-remaining-tokens")),
+        `remaining tokens ${tokensLeft}`,
+      );
+      let text = "";
+      for await (const chunk of chat.data) text += chunk.choices[0]?.delta.content ?? "";
+      assert.equal(text, `Mock provider reply to: ${messages[0]!.content}`);
+
+      const responses = await openai.responses
+        .create({ model: "mock-small", input: messages[0]!.content, stream: true })
+        .withResponse();
+      assert.equal(responses.response.headers.get("x-ratelimit-limit-requests"), "20");
+      assert.equal(responses.response.headers.get("x-ratelimit-remaining-requests"), "17");
+      for await (const _event of responses.data);
+
+      const anthropic = new Anthropic({ apiKey: streamerKey, baseURL: beamline.baseUrl, maxRetries: 0 });
+      const messagesStream = await anthropic.messages
+        .create({ model: "mock-small", max_tokens: 16, messages, stream: true })
+        .withResponse();
+      const headers = messagesStream.response.headers;
+      assert.equal(headers.get("anthropic-ratelimit-requests-limit"), "20");
+      assert.equal(headers.get("anthropic-ratelimit-requests-remaining"), "16");
+      assert.equal(headers.get("anthropic-ratelimit-tokens-limit"), "1000000");
+      const resetAt = Date.parse(String(headers.get("anthropic-ratelimit-requests-reset")));
+      assert.ok(
+        resetAt > Date.now() && resetAt <= Date.now() + 62_000,
+        "the reset is within the minute window",
+      );
+      assert.equal(
+        headers.get("x-ratelimit-limit-requests"),
+        null,
+        "no OpenAI headers on the Anthropic door",
+      );
+      const events: string[] = [];
+      for await (const event of messagesStream.data) events.push(event.type);
+      assert.equal(events.at(-1), "message_stop");
+    });
+
+    it("gives streamed answers of a tenant without limits none", async () => {
+      const openai = new OpenAI({
+        apiKey: beamline.devKey,
+        baseURL: `${beamline.baseUrl}/v1`,
+        maxRetries: 0,
+      });
+      const chat = await openai.chat.completions
+        .create({ model: "mock-small", messages, stream: true })
+        .withResponse();
+      for await (const _chunk of chat.data);
+      const anthropic = new Anthropic({ apiKey: beamline.devKey, baseURL: beamline.baseUrl, maxRetries: 0 });
+      const message = await anthropic.messages
+        .create({ model: "mock-small", max_tokens: 16, messages, stream: true })
+        .withResponse();
+      for await (const _event of message.data);
+      for (const headers of [chat.response.headers, message.response.headers]) {
+        const names = [...headers.keys()].filter((name) => name.includes("ratelimit"));
+        assert.deepEqual(names, []);
+        assert.match(String(headers.get("x-request-id")), REQUEST_ID);
+      }
     });
   });
 });

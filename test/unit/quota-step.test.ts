@@ -53,6 +53,7 @@ function deps(admitted: AdmitInput[]): WorkerDeps {
       },
     },
     metrics: { admissions: { inc: () => undefined } },
+    clock: { now: () => now.getTime() },
   } as unknown as WorkerDeps;
 }
 
