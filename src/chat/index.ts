@@ -20,6 +20,14 @@ export {
   anthropicRequestSchema,
   anthropicStreamEventSchema,
 } from "./anthropic.js";
+export type { CacheControl } from "./cache-control.js";
+export {
+  CACHE_CONTROL_FIELD,
+  cacheControlOf,
+  cacheControlSchema,
+  withCacheControlOf,
+  withoutCacheControl,
+} from "./cache-control.js";
 export type { Embedding, EmbeddingInput, EmbeddingsRequest, EmbeddingsResult } from "./embeddings.js";
 export {
   embeddingInputs,

@@ -10,6 +10,7 @@ import {
   THINKING_FIELD,
   type ThinkingBlock,
   thinkingBlockSchema,
+  withCacheControlOf,
 } from "../chat/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { parseChatRequest } from "./chat-completions.js";
@@ -101,15 +102,20 @@ export function parseMessagesRequest(
   return parsed.data;
 }
 
-type TextOrImagePart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
+type TextOrImagePart = (
+  | { type: "text"; text: string }
+  | { type: "image_url"; image_url: { url: string } }
+) & { cache_control?: Record<string, unknown> };
 
+/** A text or image block as a canonical part; its `cache_control` rides along (src/chat/cache-control.ts). */
 function partOf(block: AnthropicContentBlock, where: string): TextOrImagePart {
-  if (block.type === "text") return { type: "text", text: (block as { text: string }).text };
+  if (block.type === "text")
+    return { type: "text", text: (block as { text: string }).text, ...withCacheControlOf(block) };
   if (block.type === "image") {
     const source = (block as { source: { type: string; media_type?: string; data?: string; url?: string } })
       .source;
     const url = source.type === "base64" ? `data:${source.media_type};base64,${source.data}` : source.url!;
-    return { type: "image_url", image_url: { url } };
+    return { type: "image_url", image_url: { url }, ...withCacheControlOf(block) };
   }
   throw badRequest(
     `${where}: content blocks of type "${block.type}" are not supported by this gateway.`,
@@ -135,11 +141,11 @@ function messagesOf(turn: AnthropicMessageParam, at: number): ChatMessage[] {
   const where = `messages.${at}.content`;
   if (typeof turn.content === "string") return [{ role: turn.role, content: turn.content }];
   if (turn.role === "assistant") {
-    const texts: string[] = [];
+    const texts: TextOrImagePart[] = [];
     const toolCalls: NonNullable<ChatMessage["tool_calls"]> = [];
     const thinking: ThinkingBlock[] = [];
     for (const block of turn.content) {
-      if (block.type === "text") texts.push((block as { text: string }).text);
+      if (block.type === "text") texts.push(partOf(block, where));
       else if (block.type === "thinking" || block.type === "redacted_thinking") {
         // Sent back unchanged to Anthropic-wire providers, which check the signatures.
         const parsed = thinkingBlockSchema.safeParse(block);
@@ -155,6 +161,7 @@ function messagesOf(turn: AnthropicMessageParam, at: number): ChatMessage[] {
           id: use.id,
           type: "function",
           function: { name: use.name, arguments: JSON.stringify(use.input ?? {}) },
+          ...withCacheControlOf(block),
         });
       } else {
         throw badRequest(
@@ -163,7 +170,7 @@ function messagesOf(turn: AnthropicMessageParam, at: number): ChatMessage[] {
         );
       }
     }
-    const message: ChatMessage = { role: "assistant", content: texts.length > 0 ? texts.join("") : null };
+    const message: ChatMessage = { role: "assistant", content: contentOf(texts) ?? null };
     if (toolCalls.length > 0) message.tool_calls = toolCalls;
     if (thinking.length > 0) message[THINKING_BLOCKS_FIELD] = thinking;
     return [message];
@@ -180,15 +187,24 @@ function messagesOf(turn: AnthropicMessageParam, at: number): ChatMessage[] {
         tool_call_id: result.tool_use_id,
         // OpenAI's format has no error flag for tool results; the model reads it in the text.
         content: result.is_error ? `Error: ${text}` : text,
+        ...withCacheControlOf(block),
       });
     } else {
       parts.push(partOf(block, where));
     }
   }
-  if (parts.length === 0) return toolMessages;
-  const onlyText = parts.every((part) => part.type === "text");
-  const content = onlyText ? parts.map((part) => (part as { text: string }).text).join("") : parts;
-  return [...toolMessages, { role: "user", content }];
+  const content = contentOf(parts);
+  return content === undefined ? toolMessages : [...toolMessages, { role: "user", content }];
+}
+
+/**
+ * Parts as canonical content: text alone is joined into a string, unless a part carries a
+ * cache breakpoint, which only a part can hold. Undefined for no parts.
+ */
+function contentOf(parts: TextOrImagePart[], separator = ""): ChatMessage["content"] | undefined {
+  if (parts.length === 0) return undefined;
+  const plainText = parts.every((part) => part.type === "text" && part.cache_control === undefined);
+  return plainText ? parts.map((part) => (part as { text: string }).text).join(separator) : parts;
 }
 
 function toolChoiceOf(choice: AnthropicRequest["tool_choice"]): unknown {
@@ -212,9 +228,12 @@ function toolChoiceOf(choice: AnthropicRequest["tool_choice"]): unknown {
  * `stop_sequences` → `stop`, `metadata.user_id` → `user`, `tool_choice` any → required and
  * `disable_parallel_tool_use` → `parallel_tool_calls: false`, `thinking` and assistant
  * thinking blocks → the canonical `thinking` / `thinking_blocks` (src/chat/thinking.ts),
- * `output_config.format` (json_schema) → `response_format`. `top_k`, `cache_control` and
- * `output_config.effort` have no canonical equivalent and are not forwarded. The result is checked against the canonical schema, so a
- * request that cannot be expressed (e.g. more than four stop sequences) is a `BL_BAD_REQUEST`.
+ * `output_config.format` (json_schema) → `response_format`, and `cache_control` on system,
+ * text, image, tool_use and tool_result blocks and on tools → the canonical `cache_control` of
+ * the part, tool call, tool message or tool they become (src/chat/cache-control.ts). `top_k`
+ * and `output_config.effort` have no canonical equivalent and are not forwarded. The result is
+ * checked against the canonical schema, so a request that cannot be expressed (e.g. more than
+ * four stop sequences) is a `BL_BAD_REQUEST`.
  */
 export function toChatRequest(request: AnthropicRequest): ChatRequest {
   const messages: ChatMessage[] = [];
@@ -222,8 +241,12 @@ export function toChatRequest(request: AnthropicRequest): ChatRequest {
     const system =
       typeof request.system === "string"
         ? request.system
-        : request.system.map((block) => block.text).join("\n\n");
-    if (system.length > 0) messages.push({ role: "system", content: system });
+        : contentOf(
+            request.system.map((block) => ({ type: "text", text: block.text, ...withCacheControlOf(block) })),
+            "\n\n",
+          );
+    if (system !== undefined && system !== null && system.length > 0)
+      messages.push({ role: "system", content: system });
   }
   request.messages.forEach((turn, at) => {
     messages.push(...messagesOf(turn, at));
@@ -248,6 +271,7 @@ export function toChatRequest(request: AnthropicRequest): ChatRequest {
         ...(tool.description === undefined ? {} : { description: tool.description }),
         parameters: tool.input_schema,
       },
+      ...withCacheControlOf(tool),
     }));
   }
   const toolChoice = toolChoiceOf(request.tool_choice);

@@ -7,7 +7,12 @@ export { type ChunkAssembler, createChunkAssembler } from "./chunk-assembler.js"
 export { createGeminiAdapter, type GeminiAdapterOptions } from "./gemini/adapter.js";
 export { MockFault } from "./mock/faults.js";
 export { geminiBaseUrl } from "./mock/gemini.js";
-export { type MockProvider, type MockProviderOptions, startMockProvider } from "./mock/server.js";
+export {
+  type MockChatPath,
+  type MockProvider,
+  type MockProviderOptions,
+  startMockProvider,
+} from "./mock/server.js";
 export {
   createNatsServiceAdapter,
   type NatsServiceAdapterOptions,

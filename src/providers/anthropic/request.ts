@@ -2,10 +2,12 @@ import {
   type AnthropicContentBlock,
   type AnthropicMessageParam,
   type AnthropicToolChoice,
+  type CacheControl,
   type ChatMessage,
   type ChatRequest,
   THINKING_FIELD,
   thinkingBlocksOf,
+  withCacheControlOf,
 } from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { ProviderErrorClass } from "../types.js";
@@ -17,11 +19,17 @@ export interface AnthropicRequestBody {
   model: string;
   max_tokens: number;
   messages: AnthropicMessageParam[];
-  system?: string;
+  /** A string, or text blocks when one of them carries a cache breakpoint. */
+  system?: string | SystemBlock[];
   stop_sequences?: string[];
   temperature?: number;
   top_p?: number;
-  tools?: Array<{ name: string; description?: string; input_schema: Record<string, unknown> }>;
+  tools?: Array<{
+    name: string;
+    description?: string;
+    input_schema: Record<string, unknown>;
+    cache_control?: CacheControl;
+  }>;
   tool_choice?: AnthropicToolChoice;
   metadata?: { user_id: string };
   /** Structured output: `response_format` json_schema as Anthropic's `output_config.format`. */
@@ -29,6 +37,13 @@ export interface AnthropicRequestBody {
   /** Extended thinking, as the request asked for it (the canonical `thinking` field). */
   thinking?: Record<string, unknown>;
   stream?: boolean;
+}
+
+/** A text block of the top-level `system`. */
+export interface SystemBlock {
+  type: "text";
+  text: string;
+  cache_control?: CacheControl;
 }
 
 function untranslatable(message: string): ProviderError {
@@ -62,15 +77,16 @@ function imageBlock(part: Record<string, unknown>): AnthropicContentBlock {
         : undefined;
   if (typeof url !== "string" || url.length === 0) throw untranslatable("an image_url part has no url");
   const data = DATA_URL.exec(url);
-  if (data) return { type: "image", source: { type: "base64", media_type: data[1]!, data: data[2]! } };
-  return { type: "image", source: { type: "url", url } };
+  const source = data ? { type: "base64", media_type: data[1]!, data: data[2]! } : { type: "url", url };
+  return { type: "image", source, ...withCacheControlOf(part) } as AnthropicContentBlock;
 }
 
 function userBlocks(content: ChatMessage["content"]): AnthropicContentBlock[] {
   if (content === undefined || content === null) return [];
   if (typeof content === "string") return content.length > 0 ? [{ type: "text", text: content }] : [];
   return content.map((part): AnthropicContentBlock => {
-    if (part.type === "text" && typeof part["text"] === "string") return { type: "text", text: part["text"] };
+    if (part.type === "text" && typeof part["text"] === "string")
+      return { type: "text", text: part["text"], ...withCacheControlOf(part) };
     if (part.type === "image_url") return imageBlock(part);
     throw untranslatable(`content parts of type "${part.type}" have no Anthropic equivalent`);
   });
@@ -93,17 +109,16 @@ function assistantBlocks(message: ChatMessage): AnthropicContentBlock[] {
   // Thinking goes back first and unchanged: Anthropic checks the signatures of a turn's
   // thinking blocks, which must precede its text and tool use.
   const thinking: AnthropicContentBlock[] = thinkingBlocksOf(message);
-  const blocks = userBlocks(
-    typeof message.content === "string" || message.content == null
-      ? message.content
-      : textOf(message.content, "an assistant message"),
-  );
+  const content = message.content;
+  if (Array.isArray(content)) textOf(content, "an assistant message"); // Refuses anything but text.
+  const blocks = userBlocks(content);
   for (const call of message.tool_calls ?? []) {
     blocks.push({
       type: "tool_use",
       id: call.id,
       name: call.function.name,
       input: toolInput(call.function.arguments, call.id),
+      ...withCacheControlOf(call),
     });
   }
   return [...thinking, ...blocks];
@@ -115,6 +130,7 @@ function toolResultBlock(message: ChatMessage): AnthropicContentBlock {
     type: "tool_result",
     tool_use_id: message.tool_call_id,
     content: textOf(message.content, "a tool message"),
+    ...withCacheControlOf(message),
   };
 }
 
@@ -135,10 +151,13 @@ function appendTurn(
   turns.push({ role, content: blocks });
 }
 
-/** A single text block is sent as a plain string, the shape most Anthropic examples use. */
+/**
+ * A single text block is sent as a plain string, the shape most Anthropic examples use, unless
+ * it carries a cache breakpoint, which only a block can hold.
+ */
 function compact(turn: AnthropicMessageParam): AnthropicMessageParam {
   const only = typeof turn.content === "string" ? undefined : turn.content;
-  if (only?.length === 1 && only[0]!.type === "text")
+  if (only?.length === 1 && only[0]!.type === "text" && !("cache_control" in only[0]!))
     return { role: turn.role, content: (only[0] as { text: string }).text };
   return turn;
 }
@@ -175,8 +194,36 @@ function tools(request: ChatRequest): AnthropicRequestBody["tools"] {
       name: fn.name,
       ...(typeof fn.description === "string" ? { description: fn.description } : {}),
       input_schema: parameters,
+      ...withCacheControlOf(tool),
     };
   });
+}
+
+/** The text blocks of a system or developer message, each keeping its cache breakpoint. */
+function systemBlocks(message: ChatMessage): SystemBlock[] {
+  const where = `a ${message.role} message`;
+  if (!Array.isArray(message.content)) return [{ type: "text", text: textOf(message.content, where) }];
+  textOf(message.content, where); // Refuses anything but text.
+  return message.content.map((part) => ({
+    type: "text",
+    text: part["text"] as string,
+    ...withCacheControlOf(part),
+  }));
+}
+
+/**
+ * The top-level `system`: the messages' text joined by blank lines, or, when a block carries a
+ * cache breakpoint, the blocks themselves (Anthropic caches the prefix up to a marked block).
+ */
+function systemOf(messages: ChatMessage[]): AnthropicRequestBody["system"] {
+  const blocks = messages.map(systemBlocks);
+  if (blocks.some((message) => message.some((block) => block.cache_control !== undefined)))
+    return blocks.flat().filter((block) => block.text.length > 0 || block.cache_control !== undefined);
+  const text = blocks
+    .map((message) => message.map((block) => block.text).join(""))
+    .filter((part) => part.length > 0)
+    .join("\n\n");
+  return text.length > 0 ? text : undefined;
 }
 
 /** The schema of a `response_format: json_schema`; undefined for any other format. */
@@ -199,7 +246,9 @@ function jsonSchemaOf(format: ChatRequest["response_format"]): Record<string, un
  * - `temperature` is clamped to Anthropic's 0..1 (OpenAI allows up to 2).
  * - `stop` → `stop_sequences`; `user` → `metadata.user_id`; `tools`/`tool_choice`/
  *   `parallel_tool_calls` → `tools`/`tool_choice`; `thinking` and assistant turns'
- *   `thinking_blocks` (src/chat/thinking.ts) are sent as they are; `response_format`
+ *   `thinking_blocks` (src/chat/thinking.ts) are sent as they are, and so is
+ *   `cache_control` on parts, tool calls, tool messages and tools (src/chat/cache-control.ts),
+ *   back on the block each became (`system` is then sent as blocks); `response_format`
  *   json_schema → `output_config.format` (structured output). Parameters Anthropic has no equivalent
  *   for (`response_format` json_object, `n`, penalties, ...) are not sent.
  *
@@ -211,13 +260,13 @@ export function toAnthropicRequest(
   upstreamModel: string,
   streaming: boolean,
 ): AnthropicRequestBody {
-  const system: string[] = [];
+  const system: ChatMessage[] = [];
   const turns: AnthropicMessageParam[] = [];
   for (const message of request.messages) {
     switch (message.role) {
       case "system":
       case "developer":
-        system.push(textOf(message.content, `a ${message.role} message`));
+        system.push(message);
         break;
       case "user":
         appendTurn(turns, "user", userBlocks(message.content));
@@ -237,8 +286,8 @@ export function toAnthropicRequest(
     max_tokens: request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS,
     messages: turns.map(compact),
   };
-  const systemText = system.filter((text) => text.length > 0).join("\n\n");
-  if (systemText.length > 0) body.system = systemText;
+  const systemPrompt = systemOf(system);
+  if (systemPrompt !== undefined) body.system = systemPrompt;
   if (request.stop !== undefined && request.stop !== null)
     body.stop_sequences = typeof request.stop === "string" ? [request.stop] : request.stop;
   if (request.temperature !== undefined && request.temperature !== null)

@@ -34,6 +34,8 @@ export interface MockWireContext {
   closing: AbortSignal;
   /** A fresh number for the next answer's id. */
   nextAnswerNumber: () => number;
+  /** Sees every request body that is a JSON object, before it is checked further. */
+  onBody: (body: Record<string, unknown>) => void;
 }
 
 const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
@@ -101,6 +103,7 @@ export function createAnthropicMessagesHandler(context: MockWireContext) {
     if (typeof value !== "object" || value === null || Array.isArray(value))
       return invalid(res, "The request body must be a JSON object.");
     const body = value as Record<string, unknown>;
+    context.onBody(body);
     if (typeof body["model"] !== "string" || body["model"].length === 0)
       return invalid(res, "model: Field required");
     if (typeof body["max_tokens"] !== "number") return invalid(res, "max_tokens: Field required");

@@ -69,7 +69,16 @@ export interface MockProviderOptions {
    * check what Beamline sends upstream (the W3C `traceparent`, for one).
    */
   onRequest?: (headers: IncomingHttpHeaders) => void;
+  /**
+   * Sees the JSON body of every chat request that parsed as an object, OpenAI's
+   * (`/v1/chat/completions`) and Anthropic's (`/v1/messages`), keyed by that path, before it
+   * is answered. Lets tests check what Beamline sends upstream (cache breakpoints, metadata).
+   */
+  onRequestBody?: (path: MockChatPath, body: Record<string, unknown>) => void;
 }
+
+/** The chat endpoints whose bodies {@link MockProviderOptions.onRequestBody} sees. */
+export type MockChatPath = "/v1/chat/completions" | "/v1/messages";
 
 export interface MockProvider {
   /** Base URL ending in `/v1`, ready for an OpenAI client or adapter. */
@@ -104,6 +113,11 @@ const optionsSchema = z.strictObject({
   now: z.custom<() => number>((value) => typeof value === "function").optional(),
   onRequest: z
     .custom<(headers: IncomingHttpHeaders) => void>((value) => typeof value === "function")
+    .optional(),
+  onRequestBody: z
+    .custom<(path: MockChatPath, body: Record<string, unknown>) => void>(
+      (value) => typeof value === "function",
+    )
     .optional(),
 });
 
@@ -184,6 +198,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
     beforeChunk: config.beforeChunk,
     closing: closing.signal,
     nextAnswerNumber: () => ++completionCount,
+    onBody: (body) => config.onRequestBody?.("/v1/messages", body),
   });
 
   async function stream(res: ServerResponse, frames: string[], fault: MockFault | undefined): Promise<void> {
@@ -231,6 +246,7 @@ export async function startMockProvider(options: MockProviderOptions = {}): Prom
       return;
     }
     const request = checked.request;
+    config.onRequestBody?.("/v1/chat/completions", request);
 
     const chosen = chooseFault(req.headers["x-mock-fault"], request.model, { ...config, random });
     if ("unknownFault" in chosen) {

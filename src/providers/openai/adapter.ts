@@ -4,6 +4,7 @@ import {
   type ChatRequest,
   THINKING_BLOCKS_FIELD,
   THINKING_FIELD,
+  withoutCacheControl,
 } from "../../chat/index.js";
 import { createHttpTransport, type HttpAdapterOptions, httpAdapterOptionsShape } from "../http/call.js";
 import { type ChunkSink, providerUsageOf, pumpSseEvents } from "../http/stream.js";
@@ -61,10 +62,14 @@ const optionsSchema = z.strictObject({
 });
 
 /**
- * Extended thinking (src/chat/thinking.ts) is Anthropic's: OpenAI-compatible servers have no
- * such parameter and may refuse unknown ones, so it is left out of the body, documented as
- * dropped for this wire (docs/providers.md).
+ * Extended thinking (src/chat/thinking.ts) and cache breakpoints (src/chat/cache-control.ts)
+ * are Anthropic's: OpenAI-compatible servers have no such fields and may refuse unknown ones,
+ * so they are left out of the body, documented as dropped for this wire (docs/providers.md).
  */
+function withoutAnthropicFields(request: ChatRequest): Record<string, unknown> {
+  return withoutThinking(withoutCacheControl(request));
+}
+
 function withoutThinking(request: ChatRequest): Record<string, unknown> {
   const { [THINKING_FIELD]: _thinking, ...rest } = request as Record<string, unknown>;
   if (!request.messages.some((message) => THINKING_BLOCKS_FIELD in message)) return rest;
@@ -77,7 +82,7 @@ function withoutThinking(request: ChatRequest): Record<string, unknown> {
 
 function requestBody(request: ChatRequest, upstreamModel: string, streaming: boolean): string {
   const body: Record<string, unknown> = {
-    ...withoutThinking(request),
+    ...withoutAnthropicFields(request),
     model: upstreamModel,
     stream: streaming,
   };
