@@ -72,7 +72,8 @@ export function billingStage(deps: BillingDeps): StageHandler {
       : computeCost(catalogModel, usage);
     // A hedge's cancelled loser is billed on this same record (one record per request).
     const extra = priceExtras(catalog, event.data.hedgeExtra ?? []);
-    if ("unknownModel" in extra) throw unpriceable(event, `price its hedge's ${extra.unknownModel}`);
+    if ("unknownModel" in extra)
+      throw unpriceable(event, `price its hedged attempt on ${extra.unknownModel}`);
     const data: EventData<"usage.recorded"> = {
       outcome: event.type === "request.completed" ? "completed" : "failed",
       provider,

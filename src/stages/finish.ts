@@ -5,9 +5,6 @@ import type { AcceptedEvent, TerminalEvent } from "./context.js";
 import type { AttemptEvent } from "./execute.js";
 import { failedEvent, terminalEventId } from "./terminal.js";
 
-/** The error class of an attempt that lost a hedged race (src/execution). */
-const HEDGE_LOST = ExecutionErrorClass.HedgeLost;
-
 /** A hedge loser as the terminal event carries it. */
 export type HedgeExtra = NonNullable<EventData<"request.completed">["hedgeExtra"]>[number];
 
@@ -94,7 +91,8 @@ export function terminalForAttempt(
 export function hedgeExtrasOf(attempts: readonly AttemptEvent[]): HedgeExtra[] {
   const extras: HedgeExtra[] = [];
   for (const event of attempts) {
-    if (!isEvent(event, "attempt.failed") || event.data.errorClass !== HEDGE_LOST) continue;
+    if (!isEvent(event, "attempt.failed") || event.data.errorClass !== ExecutionErrorClass.HedgeLost)
+      continue;
     const { attempt, provider, model, usage } = event.data;
     if (!usage || usage.promptTokens + usage.completionTokens === 0) continue;
     extras.push({ attempt, provider, model, ...usage, estimated: event.data.usageEstimated === true });
