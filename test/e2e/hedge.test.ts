@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
 import OpenAI from "openai";
 import { openSpendKv, readTenantSpend } from "../../projections/index.js";
 import { readUsageRecords } from "../../replay/index.js";
@@ -13,7 +14,15 @@ import {
   parseCatalog,
   recordedPrices,
 } from "../../src/catalog/index.js";
-import { attemptSubject, type EventData, quotaSubject, usageSubject } from "../../src/events/index.js";
+import {
+  attemptSubject,
+  type BeamlineEvent,
+  decodeEvent,
+  type EventData,
+  makeEvent,
+  quotaSubject,
+  usageSubject,
+} from "../../src/events/index.js";
 import type { EventStore } from "../../src/nats/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
@@ -230,5 +239,52 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
     const [, verified, total] = /(\d+) of (\d+) decisions re-derived identically/.exec(run.stdout) ?? [];
     assert.equal(verified, total);
     await assertAuditVerifies(beamline.server.url, beamline.config.dataDir);
+  });
+
+  // Last: it leaves a forged usage record in the log.
+  it("billing reconcile finds a loser billed for less than its tokens and prices give", async () => {
+    const answer = await hedgedClient.chat.completions.create({ model: "hedged", messages: ask });
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.billing, 30_000);
+    const jsm = await jetstreamManager(beamline.nc);
+    const subject = usageSubject("acme", answer.id);
+    const real = await jsm.direct.getMessage(StreamNames.usage, { last_by_subj: subject });
+    assert.ok(real, `usage record of ${answer.id}`);
+    const recorded = decodeEvent(real.data, real.header) as BeamlineEvent<"usage.recorded">;
+    const [loser] = recorded.data.extra ?? [];
+    assert.ok(loser, "the record bills the loser");
+    // The subject is write-once for billing: the real record goes first. The forgery keeps its
+    // total consistent with the cheaper loser, so only the loser's recomputation can tell.
+    await jsm.streams.deleteMessage(StreamNames.usage, real.seq);
+    const cheaper = {
+      ...loser,
+      costNanoUsd: loser.costNanoUsd - 1,
+      costUsd: formatNanoUsd(loser.costNanoUsd - 1),
+    };
+    const total = recorded.data.costNanoUsd - 1;
+    const forged = makeEvent(
+      "usage.recorded",
+      `${answer.id}:usage:forged`,
+      { tenant: "acme", requestId: answer.id, correlationId: answer.id },
+      { ...recorded.data, extra: [cheaper], costNanoUsd: total, costUsd: formatNanoUsd(total) },
+      new Date(),
+    );
+    await store.append(subject, forged);
+    const { code, stdout } = await runCliStatus(beamline.server.url, [
+      "billing",
+      "reconcile",
+      "--tenant",
+      "acme",
+      "--json",
+    ]);
+    assert.equal(code, 1, stdout);
+    const report = JSON.parse(stdout) as {
+      discrepancies: Array<{ kind: string; requestId: string | null; field?: string }>;
+    };
+    assert.ok(
+      report.discrepancies.some(
+        (d) => d.kind === "cost-mismatch" && d.requestId === answer.id && d.field === "extra[0].costNanoUsd",
+      ),
+      JSON.stringify(report.discrepancies),
+    );
   });
 });
