@@ -1,4 +1,12 @@
-import { computeCost, discountedCost, formatNanoUsd, type ModelCatalog } from "../src/catalog/index.js";
+import {
+  computeCost,
+  discountedCost,
+  formatNanoUsd,
+  type ModelCatalog,
+  type RecordedPrices,
+  recordedPrices,
+  sumCosts,
+} from "../src/catalog/index.js";
 import type { BeamlineEvent } from "../src/events/index.js";
 import { cacheHitOf, isBillable, type TerminalEvent } from "../src/stages/index.js";
 
@@ -97,7 +105,11 @@ export function checkRequest(facts: RequestFacts, catalogAt: CatalogLookup): Dis
     const expected =
       usage && billable
         ? {
-            tokens: usage.data.promptTokens + usage.data.completionTokens,
+            // The record's cost already includes its hedge extras; their tokens are apart.
+            tokens: [usage.data, ...(usage.data.extra ?? [])].reduce(
+              (sum, u) => sum + u.promptTokens + u.completionTokens,
+              0,
+            ),
             costNanoUsd: usage.data.costNanoUsd,
           }
         : { tokens: 0, costNanoUsd: 0 };
@@ -133,18 +145,53 @@ function checkUsageAgainstTerminal(
   if (hit) pairs.push(["cacheDiscountPercent", hit.discountPercent, u.cacheDiscountPercent]);
   // A terminal without a catalog version was billed with the catalog current at billing time.
   if (t.catalogVersion !== undefined) pairs.push(["catalogVersion", t.catalogVersion, u.catalogVersion]);
+  // A hedge's cancelled losers: the record bills exactly the attempts the terminal names.
+  const named = t.hedgeExtra ?? [];
+  const billed = u.extra ?? [];
+  pairs.push(["extra.length", named.length, billed.length]);
+  named.forEach((extra, i) => {
+    const found = billed[i];
+    if (!found) return;
+    for (const field of EXTRA_FIELDS) pairs.push([`extra[${i}].${field}`, extra[field], found[field]]);
+  });
   for (const [field, expected, found] of pairs) {
     if (expected !== found) out.push({ kind: DiscrepancyKinds.usageMismatch, expected, found, field });
   }
   return out;
 }
 
+/** The fields of a hedge extra that the usage record repeats from its terminal. */
+const EXTRA_FIELDS = [
+  "attempt",
+  "provider",
+  "model",
+  "promptTokens",
+  "completionTokens",
+  "cachedTokens",
+  "estimated",
+] as const;
+
 /** The cost follows from the recorded prices and tokens, and the prices from the catalog version. */
 function checkCost(usage: BeamlineEvent<"usage.recorded">, catalogAt: CatalogLookup): Partial[] {
   const out: Partial[] = [];
   const u = usage.data;
   const full = computeCost({ prices: u.prices }, u);
-  const derived = u.cached ? discountedCost(full, u.cacheDiscountPercent ?? 100) : full;
+  const answer = u.cached ? discountedCost(full, u.cacheDiscountPercent ?? 100) : full;
+  const extras = u.extra ?? [];
+  // Each extra's cost follows from its own prices and tokens; the record's is the sum.
+  const derived = sumCosts([answer, ...extras.map((extra) => computeCost({ prices: extra.prices }, extra))]);
+  extras.forEach((extra, i) => {
+    const own = computeCost({ prices: extra.prices }, extra);
+    for (const field of ["costNanoUsd", "costUsd"] as const) {
+      if (own[field] !== extra[field])
+        out.push({
+          kind: DiscrepancyKinds.costMismatch,
+          expected: own[field],
+          found: extra[field],
+          field: `extra[${i}].${field}`,
+        });
+    }
+  });
   if (derived.costNanoUsd !== u.costNanoUsd)
     out.push({
       kind: DiscrepancyKinds.costMismatch,
@@ -159,28 +206,41 @@ function checkCost(usage: BeamlineEvent<"usage.recorded">, catalogAt: CatalogLoo
       found: u.costUsd,
       field: "costUsd",
     });
-  const model = catalogAt(u.catalogVersion)?.resolve(u.model);
-  if (!model) {
-    out.push({
-      kind: DiscrepancyKinds.catalogUnknown,
-      expected: `model ${u.model} in a published catalog ${u.catalogVersion}`,
-      found: "none",
-      field: "catalogVersion",
-    });
-    return out;
-  }
-  const catalogPrices = {
-    inputPerMTokUsd: model.prices.inputPerMTokUsd,
-    outputPerMTokUsd: model.prices.outputPerMTokUsd,
-    cachedInputPerMTokUsd: model.prices.cachedInputPerMTokUsd ?? model.prices.inputPerMTokUsd,
-  };
+  const catalog = catalogAt(u.catalogVersion);
+  out.push(...checkPrices(catalog, u.catalogVersion, u.model, u.prices, ""));
+  extras.forEach((extra, i) => {
+    out.push(...checkPrices(catalog, u.catalogVersion, extra.model, extra.prices, `extra[${i}].`));
+  });
+  return out;
+}
+
+/** The recorded prices of `modelId` are those of the catalog version in the log. */
+function checkPrices(
+  catalog: ModelCatalog | undefined,
+  version: string,
+  modelId: string,
+  prices: RecordedPrices,
+  prefix: string,
+): Partial[] {
+  const model = catalog?.resolve(modelId);
+  if (!model)
+    return [
+      {
+        kind: DiscrepancyKinds.catalogUnknown,
+        expected: `model ${modelId} in a published catalog ${version}`,
+        found: "none",
+        field: `${prefix}catalogVersion`,
+      },
+    ];
+  const out: Partial[] = [];
+  const catalogPrices = recordedPrices(model);
   for (const field of ["inputPerMTokUsd", "outputPerMTokUsd", "cachedInputPerMTokUsd"] as const) {
-    if (catalogPrices[field] !== u.prices[field])
+    if (catalogPrices[field] !== prices[field])
       out.push({
         kind: DiscrepancyKinds.priceMismatch,
         expected: catalogPrices[field],
-        found: u.prices[field],
-        field: `prices.${field}`,
+        found: prices[field],
+        field: `${prefix}prices.${field}`,
       });
   }
   return out;

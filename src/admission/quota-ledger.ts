@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { reduceQuota } from "../../projections/index.js";
-import type { CatalogModel, ModelCatalog } from "../catalog/index.js";
+import { type CatalogModel, type ModelCatalog, priceExtras } from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import { type BeamlineEvent, type Clock, causedBy, type EventContext, isEvent } from "../events/index.js";
 import {
@@ -16,6 +16,7 @@ import {
   type QuotaState,
   type RateLimitInfo,
   type Reservation,
+  withHedgeExtras,
 } from "../quotas/index.js";
 import { factAddress, factEvent, QuotaLog } from "./quota-log.js";
 
@@ -165,6 +166,15 @@ export class QuotaLedger {
       const cache = isEvent(terminal, "request.completed") ? terminal.data.cache : undefined;
       const discount = cache?.status === "hit" ? (cache.discountPercent ?? 100) : 0;
       actual = actualUsage(model, usage, discount);
+      // A hedge's cancelled loser counts too, as its usage record bills it (one record per request).
+      const extras = priceExtras(catalog, terminal.data.hedgeExtra ?? []);
+      if ("unknownModel" in extras) {
+        throw new BeamlineError(
+          "BL_CONFIG_INVALID",
+          `cannot settle ${terminal.tenant}/${terminal.requestId}: hedged model ${extras.unknownModel} is not in catalog ${catalog.version}`,
+        );
+      }
+      actual = withHedgeExtras(actual, extras);
     }
     return this.serialised(terminal.tenant, async () => {
       for (let round = 0; round < MAX_ROUNDS; round++) {

@@ -15,5 +15,20 @@ export {
   withProviders,
 } from "./catalog.js";
 export { loadCatalogFile } from "./load.js";
-export type { Cost, PricedUsage, TokenCounts } from "./pricing.js";
-export { computeCost, discountedCost, formatNanoUsd, priceUsage } from "./pricing.js";
+export type {
+  Cost,
+  ExtraUsage,
+  PricedExtra,
+  PricedUsage,
+  RecordedPrices,
+  TokenCounts,
+} from "./pricing.js";
+export {
+  computeCost,
+  discountedCost,
+  formatNanoUsd,
+  priceExtras,
+  priceUsage,
+  recordedPrices,
+  sumCosts,
+} from "./pricing.js";

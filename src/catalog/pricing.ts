@@ -48,12 +48,78 @@ export function formatNanoUsd(nano: number): string {
   return `${whole}.${fraction}`;
 }
 
+/** The three prices a usage record names: cached input at the input price when the model has none. */
+export interface RecordedPrices {
+  inputPerMTokUsd: number;
+  outputPerMTokUsd: number;
+  cachedInputPerMTokUsd: number;
+}
+
+/** The prices a usage record names for `model` (the cached price defaults to the input price). */
+export function recordedPrices(model: Pick<CatalogModel, "prices">): RecordedPrices {
+  return {
+    inputPerMTokUsd: model.prices.inputPerMTokUsd,
+    outputPerMTokUsd: model.prices.outputPerMTokUsd,
+    cachedInputPerMTokUsd: model.prices.cachedInputPerMTokUsd ?? model.prices.inputPerMTokUsd,
+  };
+}
+
+/**
+ * The sum of costs that were each rounded on their own (a request's answer and the attempts a
+ * hedge added): exact, because each is a whole number of nano-USD.
+ */
+export function sumCosts(costs: ReadonlyArray<Pick<Cost, "costNanoUsd">>): Cost {
+  const costNanoUsd = costs.reduce((sum, cost) => sum + cost.costNanoUsd, 0);
+  return { costNanoUsd, costUsd: formatNanoUsd(costNanoUsd) };
+}
+
+/** An attempt's tokens, as the terminal event carries a hedge extra. */
+export interface ExtraUsage extends TokenCounts {
+  attempt: number;
+  provider: string;
+  model: string;
+  /** The tokens are Beamline's count: the provider reported nothing. */
+  estimated: boolean;
+}
+
+/** A hedge extra priced: its tokens, the prices used and its own cost. */
+export interface PricedExtra extends ExtraUsage, Cost {
+  prices: RecordedPrices;
+}
+
+/**
+ * Prices each extra attempt at its own model's prices in `catalog`. Returns the name of the
+ * first model the catalog does not list instead, so the caller refuses to bill with a guess.
+ */
+export function priceExtras(
+  catalog: { resolve(name: string): CatalogModel | undefined },
+  extras: readonly ExtraUsage[],
+): PricedExtra[] | { unknownModel: string } {
+  const priced: PricedExtra[] = [];
+  for (const extra of extras) {
+    const model = catalog.resolve(extra.model);
+    if (!model) return { unknownModel: extra.model };
+    priced.push({
+      attempt: extra.attempt,
+      provider: extra.provider,
+      model: extra.model,
+      promptTokens: extra.promptTokens,
+      completionTokens: extra.completionTokens,
+      cachedTokens: extra.cachedTokens,
+      estimated: extra.estimated,
+      ...computeCost(model, extra),
+      prices: recordedPrices(model),
+    });
+  }
+  return priced;
+}
+
 /** A cost together with everything needed to recompute it later: the catalog version and prices. */
 export interface PricedUsage extends Cost {
   catalogVersion: string;
   provider: string;
   model: string;
-  prices: { inputPerMTokUsd: number; outputPerMTokUsd: number; cachedInputPerMTokUsd: number };
+  prices: RecordedPrices;
 }
 
 /**
@@ -78,10 +144,6 @@ export function priceUsage(
     catalogVersion: catalog.version,
     provider: model.provider,
     model: model.id,
-    prices: {
-      inputPerMTokUsd: model.prices.inputPerMTokUsd,
-      outputPerMTokUsd: model.prices.outputPerMTokUsd,
-      cachedInputPerMTokUsd: model.prices.cachedInputPerMTokUsd ?? model.prices.inputPerMTokUsd,
-    },
+    prices: recordedPrices(model),
   };
 }

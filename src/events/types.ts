@@ -21,6 +21,30 @@ const usageSchema = z.object({
   cachedTokens: z.number().int().nonnegative(),
 });
 
+/**
+ * On a terminal event: an attempt of a hedged race that did not answer (a cancelled loser),
+ * with what it ran up. Billing adds it to the request's one usage record (docs/reliability.md).
+ */
+const hedgeExtraSchema = usageSchema.extend({
+  attempt: z.number().int().positive(),
+  provider: z.string(),
+  model: z.string(),
+  /** True when the tokens are counted by Beamline: the provider reported nothing. */
+  estimated: z.boolean(),
+});
+
+/** On `usage.recorded`: one hedge extra as billed, priced like the record itself. */
+const usageExtraSchema = hedgeExtraSchema.extend({
+  /** This attempt's cost in nano-USD; the record's `costNanoUsd` includes it. */
+  costNanoUsd: z.number().int().nonnegative(),
+  costUsd: z.string(),
+  prices: z.object({
+    inputPerMTokUsd: z.number().nonnegative(),
+    outputPerMTokUsd: z.number().nonnegative(),
+    cachedInputPerMTokUsd: z.number().nonnegative(),
+  }),
+});
+
 /* ---- Response cache (docs/caching.md) ---- */
 
 const cacheControlSchema = z.enum(["no-cache", "no-store"]);
@@ -286,6 +310,8 @@ export const requestCompletedV1 = z.object({
   rateLimits: rateLimitsSchema.optional(),
   /** What the response cache did (absent when the tenant's cache is off); see `cache.hit`. */
   cache: cacheOutcomeSchema.optional(),
+  /** Hedged attempts that did not answer, billed on this request's usage record too. */
+  hedgeExtra: z.array(hedgeExtraSchema).optional(),
 });
 
 export const requestFailedV1 = z.object({
@@ -308,6 +334,8 @@ export const requestFailedV1 = z.object({
   responseHeaders: z.record(z.string(), z.string()).optional(),
   /** The extension that ended the request. */
   extension: extensionRefSchema.optional(),
+  /** Hedged attempts that did not answer, billed on this request's usage record too. */
+  hedgeExtra: z.array(hedgeExtraSchema).optional(),
 });
 
 export const usageRecordedV1 = z.object({
@@ -318,7 +346,10 @@ export const usageRecordedV1 = z.object({
   promptTokens: z.number().int().nonnegative(),
   completionTokens: z.number().int().nonnegative(),
   cachedTokens: z.number().int().nonnegative(),
-  /** Cost in billionths of a US dollar (an integer, so sums are exact). */
+  /**
+   * Cost in billionths of a US dollar (an integer, so sums are exact): the answer's, plus each
+   * of `extra` when there is any.
+   */
   costNanoUsd: z.number().int().nonnegative(),
   /** The same cost as a decimal string, for people and spreadsheets. */
   costUsd: z.string(),
@@ -332,6 +363,11 @@ export const usageRecordedV1 = z.object({
   cached: z.boolean().optional(),
   /** The cache hit's discount in percent (100 = free): the cost is the tokens' price less it. */
   cacheDiscountPercent: z.number().int().min(0).max(100).optional(),
+  /**
+   * The hedged attempts that did not answer (cancelled losers), each with its tokens, prices
+   * and cost; the tokens above stay the answer's. Absent when the request was not hedged.
+   */
+  extra: z.array(usageExtraSchema).optional(),
 });
 
 export const tenantCreatedV1 = z.object({ name: z.string() });

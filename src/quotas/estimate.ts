@@ -35,3 +35,20 @@ export function actualUsage(
     costNanoUsd: discountPercent > 0 ? discountedCost(cost, discountPercent).costNanoUsd : cost.costNanoUsd,
   };
 }
+
+/**
+ * `actual` plus the attempts a hedge added (each already priced, see `priceExtras`): a spend or
+ * token limit counts what the request cost in all, as its usage record bills it.
+ */
+export function withHedgeExtras(
+  actual: QuotaAmount,
+  extras: ReadonlyArray<{ promptTokens: number; completionTokens: number; costNanoUsd: number }>,
+): QuotaAmount {
+  return extras.reduce(
+    (sum, extra) => ({
+      tokens: sum.tokens + extra.promptTokens + extra.completionTokens,
+      costNanoUsd: sum.costNanoUsd + extra.costNanoUsd,
+    }),
+    actual,
+  );
+}

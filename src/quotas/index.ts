@@ -16,7 +16,7 @@ export {
   usdToNano,
 } from "./decide.js";
 export type { QuotaAmount } from "./estimate.js";
-export { actualUsage, admissionEstimate } from "./estimate.js";
+export { actualUsage, admissionEstimate, withHedgeExtras } from "./estimate.js";
 export type { QuotaExpired, QuotaReserved, QuotaSettled } from "./facts-schema.js";
 export { quotaExpiredV1, quotaReservedV1, quotaSettledV1 } from "./facts-schema.js";
 export type { QuotaLimits } from "./limits-schema.js";

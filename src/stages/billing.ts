@@ -1,4 +1,11 @@
-import { computeCost, discountedCost, type ModelCatalog } from "../catalog/index.js";
+import {
+  computeCost,
+  discountedCost,
+  type ModelCatalog,
+  priceExtras,
+  recordedPrices,
+  sumCosts,
+} from "../catalog/index.js";
 import { BeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
@@ -15,7 +22,8 @@ import { type BillingDeps, stageNow, type TerminalEvent } from "./context.js";
 
 /**
  * billing: terminal event → exactly one usage.recorded per billable result on the usage
- * stream, priced with the catalog version the request was routed with; and the request's
+ * stream, priced with the catalog version the request was routed with (a hedge's cancelled
+ * loser on the same record, as `extra`, its cost in the total); and the request's
  * quota reservation settled to what it actually used. A request is billable when a provider
  * produced tokens (a completed request, or a failed one that had already produced some).
  * The usage subject and the settlement are write-once per request, so redeliveries and
@@ -62,11 +70,10 @@ export function billingStage(deps: BillingDeps): StageHandler {
     const cost = hit
       ? discountedCost(computeCost(catalogModel, usage), hit.discountPercent)
       : computeCost(catalogModel, usage);
-    const prices = {
-      inputPerMTokUsd: catalogModel.prices.inputPerMTokUsd,
-      outputPerMTokUsd: catalogModel.prices.outputPerMTokUsd,
-      cachedInputPerMTokUsd: catalogModel.prices.cachedInputPerMTokUsd ?? catalogModel.prices.inputPerMTokUsd,
-    };
+    // A hedge's cancelled loser is billed on this same record (one record per request).
+    const extra = priceExtras(catalog, event.data.hedgeExtra ?? []);
+    if ("unknownModel" in extra)
+      throw unpriceable(event, `price its hedged attempt on ${extra.unknownModel}`);
     const data: EventData<"usage.recorded"> = {
       outcome: event.type === "request.completed" ? "completed" : "failed",
       provider,
@@ -74,15 +81,16 @@ export function billingStage(deps: BillingDeps): StageHandler {
       promptTokens: usage.promptTokens,
       completionTokens: usage.completionTokens,
       cachedTokens: usage.cachedTokens,
-      ...cost,
+      ...sumCosts([cost, ...extra]),
       catalogVersion: catalog.version,
-      prices,
+      prices: recordedPrices(catalogModel),
     };
     if (apiKeyId !== undefined) data.apiKeyId = apiKeyId;
     if (hit) {
       data.cached = true;
       data.cacheDiscountPercent = hit.discountPercent;
     }
+    if (extra.length > 0) data.extra = extra;
     const recorded = makeEvent(
       "usage.recorded",
       `${event.requestId}:usage`,
@@ -99,6 +107,13 @@ export function billingStage(deps: BillingDeps): StageHandler {
       deps.metrics.tokens.inc({ ...labels, kind: "completion" }, usage.completionTokens);
       deps.metrics.tokens.inc({ ...labels, kind: "cached" }, usage.cachedTokens);
       deps.metrics.costNanoUsd.inc(labels, cost.costNanoUsd);
+      for (const attempt of extra) {
+        const extraLabels = { tenant: event.tenant, provider: attempt.provider, model: attempt.model };
+        deps.metrics.tokens.inc({ ...extraLabels, kind: "prompt" }, attempt.promptTokens);
+        deps.metrics.tokens.inc({ ...extraLabels, kind: "completion" }, attempt.completionTokens);
+        deps.metrics.tokens.inc({ ...extraLabels, kind: "cached" }, attempt.cachedTokens);
+        deps.metrics.costNanoUsd.inc(extraLabels, attempt.costNanoUsd);
+      }
     }
   }
 }

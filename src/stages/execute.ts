@@ -71,6 +71,13 @@ export interface ExecuteInput {
   hedge?: HedgePolicy | undefined;
 }
 
+/** What the execute step ends with: the final attempt, and every attempt stored for the request. */
+export interface ExecuteResult {
+  final: AttemptEvent;
+  /** In attempt order, earlier deliveries' included: the hedge losers the terminal bills are among them. */
+  attempts: AttemptEvent[];
+}
+
 /** One run of the step: its input plus what it learns while the executor calls providers. */
 interface ExecuteRun extends ExecuteInput {
   /** The attempt event stored in each slot, this delivery's or the one that won the slot. */
@@ -101,7 +108,7 @@ interface PostResult {
  * (at-least-once towards providers); only one outcome per attempt number is ever stored,
  * and a redelivery resumes after the stored attempts, following what they decided.
  */
-export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
+export async function executeStep(input: ExecuteInput): Promise<ExecuteResult> {
   const run: ExecuteRun = {
     ...input,
     events: new Map(input.stored.map((event) => [event.data.attempt, event])),
@@ -142,7 +149,10 @@ export async function executeStep(input: ExecuteInput): Promise<AttemptEvent> {
     endOpenSpans(run, error);
     throw error;
   });
-  return run.events.get(outcome.attempt.data.attempt)!;
+  return {
+    final: run.events.get(outcome.attempt.data.attempt)!,
+    attempts: [...run.events.entries()].sort(([a], [b]) => a - b).map(([, event]) => event),
+  };
 }
 
 /** Ends the spans of calls that never recorded an outcome (the delivery was cancelled mid-call). */

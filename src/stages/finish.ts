@@ -1,8 +1,12 @@
 import { BeamlineError, type ErrorCode } from "../errors/index.js";
 import { causedBy, type EventData, isEvent, makeEvent, requireContent } from "../events/index.js";
+import { ExecutionErrorClass } from "../execution/index.js";
 import type { AcceptedEvent, TerminalEvent } from "./context.js";
 import type { AttemptEvent } from "./execute.js";
 import { failedEvent, terminalEventId } from "./terminal.js";
+
+/** A hedge loser as the terminal event carries it. */
+export type HedgeExtra = NonNullable<EventData<"request.completed">["hedgeExtra"]>[number];
 
 /** What the finish step copies onto the terminal event for billing. */
 export interface FinishFacts {
@@ -24,10 +28,12 @@ export function terminalForAttempt(
   attempt: AttemptEvent,
   facts: FinishFacts,
   now: Date,
+  hedge: { hedgeExtra?: HedgeExtra[] } = {},
 ): TerminalEvent {
   const billing = {
     catalogVersion: facts.catalogVersion,
     ...(facts.quotaReserved ? { quotaReserved: true } : {}),
+    ...(hedge.hedgeExtra?.length ? { hedgeExtra: hedge.hedgeExtra } : {}),
   };
   if (isEvent(attempt, "attempt.succeeded")) {
     const rejection = attempt.data.postRejection;
@@ -74,6 +80,24 @@ export function terminalForAttempt(
       : {}),
     ...billing,
   });
+}
+
+/**
+ * The attempts of a hedged race that lost and were cancelled, with what each ran up (the
+ * provider's report, or Beamline's count, flagged): billed on the request's one usage record
+ * next to the answer. Only `hedge_lost` attempts: any other failure is the request's own
+ * history and carries no usage unless it ends the request.
+ */
+export function hedgeExtrasOf(attempts: readonly AttemptEvent[]): HedgeExtra[] {
+  const extras: HedgeExtra[] = [];
+  for (const event of attempts) {
+    if (!isEvent(event, "attempt.failed") || event.data.errorClass !== ExecutionErrorClass.HedgeLost)
+      continue;
+    const { attempt, provider, model, usage } = event.data;
+    if (!usage || usage.promptTokens + usage.completionTokens === 0) continue;
+    extras.push({ attempt, provider, model, ...usage, estimated: event.data.usageEstimated === true });
+  }
+  return extras;
 }
 
 function storedError(error: { code: string; message: string; httpStatus: number }): BeamlineError {

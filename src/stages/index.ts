@@ -3,6 +3,7 @@ export type { AcceptedEvent, BillingDeps, StageDeps, TerminalEvent, WorkerDeps }
 export { endRequest, notifyTerminal } from "./context.js";
 export type { EnvelopeRejection, EnvelopeVerdict } from "./envelope.js";
 export { checkEnvelope, EnvelopeRejections, isReplyToAllowed } from "./envelope.js";
+export { type HedgeExtra, hedgeExtrasOf } from "./finish.js";
 export type { IngressDeps } from "./ingress.js";
 export { ingressStage } from "./ingress.js";
 export { LiveHeaders, LiveKinds } from "./live.js";

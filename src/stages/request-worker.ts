@@ -21,7 +21,7 @@ import {
 } from "./context.js";
 import { checkEnvelope } from "./envelope.js";
 import { type AttemptEvent, executeStep, readStoredAttempts } from "./execute.js";
-import { terminalForAttempt } from "./finish.js";
+import { hedgeExtrasOf, terminalForAttempt } from "./finish.js";
 import { embeddingsToExecute, routedRequestOf } from "./operation.js";
 import { notifyRateLimits, reserveQuota } from "./quota.js";
 import { assertStoredWhereItClaims, type DecidedEvent, decide } from "./route.js";
@@ -191,7 +191,7 @@ async function processRequest(
   notifyRateLimits(deps, accepted, quota);
   if (cache) notifyCacheStatus(deps, accepted, cache);
 
-  const final = await executeStep({
+  const executed = await executeStep({
     deps,
     accepted,
     decided,
@@ -205,7 +205,9 @@ async function processRequest(
     decisionStored,
   });
   failpoint("worker.after-attempt");
-  const terminal = terminalForAttempt(accepted, final, billing, stageNow(deps));
+  const terminal = terminalForAttempt(accepted, executed.final, billing, stageNow(deps), {
+    hedgeExtra: hedgeExtrasOf(executed.attempts),
+  });
   return endRequest(deps, accepted, cache ? await storeInCache(deps, cache, terminal) : terminal);
 }
 

@@ -20,6 +20,7 @@ export type FailureDetails = Partial<
     | "retryAfterMs"
     | "responseHeaders"
     | "extension"
+    | "hedgeExtra"
   >
 > & { cause?: BeamlineEvent };
 

@@ -3,8 +3,26 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
 import OpenAI from "openai";
-import { attemptSubject, type EventData, quotaSubject } from "../../src/events/index.js";
+import { openSpendKv, readTenantSpend } from "../../projections/index.js";
+import { readUsageRecords } from "../../replay/index.js";
+import {
+  computeCost,
+  formatNanoUsd,
+  type ModelCatalog,
+  parseCatalog,
+  recordedPrices,
+} from "../../src/catalog/index.js";
+import {
+  attemptSubject,
+  type BeamlineEvent,
+  decodeEvent,
+  type EventData,
+  makeEvent,
+  quotaSubject,
+  usageSubject,
+} from "../../src/events/index.js";
 import type { EventStore } from "../../src/nats/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { publishPolicy } from "../../src/policies/index.js";
@@ -17,8 +35,9 @@ import { signedStore } from "../support/signing.js";
 /**
  * Hedged requests end to end: the built-in mock answers the `mock-slow` model only after its
  * slow delay (2 s), so a tenant hedging after 200 ms gets its answer from the next candidate;
- * the log holds both attempts, linked, the loser billed, the hedge reserved and settled on the
- * tenant's quota log, and every read of the log (billing, decisions, audit) still checks out.
+ * the log holds both attempts, linked, the loser billed on the request's usage record (and
+ * counted by spend and the spend quota), the hedge reserved and settled on the tenant's quota
+ * log, and every read of the log (billing, decisions, audit) still checks out.
  */
 describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
   let beamline: TestBeamline;
@@ -28,6 +47,7 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
   let cappedClient: OpenAI;
   const ask = [{ role: "user" as const, content: "Where is my parcel?" }];
 
+  let catalog: ModelCatalog;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "beamline-hedge-"));
     const shipped = JSON.parse(
@@ -41,10 +61,9 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
       upstreamModel: "mock-fault-slow",
       prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 },
     };
-    await writeFile(
-      join(dir, "catalog.json"),
-      JSON.stringify({ ...shipped, models: [...shipped.models, slow] }),
-    );
+    const document = { ...shipped, models: [...shipped.models, slow] };
+    catalog = parseCatalog(document);
+    await writeFile(join(dir, "catalog.json"), JSON.stringify(document));
     beamline = await startTestBeamline({
       catalogFile: join(dir, "catalog.json"),
       notary: { checkpointIntervalMs: 200, pollIntervalMs: 100 },
@@ -53,12 +72,13 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
     const admin = await openTenancyAdmin(store);
     const routing = { aliases: { hedged: { models: ["mock-slow", "mock-small"] } } };
     const clients: OpenAI[] = [];
-    for (const [tenant, hedge] of [
-      ["acme", { afterMs: 200, maxHedgesPerMinute: 100, maxExtraCostUsdPerDay: 1 }],
-      ["capped", { afterMs: 200, maxHedgesPerMinute: 1 }],
+    // acme also has a spend limit, so its quota settlements show what a spend quota counts.
+    for (const [tenant, hedge, limits] of [
+      ["acme", { afterMs: 200, maxHedgesPerMinute: 100, maxExtraCostUsdPerDay: 1 }, { spendPerDayUsd: 10 }],
+      ["capped", { afterMs: 200, maxHedgesPerMinute: 1 }, undefined],
     ] as const) {
       await admin.createTenant({ id: tenant, name: tenant });
-      await publishPolicy(store, tenant, { routing, hedge }, new Date());
+      await publishPolicy(store, tenant, { routing, hedge, ...(limits ? { limits } : {}) }, new Date());
       const key = (await admin.issueKey(tenant, { label: "e2e" })).key;
       clients.push(new OpenAI({ apiKey: key, baseURL: `${beamline.baseUrl}/v1`, maxRetries: 0 }));
     }
@@ -101,6 +121,56 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
       outcome: "won",
       pairedWith: 1,
     });
+  });
+
+  it("the loser is billed on the request's one usage record, flagged estimated, and spend counts it", async () => {
+    const answer = await hedgedClient.chat.completions.create({ model: "hedged", messages: ask });
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.billing, 30_000);
+    const loser = await attempt("acme", answer.id, 1);
+    const winner = await attempt("acme", answer.id, 2);
+    const record = await store.readLast(StreamNames.usage, usageSubject("acme", answer.id));
+    assert.equal(record?.type, "usage.recorded");
+    const usage = record!.data as EventData<"usage.recorded">;
+    const prices = (id: string) => recordedPrices(catalog.resolve(id)!);
+    const winnerCost = computeCost(catalog.resolve("mock-small")!, winner.data.usage!).costNanoUsd;
+    const loserCost = computeCost(catalog.resolve("mock-slow")!, loser.data.usage!).costNanoUsd;
+    assert.ok(loserCost > 0, "the loser's prompt costs something");
+    assert.equal(usage.model, "mock-small", "the record's tokens are the answer's");
+    assert.equal(usage.promptTokens, winner.data.usage!.promptTokens);
+    assert.deepEqual(usage.extra, [
+      {
+        attempt: 1,
+        provider: "mock",
+        model: "mock-slow",
+        ...loser.data.usage!,
+        estimated: true,
+        costNanoUsd: loserCost,
+        costUsd: formatNanoUsd(loserCost),
+        prices: prices("mock-slow"),
+      },
+    ]);
+    assert.equal(usage.costNanoUsd, winnerCost + loserCost, "the total is winner + loser");
+    assert.equal(usage.costUsd, formatNanoUsd(winnerCost + loserCost));
+
+    // The spend quota counts the loser too: the request's settlement is the record's total.
+    const settled = await store.readLast(StreamNames.quota, quotaSubject("acme", answer.id, "settled"));
+    assert.equal(settled?.type, "quota.settled");
+    assert.deepEqual((settled!.data as EventData<"quota.settled">).actual, {
+      tokens: [usage, ...usage.extra!].reduce((sum, u) => sum + u.promptTokens + u.completionTokens, 0),
+      costNanoUsd: usage.costNanoUsd,
+    });
+
+    // Spend (the projection the admin API and the console read) adds the record's total.
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.usage, ConsumerNames.spendProjector, 30_000);
+    const kv = await openSpendKv(beamline.nc);
+    let spent = 0;
+    for await (const cell of readTenantSpend(kv, "acme")) spent += cell.costNanoUsd;
+    let billed = 0;
+    for await (const { event } of readUsageRecords(beamline.nc, { tenant: "acme" })) {
+      billed += event.data.costNanoUsd;
+    }
+    assert.equal(spent, billed, "spend equals the usage stream's totals, extras included");
+    assert.ok(billed >= winnerCost + loserCost);
   });
 
   it("a streamed request gets only the winner's chunks", async () => {
@@ -158,7 +228,7 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
       text,
       /beamline_hedges_total\{tenant="capped",outcome="declined_max_hedges_per_minute"\} 1\b/,
     );
-    assert.match(text, /beamline_hedges_total\{tenant="acme",outcome="won_by_hedge"\} 3\b/);
+    assert.match(text, /beamline_hedges_total\{tenant="acme",outcome="won_by_hedge"\} 4\b/);
   });
 
   it("billing reconciles, decisions re-derive and the audit chain verifies with hedges in the log", async () => {
@@ -169,5 +239,52 @@ describe("hedged requests through the gateway", { timeout: 180_000 }, () => {
     const [, verified, total] = /(\d+) of (\d+) decisions re-derived identically/.exec(run.stdout) ?? [];
     assert.equal(verified, total);
     await assertAuditVerifies(beamline.server.url, beamline.config.dataDir);
+  });
+
+  // Last: it leaves a forged usage record in the log.
+  it("billing reconcile finds a loser billed for less than its tokens and prices give", async () => {
+    const answer = await hedgedClient.chat.completions.create({ model: "hedged", messages: ask });
+    await waitForConsumerCaughtUp(beamline.nc, StreamNames.requests, ConsumerNames.billing, 30_000);
+    const jsm = await jetstreamManager(beamline.nc);
+    const subject = usageSubject("acme", answer.id);
+    const real = await jsm.direct.getMessage(StreamNames.usage, { last_by_subj: subject });
+    assert.ok(real, `usage record of ${answer.id}`);
+    const recorded = decodeEvent(real.data, real.header) as BeamlineEvent<"usage.recorded">;
+    const [loser] = recorded.data.extra ?? [];
+    assert.ok(loser, "the record bills the loser");
+    // The subject is write-once for billing: the real record goes first. The forgery keeps its
+    // total consistent with the cheaper loser, so only the loser's recomputation can tell.
+    await jsm.streams.deleteMessage(StreamNames.usage, real.seq);
+    const cheaper = {
+      ...loser,
+      costNanoUsd: loser.costNanoUsd - 1,
+      costUsd: formatNanoUsd(loser.costNanoUsd - 1),
+    };
+    const total = recorded.data.costNanoUsd - 1;
+    const forged = makeEvent(
+      "usage.recorded",
+      `${answer.id}:usage:forged`,
+      { tenant: "acme", requestId: answer.id, correlationId: answer.id },
+      { ...recorded.data, extra: [cheaper], costNanoUsd: total, costUsd: formatNanoUsd(total) },
+      new Date(),
+    );
+    await store.append(subject, forged);
+    const { code, stdout } = await runCliStatus(beamline.server.url, [
+      "billing",
+      "reconcile",
+      "--tenant",
+      "acme",
+      "--json",
+    ]);
+    assert.equal(code, 1, stdout);
+    const report = JSON.parse(stdout) as {
+      discrepancies: Array<{ kind: string; requestId: string | null; field?: string }>;
+    };
+    assert.ok(
+      report.discrepancies.some(
+        (d) => d.kind === "cost-mismatch" && d.requestId === answer.id && d.field === "extra[0].costNanoUsd",
+      ),
+      JSON.stringify(report.discrepancies),
+    );
   });
 });
