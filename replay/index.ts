@@ -46,8 +46,12 @@ export type { DecisionMismatch, DecisionsVerification, VerifyDecisionsOptions } 
 export { verifyDecisions } from "./verify-decisions.js";
 export type { WhatIfRun } from "./whatif.js";
 export { runWhatIf } from "./whatif.js";
+export type { CacheFacts, CacheWhatIfReport, NotCacheableReason } from "./whatif-cache.js";
+export { CacheWhatIf, NotCacheableReasons } from "./whatif-cache.js";
 export type { GatheredRequest } from "./whatif-facts.js";
-export { RequestGatherer, recordedRequest } from "./whatif-facts.js";
+export { cacheFacts, hedgeFacts, RequestGatherer, recordedRequest } from "./whatif-facts.js";
+export type { HedgeAttemptFacts, HedgeFacts, HedgeWhatIfReport } from "./whatif-hedge.js";
+export { HedgeWhatIf } from "./whatif-hedge.js";
 export { LatencyHistogram } from "./whatif-latency.js";
 export type {
   RecordedAttempt,

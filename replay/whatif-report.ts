@@ -18,6 +18,15 @@ export interface RecordedAttempt {
   model: string;
   durationMs: number;
   succeeded: boolean;
+  streamed: boolean;
+  /** 0-based index of the decision's candidate it tried (absent on old events). */
+  candidate?: number;
+  /** A successful attempt's time to first token (a plain call's whole answer), ms. */
+  firstTokenMs?: number;
+  /** A failed attempt: chunks that reached the client. */
+  chunksSent?: number;
+  /** A failed attempt cancelled as a hedge race's loser. */
+  cancelled?: boolean;
 }
 
 /**

@@ -75,7 +75,7 @@ export function registerReplayCommands(program: Command): void {
   program
     .command("whatif")
     .description(
-      "route a tenant's recorded requests again under another policy and/or catalog (prices); calls no provider",
+      "route a tenant's recorded requests again under another policy and/or catalog (prices), and evaluate the policy's cache and hedge sections; calls no provider",
     )
     .requiredOption("--tenant <tenant>", "the tenant whose requests to replay")
     .option("--policy <file>", "the alternative policy document (JSON)")
@@ -140,7 +140,7 @@ async function readCatalog(path: string): Promise<ModelCatalog> {
 const usd = (nano: number) => (nano < 0 ? `-$${formatNanoUsd(-nano)}` : `$${formatNanoUsd(nano)}`);
 const ms = (value: number | null) => (value === null ? "unknown" : `${value > 0 ? "+" : ""}${value} ms`);
 
-function formatWhatIf({ report, skipped }: WhatIfRun): string {
+function formatWhatIf({ report, skipped, cache, hedge }: WhatIfRun): string {
   const { totals } = report;
   const rows = report.models.map((m) => [
     `${m.provider}/${m.model}`,
@@ -178,10 +178,66 @@ function formatWhatIf({ report, skipped }: WhatIfRun): string {
     for (const r of report.refusals)
       text += `  ${r.requests} × ${r.code}: ${r.reason} (e.g. ${r.examples.join(", ")})\n`;
   }
+  if (cache) text += formatCache(cache);
+  if (hedge) text += formatHedge(hedge);
   const skippedTotal = skipped.undecided + skipped.missingDocuments + skipped.incomplete + skipped.unreadable;
   if (skippedTotal > 0) {
     text += `not replayed: ${skipped.undecided} without a recorded decision, ${skipped.missingDocuments} naming a policy or catalog version missing from the log, ${skipped.incomplete} incomplete in the window, ${skipped.unreadable} whose content is erased or sealed without a master key here\n`;
   }
+  return text;
+}
+
+function formatCache(cache: NonNullable<WhatIfRun["cache"]>): string {
+  const p = cache.policy;
+  let text = `\ncache (exact, ttl ${p.ttlSeconds} s, scope ${p.scope}, hits ${p.discountPercent}% off${p.includeNonDeterministic ? ", sampled requests included" : ""}):\n`;
+  text += formatTable(
+    ["requests", "hits", "misses", "saved", "sampled", "content store", "bypass header", "unknown"],
+    [
+      [
+        String(cache.requests),
+        String(cache.hits),
+        String(cache.misses),
+        usd(cache.savedNanoUsd),
+        String(cache.notCacheable.sampled),
+        String(cache.notCacheable.content_store),
+        String(cache.notCacheable.bypass_header),
+        String(cache.unknown),
+      ],
+    ],
+  );
+  if (cache.unknown > 0)
+    text += `${cache.unknown} request(s) unknown: their content is erased or sealed without a master key here, so their key cannot be computed\n`;
+  return text;
+}
+
+function formatHedge(hedge: NonNullable<WhatIfRun["hedge"]>): string {
+  const p = hedge.policy;
+  const deadline = [
+    p.afterPercentile !== undefined ? `p${p.afterPercentile} of recorded first-token times` : "",
+    p.afterMs !== undefined ? `${p.afterMs} ms` : "",
+  ]
+    .filter(Boolean)
+    .join(", else ");
+  const d = hedge.declined;
+  let text = `\nhedge (after ${deadline}):\n`;
+  text += formatTable(
+    ["requests", "hedged", "not needed", "declined", "unknown", "extra cost (estimate)"],
+    [
+      [
+        String(hedge.requests),
+        String(hedge.hedged),
+        String(hedge.notNeeded),
+        String(d.no_latency_data + d.no_candidate + d.max_hedges_per_minute + d.max_extra_cost_per_day),
+        String(hedge.unknown),
+        usd(hedge.extraCostNanoUsd),
+      ],
+    ],
+  );
+  text += `declined: ${d.no_latency_data} no latency data, ${d.no_candidate} no next candidate, ${d.max_hedges_per_minute} over maxHedgesPerMinute, ${d.max_extra_cost_per_day} over maxExtraCostUsdPerDay\n`;
+  text += `extra cost is an estimate: the next candidate's prices × each hedged request's recorded tokens\n`;
+  const bound = hedge.latency.firstTokenLowerBoundMeanMs;
+  const recorded = hedge.latency.recordedFirstTokenMeanMs;
+  text += `latency is a bound only: a hedge cannot produce a token before its deadline + the next candidate's recorded median first-token time; hedged requests: first token no earlier than ${bound === null ? "unknown" : `${bound} ms`} on average (recorded: ${recorded === null ? "unknown" : `${recorded} ms`}${hedge.latency.boundUnknown > 0 ? `; ${hedge.latency.boundUnknown} without a recorded median for the next candidate` : ""})\n`;
   return text;
 }
 

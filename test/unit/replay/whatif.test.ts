@@ -71,7 +71,9 @@ function recorded(
     outcome: "completed",
     served: { provider: served.provider, model: served.model },
     usage: { promptTokens: tokens.prompt, completionTokens: tokens.completion, cachedTokens: tokens.cached },
-    attempts: [{ provider: served.provider, model: served.model, durationMs, succeeded: true }],
+    attempts: [
+      { provider: served.provider, model: served.model, durationMs, succeeded: true, streamed: false },
+    ],
   };
   return fact;
 }
@@ -120,7 +122,9 @@ describe("what-if replay (pure core)", () => {
     // A request once served by the large model gives it a median.
     const onLarge = recorded(2, { prompt: 10, completion: 10, cached: 0 });
     onLarge.served = { provider: "mock", model: "large" };
-    onLarge.attempts = [{ provider: "mock", model: "large", durationMs: 400, succeeded: true }];
+    onLarge.attempts = [
+      { provider: "mock", model: "large", durationMs: 400, succeeded: true, streamed: false },
+    ];
     const known = whatIfReport({ policy: QUALITY }, [[...facts, onLarge]]);
     assert.equal(known.models.find((m) => m.model === "small")?.expectedLatencyChangeMs, 300);
   });
@@ -160,7 +164,9 @@ describe("what-if replay (pure core)", () => {
         const f = recorded(i, { prompt, completion, cached }, duration);
         if (large) {
           f.served = { provider: "mock", model: "large" };
-          f.attempts = [{ provider: "mock", model: "large", durationMs: duration, succeeded: true }];
+          f.attempts = [
+            { provider: "mock", model: "large", durationMs: duration, succeeded: true, streamed: false },
+          ];
         }
         return f;
       });
