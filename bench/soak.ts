@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import cliProgress from "cli-progress";
+import { adminCredsPath, authFromCredsFile } from "../src/access/index.js";
 import { runClosedLoop } from "./load.js";
 import { type HeapSite, readGoMemory, readHeapSites } from "./nats-memory.js";
 import { type Child, freePort, rssBytes, waitUntil } from "./processes.js";
@@ -67,12 +68,12 @@ async function sample(
   window: LoadWindow,
   inFlight: number,
   pids: { router: number; nats: number | undefined },
-  routerUrl: string,
+  metricsUrl: string,
   nc: NatsConnection,
   natsProfileUrl: string | undefined,
 ): Promise<SoakSample> {
   const { plain, streamed } = windowFigures(window);
-  const memory = await readRouterMemory(routerUrl);
+  const memory = await readRouterMemory(metricsUrl);
   const goMemory = natsProfileUrl === undefined ? undefined : await readGoMemory(natsProfileUrl);
   const stream = await jetstreamManager(nc)
     .then((jsm) => jsm.streams.info("BL_REQUESTS"))
@@ -210,7 +211,9 @@ async function main(): Promise<void> {
       childNamed(router.child.pid, "nats-server"),
     );
     const natsUrl = externalNatsUrl ?? (await readFile(join(workDir, "router", "nats.url"), "utf8")).trim();
-    nc = await connect({ servers: natsUrl, name: "soak-observer", noAsyncTraces: true });
+    // The embedded server runs with auth: the observer reads stream state as the operator.
+    const auth = externalNatsUrl ? {} : await authFromCredsFile(adminCredsPath(join(workDir, "router")));
+    nc = await connect({ servers: natsUrl, name: "soak-observer", noAsyncTraces: true, ...auth });
     const natsServerVersion = nc.info?.version ?? "unknown";
     say(
       `nats-server ${natsServerVersion} (${options.diagnose ? "the soak's own child, --diagnose" : "embedded"}, pid ${natsPid}); router ${router.url} (pid ${router.child.pid})`,
@@ -246,7 +249,7 @@ async function main(): Promise<void> {
     const taking: Promise<void>[] = [];
     const take = (t: number, window: LoadWindow, inFlight: number) => {
       taking.push(
-        sample(t, window, inFlight, pids, router.url, nc!, natsProfileUrl).then((s) => {
+        sample(t, window, inFlight, pids, router.metricsUrl, nc!, natsProfileUrl).then((s) => {
           samples.push(s);
           progress.update(s);
         }),
