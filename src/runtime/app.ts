@@ -69,7 +69,7 @@ import {
   watchProducers,
   watchTenants,
 } from "../tenancy/index.js";
-import { loadEncodings } from "../tokens/index.js";
+import { loadEncodingsFor } from "../tokens/index.js";
 import { startConsumerLagSampler } from "./consumer-lag-sampler.js";
 import { openContentAtRest } from "./content.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
@@ -168,11 +168,13 @@ export async function startBeamline(
     })();
     return stopping;
   };
-  // The request worker counts prompt tokens per request. Loading the encodings parses their
-  // merge tables synchronously (about half a second); done before any NATS connection exists,
-  // it cannot stall a request in flight or a heartbeat.
-  if (roles.has("worker")) loadEncodings();
   try {
+    const seedCatalog = await loadCatalogFile(config.catalogFile);
+    // The gateway and the request worker count prompt tokens per request. Loading an encoding
+    // parses its merge table synchronously (0.25–0.55 s); done before any NATS connection
+    // exists, it cannot stall a request in flight or a heartbeat. Only the encodings the
+    // catalog's models count with are loaded: each holds 33–57 MB for the life of the process.
+    if (roles.has("worker") || roles.has("gateway")) loadEncodingsFor(seedCatalog.models);
     let embedded: EmbeddedNats | undefined;
     // Auth is on by default: the embedded server runs with the data directory's NATS authority,
     // and this process connects as a user holding exactly its roles' permissions.
@@ -249,7 +251,6 @@ export async function startBeamline(
     cleanups.push(() => providers.close());
     const available = new Set(providers.registry.names());
     if (!available.has("mock")) available.add("mock");
-    const seedCatalog = await loadCatalogFile(config.catalogFile);
     // The gateway and the dev bootstrap take the time as a Date, read from the one clock.
     const now = () => new Date(systemClock.now());
     // The live catalog and tenant policies: published changes apply without a restart.

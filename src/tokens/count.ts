@@ -1,9 +1,9 @@
 /**
  * Token counts of text and chat prompts, one rule for every caller (routing's context check,
  * quota admission, the executor's fallback usage, the response limiter, the mock provider).
- * Pure: no I/O, no clock; the encodings are loaded once per process.
+ * Pure: no I/O, no clock; each encoding is loaded once per process, on its first use.
  */
-import { encoding, type TokenizerKind, TokenizerKinds } from "./tokenizers.js";
+import { encoding, encodingNameOf, type TokenizerKind, TokenizerKinds } from "./tokenizers.js";
 
 /**
  * What the `approximate` tokenizer multiplies the `cl100k_base` count by, rounding up. Used for
@@ -52,12 +52,6 @@ const IMAGE_PART_TYPES = new Set(["image_url", "input_image", "image"]);
 /** Text containing `<|endoftext|>` and the like is counted as plain text, as providers bill it. */
 const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
-function bpeName(kind: TokenizerKind): "o200k_base" | "cl100k_base" {
-  // The approximation scales cl100k: its smaller vocabulary already counts more tokens than
-  // o200k on code and non-English text, so it is the safer base.
-  return kind === TokenizerKinds.o200k ? "o200k_base" : "cl100k_base";
-}
-
 function scale(kind: TokenizerKind, tokens: number): number {
   return kind === TokenizerKinds.approximate ? Math.ceil(tokens * APPROXIMATION_FACTOR) : tokens;
 }
@@ -74,7 +68,7 @@ const LONG_RUNS = new RegExp(`(\\S{${MAX_BPE_RUN + 1},}|\\s{${MAX_BPE_RUN + 1},}
 
 function bpeCount(kind: TokenizerKind, text: string): number {
   if (text.length === 0) return 0;
-  const bpe = encoding(bpeName(kind));
+  const bpe = encoding(encodingNameOf(kind));
   // split with a capturing group: even entries are ordinary text, odd ones the long runs.
   const parts = text.split(LONG_RUNS);
   if (parts.length === 1) return bpe.encode(text, AS_PLAIN_TEXT).length;
@@ -161,7 +155,7 @@ function bpePrompt(kind: TokenizerKind, prompt: Prompt): number {
 export function promptTokenCounter(prompt: Prompt): (kind: TokenizerKind) => number {
   const byEncoding = new Map<string, number>();
   return (kind) => {
-    const name = bpeName(kind);
+    const name = encodingNameOf(kind);
     let tokens = byEncoding.get(name);
     if (tokens === undefined) {
       tokens = bpePrompt(kind, prompt);
@@ -176,7 +170,7 @@ export function promptTokenCounter(prompt: Prompt): (kind: TokenizerKind) => num
  * `kind`; `text` itself when it fits.
  */
 export function truncateToTokens(kind: TokenizerKind, text: string, maxTokens: number): string {
-  const bpe = encoding(bpeName(kind));
+  const bpe = encoding(encodingNameOf(kind));
   const tokens = bpe.encode(text, AS_PLAIN_TEXT);
   // ceil(k × factor) ≤ max  ⇔  k ≤ max / factor, for the approximation.
   const keep =

@@ -13,5 +13,11 @@ export {
   TOOLS_OVERHEAD_TOKENS,
   truncateToTokens,
 } from "./count.js";
-export type { TokenizerKind } from "./tokenizers.js";
-export { loadEncodings, TokenizerKinds, tokenizerFor } from "./tokenizers.js";
+export type { EncodingName, TokenizerKind } from "./tokenizers.js";
+export {
+  encodingNameOf,
+  loadEncodingsFor,
+  loadedEncodings,
+  TokenizerKinds,
+  tokenizerFor,
+} from "./tokenizers.js";

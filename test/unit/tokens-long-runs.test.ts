@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { countTextTokens, loadEncodings, MAX_BPE_RUN, TokenizerKinds } from "../../src/tokens/index.js";
+import { countTextTokens, MAX_BPE_RUN, TokenizerKinds } from "../../src/tokens/index.js";
 import { encoding } from "../../src/tokens/tokenizers.js";
 
-loadEncodings();
 const exact = (text: string) => encoding("o200k_base").encode(text, { disallowedSpecial: new Set() }).length;
 
 describe("token counts of long runs without spaces", () => {

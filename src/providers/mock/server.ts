@@ -3,7 +3,6 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
-import { loadEncodings } from "../../tokens/index.js";
 import { parseProviderOptions } from "../validation.js";
 import { answerFor, type MockChatRequest } from "./answers.js";
 import { createAnthropicMessagesHandler } from "./anthropic.js";
@@ -173,8 +172,6 @@ function checkRequest(value: unknown): RequestCheck {
  */
 export async function startMockProvider(options: MockProviderOptions = {}): Promise<MockProvider> {
   const config = parseProviderOptions(optionsSchema, options, "mock provider");
-  // Every answer counts tokens: pay the encodings' load at start, not on the first request.
-  loadEncodings();
   const random = config.random ?? seededRandom(config.seed);
   const now = config.now ?? Date.now;
   const expectedAuthorization = config.apiKey === undefined ? undefined : `Bearer ${config.apiKey}`;
