@@ -73,6 +73,7 @@ import { loadEncodingsFor } from "../tokens/index.js";
 import { startConsumerLagSampler } from "./consumer-lag-sampler.js";
 import { openContentAtRest } from "./content.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
+import { applyHeapGrowth } from "./heap-growth.js";
 import { externalAuth, prepareEmbeddedAuth } from "./nats-auth.js";
 import { setUpProviders } from "./providers.js";
 
@@ -124,6 +125,7 @@ export async function startBeamline(
   options: { log?: Logger } = {},
 ): Promise<RunningBeamline> {
   const log = options.log ?? createLogger({ level: config.logLevel });
+  applyHeapGrowth(config.heapGrowingPercent);
   const roles = new Set<Role>(config.roles);
   // Checked before anything starts: a dev key fixed by env on a network address is refused here.
   const devKeyPlan = roles.has("gateway")

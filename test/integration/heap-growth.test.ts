@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { describe, it } from "node:test";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const module = new URL("../../src/runtime/heap-growth.ts", import.meta.url).href;
+
+/**
+ * Peak heap in use (MB) of a child process that holds ~30 MB live and churns garbage that
+ * survives young-generation collections (so it reaches the old generation), after
+ * `applyHeapGrowth(percent)`. Bounded: 200 rounds of 5,000 objects.
+ */
+async function peakHeapMb(percent: number): Promise<number> {
+  const code = `
+    const { applyHeapGrowth } = await import(${JSON.stringify(module)});
+    applyHeapGrowth(${percent});
+    const live = Array.from({ length: 300_000 }, (_, i) => ({ i, s: "live-" + i }));
+    const window = [];
+    let peak = 0;
+    for (let round = 0; round < 200; round++) {
+      window.push(Array.from({ length: 5_000 }, (_, i) => ({ round, i, s: "g-" + round + "-" + i })));
+      if (window.length > 20) window.shift();
+      peak = Math.max(peak, process.memoryUsage().heapUsed);
+    }
+    process.stdout.write(String(peak / 2 ** 20) + " " + live.length);`;
+  const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    timeout: 120_000,
+  });
+  return Number(stdout.split(" ")[0]);
+}
+
+describe("applyHeapGrowth", () => {
+  it("keeps the old generation near the live heap instead of V8's up-to-4× growth", async () => {
+    const v8Default = await peakHeapMb(0);
+    const bounded = await peakHeapMb(10);
+    assert.ok(
+      bounded < v8Default * 0.75,
+      `peak heap with 10 % growth ${bounded.toFixed(0)} MB, with V8's rule ${v8Default.toFixed(0)} MB`,
+    );
+  });
+});
