@@ -14,7 +14,7 @@ import cliProgress from "cli-progress";
 import { adminCredsPath, authFromCredsFile } from "../src/access/index.js";
 import { runClosedLoop } from "./load.js";
 import { type HeapSite, readGoMemory, readHeapSites } from "./nats-memory.js";
-import { type Child, freePort, rssBytes, waitUntil } from "./processes.js";
+import { type Child, cpuTimes, freePort, rssBytes, waitUntil } from "./processes.js";
 import { readRouterMemory } from "./router-metrics.js";
 import { ensureBuilt, machineNote, reexecPinned } from "./setup.js";
 import { freshWindow, isStreamed, type LoadWindow, type MixedTargets, runFixedRate } from "./soak-load.js";
@@ -256,6 +256,7 @@ async function main(): Promise<void> {
       );
     };
     take(0, freshWindow(), 0);
+    const cpuBefore = cpuTimes(router.child.pid);
     const whole = await runFixedRate({
       targets,
       ratePerSecond: rate,
@@ -263,6 +264,7 @@ async function main(): Promise<void> {
       sampleMs: options.sampleMs,
       onSample: take,
     });
+    const cpuAfter = cpuTimes(router.child.pid);
     await Promise.all(taking);
     progress.stop();
     samples.sort((a, b) => a.t - b.t);
@@ -276,6 +278,13 @@ async function main(): Promise<void> {
     const goals = soakGoals(routerTrend, natsTrend);
     const plain = whole.plain.summarise(options.durationMs);
     const streamed = whole.streamed.summarise(options.durationMs);
+    // The router's CPU per completed request over the fixed-rate run (GC included): what a
+    // heap setting trades against memory.
+    const answered = plain.ok + streamed.ok;
+    const routerCpuMsPerRequest =
+      cpuBefore && cpuAfter && answered > 0
+        ? (cpuAfter.userMs + cpuAfter.systemMs - cpuBefore.userMs - cpuBefore.systemMs) / answered
+        : undefined;
     const report = {
       date: new Date().toISOString(),
       machine: { ...machine, natsServer: natsServerVersion },
@@ -287,6 +296,7 @@ async function main(): Promise<void> {
         plain: latency(plain),
         streamed: latency(streamed),
         dropped: whole.dropped,
+        routerCpuMsPerRequest,
       },
       memory: {
         router: routerTrend,
@@ -326,6 +336,8 @@ async function main(): Promise<void> {
     say(kind("plain", plain));
     say(kind("streamed", streamed));
     say(`  dropped   ${whole.dropped} (over 2,048 in flight)`);
+    if (routerCpuMsPerRequest !== undefined)
+      say(`  router CPU ${routerCpuMsPerRequest.toFixed(2)} ms per request`);
     say("Goals:");
     for (const g of goals) say(`  ${g.met ? "met   " : "MISSED"}  ${g.what} ${g.limit}: ${g.actual}`);
     say(`\nwrote ${base}.json and ${base}.csv`);
