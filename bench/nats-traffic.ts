@@ -101,7 +101,9 @@ try {
   counting = true;
   const cpuBefore = routerCpuMs();
   const syscallsBefore = routerSyscalls();
+  const loopStarted = performance.now();
   for (let i = 0; i < requests; i++) await call();
+  const wallPerRequestMs = (performance.now() - loopStarted) / requests;
   const routerCpuPerRequestMs = (routerCpuMs() - cpuBefore) / requests;
   const syscallsAfter = routerSyscalls();
   const routerWritesPerRequest = (syscallsAfter.writes - syscallsBefore.writes) / requests;
@@ -115,7 +117,19 @@ try {
   const total = rows.reduce((sum, row) => sum + row.perRequest, 0);
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ requests, total, routerCpuPerRequestMs, routerWritesPerRequest, routerReadsPerRequest, rows }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          requests,
+          total,
+          wallPerRequestMs,
+          routerCpuPerRequestMs,
+          routerWritesPerRequest,
+          routerReadsPerRequest,
+          rows,
+        },
+        null,
+        2,
+      )}\n`,
     );
   } else {
     for (const row of rows.filter((r) => r.perRequest >= 0.05)) {
@@ -124,6 +138,7 @@ try {
     process.stdout.write(
       `${total.toFixed(2).padStart(7)}  messages per request in all (${requests} requests)\n`,
     );
+    process.stdout.write(`${wallPerRequestMs.toFixed(2).padStart(7)}  ms per request, wall time (noisy)\n`);
     process.stdout.write(
       `${routerCpuPerRequestMs.toFixed(2).padStart(7)}  router CPU ms per request (user + kernel)\n`,
     );
