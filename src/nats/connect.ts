@@ -79,6 +79,8 @@ async function connectOnce(options: ConnectOptions): Promise<NatsConnection> {
       { cause: error },
     );
   }
+  // Fewer socket writes per request (docs/architecture.md, "One socket write per loop turn").
+  coalesceWrites(nc);
   const version = nc.info?.version ?? "0.0.0";
   if (!isSupportedServerVersion(version)) {
     await nc.close();
@@ -106,4 +108,49 @@ async function connectOnce(options: ConnectOptions): Promise<NatsConnection> {
 export function inboxFor(nc: NatsConnection): string {
   const prefix = (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
   return createInbox(prefix || undefined);
+}
+
+/** The part of nats.js's protocol handler that {@link coalesceWrites} relies on (not public API). */
+interface OutboundQueue {
+  outbound: { size(): number };
+  pendingLimit: number;
+  flushPending(): void;
+}
+
+function isOutboundQueue(value: unknown): value is OutboundQueue {
+  const candidate = value as Partial<OutboundQueue> | undefined;
+  return (
+    typeof candidate?.flushPending === "function" &&
+    typeof candidate.pendingLimit === "number" &&
+    typeof candidate.outbound?.size === "function"
+  );
+}
+
+/**
+ * Sends what the connection queued during one turn of the event loop as one socket write.
+ * nats.js writes its queue on the next microtask, so a handler that publishes, awaits
+ * nothing on the network and then acks makes two writes (and the server two reads). Deferring
+ * the write to `setImmediate` lets every command queued while the current I/O callbacks and
+ * their microtasks run share a write; order is unchanged, so an ack still leaves after the
+ * write it covers. A queue past nats.js's own limit is still written at once. Returns false
+ * (and changes nothing) when the client's internals are not what this expects.
+ */
+export function coalesceWrites(nc: NatsConnection): boolean {
+  const protocol = (nc as { protocol?: unknown }).protocol;
+  if (!isOutboundQueue(protocol)) return false;
+  const writeNow = protocol.flushPending.bind(protocol);
+  let writeQueued = false;
+  const writeQueuedNow = () => {
+    writeQueued = false;
+    writeNow();
+  };
+  protocol.flushPending = () => {
+    if (protocol.outbound.size() >= protocol.pendingLimit) {
+      writeNow();
+    } else if (!writeQueued) {
+      writeQueued = true;
+      setImmediate(writeQueuedNow);
+    }
+  };
+  return true;
 }

@@ -4,7 +4,7 @@
  * streams, consumers and buckets.
  */
 
-export { connectNats, inboxFor } from "./connect.js";
+export { coalesceWrites, connectNats, inboxFor } from "./connect.js";
 export { type ConnectionPhase, ConnectionState } from "./connection-state.js";
 export { type ConsumerLag, readConsumerLag } from "./consumer-lag.js";
 export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
