@@ -22,6 +22,9 @@ import type { TenantKeys } from "./tenant-keys.js";
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
+/** Where the codec gets a tenant's data key: {@link TenantKeys}, or a fixed key in a benchmark. */
+export type DataKeySource = Pick<TenantKeys, "forSealing" | "forOpening">;
+
 /** An envelope as a reader may show it: content opened when it could be, and what became of it. */
 export interface OpenedEnvelope {
   envelope: Envelope;
@@ -36,7 +39,7 @@ export interface OpenedEnvelope {
  */
 export class ContentCodec implements EventCodec {
   constructor(
-    private readonly keys: TenantKeys,
+    private readonly keys: DataKeySource,
     /** The tenant's content mode (its policy's `content.store`); read per event, so a change applies at once. */
     private readonly modeOf: (tenant: string) => ContentMode,
   ) {}
