@@ -114,8 +114,11 @@ export interface DecodedStoredEvent {
 
 /**
  * Judges a stored message's signature (without a signer nothing is trusted: "unsigned") and
- * decodes it with `codec`. Apart from the store so the cost of reading one event can be
- * measured without a server (bench/event-codec.ts).
+ * decodes it with `codec`: an event signed with this deployment's key at its type's current
+ * version is taken as written (validated by the factory before it was signed); everything else
+ * is upcast and validated. The signature is checked once here, and callers act on `trust`.
+ * Apart from the store so the cost of reading one event can be measured without a server
+ * (bench/event-codec.ts).
  */
 export async function decodeStoredEvent(
   codec: EventCodec,
@@ -130,7 +133,10 @@ export async function decodeStoredEvent(
       signature: message.headers?.get(SIGNATURE_HEADER) || undefined,
       storedAt: message.storedAt,
     }) ?? "unsigned";
-  const event = await codec.decode(message.payload, message.headers, options);
+  const event = await codec.decode(message.payload, message.headers, {
+    ...options,
+    trusted: trust === "signed",
+  });
   return { event, trust };
 }
 
@@ -249,13 +255,13 @@ export class EventStore {
     const jsm = await this.jsm;
     const stored = await jsm.direct.getMessage(stream, query);
     if (!stored) return undefined;
-    const trusted = this.signer.isTrusted({
+    const { event, trust } = await this.decodeStored({
       subject: stored.subject,
       payload: stored.data,
-      signature: stored.header?.get(SIGNATURE_HEADER) || undefined,
+      headers: stored.header,
       storedAt: stored.time,
     });
-    return trusted ? this.codec.decode(stored.data, stored.header) : undefined;
+    return trust === "signed" || trust === "history" ? event : undefined;
   }
 
   /** The event stored on an exact subject (a `once` slot), or undefined. */
