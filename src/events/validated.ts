@@ -43,5 +43,8 @@ export function validateEvent<T extends BeamlineEvent>(event: T): T {
   if (!data.success) {
     throw new BeamlineError("BL_EVENT_INVALID", `${type} v${event.v} data is invalid: ${data.error.message}`);
   }
-  return markValidated({ ...envelope.data, type, data: data.data } as T);
+  // The parsed envelope is already a fresh object: its data is replaced by the parsed data.
+  const valid = envelope.data as T;
+  valid.data = data.data as T["data"];
+  return markValidated(valid);
 }
