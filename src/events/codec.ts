@@ -3,6 +3,7 @@ import { BeamlineError } from "../errors/index.js";
 import { type Envelope, envelopeSchema } from "./envelope.js";
 import { jsonNestingExceeds, MAX_EVENT_DEPTH, valueNestingExceeds } from "./nesting.js";
 import { type EventData, type EventType, EventTypes, isEventType } from "./registry.js";
+import { markValidated, validateEvent } from "./validated.js";
 
 /**
  * Events travel as CBOR (standard, no cbor-x record extension, so any language can read
@@ -40,15 +41,25 @@ export interface EncodedEvent {
 /** Reads one header of a message; adapters pass their own header accessor. */
 export type HeaderReader = { get(name: string): string };
 
-/** Serialises an event; the envelope is validated so a bug never writes bad history. */
+/**
+ * Serialises an event. An event the factory did not make (or that was changed since) is
+ * validated first, so nothing invalid is ever written: readers trust what Beamline signed.
+ */
 export function encodeEvent<T extends EventType>(event: BeamlineEvent<T>): EncodedEvent {
-  const spec = EventTypes[event.type];
-  if (event.v !== spec.version) {
-    throw new BeamlineError(
-      "BL_EVENT_INVALID",
-      `${event.type} must be written at version ${spec.version}, got ${event.v}`,
-    );
-  }
+  const valid = validateEvent(event);
+  return encodeValid(valid, valid.data);
+}
+
+/**
+ * Serialises a valid event with `storedData` in place of its data: the stored form the content
+ * vault makes of it (content fields replaced by their `atRest` record). `event` is validated as
+ * {@link encodeEvent} does; `storedData` is the caller's derivation of its data.
+ */
+export function encodeEventWithData(event: BeamlineEvent, storedData: unknown): EncodedEvent {
+  return encodeValid(validateEvent(event), storedData);
+}
+
+function encodeValid(event: BeamlineEvent, data: unknown): EncodedEvent {
   const headers: Record<string, string> = {
     [EventHeaders.type]: event.type,
     [EventHeaders.version]: String(event.v),
@@ -57,15 +68,50 @@ export function encodeEvent<T extends EventType>(event: BeamlineEvent<T>): Encod
   };
   if (event.requestId) headers[EventHeaders.requestId] = event.requestId;
   if (event.traceparent) headers[EventHeaders.traceparent] = event.traceparent;
-  return { payload: encoder.encode(event), headers };
+  const stored = data === event.data ? event : { ...event, data };
+  return { payload: encoder.encode(stored), headers };
 }
 
 /**
  * Reads an event from a message: decodes CBOR or JSON, upcasts old versions to the current
  * one and validates. Throws `BL_EVENT_INVALID` / `BL_EVENT_VERSION_UNSUPPORTED` for poison.
+ * `trusted`: the caller found the message's `bl-sig` valid for this deployment's key, so an
+ * event at its type's current version is taken as written (see {@link decodeTrustedEvent}).
  */
-export function decodeEvent(payload: Uint8Array, headers?: HeaderReader): BeamlineEvent {
+export function decodeEvent(
+  payload: Uint8Array,
+  headers?: HeaderReader,
+  options: { trusted?: boolean } = {},
+): BeamlineEvent {
+  if (options.trusted) {
+    const event = decodeTrustedEvent(payload, headers);
+    if (event) return event;
+  }
   return upcastAndValidate(decodeEnvelope(payload, headers));
+}
+
+/**
+ * Reads an event Beamline itself wrote — its signature checked by the caller — without
+ * validating it again: the factory validated it before it was signed, and the signature proves
+ * these are the bytes it signed. Only CBOR at the type's current version qualifies; anything
+ * else (an old version to upcast, a type this reader does not know, JSON) returns undefined and
+ * takes the full path. Saves the zod parse and the nesting walk on every consumer
+ * (bench/RESULTS.md, "Event codec").
+ */
+export function decodeTrustedEvent(payload: Uint8Array, headers?: HeaderReader): BeamlineEvent | undefined {
+  const contentType = headers?.get(EventHeaders.contentType) || headers?.get("Content-Type") || undefined;
+  if (contentType !== undefined && contentType !== CBOR_CONTENT_TYPE) return undefined;
+  let raw: unknown;
+  try {
+    raw = decoder.decode(payload);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const { type, v, data } = raw as { type?: unknown; v?: unknown; data?: unknown };
+  if (typeof type !== "string" || !isEventType(type) || v !== EventTypes[type].version) return undefined;
+  if (typeof data !== "object" || data === null) return undefined;
+  return markValidated(raw as BeamlineEvent);
 }
 
 /**
@@ -113,7 +159,7 @@ export function upcastAndValidate(envelope: Envelope): BeamlineEvent {
       `${type} v${version} data is invalid: ${parsed.error.message}`,
     );
   }
-  return { ...envelope, type, v: version, data: parsed.data } as BeamlineEvent;
+  return markValidated({ ...envelope, type, v: version, data: parsed.data } as BeamlineEvent);
 }
 
 function decodePayload(payload: Uint8Array, contentType: string | undefined): unknown {

@@ -1,5 +1,6 @@
 import type { BeamlineEvent } from "./codec.js";
 import { type EventData, type EventType, EventTypes } from "./registry.js";
+import { validateEvent } from "./validated.js";
 
 export interface EventContext {
   tenant: string;
@@ -10,9 +11,11 @@ export interface EventContext {
 }
 
 /**
- * Builds an event at its type's current version. `id` must be deterministic for writes a
- * retry could repeat (the caller derives it from the request id and slot); `now` is passed
- * in so that code stays replayable.
+ * Builds an event at its type's current version, validated against its schema: this is where
+ * an event is checked, once, so nothing invalid is ever signed, and readers trust a signed
+ * event of the current version without parsing it again (docs/architecture.md). `id` must be
+ * deterministic for writes a retry could repeat (the caller derives it from the request id and
+ * slot); `now` is passed in so that code stays replayable. Throws `BL_EVENT_INVALID`.
  */
 export function makeEvent<T extends EventType>(
   type: T,
@@ -33,7 +36,7 @@ export function makeEvent<T extends EventType>(
   };
   if (context.causationId !== undefined) event.causationId = context.causationId;
   if (context.traceparent !== undefined) event.traceparent = context.traceparent;
-  return event;
+  return validateEvent(event);
 }
 
 /** The context for an event caused by `cause`, in the same request and trace. */

@@ -4,8 +4,10 @@ export {
   CBOR_CONTENT_TYPE,
   decodeEnvelope,
   decodeEvent,
+  decodeTrustedEvent,
   EventHeaders,
   encodeEvent,
+  encodeEventWithData,
   isEvent,
   JSON_CONTENT_TYPE,
   upcastAndValidate,
@@ -48,3 +50,4 @@ export {
 } from "./subjects.js";
 export { assertRequestId, assertTenantId, formatRequestId, isSafeToken } from "./tokens.js";
 export { rateLimitsSchema } from "./types.js";
+export { markValidated, validateEvent } from "./validated.js";

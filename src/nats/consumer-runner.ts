@@ -9,8 +9,8 @@ import {
   type Logger,
   startSpan,
 } from "../observability/index.js";
-import { type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
-import type { EventStore } from "./event-store.js";
+import type { EventTrust } from "./event-signing.js";
+import type { EventStore, StoredEventMessage } from "./event-store.js";
 import { failpoint } from "./failpoints.js";
 import { StreamNames } from "./names.js";
 
@@ -93,15 +93,18 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
     const started = performance.now();
     const deliveryCount = msg.info.deliveryCount;
     let event: BeamlineEvent;
+    let trust: EventTrust;
     try {
-      event = await store.decode(msg.data, msg.headers, { open: handler.readsContent === true });
+      // The signature is checked once, here: a signed event of the current version skips validation.
+      ({ event, trust } = await store.decodeStored(storedMessage(msg), {
+        open: handler.readsContent === true,
+      }));
     } catch (error) {
       await deadLetter(msg, toBeamlineError(error, "BL_EVENT_INVALID"));
       metrics.stageMessages.inc({ stage: handler.name, outcome: "poison" });
       return;
     }
     if (handler.requiresSignature?.(event)) {
-      const trust = trustOf(msg);
       if (trust !== "signed" && trust !== "history") {
         // Logged without the payload: a forged event may carry anything.
         log.warn(
@@ -152,14 +155,13 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
     }
   };
 
-  /** How far the message is trusted; without a signer nothing is ("unsigned"). */
-  const trustOf = (msg: JsMsg): EventTrust =>
-    store.signer?.trust({
-      subject: msg.subject,
-      payload: msg.data,
-      signature: msg.headers?.get(SIGNATURE_HEADER) || undefined,
-      storedAt: new Date(Math.floor(msg.info.timestampNanos / 1e6)),
-    }) ?? "unsigned";
+  /** A delivered message as the store judges it (the server's store time from the delivery info). */
+  const storedMessage = (msg: JsMsg): StoredEventMessage => ({
+    subject: msg.subject,
+    payload: msg.data,
+    headers: msg.headers,
+    storedAt: new Date(Math.floor(msg.info.timestampNanos / 1e6)),
+  });
 
   /** Keeps a copy of an unprocessable message for operators, then stops its redelivery. */
   const deadLetter = async (msg: JsMsg, error: BeamlineError): Promise<void> => {

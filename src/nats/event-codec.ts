@@ -20,12 +20,21 @@ export interface EventCodec {
   decode(
     payload: Uint8Array,
     headers: HeaderReader | undefined,
-    options?: { open?: boolean },
+    options?: {
+      open?: boolean;
+      /**
+       * The caller found the message's `bl-sig` valid for this deployment's key: an event at
+       * its type's current version is taken as written (the factory validated it before it
+       * was signed). Anything else is still upcast and validated.
+       */
+      trusted?: boolean;
+    },
   ): Promise<BeamlineEvent>;
 }
 
 /** Stores events as they are (no content sealing). */
 export const plainCodec: EventCodec = {
   encode: encodeEvent,
-  decode: async (payload, headers) => decodeEvent(payload, headers),
+  decode: async (payload, headers, options) =>
+    decodeEvent(payload, headers, { trusted: options?.trusted === true }),
 };

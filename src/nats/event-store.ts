@@ -3,7 +3,7 @@ import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats
 import { BeamlineError } from "../errors/index.js";
 import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.js";
 import { type EventCodec, plainCodec } from "./event-codec.js";
-import { type EventSigner, SIGNATURE_HEADER } from "./event-signing.js";
+import { type EventSigner, type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
 
@@ -42,11 +42,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MSG_ID = "Nats-Msg-Id";
 const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
 
+/**
+ * The publish headers. `append`, not `set`: every name is new, and nats.js's `set` first scans
+ * the headers for the name to delete (half the cost of building them, bench/event-codec.ts).
+ */
 function toHeaders(entries: Record<string, string>, msgId: string, once: boolean): MsgHdrs {
   const h = natsHeaders();
-  for (const [k, v] of Object.entries(entries)) h.set(k, v);
-  if (once) h.set(EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
-  else h.set(MSG_ID, msgId);
+  for (const name in entries) h.append(name, entries[name]!);
+  if (once) h.append(EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+  else h.append(MSG_ID, msgId);
   return h;
 }
 
@@ -69,6 +73,75 @@ function assertWithinMaxPayload(nc: NatsConnection, event: BeamlineEvent, encode
     "BL_BODY_TOO_LARGE",
     `The ${event.type} event would be ${size} bytes as stored, over the NATS server's max_payload of ${limit} bytes: send a smaller request, or raise max_payload on the server.`,
   );
+}
+
+/** An event ready to publish: its stored bytes and every header it is stored with. */
+export interface PreparedAppend {
+  encoded: EncodedEvent;
+  headers: MsgHdrs;
+}
+
+/**
+ * What {@link EventStore.append} publishes for `event` on `subject`: encoded by `codec` (content
+ * sealed), with the write-once check or message id, and signed when a signer is given. Apart
+ * from the store so the cost of writing one event can be measured without a server
+ * (bench/event-codec.ts).
+ */
+export async function prepareAppend(
+  codec: EventCodec,
+  signer: EventSigner | undefined,
+  subject: string,
+  event: BeamlineEvent,
+  once: boolean,
+  encodedForStore?: EncodedEvent,
+): Promise<PreparedAppend> {
+  const encoded = encodedForStore ?? (await codec.encode(event));
+  const headers = toHeaders(encoded.headers, event.id, once);
+  if (signer) headers.append(SIGNATURE_HEADER, signer.sign(subject, encoded.payload));
+  return { encoded, headers };
+}
+
+/** One stored message as a consumer or a direct get delivers it. */
+export interface StoredEventMessage {
+  subject: string;
+  payload: Uint8Array;
+  headers: HeaderReader | undefined;
+  /** The server's store time. */
+  storedAt: Date;
+}
+
+/** A decoded stored event and how far it is trusted to have been written by Beamline. */
+export interface DecodedStoredEvent {
+  event: BeamlineEvent;
+  trust: EventTrust;
+}
+
+/**
+ * Judges a stored message's signature (without a signer nothing is trusted: "unsigned") and
+ * decodes it with `codec`: an event signed with this deployment's key at its type's current
+ * version is taken as written (validated by the factory before it was signed); everything else
+ * is upcast and validated. The signature is checked once here, and callers act on `trust`.
+ * Apart from the store so the cost of reading one event can be measured without a server
+ * (bench/event-codec.ts).
+ */
+export async function decodeStoredEvent(
+  codec: EventCodec,
+  signer: EventSigner | undefined,
+  message: StoredEventMessage,
+  options: { open?: boolean } = {},
+): Promise<DecodedStoredEvent> {
+  const trust =
+    signer?.trust({
+      subject: message.subject,
+      payload: message.payload,
+      signature: message.headers?.get(SIGNATURE_HEADER) || undefined,
+      storedAt: message.storedAt,
+    }) ?? "unsigned";
+  const event = await codec.decode(message.payload, message.headers, {
+    ...options,
+    trusted: trust === "signed",
+  });
+  return { event, trust };
 }
 
 /**
@@ -112,9 +185,14 @@ export class EventStore {
     /** The event already encoded for storage; by default the store's codec encodes it. */
     encodedForStore?: EncodedEvent,
   ): Promise<AppendResult> {
-    const encoded = encodedForStore ?? (await this.codec.encode(event));
-    const headers = toHeaders(encoded.headers, event.id, options.once === true);
-    if (this.signer) headers.set(SIGNATURE_HEADER, this.signer.sign(subject, encoded.payload));
+    const { encoded, headers } = await prepareAppend(
+      this.codec,
+      this.signer,
+      subject,
+      event,
+      options.once === true,
+      encodedForStore,
+    );
     assertWithinMaxPayload(this.nc, event, encoded);
     const deadline = Date.now() + (options.timeoutMs ?? RETRY_FOR_MS);
     let delayMs = 50;
@@ -142,6 +220,11 @@ export class EventStore {
     const stored = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
     if (!stored) return undefined;
     return this.codec.decode(stored.data, stored.header);
+  }
+
+  /** Judges and decodes a stored message with the store's key and codec; see {@link decodeStoredEvent}. */
+  decodeStored(message: StoredEventMessage, options?: { open?: boolean }): Promise<DecodedStoredEvent> {
+    return decodeStoredEvent(this.codec, this.signer, message, options);
   }
 
   /** Decodes a stored message with the store's codec (content opened unless `open: false`). */
@@ -176,13 +259,13 @@ export class EventStore {
     const jsm = await this.jsm;
     const stored = await jsm.direct.getMessage(stream, query);
     if (!stored) return undefined;
-    const trusted = this.signer.isTrusted({
+    const { event, trust } = await this.decodeStored({
       subject: stored.subject,
       payload: stored.data,
-      signature: stored.header?.get(SIGNATURE_HEADER) || undefined,
+      headers: stored.header,
       storedAt: stored.time,
     });
-    return trusted ? this.codec.decode(stored.data, stored.header) : undefined;
+    return trust === "signed" || trust === "history" ? event : undefined;
   }
 
   /** The event stored on an exact subject (a `once` slot), or undefined. */

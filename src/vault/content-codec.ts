@@ -8,12 +8,16 @@ import {
   type ContentState,
   contentAad,
   decodeEnvelope,
+  decodeTrustedEvent,
   type EncodedEvent,
   type Envelope,
   encodeEvent,
+  encodeEventWithData,
   type HeaderReader,
+  markValidated,
   splitContent,
   upcastAndValidate,
+  validateEvent,
 } from "../events/index.js";
 import type { EventCodec } from "../nats/index.js";
 import { open, seal } from "./cipher.js";
@@ -21,6 +25,9 @@ import type { TenantKeys } from "./tenant-keys.js";
 
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+/** Where the codec gets a tenant's data key: {@link TenantKeys}, or a fixed key in a benchmark. */
+export type DataKeySource = Pick<TenantKeys, "forSealing" | "forOpening">;
 
 /** An envelope as a reader may show it: content opened when it could be, and what became of it. */
 export interface OpenedEnvelope {
@@ -36,25 +43,27 @@ export interface OpenedEnvelope {
  */
 export class ContentCodec implements EventCodec {
   constructor(
-    private readonly keys: TenantKeys,
+    private readonly keys: DataKeySource,
     /** The tenant's content mode (its policy's `content.store`); read per event, so a change applies at once. */
     private readonly modeOf: (tenant: string) => ContentMode,
   ) {}
 
   async encode(event: BeamlineEvent): Promise<EncodedEvent> {
-    const split = splitContent(event.type, event.data as Record<string, unknown>);
-    if (!split) return encodeEvent(event);
-    const mode = event.type === "request.accepted" ? "encrypted" : this.modeOf(event.tenant);
+    // Validated before anything is sealed: the stored form is derived from checked data.
+    const valid = validateEvent(event);
+    const split = splitContent(valid.type, valid.data as Record<string, unknown>);
+    if (!split) return encodeEvent(valid);
+    const mode = valid.type === "request.accepted" ? "encrypted" : this.modeOf(valid.tenant);
     let atRest: AtRest;
     if (mode === "encrypted") {
-      const dataKey = await this.keys.forSealing(event.tenant);
-      const sealed = seal(dataKey.key, encoder.encode(split.content), contentAad(event));
+      const dataKey = await this.keys.forSealing(valid.tenant);
+      const sealed = seal(dataKey.key, encoder.encode(split.content), contentAad(valid));
       atRest = {
         mode,
         alg: "A256GCM",
         keyRevision: dataKey.revision,
-        nonce: Buffer.from(sealed.nonce).toString("base64"),
-        ciphertext: Buffer.from(sealed.ciphertext).toString("base64"),
+        nonce: base64(sealed.nonce),
+        ciphertext: base64(sealed.ciphertext),
       };
     } else if (mode === "hashes") {
       const sha256: Record<string, string> = {};
@@ -63,31 +72,46 @@ export class ContentCodec implements EventCodec {
     } else {
       atRest = { mode, fields: Object.keys(split.content) };
     }
-    return encodeEvent({ ...event, data: { ...split.rest, atRest } } as BeamlineEvent);
+    split.rest["atRest"] = atRest;
+    return encodeEventWithData(valid, split.rest);
   }
 
+  /**
+   * `trusted`: the caller found the message's `bl-sig` valid for this deployment's key; an event
+   * at its type's current version is then taken as written, without a second validation.
+   */
   async decode(
     payload: Uint8Array,
     headers: HeaderReader | undefined,
-    options: { open?: boolean } = {},
+    options: { open?: boolean; trusted?: boolean } = {},
   ): Promise<BeamlineEvent> {
+    const trusted = options.trusted === true ? decodeTrustedEvent(payload, headers) : undefined;
+    if (trusted) {
+      if (options.open === false) return trusted;
+      const opened = await this.openEnvelope(trusted, { trusted: true });
+      return opened.envelope === trusted ? trusted : markValidated(opened.envelope as BeamlineEvent);
+    }
     const envelope = decodeEnvelope(payload, headers);
     if (options.open === false) return upcastAndValidate(envelope);
     return upcastAndValidate((await this.openEnvelope(envelope)).envelope);
   }
 
   /** Opens an envelope's sealed content when this process can (key present, not erased). */
-  async openEnvelope(envelope: Envelope): Promise<OpenedEnvelope> {
+  async openEnvelope(envelope: Envelope, options: { trusted?: boolean } = {}): Promise<OpenedEnvelope> {
     const data = envelope.data as Record<string, unknown> | undefined;
     if (typeof data !== "object" || data === null) return { envelope, content: undefined };
     if (data["atRest"] === undefined) {
       const hasContent = splitContent(envelope.type, data) !== undefined;
       return { envelope, content: hasContent ? "clear" : undefined };
     }
-    const parsed = atRestSchema.safeParse(data["atRest"]);
-    // A malformed record is left for the schema check to report.
-    if (!parsed.success) return { envelope, content: undefined };
-    const atRest = parsed.data;
+    // A signed record was built by `encode`; anything else is checked, and a malformed record
+    // is left for the schema check to report.
+    let atRest = data["atRest"] as AtRest;
+    if (options.trusted !== true) {
+      const parsed = atRestSchema.safeParse(atRest);
+      if (!parsed.success) return { envelope, content: undefined };
+      atRest = parsed.data;
+    }
     if (atRest.mode !== "encrypted") return { envelope, content: atRest.mode };
     const dataKey = await this.keys.forOpening(envelope.tenant);
     if (dataKey === "erased") return { envelope, content: "erased" };
@@ -102,6 +126,11 @@ export class ContentCodec implements EventCodec {
     const { atRest: _sealed, ...rest } = data;
     return { envelope: { ...envelope, data: { ...rest, ...content } }, content: "decrypted" };
   }
+}
+
+/** Base64 of bytes without copying them (a Buffer view over the same memory). */
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
 /** SHA-256 of a content value's JSON, hex: what `hashes` mode stores, comparable with a client's own copy. */

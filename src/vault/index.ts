@@ -4,7 +4,7 @@
  */
 export type { Sealed } from "./cipher.js";
 export { KEY_BYTES, open, seal } from "./cipher.js";
-export type { OpenedEnvelope } from "./content-codec.js";
+export type { DataKeySource, OpenedEnvelope } from "./content-codec.js";
 export { ContentCodec, contentDigest } from "./content-codec.js";
 export type { KeyProvider, MasterKeySettings } from "./key-provider.js";
 export { defaultMasterKeyFile, loadMasterKey, masterKeyProvider } from "./key-provider.js";
