@@ -24,7 +24,13 @@ export {
   healthToken,
   probeKey,
 } from "./health-keys.js";
-export { decodeRecord, foldIntoKv } from "./kv-fold.js";
+export {
+  createKvFolder,
+  decodeRecord,
+  foldIntoKv,
+  isRevisionConflict,
+  type KvFolder,
+} from "./kv-fold.js";
 export type { KvView } from "./kv-view.js";
 export { jsonValue, watchKvView } from "./kv-view.js";
 export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
