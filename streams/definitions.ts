@@ -1,7 +1,13 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { AUDIT_SUBJECT_ROOT } from "../src/audit/index.js";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
-import { ConsumerNames, HEALTH_SUBJECT_ROOT, KvBuckets, StreamNames } from "../src/nats/index.js";
+import {
+  ConsumerNames,
+  HEALTH_FOLD_MAX_PENDING,
+  HEALTH_SUBJECT_ROOT,
+  KvBuckets,
+  StreamNames,
+} from "../src/nats/index.js";
 
 /** Settings that differ between a laptop (R1) and a cluster (R3); see docs/operations.md. */
 export interface TopologySettings {
@@ -180,9 +186,10 @@ export function beamlineTopology(s: TopologySettings): Topology {
           "provider health projection into KV",
           [slotFilter(`${RequestSlots.attempt}.*`)],
         ),
-        // One message in flight across all instances: the health fold must follow stream order
-        // so that the live projection equals a replay (see projections/provider-health.ts).
-        max_ack_pending: 1,
+        // A window's worth of messages in flight: the projector folds them per key in stream
+        // order and acknowledges them after the one KV write that covers them
+        // (projections/provider-health-projector.ts). Bounds the events a window holds.
+        max_ack_pending: HEALTH_FOLD_MAX_PENDING,
       },
       consumer(
         StreamNames.ingress,

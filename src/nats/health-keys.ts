@@ -47,3 +47,10 @@ export function probeKey(provider: string, model: string): string {
 export function healthSubject(provider: string, model: string): string {
   return `${HEALTH_SUBJECT_ROOT}.${healthToken(provider)}.${healthToken(model)}`;
 }
+
+/**
+ * `max_ack_pending` of the health projector's consumer: the most attempt events one fold
+ * window holds unacknowledged. At 100 ms windows it allows 10,000 attempts a second before
+ * the window, not the consumer, sets the pace.
+ */
+export const HEALTH_FOLD_MAX_PENDING = 1_000;

@@ -17,6 +17,7 @@ export { EventStore } from "./event-store.js";
 export { failpoint } from "./failpoints.js";
 export {
   fromHealthToken,
+  HEALTH_FOLD_MAX_PENDING,
   HEALTH_KEY_FILTER,
   HEALTH_SUBJECT_ROOT,
   healthKey,
