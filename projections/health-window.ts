@@ -13,6 +13,12 @@ export interface HealthWindowOptions {
   /** How long the first event of a window waits for others before the window is written, ms. */
   windowMs: number;
   foldKey: FoldKey;
+  /**
+   * Whether the window may be written: false while an unacknowledged event below `lowest` is
+   * held elsewhere (by a crashed instance, until the server redelivers it here). The window
+   * then waits and asks again; it is written once the missing events have joined it.
+   */
+  inOrder?: (lowest: number) => Promise<boolean>;
   /** Told about a failed write before it is tried again (the window is never dropped). */
   onRetry?: (error: unknown, tries: number) => void;
   /** Delay before the n-th retry of a failed window, ms (default: 100 ms doubling to 5 s). */
@@ -21,12 +27,17 @@ export interface HealthWindowOptions {
 
 /** Collects attempt events into windows; see {@link createHealthWindow}. */
 export interface HealthWindow {
-  /** Resolves once a KV write covers the event: only then may its message be acknowledged. */
-  add(key: string, event: BeamlineEvent, sequence: number): Promise<void>;
+  /**
+   * Resolves once a KV write covers the event: only then may its message be acknowledged.
+   * `key` is undefined for an event that changes no record; it still waits for its window,
+   * so messages are acknowledged in stream order.
+   */
+  add(key: string | undefined, event: BeamlineEvent, sequence: number): Promise<void>;
 }
 
 interface Pending {
-  key: string;
+  /** Undefined for an attempt with no health signal: it only keeps its place in the ack order. */
+  key: string | undefined;
   event: BeamlineEvent;
   waiters: Array<() => void>;
 }
@@ -52,9 +63,10 @@ export function createHealthWindow(options: HealthWindowOptions): HealthWindow {
   const writeWindow = async (window: Map<number, Pending>): Promise<void> => {
     const byKey = new Map<string, WindowedEvent[]>();
     for (const [sequence, { key, event }] of [...window].sort(([a], [b]) => a - b)) {
-      let events = byKey.get(key);
-      if (!events) byKey.set(key, (events = []));
+      if (key === undefined) continue;
+      const events = byKey.get(key) ?? [];
       events.push({ event, sequence });
+      byKey.set(key, events);
     }
     for (let tries = 1; ; tries++) {
       try {
@@ -73,9 +85,17 @@ export function createHealthWindow(options: HealthWindowOptions): HealthWindow {
   async function flush(): Promise<void> {
     timer = undefined;
     writing = true;
-    const window = pending;
-    pending = new Map();
+    let window: Map<number, Pending>;
     try {
+      const lowest = Math.min(...pending.keys());
+      if (options.inOrder && !(await options.inOrder(lowest).catch(() => false))) {
+        // Keep gathering: the missing events, once redelivered, join this window.
+        writing = false;
+        timer = setTimeout(flush, options.windowMs);
+        return;
+      }
+      window = pending;
+      pending = new Map();
       await writeWindow(window);
     } finally {
       writing = false;

@@ -14,6 +14,7 @@ import {
 import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
 import {
   ConsumerNames,
+  HEALTH_FOLD_GROUP,
   HEALTH_KEY_FILTER,
   healthKey,
   healthSubject,
@@ -31,6 +32,7 @@ import {
 } from "./provider-health.js";
 
 const encoder = new TextEncoder();
+const ATTEMPT_FILTER = slotFilter(`${RequestSlots.attempt}.*`);
 const decoder = new TextDecoder();
 
 export function decodeProviderHealth(value: Uint8Array): ProviderHealth {
@@ -166,15 +168,27 @@ export async function providerHealthProjector(
   const window = createHealthWindow({
     windowMs: options.windowMs ?? HEALTH_FOLD_WINDOW_MS,
     foldKey: createHealthFold(kv, store, policy),
+    inOrder: async (lowest) => {
+      const { ack_floor } = await jsm.consumers.info(StreamNames.requests, ConsumerNames.healthProjector);
+      if (ack_floor.stream_seq + 1 >= lowest) return true;
+      // The first attempt event after the ack floor: ours (the window's lowest) or one held elsewhere.
+      const next = await jsm.direct.getMessage(StreamNames.requests, {
+        seq: ack_floor.stream_seq + 1,
+        next_by_subj: ATTEMPT_FILTER,
+      });
+      return !next || next.seq >= lowest;
+    },
     ...(options.onRetry ? { onRetry: options.onRetry } : {}),
   });
   return {
     name: ConsumerNames.healthProjector,
     spanName: `beamline.projector ${ConsumerNames.healthProjector}`,
     stream: StreamNames.requests,
+    priorityGroup: HEALTH_FOLD_GROUP,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       const target = healthTarget(event);
-      if (target) await window.add(healthKey(target.provider, target.model), event, delivery.streamSequence);
+      const key = target ? healthKey(target.provider, target.model) : undefined;
+      await window.add(key, event, delivery.streamSequence);
     },
   };
 }
@@ -189,7 +203,7 @@ export async function replayProviderHealth(
   policy: HealthPolicy,
 ): Promise<Map<string, ProviderHealth>> {
   const records = new Map<string, ProviderHealth>();
-  const filter = slotFilter(`${RequestSlots.attempt}.*`);
+  const filter = ATTEMPT_FILTER;
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(StreamNames.requests);
   const lastSeq = info.state.last_seq;

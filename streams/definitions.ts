@@ -3,7 +3,9 @@ import { AUDIT_SUBJECT_ROOT } from "../src/audit/index.js";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
 import {
   ConsumerNames,
+  HEALTH_FOLD_GROUP,
   HEALTH_FOLD_MAX_PENDING,
+  HEALTH_FOLD_PIN_TIMEOUT_MS,
   HEALTH_SUBJECT_ROOT,
   KvBuckets,
   StreamNames,
@@ -50,6 +52,11 @@ export interface ConsumerSpec {
   ack_wait: number;
   max_deliver: number;
   max_ack_pending: number;
+  /** Consumers that hand all messages to one client at a time (nats-server 2.11 and later). */
+  priority_groups?: string[];
+  priority_policy?: "pinned_client";
+  /** Nanoseconds a pinned client may go without pulling before the pin moves. */
+  priority_timeout?: number;
 }
 
 export interface KvSpec {
@@ -190,6 +197,10 @@ export function beamlineTopology(s: TopologySettings): Topology {
         // order and acknowledges them after the one KV write that covers them
         // (projections/provider-health-projector.ts). Bounds the events a window holds.
         max_ack_pending: HEALTH_FOLD_MAX_PENDING,
+        // One instance folds at a time (the others stand by), so windows never interleave.
+        priority_groups: [HEALTH_FOLD_GROUP],
+        priority_policy: "pinned_client",
+        priority_timeout: HEALTH_FOLD_PIN_TIMEOUT_MS * MS_NS,
       },
       consumer(
         StreamNames.ingress,

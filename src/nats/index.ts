@@ -17,7 +17,9 @@ export { EventStore } from "./event-store.js";
 export { failpoint } from "./failpoints.js";
 export {
   fromHealthToken,
+  HEALTH_FOLD_GROUP,
   HEALTH_FOLD_MAX_PENDING,
+  HEALTH_FOLD_PIN_TIMEOUT_MS,
   HEALTH_KEY_FILTER,
   HEALTH_SUBJECT_ROOT,
   healthKey,
