@@ -14,12 +14,15 @@ import {
 import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
 import {
   ConsumerNames,
+  HEALTH_FOLD_GROUP,
   HEALTH_KEY_FILTER,
   healthKey,
   healthSubject,
+  isRevisionConflict,
   KvBuckets,
   StreamNames,
 } from "../src/nats/index.js";
+import { createHealthWindow, type FoldKey, type WindowedEvent } from "./health-window.js";
 import {
   type BreakerTransition,
   type HealthPolicy,
@@ -29,6 +32,7 @@ import {
 } from "./provider-health.js";
 
 const encoder = new TextEncoder();
+const ATTEMPT_FILTER = slotFilter(`${RequestSlots.attempt}.*`);
 const decoder = new TextDecoder();
 
 export function decodeProviderHealth(value: Uint8Array): ProviderHealth {
@@ -43,10 +47,6 @@ async function readRecord(
   return entry && entry.operation === "PUT"
     ? { health: decodeProviderHealth(entry.value), revision: entry.revision }
     : undefined;
-}
-
-function isRevisionConflict(error: unknown): boolean {
-  return /wrong last sequence|key exists/i.test((error as Error).message);
 }
 
 /** The event of a transition, id derived from the attempt that caused it (a redelivery repeats it exactly). */
@@ -67,35 +67,42 @@ export function transitionEvent(cause: BeamlineEvent, transition: BreakerTransit
 }
 
 /**
- * Folds one attempt event into its provider/model record in KV. Transitions are stored first
- * (their ids are deterministic, so a crash before the KV write repeats them as duplicates),
- * then the record, with a revision check. The in-memory cache only saves a read: a revision
- * conflict (another instance wrote) drops it and re-reads, and a fold that produces a
- * transition is confirmed against the stored revision before the transition is written.
+ * Folds a key's attempt events (in stream order) into its provider/model record in KV with one
+ * write. Transitions are stored first (their ids are deterministic, so a crash before the KV
+ * write repeats them as duplicates), then the record, with a revision check. The in-memory
+ * cache only saves a read: a revision conflict (another instance wrote) drops it and re-reads,
+ * and a fold that produces a transition is confirmed against the stored revision before the
+ * transition is written.
  */
-export function createHealthProjection(kv: KV, store: EventStore, policy: HealthPolicy) {
+export function createHealthFold(kv: KV, store: EventStore, policy: HealthPolicy): FoldKey {
   const cache = new Map<string, { health: ProviderHealth; revision: number }>();
-  return async function project(event: BeamlineEvent, sequence: number): Promise<void> {
-    const target = healthTarget(event);
-    if (!target) return;
-    const key = healthKey(target.provider, target.model);
+  return async function foldKey(key: string, events: readonly WindowedEvent[]): Promise<void> {
     for (let tries = 0; tries < 20; tries++) {
       let known = cache.get(key);
       const fromCache = known !== undefined;
       if (!known) known = await readRecord(kv, key);
-      const { health, transitions } = reduceProviderHealth(known?.health, event, sequence, policy);
+      let health = known?.health;
+      const transitions: Array<{ cause: BeamlineEvent; transition: BreakerTransition }> = [];
+      for (const { event, sequence } of events) {
+        const folded = reduceProviderHealth(health, event, sequence, policy);
+        health = folded.health;
+        for (const transition of folded.transitions) transitions.push({ cause: event, transition });
+      }
       if (!health || health === known?.health) return;
       // Transitions are stored before the record, so they must come from the stored record:
       // a cache left stale by another projector instance would invent one (an "opened" for a
       // breaker that is already open). The revision check on the write comes too late for
-      // that; re-read instead. One message is in flight across instances, so once confirmed
-      // only a redelivery of this same event can write, with the same transition ids.
+      // that; re-read instead. Once confirmed, only a redelivery of these same events can
+      // write, with the same transition ids.
       if (fromCache && transitions.length > 0 && (await readRecord(kv, key))?.revision !== known?.revision) {
         cache.delete(key);
         continue;
       }
-      for (const transition of transitions) {
-        await store.append(healthSubject(target.provider, target.model), transitionEvent(event, transition));
+      for (const { cause, transition } of transitions) {
+        await store.append(
+          healthSubject(transition.data.provider, transition.data.model),
+          transitionEvent(cause, transition),
+        );
       }
       const payload = encoder.encode(JSON.stringify(health));
       try {
@@ -113,19 +120,75 @@ export function createHealthProjection(kv: KV, store: EventStore, policy: Health
   };
 }
 
-/** The live projector: attempt events of BL_REQUESTS → KV `bl_health` and BL_HEALTH transitions. */
+/** Folds one attempt event into its record at once (no window): tools and tests. */
+export function createHealthProjection(kv: KV, store: EventStore, policy: HealthPolicy) {
+  const foldKey = createHealthFold(kv, store, policy);
+  return async function project(event: BeamlineEvent, sequence: number): Promise<void> {
+    const target = healthTarget(event);
+    if (target) await foldKey(healthKey(target.provider, target.model), [{ event, sequence }]);
+  };
+}
+
+/**
+ * How long attempt events are gathered before the health records they change are written, ms.
+ * Chosen by measurement (docs/architecture.md, "Provider health: a windowed ordered fold"):
+ * long enough that a busy key is written a few times a second instead of per attempt, short
+ * enough that a breaker opens well within a provider's retry budget.
+ */
+export const HEALTH_FOLD_WINDOW_MS = 100;
+
+export interface HealthProjectorOptions {
+  /** See {@link HEALTH_FOLD_WINDOW_MS}. */
+  windowMs?: number;
+  /** Told when a window's write failed and is being retried. */
+  onRetry?: (error: unknown, tries: number) => void;
+}
+
+/**
+ * The live projector: attempt events of BL_REQUESTS → KV `bl_health` and BL_HEALTH
+ * transitions, one KV write per changed provider/model per window. A message is acknowledged
+ * only once the write that covers it is stored.
+ *
+ * The fold needs stream order per key. Within a process windows are written one at a time in
+ * delivery order; across a crash, the messages the dead process held would be redelivered only
+ * after the ack wait, behind newer ones. So at start, when the consumer has unacknowledged
+ * messages, it is reset to its ack floor: delivery starts again, in order, from the first
+ * message not yet covered by a stored record (events already folded are no-ops by sequence).
+ */
 export async function providerHealthProjector(
   store: EventStore,
   policy: HealthPolicy,
+  options: HealthProjectorOptions = {},
 ): Promise<StageHandler> {
   const kv = await new Kvm(store.nc).open(KvBuckets.health);
-  const project = createHealthProjection(kv, store, policy);
+  const jsm = await jetstreamManager(store.nc);
+  const info = await jsm.consumers.info(StreamNames.requests, ConsumerNames.healthProjector);
+  if (info.num_ack_pending > 0)
+    await jsm.consumers.reset(StreamNames.requests, ConsumerNames.healthProjector);
+  const window = createHealthWindow({
+    windowMs: options.windowMs ?? HEALTH_FOLD_WINDOW_MS,
+    foldKey: createHealthFold(kv, store, policy),
+    inOrder: async (lowest) => {
+      const { ack_floor } = await jsm.consumers.info(StreamNames.requests, ConsumerNames.healthProjector);
+      if (ack_floor.stream_seq + 1 >= lowest) return true;
+      // The first attempt event after the ack floor: ours (the window's lowest) or one held elsewhere.
+      const next = await jsm.direct.getMessage(StreamNames.requests, {
+        seq: ack_floor.stream_seq + 1,
+        next_by_subj: ATTEMPT_FILTER,
+      });
+      return !next || next.seq >= lowest;
+    },
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
   return {
     name: ConsumerNames.healthProjector,
     spanName: `beamline.projector ${ConsumerNames.healthProjector}`,
     stream: StreamNames.requests,
+    priorityGroup: HEALTH_FOLD_GROUP,
     async handle(event: BeamlineEvent, delivery: Delivery) {
-      await project(event, delivery.streamSequence);
+      const target = healthTarget(event);
+      const key = target ? healthKey(target.provider, target.model) : undefined;
+      await window.add(key, event, delivery.streamSequence);
     },
   };
 }
@@ -140,7 +203,7 @@ export async function replayProviderHealth(
   policy: HealthPolicy,
 ): Promise<Map<string, ProviderHealth>> {
   const records = new Map<string, ProviderHealth>();
-  const filter = slotFilter(`${RequestSlots.attempt}.*`);
+  const filter = ATTEMPT_FILTER;
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(StreamNames.requests);
   const lastSeq = info.state.last_seq;

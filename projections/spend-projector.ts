@@ -3,7 +3,15 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { BeamlineEvent } from "../src/events/index.js";
 import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
-import { ConsumerNames, decodeRecord, foldIntoKv, KvBuckets, StreamNames } from "../src/nats/index.js";
+import {
+  ConsumerNames,
+  createKvFolder,
+  decodeRecord,
+  foldIntoKv,
+  KvBuckets,
+  type KvFolder,
+  StreamNames,
+} from "../src/nats/index.js";
 import { reduceSpend, type SpendRecord, spendDayFilter, spendKvKey, spendTenantFilter } from "./spend.js";
 
 /** KV bucket `bl_spend`: tenant × day × key × model cells (see projections/spend.ts). */
@@ -11,22 +19,27 @@ export async function openSpendKv(nc: NatsConnection): Promise<KV> {
   return new Kvm(nc).open(KvBuckets.spend);
 }
 
-/** Folds one usage record into its cell. */
+/** Folds one usage record into its cell, reading the cell first (tools, tests). */
 export async function projectSpendEvent(kv: KV, event: BeamlineEvent, sequence: number): Promise<void> {
   const key = spendKvKey(event);
   if (!key) return;
   await foldIntoKv<SpendRecord>(kv, key, (current) => reduceSpend(current, event, sequence), "spend");
 }
 
-/** The live projector: BL_USAGE → KV `bl_spend`, one message at a time in stream order. */
+/**
+ * The live projector: BL_USAGE → KV `bl_spend`, one message at a time in stream order. It
+ * remembers the cells it wrote with their revisions, so a usage record costs one KV write and
+ * no read (a cell is read again only after another instance wrote it).
+ */
 export async function spendProjector(store: EventStore): Promise<StageHandler> {
-  const kv = await openSpendKv(store.nc);
+  const fold: KvFolder<SpendRecord> = createKvFolder(await openSpendKv(store.nc), "spend");
   return {
     name: ConsumerNames.spendProjector,
     spanName: `beamline.projector ${ConsumerNames.spendProjector}`,
     stream: StreamNames.usage,
     async handle(event: BeamlineEvent, delivery: Delivery) {
-      await projectSpendEvent(kv, event, delivery.streamSequence);
+      const key = spendKvKey(event);
+      if (key) await fold(key, (current) => reduceSpend(current, event, delivery.streamSequence));
     },
   };
 }

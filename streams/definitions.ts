@@ -1,7 +1,15 @@
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import { AUDIT_SUBJECT_ROOT } from "../src/audit/index.js";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
-import { ConsumerNames, HEALTH_SUBJECT_ROOT, KvBuckets, StreamNames } from "../src/nats/index.js";
+import {
+  ConsumerNames,
+  HEALTH_FOLD_GROUP,
+  HEALTH_FOLD_MAX_PENDING,
+  HEALTH_FOLD_PIN_TIMEOUT_MS,
+  HEALTH_SUBJECT_ROOT,
+  KvBuckets,
+  StreamNames,
+} from "../src/nats/index.js";
 
 /** Settings that differ between a laptop (R1) and a cluster (R3); see docs/operations.md. */
 export interface TopologySettings {
@@ -44,6 +52,11 @@ export interface ConsumerSpec {
   ack_wait: number;
   max_deliver: number;
   max_ack_pending: number;
+  /** Consumers that hand all messages to one client at a time (nats-server 2.11 and later). */
+  priority_groups?: string[];
+  priority_policy?: "pinned_client";
+  /** Nanoseconds a pinned client may go without pulling before the pin moves. */
+  priority_timeout?: number;
 }
 
 export interface KvSpec {
@@ -180,9 +193,14 @@ export function beamlineTopology(s: TopologySettings): Topology {
           "provider health projection into KV",
           [slotFilter(`${RequestSlots.attempt}.*`)],
         ),
-        // One message in flight across all instances: the health fold must follow stream order
-        // so that the live projection equals a replay (see projections/provider-health.ts).
-        max_ack_pending: 1,
+        // A window's worth of messages in flight: the projector folds them per key in stream
+        // order and acknowledges them after the one KV write that covers them
+        // (projections/provider-health-projector.ts). Bounds the events a window holds.
+        max_ack_pending: HEALTH_FOLD_MAX_PENDING,
+        // One instance folds at a time (the others stand by), so windows never interleave.
+        priority_groups: [HEALTH_FOLD_GROUP],
+        priority_policy: "pinned_client",
+        priority_timeout: HEALTH_FOLD_PIN_TIMEOUT_MS * MS_NS,
       },
       consumer(
         StreamNames.ingress,

@@ -42,6 +42,11 @@ export interface StageHandler {
    * `traceparent` (stages that open their own spans, like the worker and billing, leave it out).
    */
   readonly spanName?: string;
+  /**
+   * The consumer's priority group, for a consumer that has one (the server refuses pulls
+   * without it); e.g. a `pinned_client` group, where one instance receives everything.
+   */
+  readonly priorityGroup?: string;
 }
 
 /** Facts about this delivery of a message that a handler may need. */
@@ -189,6 +194,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
 
   const messages: ConsumerMessages = await consumer.consume({
     max_messages: options.batchSize ?? 256,
+    ...(handler.priorityGroup !== undefined ? { group: handler.priorityGroup } : {}),
     callback: (msg) => {
       const work = process(msg).catch((error) =>
         log.error({ stage: handler.name, err: error }, "stage crashed"),

@@ -18,6 +18,9 @@ export { decodeStoredEvent, EventStore, prepareAppend } from "./event-store.js";
 export { failpoint } from "./failpoints.js";
 export {
   fromHealthToken,
+  HEALTH_FOLD_GROUP,
+  HEALTH_FOLD_MAX_PENDING,
+  HEALTH_FOLD_PIN_TIMEOUT_MS,
   HEALTH_KEY_FILTER,
   HEALTH_SUBJECT_ROOT,
   healthKey,
@@ -25,7 +28,13 @@ export {
   healthToken,
   probeKey,
 } from "./health-keys.js";
-export { decodeRecord, foldIntoKv } from "./kv-fold.js";
+export {
+  createKvFolder,
+  decodeRecord,
+  foldIntoKv,
+  isRevisionConflict,
+  type KvFolder,
+} from "./kv-fold.js";
 export type { KvView } from "./kv-view.js";
 export { jsonValue, watchKvView } from "./kv-view.js";
 export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";

@@ -233,4 +233,69 @@ describe("provider health projection and shared circuit breakers", () => {
     assert.match(stdout, /verified: 2 record\(s\) equal the replay/);
     assert.match(stdout, /^mock\tflaky\tclosed\t/m);
   });
+
+  it("under concurrent attempts from both instances, the windowed live fold still equals the replay", async () => {
+    // Given attempts for two models appended concurrently through both instances' connections,
+    // a quarter of them failures, while both projectors share the consumer.
+    const kv = await new Kvm(workers[0]!.nc).open(KvBuckets.health);
+    const appends: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const worker = workers[i % 2]!;
+      const requestId = `req_load${i}`;
+      const context = { tenant: TENANT, requestId, correlationId: requestId };
+      const model = i % 3 === 0 ? "load-a" : "load-b";
+      const common = {
+        attempt: 1,
+        provider: "mock",
+        model,
+        upstreamModel: "mock-small",
+        startedAt: new Date().toISOString(),
+        durationMs: 1 + (i % 7),
+        streamed: false,
+      };
+      const event =
+        i % 4 === 0
+          ? makeEvent(
+              "attempt.failed",
+              `${requestId}:attempt.1`,
+              context,
+              {
+                ...common,
+                errorClass: "server_error",
+                error: { code: "BL_PROVIDER_ERROR", message: "x", httpStatus: 502, type: "api_error" },
+                retryable: true,
+                final: true,
+                chunksSent: 0,
+              },
+              new Date(),
+            )
+          : makeEvent(
+              "attempt.succeeded",
+              `${requestId}:attempt.1`,
+              context,
+              {
+                ...common,
+                timeToFirstTokenMs: 1,
+                usage: { promptTokens: 1, completionTokens: 1, cachedTokens: 0 },
+              },
+              new Date(),
+            );
+      appends.push(worker.store.append(attemptSubject(TENANT, requestId, 1), event, { once: true }));
+    }
+    await Promise.all(appends);
+    // Then the live records catch up with a replay of the stream, every attempt counted once.
+    const replayed = await waitFor(
+      async () => {
+        const rebuilt = await replayProviderHealth(workers[0]!.nc, policy);
+        const live = await readProviderHealth(kv);
+        return diffProviderHealth(rebuilt, live).length === 0 ? rebuilt : undefined;
+      },
+      { what: "the live health projection to equal the replay after concurrent attempts", timeoutMs: 30_000 },
+    );
+    const counted = (key: string) => {
+      const totals = replayed.get(key)?.totals;
+      return (totals?.ok ?? 0) + (totals?.failed ?? 0);
+    };
+    assert.equal(counted("h.mock.load-a") + counted("h.mock.load-b"), 200);
+  });
 });
