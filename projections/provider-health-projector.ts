@@ -14,6 +14,7 @@ import {
 import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
 import {
   ConsumerNames,
+  compareVersions,
   HEALTH_FOLD_GROUP,
   HEALTH_KEY_FILTER,
   healthKey,
@@ -163,7 +164,10 @@ export async function providerHealthProjector(
   const kv = await new Kvm(store.nc).open(KvBuckets.health);
   const jsm = await jetstreamManager(store.nc);
   const info = await jsm.consumers.info(StreamNames.requests, ConsumerNames.healthProjector);
-  if (info.num_ack_pending > 0)
+  // Consumer reset needs nats-server 2.14; on an older server (the floor is 2.12.10) the
+  // order check below still holds the windows until the dead instance's messages come back,
+  // after the ack wait, so the fold stays exact and only its lag after a crash is longer.
+  if (info.num_ack_pending > 0 && compareVersions(store.nc.info?.version ?? "0.0.0", "2.14.0") >= 0)
     await jsm.consumers.reset(StreamNames.requests, ConsumerNames.healthProjector);
   const window = createHealthWindow({
     windowMs: options.windowMs ?? HEALTH_FOLD_WINDOW_MS,

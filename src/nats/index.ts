@@ -41,4 +41,5 @@ export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
 export type { StoredEvent, StoredMessage } from "./read-events.js";
 export { readEvents, readStream } from "./read-events.js";
 export { isPermissionDenied, isTransientNatsError, isWrongLastSequence } from "./transient.js";
+export { compareVersions, MIN_NATS_SERVER_VERSION } from "./version.js";
 export { appendNextVersion, contentDigest, readLastWithSequence } from "./versioned-append.js";
