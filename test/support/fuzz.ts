@@ -98,6 +98,10 @@ export interface FuzzOptions {
   onMemorySample?: (sample: MemorySample) => void | Promise<void>;
   /** The nats-server's pid, to record its RSS beside Beamline's. */
   natsServerPid?: number;
+  /** Called with each violation as it is found (the summary keeps only the first 20). */
+  onViolation?: (example: FuzzSummary["examples"][number]) => void;
+  /** Stops the run early: lanes start no new case, and the summary covers the cases done. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -149,13 +153,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     if (outcome.crash) summary.crashes++;
     if (outcome.problem) {
       summary.violations++;
-      if (summary.examples.length < 20) {
-        summary.examples.push({
-          target: fuzzCase.target,
-          problem: outcome.problem,
-          input: describeCase(fuzzCase),
-        });
-      }
+      const example = { target: fuzzCase.target, problem: outcome.problem, input: describeCase(fuzzCase) };
+      if (summary.examples.length < 20) summary.examples.push(example);
+      options.onViolation?.(example);
     }
     if (summary.cases === warmAt) summary.rssWarmBytes = rss();
     if (summary.cases === 1 || summary.cases % sampleEvery === 0) takeSample();
@@ -165,11 +165,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const onEscaped = (error: unknown) => {
     summary.crashes++;
     summary.violations++;
-    summary.examples.push({
-      target: "process",
-      problem: `uncaught: ${String(error)}`.slice(0, 300),
-      input: "",
-    });
+    // The stack is what finds the code that let it escape: the message alone rarely does.
+    const stack = error instanceof Error && error.stack ? error.stack : String(error);
+    const example = { target: "process", problem: `uncaught: ${stack}`.slice(0, 1500), input: "" };
+    if (summary.examples.length < 20) summary.examples.push(example);
+    options.onViolation?.(example);
   };
   process.on("uncaughtException", onEscaped);
   process.on("unhandledRejection", onEscaped);
@@ -194,7 +194,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       for (let lane = 0; lane < LANES[target]; lane++) {
         const count = Math.floor(share / LANES[target]) + (lane < share % LANES[target] ? 1 : 0);
         const laneSeed = (seed + t * 1_000_003 + lane * 7_919) % 2 ** 31;
-        lanes.push(runLane(arbitraries[target], count, laneSeed, options.baseUrl, record));
+        lanes.push(runLane(arbitraries[target], count, laneSeed, options, record));
       }
     }
     await Promise.all(lanes);
@@ -214,13 +214,16 @@ async function runLane(
   arbitrary: fc.Arbitrary<FuzzCase>,
   count: number,
   seed: number,
-  baseUrl: string,
+  { baseUrl, signal }: FuzzOptions,
   record: (fuzzCase: FuzzCase, outcome: Outcome) => void,
 ): Promise<void> {
   for (let batch = 0; batch * BATCH < count; batch++) {
     const size = Math.min(BATCH, count - batch * BATCH);
     const cases = fc.sample(arbitrary, { numRuns: size, seed: (seed + batch * 104_729) % 2 ** 31 });
-    for (const fuzzCase of cases) record(fuzzCase, await runCase(fuzzCase, baseUrl));
+    for (const fuzzCase of cases) {
+      if (signal?.aborted) return;
+      record(fuzzCase, await runCase(fuzzCase, baseUrl));
+    }
     // In-process cases settle as microtasks: give timers and sockets their turn between batches.
     await new Promise((resolve) => setImmediate(resolve));
   }
