@@ -6,12 +6,14 @@ import { startTestBeamline } from "../test/support/beamline.js";
 import { type FuzzSummary, type MemorySample, runFuzz } from "../test/support/fuzz.js";
 
 /**
- * `npm run fuzz [-- --cases N] [--seed S] [--json] [--heap-snapshots DIR]`: starts a Beamline with every role (real
+ * `npm run fuzz [-- --cases N] [--seed S] [--max-seconds S] [--json] [--heap-snapshots DIR]`: starts a Beamline with every role (real
  * nats-server, mock provider, admin API on) and runs the fuzz cases of test/support/fuzz.ts
  * against it. Exits 1 when any case broke a rule (a 5xx, a crash, a rejection without a
  * documented code, a request left unanswered). It prints the memory series (after a full GC) so
  * growth over the run can be told from noise; `--heap-snapshots DIR` also writes a V8 heap
- * snapshot after 10 % of the cases and one at the end, to compare what grew.
+ * snapshot after 10 % of the cases and one at the end, to compare what grew (writing one stalls
+ * the process, so cases in flight then may time out). `--max-seconds S` bounds the run's time:
+ * past it the lanes finish their case in flight and the summary covers the cases done.
  */
 const { values } = parseArgs({
   options: {
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     seed: { type: "string" },
     json: { type: "boolean", default: false },
     "heap-snapshots": { type: "string" },
+    "max-seconds": { type: "string" },
   },
 });
 const cases = Number(values.cases);
@@ -51,6 +54,10 @@ let warmSnapshotTaken = false;
 const snapshot = (name: string) => {
   if (snapshotDir !== undefined) writeHeapSnapshot(join(snapshotDir, `fuzz-${name}.heapsnapshot`));
 };
+const maxSeconds = values["max-seconds"] === undefined ? undefined : Number(values["max-seconds"]);
+if (maxSeconds !== undefined && !(maxSeconds > 0)) throw new Error("--max-seconds takes a positive number");
+const stop = new AbortController();
+const deadline = maxSeconds === undefined ? undefined : setTimeout(() => stop.abort(), maxSeconds * 1000);
 let summary: FuzzSummary;
 try {
   progress?.start(cases, 0);
@@ -60,6 +67,11 @@ try {
     cases,
     ...(values.seed === undefined ? {} : { seed: Number(values.seed) }),
     ...(beamline.server.pid === undefined ? {} : { natsServerPid: beamline.server.pid }),
+    signal: stop.signal,
+    onViolation: (example) => {
+      if (!values.json)
+        process.stderr.write(`violation ${example.target}: ${example.problem}\n  ${example.input}\n`);
+    },
     onMemorySample: (sample) => {
       // Live on stderr, so a run stopped early (or a long one watched) still shows its course.
       if (!values.json) process.stderr.write(`memory ${sampleLine(sample)}\n`);
@@ -74,6 +86,7 @@ try {
   });
   snapshot("end");
 } finally {
+  clearTimeout(deadline);
   progress?.stop();
   await beamline.stop();
 }
@@ -82,7 +95,7 @@ if (values.json) {
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 } else {
   const lines = [
-    `cases       ${summary.cases} in ${(summary.durationMs / 1000).toFixed(1)} s (seed ${summary.seed})`,
+    `cases       ${summary.cases}${stop.signal.aborted ? ` of ${cases} (stopped at --max-seconds)` : ""} in ${(summary.durationMs / 1000).toFixed(1)} s (seed ${summary.seed})`,
     `by target   ${Object.entries(summary.byTarget)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
