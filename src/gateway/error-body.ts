@@ -1,4 +1,5 @@
 import { BeamlineError } from "../errors/index.js";
+import { isTransientNatsError } from "../nats/index.js";
 import { type ExtensionRef, extensionFields } from "./failure-answer.js";
 
 /**
@@ -38,9 +39,14 @@ export function storedErrorBody(
   };
 }
 
+/** What a client answered 503 because a NATS read timed out is told to wait, in seconds. */
+const NATS_RETRY_AFTER_MS = 1_000;
+
 /**
  * Translates Fastify's own errors (body parsing, limits, content type) into Beamline errors
- * with stable codes, so every 4xx has the same shape whatever layer raised it.
+ * with stable codes, so every 4xx has the same shape whatever layer raised it. A NATS failure
+ * that passes by itself (a read that timed out while the connection or the process stalled)
+ * is a 503 with `retry-after`, not a 500: nothing is wrong with the request or with Beamline.
  */
 export function fromHttpFrameworkError(error: unknown, maxBodyBytes: number): BeamlineError {
   if (error instanceof BeamlineError) return error;
@@ -66,6 +72,12 @@ export function fromHttpFrameworkError(error: unknown, maxBodyBytes: number): Be
     return new BeamlineError("BL_MALFORMED_JSON", "The request body is not valid JSON.");
   }
   if (e.statusCode === 404) return new BeamlineError("BL_NOT_FOUND", "No such endpoint.");
+  if (isTransientNatsError(error)) {
+    return new BeamlineError("BL_NATS_UNAVAILABLE", "NATS did not answer in time; retry later.", {
+      retryAfterMs: NATS_RETRY_AFTER_MS,
+      cause: error,
+    });
+  }
   return new BeamlineError("BL_INTERNAL", "Internal error; the request was not accepted. Retry later.", {
     cause: error,
   });

@@ -113,6 +113,89 @@ export class SseResponse {
 }
 
 /**
+ * A front door's translation of the canonical stream into its own SSE text: all a door
+ * supplies to {@link TranslatedSseWriter}. Each method returns the bytes to write ("" for none).
+ * `Final` is what the door ends a successful stream with, `ErrorBody` its error body.
+ */
+export interface SseTranslation<Final, ErrorBody> {
+  /** Whether any of the answer went out; when not, completing replays the whole completion. */
+  readonly started: boolean;
+  /** One canonical chunk, as the JSON bytes the executor published. */
+  chunk(json: Uint8Array): string | Uint8Array;
+  /** A whole completion at once, for an answer that was not streamed live (a cache hit). */
+  replay(completion: ChatCompletion): string;
+  /** The end of a successful stream. */
+  finish(completion: ChatCompletion, final: Final): string;
+  /** The end of a failed stream. */
+  fail(body: ErrorBody): string;
+  /** The error body of a stream whose execution restarted mid-way. */
+  interrupted(): ErrorBody;
+}
+
+/**
+ * The SSE writer of every front door, around the door's {@link SseTranslation}: headers go out
+ * with the first write, so an error before any output still gets a proper HTTP status and JSON
+ * body. Chunks of one execution generation only: another one means the executor restarted
+ * mid-stream, and the client cannot be given a spliced answer. Once bytes are out, a failure
+ * ends the stream with the door's error event and no success marker: a cut stream never looks
+ * like a success to the client. After the end, every call is a no-op.
+ */
+export class TranslatedSseWriter<Final, ErrorBody> {
+  private readonly response: SseResponse;
+
+  constructor(
+    reply: FastifyReply,
+    requestId: string,
+    requestIdHeaders: readonly string[],
+    private readonly translation: SseTranslation<Final, ErrorBody>,
+  ) {
+    this.response = new SseResponse(reply, requestId, requestIdHeaders);
+  }
+
+  /** Whether bytes of the stream are out (and with them its status and headers). */
+  get started(): boolean {
+    return this.response.started;
+  }
+
+  /** Headers computed when the stream opens; ignored once it is open (see {@link SseResponse}). */
+  headersAtOpen(compute: () => Record<string, string>): void {
+    this.response.headersAtOpen(compute);
+  }
+
+  /** A chunk (OpenAI chunk JSON) from the executor; another generation means it restarted mid-stream. */
+  chunk(json: Uint8Array, generation: string): void {
+    if (this.response.ended) return;
+    if (this.response.continues(generation)) this.write(this.translation.chunk(json));
+    else this.fail(this.translation.interrupted());
+  }
+
+  /** Ends a successful stream with `final`; replays the whole answer if nothing was streamed live. */
+  complete(completion: ChatCompletion, final: Final): void {
+    if (this.response.ended) return;
+    if (!this.translation.started) this.write(this.translation.replay(completion));
+    this.write(this.translation.finish(completion, final));
+    this.response.end();
+  }
+
+  fail(body: ErrorBody): void {
+    if (this.response.ended) return;
+    this.write(this.translation.fail(body));
+    this.response.end();
+  }
+
+  private write(data: string | Uint8Array): void {
+    if (data.length > 0) this.response.write(data);
+  }
+}
+
+/** Named SSE events (`event: <type>` + `data: <json>`), as Anthropic and the Responses API send them. */
+export function namedSseEvents(events: ReadonlyArray<{ type: string }>): string {
+  let text = "";
+  for (const event of events) text += `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  return text;
+}
+
+/**
  * The canonical chunk that streams one choice of a whole completion at once (as choice
  * `index`), for replaying an answer that was not streamed live.
  */

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { connect as connectTcp } from "node:net";
 import fc from "fast-check";
 import { BeamlineError, ErrorCodes } from "../../src/errors/index.js";
@@ -52,6 +53,27 @@ export interface FuzzSummary {
   rssWarmBytes: number;
   rssEndBytes: number;
   rssMaxBytes: number;
+  /** Memory after a full GC (when `--expose-gc` allows one) at evenly spaced points of the run. */
+  memory: MemorySample[];
+}
+
+/**
+ * One point of the memory series. RSS alone cannot tell a leak from allocator slack: a heap
+ * that stays level after GC while RSS rises is fragmentation or buffers, a rising heap is a leak.
+ */
+export interface MemorySample {
+  cases: number;
+  seconds: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Memory outside the V8 heap held by JS objects (Buffers, typed arrays). */
+  externalBytes: number;
+  /** RSS of the nats-server under test, when its pid was given and /proc can be read. */
+  natsServerRssBytes?: number;
+  /** The run's counts so far, so a run stopped early still says what it found. */
+  serverErrors: number;
+  crashes: number;
+  violations: number;
 }
 
 interface Outcome {
@@ -70,6 +92,16 @@ export interface FuzzOptions {
   seed?: number;
   /** Called after every case with the number done so far. */
   onProgress?: (done: number) => void;
+  /** Memory samples over the run (default 50, evenly spaced), plus one after the first case and one at the end. */
+  memorySamples?: number;
+  /** Called with each memory sample as it is taken (after the GC that precedes it). */
+  onMemorySample?: (sample: MemorySample) => void | Promise<void>;
+  /** The nats-server's pid, to record its RSS beside Beamline's. */
+  natsServerPid?: number;
+  /** Called with each violation as it is found (the summary keeps only the first 20). */
+  onViolation?: (example: FuzzSummary["examples"][number]) => void;
+  /** Stops the run early: lanes start no new case, and the summary covers the cases done. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -97,8 +129,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     rssWarmBytes: 0,
     rssEndBytes: 0,
     rssMaxBytes: 0,
+    memory: [],
   };
   const warmAt = Math.ceil(options.cases / 10);
+  const sampleEvery = Math.max(1, Math.floor(options.cases / Math.max(1, options.memorySamples ?? 50)));
+  const takeSample = () => {
+    const sample = {
+      ...memorySample(summary.cases, Date.now() - started, options.natsServerPid),
+      serverErrors: summary.serverErrors,
+      crashes: summary.crashes,
+      violations: summary.violations,
+    };
+    summary.memory.push(sample);
+    // The hook may be slow (a heap snapshot); the run goes on meanwhile, as its lanes are independent.
+    void options.onMemorySample?.(sample);
+  };
   const record = (fuzzCase: FuzzCase, outcome: Outcome) => {
     summary.cases++;
     bump(summary.byTarget, fuzzCase.target);
@@ -108,26 +153,23 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     if (outcome.crash) summary.crashes++;
     if (outcome.problem) {
       summary.violations++;
-      if (summary.examples.length < 20) {
-        summary.examples.push({
-          target: fuzzCase.target,
-          problem: outcome.problem,
-          input: describeCase(fuzzCase),
-        });
-      }
+      const example = { target: fuzzCase.target, problem: outcome.problem, input: describeCase(fuzzCase) };
+      if (summary.examples.length < 20) summary.examples.push(example);
+      options.onViolation?.(example);
     }
     if (summary.cases === warmAt) summary.rssWarmBytes = rss();
+    if (summary.cases === 1 || summary.cases % sampleEvery === 0) takeSample();
     options.onProgress?.(summary.cases);
   };
   // An error escaping Beamline's handlers would end an ordinary process; here it is counted.
   const onEscaped = (error: unknown) => {
     summary.crashes++;
     summary.violations++;
-    summary.examples.push({
-      target: "process",
-      problem: `uncaught: ${String(error)}`.slice(0, 300),
-      input: "",
-    });
+    // The stack is what finds the code that let it escape: the message alone rarely does.
+    const stack = error instanceof Error && error.stack ? error.stack : String(error);
+    const example = { target: "process", problem: `uncaught: ${stack}`.slice(0, 1500), input: "" };
+    if (summary.examples.length < 20) summary.examples.push(example);
+    options.onViolation?.(example);
   };
   process.on("uncaughtException", onEscaped);
   process.on("unhandledRejection", onEscaped);
@@ -152,7 +194,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       for (let lane = 0; lane < LANES[target]; lane++) {
         const count = Math.floor(share / LANES[target]) + (lane < share % LANES[target] ? 1 : 0);
         const laneSeed = (seed + t * 1_000_003 + lane * 7_919) % 2 ** 31;
-        lanes.push(runLane(arbitraries[target], count, laneSeed, options.baseUrl, record));
+        lanes.push(runLane(arbitraries[target], count, laneSeed, options, record));
       }
     }
     await Promise.all(lanes);
@@ -164,6 +206,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   summary.durationMs = Date.now() - started;
   summary.rssEndBytes = rss();
   summary.rssMaxBytes = Math.max(summary.rssMaxBytes, summary.rssEndBytes);
+  if (summary.memory.at(-1)?.cases !== summary.cases) takeSample();
   return summary;
 }
 
@@ -171,13 +214,16 @@ async function runLane(
   arbitrary: fc.Arbitrary<FuzzCase>,
   count: number,
   seed: number,
-  baseUrl: string,
+  { baseUrl, signal }: FuzzOptions,
   record: (fuzzCase: FuzzCase, outcome: Outcome) => void,
 ): Promise<void> {
   for (let batch = 0; batch * BATCH < count; batch++) {
     const size = Math.min(BATCH, count - batch * BATCH);
     const cases = fc.sample(arbitrary, { numRuns: size, seed: (seed + batch * 104_729) % 2 ** 31 });
-    for (const fuzzCase of cases) record(fuzzCase, await runCase(fuzzCase, baseUrl));
+    for (const fuzzCase of cases) {
+      if (signal?.aborted) return;
+      record(fuzzCase, await runCase(fuzzCase, baseUrl));
+    }
     // In-process cases settle as microtasks: give timers and sockets their turn between batches.
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -326,6 +372,34 @@ function describeError(error: unknown): string {
 
 function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
+}
+
+function memorySample(
+  cases: number,
+  elapsedMs: number,
+  natsServerPid: number | undefined,
+): Omit<MemorySample, "serverErrors" | "crashes" | "violations"> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const usage = process.memoryUsage();
+  const natsServerRssBytes = natsServerPid === undefined ? undefined : procRss(natsServerPid);
+  return {
+    cases,
+    seconds: Math.round(elapsedMs / 100) / 10,
+    rssBytes: usage.rss,
+    heapUsedBytes: usage.heapUsed,
+    externalBytes: usage.external,
+    ...(natsServerRssBytes === undefined ? {} : { natsServerRssBytes }),
+  };
+}
+
+/** VmRSS of another process from /proc (Linux); undefined where that cannot be read. */
+function procRss(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
 }
 
 function rss(): number {
