@@ -15,8 +15,10 @@ const testRoot = join(repoRoot, "test");
 const notTiers = new Set(["support"]);
 /**
  * Tiers that run only when named (`node scripts/run-tests.mjs cluster`): the cluster fault
- * suite runs a 3-node NATS cluster and seven Beamline processes for many minutes, and does not
- * yet meet its recovery bar on a 2-core machine (docs/reliability.md, "On a cluster").
+ * suite runs a 3-node NATS cluster and seven Beamline processes; its process file alone took
+ * 14 minutes on the shared 2-core machine (20 worker restarts at ~25 s each), past the
+ * 10-minute budget for the default run, and the node scenarios are not yet all within their
+ * 5 s bar (docs/reliability.md, "On a cluster").
  */
 const optInTiers = new Set(["cluster"]);
 

@@ -10,7 +10,7 @@ import {
 } from "../../projections/index.js";
 import type { Clock } from "../events/index.js";
 import type { Admission, BreakerGate } from "../execution/index.js";
-import { HEALTH_KEY_FILTER, healthKey, KvBuckets, probeKey } from "../nats/index.js";
+import { followKvWatch, HEALTH_KEY_FILTER, healthKey, KvBuckets, probeKey } from "../nats/index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -62,9 +62,11 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
   });
   if (initialKeys.size === 0) markLoaded();
   let revision = 0;
-  const watch = await kv.watch({ key: HEALTH_KEY_FILTER });
-  const watching = (async () => {
-    for await (const entry of watch) {
+  const watch = await followKvWatch(options.nc, kv, {
+    bucket: KvBuckets.health,
+    log: undefined,
+    watch: { key: HEALTH_KEY_FILTER },
+    onEntry(entry) {
       if (entry.revision > revision) revision = entry.revision;
       if (entry.operation === "PUT") records.set(entry.key, decodeProviderHealth(entry.value));
       else records.delete(entry.key);
@@ -72,8 +74,8 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
       // delta 0 marks the last of the values stored when the watch began (a key listed at
       // start may have been deleted since, so the key set alone could wait forever).
       if (initialKeys.size === 0 || (!entry.isUpdate && entry.delta === 0)) markLoaded();
-    }
-  })();
+    },
+  });
   await loaded;
 
   const get = (provider: string, model: string) => records.get(healthKey(provider, model));
@@ -163,7 +165,6 @@ export async function startHealthView(options: HealthViewOptions): Promise<Healt
     releaseProbe,
     async stop() {
       watch.stop();
-      await watching;
     },
   };
 }

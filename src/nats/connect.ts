@@ -24,6 +24,14 @@ export interface ConnectOptions {
   onWaiting?: (error: Error, waitedMs: number) => void;
 }
 
+/** Milliseconds between the client's pings to its server. */
+const PING_INTERVAL_MS = 2_000;
+/** Unanswered pings after which the connection counts as stale and reconnects elsewhere. */
+const MAX_PINGS_OUT = 2;
+
+/** Longest wait for a server's greeting on one connection attempt, first or reconnect, ms. */
+const CONNECT_TIMEOUT_MS = 2_000;
+
 /** Pause between two first-connection attempts, ms. */
 const FIRST_CONNECT_RETRY_MS = 500;
 
@@ -64,6 +72,15 @@ async function connectOnce(options: ConnectOptions): Promise<NatsConnection> {
       noAsyncTraces: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      // A stalled server (paused, or a network that drops without a reset) keeps the socket
+      // open, so only unanswered pings reveal it: at nats.js's default of 2 min × 2 a process
+      // stayed on a stalled cluster node for minutes. At 2 s × 2 it moves to another node
+      // within 4-6 s, for one ping per 2 s per connection.
+      pingInterval: PING_INTERVAL_MS,
+      maxPingOut: MAX_PINGS_OUT,
+      // A reconnect may pick the stalled node again; its socket accepts and then says nothing,
+      // so each try is bounded (nats.js's default is 20 s, which held a process 26 s in all).
+      timeout: CONNECT_TIMEOUT_MS,
     });
   } catch (error) {
     if (/authorization violation|authentication|user authentication/i.test((error as Error).message ?? "")) {

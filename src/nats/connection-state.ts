@@ -17,7 +17,8 @@ export class ConnectionState {
 
   constructor(private readonly nc: NatsConnection) {
     this.current = nc.isClosed() ? "closed" : "connected";
-    void this.follow(nc);
+    // The status iterator ends when the connection closes; a failure in it must not escape.
+    this.follow(nc).catch(() => this.set("closed"));
   }
 
   /**

@@ -35,11 +35,12 @@ export {
   isRevisionConflict,
   type KvFolder,
 } from "./kv-fold.js";
-export type { KvView } from "./kv-view.js";
-export { jsonValue, watchKvView } from "./kv-view.js";
+export type { FollowedKvWatch, FollowKvWatchOptions, KvView } from "./kv-view.js";
+export { followKvWatch, jsonValue, watchKvView } from "./kv-view.js";
 export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
 export type { StoredEvent, StoredMessage } from "./read-events.js";
 export { readEvents, readStream } from "./read-events.js";
+export { retryTransientStart, type StartRetryOptions } from "./start-retry.js";
 export { isPermissionDenied, isTransientNatsError, isWrongLastSequence } from "./transient.js";
 export { compareVersions, MIN_NATS_SERVER_VERSION } from "./version.js";
 export { appendNextVersion, contentDigest, readLastWithSequence } from "./versioned-append.js";

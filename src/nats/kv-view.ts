@@ -1,4 +1,5 @@
-import { Kvm } from "@nats-io/kv";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type KV, Kvm, type KvWatchEntry, type KvWatchOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../observability/index.js";
 
@@ -54,16 +55,17 @@ export async function watchKvView<T>(
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
   });
-  const watcher = await kv.watch();
   // An empty bucket delivers nothing initially; otherwise the initial batch ends at delta 0.
-  if ((await kv.status()).values === 0) markReady();
+  const empty = (await kv.status()).values === 0;
   const remove = (key: string) => {
     const removed = values.get(key);
     if (removed !== undefined && secondaryKey) secondary.delete(secondaryKey(removed));
     values.delete(key);
   };
-  void (async () => {
-    for await (const entry of watcher) {
+  const watch = await followKvWatch(nc, kv, {
+    bucket,
+    log,
+    onEntry(entry) {
       if (entry.operation === "PUT") {
         try {
           const value = decode(entry.value, entry.key);
@@ -80,8 +82,9 @@ export async function watchKvView<T>(
         remove(entry.key);
       }
       if (entry.delta === 0) markReady();
-    }
-  })();
+    },
+  });
+  if (empty) markReady();
   return {
     get: (key) => values.get(key),
     lookupBy: (key) => {
@@ -90,7 +93,7 @@ export async function watchKvView<T>(
     },
     entries: () => values,
     ready,
-    stop: () => watcher.stop(),
+    stop: () => watch.stop(),
   };
 }
 
@@ -104,5 +107,90 @@ export function staticKvView<T>(entries: Record<string, T>, secondaryKey?: (valu
     entries: () => values,
     ready: Promise.resolve(),
     stop: () => undefined,
+  };
+}
+
+/** Options of {@link followKvWatch}. */
+export interface FollowKvWatchOptions {
+  bucket: string;
+  log: Logger | undefined;
+  /** Called for every entry, in revision order; it must not throw (a throw is logged and skipped). */
+  onEntry(entry: KvWatchEntry): void;
+  /** The watch's filter and what it includes at start (the default: every key's last value). */
+  watch?: Omit<KvWatchOptions, "resumeFromRevision">;
+}
+
+/** A KV watch that outlives failures of its iterator; see {@link followKvWatch}. */
+export interface FollowedKvWatch {
+  /** Ends the watch; no entry is delivered after it. */
+  stop(): void;
+}
+
+/** Longest pause between two tries to watch again after a failure, in milliseconds. */
+const REWATCH_MAX_DELAY_MS = 5_000;
+
+/**
+ * Watches `kv` and hands every entry to `onEntry`, for as long as the connection lives. The
+ * first watch is opened before this resolves, so a failure to open it fails the caller's
+ * start (which retries transient ones). After that, a watch whose iterator fails or ends (a
+ * consumer lost in a cluster fail-over, a JetStream API timeout under load) is opened again
+ * from the revision after the last one delivered, so no change is missed or repeated and no
+ * failure escapes as an unhandled rejection. It stops for good when the connection closes.
+ */
+export async function followKvWatch(
+  nc: NatsConnection,
+  kv: KV,
+  options: FollowKvWatchOptions,
+): Promise<FollowedKvWatch> {
+  const { bucket, log } = options;
+  let stopped = false;
+  let lastRevision = 0;
+  let watcher = await kv.watch(options.watch);
+  const deliver = (entry: KvWatchEntry) => {
+    lastRevision = Math.max(lastRevision, entry.revision);
+    try {
+      options.onEntry(entry);
+    } catch (error) {
+      log?.error({ err: error, bucket }, "a KV watch handler failed; entry skipped");
+    }
+  };
+  const follow = async () => {
+    let delayMs = 100;
+    while (!stopped) {
+      try {
+        for await (const entry of watcher) {
+          if (stopped) return;
+          deliver(entry);
+          delayMs = 100;
+        }
+      } catch (error) {
+        if (stopped || nc.isClosed()) return;
+        log?.warn({ err: error, bucket, lastRevision }, "KV watch failed; watching again");
+      }
+      if (stopped || nc.isClosed()) return;
+      // Watch again after the last revision seen, until it opens or the connection closes.
+      for (;;) {
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, REWATCH_MAX_DELAY_MS);
+        if (stopped || nc.isClosed()) return;
+        try {
+          watcher = await kv.watch({
+            ...options.watch,
+            ...(lastRevision > 0 ? { resumeFromRevision: lastRevision + 1 } : {}),
+          });
+          break;
+        } catch (error) {
+          log?.warn({ err: error, bucket, lastRevision }, "KV watch could not be opened again; retrying");
+        }
+      }
+    }
+  };
+  // follow() catches everything it awaits; the catch is a last guard against a bug in it.
+  follow().catch((error: unknown) => log?.error({ err: error, bucket }, "KV watch loop ended"));
+  return {
+    stop() {
+      stopped = true;
+      watcher.stop();
+    },
   };
 }

@@ -36,6 +36,7 @@ import {
   EventStore,
   loadEventSigningKey,
   type RunningStage,
+  retryTransientStart,
   runStage,
   type StageHandler,
 } from "../nats/index.js";
@@ -116,16 +117,34 @@ export function topologyOf(config: BeamlineConfig) {
 }
 
 /**
+ * How long a start keeps retrying transient NATS failures (a JetStream API timeout on a
+ * saturated machine, a cluster electing its meta leader), in milliseconds. Longer than a
+ * cluster election (4-9 s measured) with room for a busy machine; short enough that a NATS
+ * that is really gone fails the start within a minute, with `BL_NATS_UNAVAILABLE`.
+ */
+export const START_RETRY_WINDOW_MS = 60_000;
+
+/**
  * Starts the roles of `config.roles` in this process. With no NATS_URL it starts its own
  * nats-server; with no provider key it serves the built-in mock. Streams are applied
- * (non-destructively) at start, so a fresh NATS works without a separate step.
+ * (non-destructively) at start, so a fresh NATS works without a separate step. A start that
+ * fails on a transient NATS error is undone and tried again, within {@link START_RETRY_WINDOW_MS}.
  */
 export async function startBeamline(
   config: BeamlineConfig,
-  options: { log?: Logger } = {},
+  options: { log?: Logger; retryWindowMs?: number } = {},
 ): Promise<RunningBeamline> {
   const log = options.log ?? createLogger({ level: config.logLevel });
   applyHeapGrowth(config.heapGrowingPercent);
+  return retryTransientStart(() => startBeamlineOnce(config, log), {
+    what: `beamline (roles ${config.roles.join(",")})`,
+    windowMs: options.retryWindowMs ?? START_RETRY_WINDOW_MS,
+    log,
+  });
+}
+
+/** One try of {@link startBeamline}: on failure everything it started is stopped again. */
+async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<RunningBeamline> {
   const roles = new Set<Role>(config.roles);
   // Checked before anything starts: a dev key fixed by env on a network address is refused here.
   const devKeyPlan = roles.has("gateway")

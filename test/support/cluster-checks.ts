@@ -136,7 +136,8 @@ export async function assertClusterConsistent(
     "rebuilt projections equal the live ones",
   );
   await assertBillingReconciles(topology.natsUrl);
-  await assertAuditVerifies(topology.natsUrl, topology.notaryDataDir);
+  // One `audit verify` run over a cluster-sized log takes ~15 s on a loaded 2-core machine.
+  await assertAuditVerifies(topology.natsUrl, topology.notaryDataDir, 180_000);
 
   // Last, so a miss of the time bar still reports whether the log held.
   assert.ok(

@@ -1,9 +1,9 @@
-import { EventStore } from "../../src/nats/event-store.js";
 import { publishPolicy } from "../../src/policies/index.js";
 import { openTenancyAdmin } from "../../src/tenancy/index.js";
 import { assertClusterConsistent, type ClusterCheckOptions, type ClusterFigures } from "./cluster-checks.js";
 import { type ClientAnswer, type LoadTenant, startClusterLoad } from "./cluster-load.js";
 import { CLUSTER_DEV_KEY, type ClusterTopology, startClusterTopology } from "./cluster-topology.js";
+import { signedStore } from "./signing.js";
 import { waitFor } from "./wait.js";
 
 /** A tenant whose hard daily budget the load runs into. */
@@ -47,7 +47,8 @@ export async function startClusterSuite(): Promise<ClusterSuite> {
     workerEnv: { BEAMLINE_MOCK_LATENCY_MS: "20", BEAMLINE_MOCK_CHUNK_DELAY_MS: "10" },
   });
   try {
-    const store = new EventStore(topology.nc);
+    // Signed as the roles' own writes are: the projector ignores unsigned configuration.
+    const store = signedStore(topology.nc);
     const admin = await openTenancyAdmin(store);
     await admin.createTenant({ id: CAPPED_TENANT });
     // Keys and policies need the tenant projected first (by the separate projector process).
@@ -88,9 +89,12 @@ export async function startClusterSuite(): Promise<ClusterSuite> {
             // The capped key is proven by a quota refusal too: auth passed, the budget answered.
             return response.status === 200 || (apiKey === cappedKey && last.includes("BL_QUOTA_EXCEEDED"));
           },
-          { what: `${gateway.name} to serve a tenant's key`, timeoutMs: 30_000, intervalMs: 200 },
+          { what: `${gateway.name} to serve a tenant's key`, timeoutMs: 60_000, intervalMs: 200 },
         ).catch((error: Error) => {
-          throw new Error(`${error.message}; last answer: ${last}`, { cause: error });
+          const tail = gateway.process.output().slice(-3_000);
+          throw new Error(`${error.message}; last answer: ${last}; ${gateway.name}'s log ends:\n${tail}`, {
+            cause: error,
+          });
         });
       }
     }

@@ -18,6 +18,8 @@ export const CLUSTER_DEV_KEY = "bl_cluster_fault_suite_key_0123456789";
 export class RoleProcess {
   #current: BeamlineProcess;
   #httpUrl: string | undefined;
+  /** Whether the current process said "Beamline is running". */
+  #serving = false;
 
   private constructor(
     readonly name: string,
@@ -37,9 +39,13 @@ export class RoleProcess {
     return this.#current;
   }
 
-  /** The gateway's base URL once it runs; undefined for other roles and while it is down. */
+  /**
+   * The gateway's base URL once it runs; undefined for other roles, while it is down and while
+   * a restart has not yet reported "running" (a load balancer sends nothing to a backend that
+   * is not ready).
+   */
   get httpUrl(): string | undefined {
-    return this.#current.hasExited() ? undefined : this.#httpUrl;
+    return this.#serving && !this.#current.hasExited() ? this.#httpUrl : undefined;
   }
 
   /** Waits for "Beamline is running"; a gateway's URL is read from that log line. */
@@ -62,6 +68,7 @@ export class RoleProcess {
       // A restarted gateway listens on the port clients already know.
       this.env["BEAMLINE_HTTP_PORT"] = new URL(httpUrl).port;
     }
+    this.#serving = true;
   }
 
   /** Sends `signal` (SIGKILL by default, as a crash) and waits for the exit. */
@@ -79,6 +86,7 @@ export class RoleProcess {
   async restart(): Promise<void> {
     await this.kill("SIGTERM");
     for (let attempt = 1; ; attempt += 1) {
+      this.#serving = false;
       this.#current = startBeamlineProcess(this.roles, this.env);
       try {
         await this.ready();
