@@ -200,8 +200,24 @@ export function parsePolicyDocument(input: unknown): PolicyDocument {
 
 /** The policy of a tenant that has none: cheapest model for `auto`, no constraints, no extensions, no limits. */
 export function defaultPolicy(tenant: string): VersionedPolicy {
-  return { tenant, version: 0, document: policyDocumentSchema.parse({}) };
+  return { tenant, version: 0, document: DEFAULT_POLICY_DOCUMENT };
 }
+
+/** Recursively frozen, so the one shared copy cannot be changed by a caller. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/**
+ * The built-in policy's document, parsed once: every request of a tenant without a policy of
+ * its own reads it (several times per request), and parsing it each time was 0.1 ms of zod per
+ * request at saturation (bench/RESULTS.md).
+ */
+const DEFAULT_POLICY_DOCUMENT: PolicyDocument = deepFreeze(policyDocumentSchema.parse({}));
 
 /** The policy id decisions record: the tenant's id, or `default` for the built-in policy. */
 export function policyId(policy: VersionedPolicy): string {
