@@ -16,8 +16,10 @@ function attempt(n: number): BeamlineEvent {
       startedAt: new Date(0).toISOString(),
       durationMs: 1,
       streamed: false,
-      final: true,
-    } as never,
+      timeToFirstTokenMs: 1,
+      usage: { promptTokens: 1, completionTokens: 1, cachedTokens: 0 },
+      completion: { id: "x", object: "chat.completion", created: 0, model: "m", choices: [] },
+    },
     new Date(0),
   );
 }
