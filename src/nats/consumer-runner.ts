@@ -13,6 +13,7 @@ import type { EventTrust } from "./event-signing.js";
 import type { EventStore, StoredEventMessage } from "./event-store.js";
 import { failpoint } from "./failpoints.js";
 import { StreamNames } from "./names.js";
+import { isTransientNatsError } from "./transient.js";
 
 /** What a stage does with one event. Throwing means "not done": the message comes back. */
 export interface StageHandler {
@@ -77,6 +78,15 @@ export interface RunningStage {
   stop(drainMs?: number): Promise<void>;
 }
 
+/**
+ * How long one pull request lives. nats.js re-pulls after two missed idle heartbeats of half
+ * this each; a pull held by a consumer leader that died (SIGKILL, no goodbye) is only noticed
+ * that way. nats.js's default, 30 s, left every request waiting 28 s after a new leader was
+ * elected in the cluster fault suite; 2 s finds the new leader within about 2 s, for one
+ * small pull request every 2 s per idle consumer.
+ */
+export const PULL_EXPIRES_MS = 2_000;
+
 /** Redelivery delay after a failure: grows with the delivery count, capped at 10 s. */
 export function retryDelayMs(deliveryCount: number): number {
   return Math.min(10_000, 250 * 2 ** Math.max(0, deliveryCount - 1));
@@ -105,6 +115,13 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
         open: handler.readsContent === true,
       }));
     } catch (error) {
+      // Opening content reads the tenant's data key from KV: NATS being unavailable for a
+      // moment makes a good message undecodable, and dead-lettering it as poison would leave
+      // an accepted request without a terminal event and its client waiting.
+      if (isTransientNatsError(error)) {
+        await notOpenedYet(msg, toBeamlineError(error, "BL_NATS_UNAVAILABLE"));
+        return;
+      }
       await deadLetter(msg, toBeamlineError(error, "BL_EVENT_INVALID"));
       metrics.stageMessages.inc({ stage: handler.name, outcome: "poison" });
       return;
@@ -160,6 +177,43 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
     }
   };
 
+  /**
+   * A message that could not be decoded for a transient NATS failure comes back later, like a
+   * handler's failure; on its last delivery the stage ends the request from the envelope (read
+   * without opening content) before dead-lettering it, so no client waits forever.
+   */
+  const notOpenedYet = async (msg: JsMsg, error: BeamlineError): Promise<void> => {
+    const deliveryCount = msg.info.deliveryCount;
+    const lastTry = deliveryCount >= options.maxDeliver;
+    log.warn(
+      {
+        stage: handler.name,
+        subject: msg.subject,
+        seq: msg.seq,
+        code: error.code,
+        deliveryCount,
+        err: error,
+      },
+      lastTry
+        ? "stage gave up on a message it could not read"
+        : "could not read a message yet; it will be retried",
+    );
+    if (!lastTry) {
+      msg.nak(retryDelayMs(deliveryCount));
+      metrics.stageMessages.inc({ stage: handler.name, outcome: "retry" });
+      return;
+    }
+    try {
+      const { event, trust } = await store.decodeStored(storedMessage(msg), { open: false });
+      const trusted = !handler.requiresSignature?.(event) || trust === "signed" || trust === "history";
+      if (trusted) await handler.giveUp?.(event, error);
+    } catch (giveUpError) {
+      log.error({ stage: handler.name, err: giveUpError }, "could not end the request after giving up");
+    }
+    await deadLetter(msg, error);
+    metrics.stageMessages.inc({ stage: handler.name, outcome: "dead" });
+  };
+
   /** A delivered message as the store judges it (the server's store time from the delivery info). */
   const storedMessage = (msg: JsMsg): StoredEventMessage => ({
     subject: msg.subject,
@@ -194,6 +248,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
 
   const messages: ConsumerMessages = await consumer.consume({
     max_messages: options.batchSize ?? 256,
+    expires: PULL_EXPIRES_MS,
     ...(handler.priorityGroup !== undefined ? { group: handler.priorityGroup } : {}),
     callback: (msg) => {
       const work = process(msg).catch((error) =>
