@@ -1,10 +1,8 @@
-import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KvBuckets, StreamNames } from "../../src/nats/names.js";
+import { ConsumerNames, KvBuckets, StreamNames } from "../../src/nats/names.js";
 import { type ClusterSuite, startClusterSuite } from "../support/cluster-suite.js";
 import type { NatsServer } from "../support/nats-server.js";
-import { waitFor } from "../support/wait.js";
 
 /**
  * Issue 13, fault suite on a 3-node R3 cluster with every role in its own process: NATS nodes
@@ -26,8 +24,20 @@ describe("cluster fault suite: NATS nodes fail under load", { timeout: 1_200_000
     await suite?.stop();
   });
 
-  /** How long the last leader kill left `stream` without a leader, as the test saw it (ms). */
-  let electionMs = 0;
+  /** How long NATS itself took to recover in the last scenario (ms): its part, reported beside ours. */
+  let natsRecoveryMs = 0;
+
+  /**
+   * What a request needs served again after an outage: the streams it is written to and the
+   * consumers that carry it (the KV buckets are streams too).
+   */
+  const requestPath = {
+    streams: [StreamNames.requests, StreamNames.usage, `KV_${KvBuckets.quota}`],
+    consumers: [
+      [StreamNames.requests, ConsumerNames.worker],
+      [StreamNames.requests, ConsumerNames.billing],
+    ] as Array<[string, string]>,
+  };
 
   /**
    * Kills the node leading `stream` and waits for another leader: the fault ends there. A
@@ -44,14 +54,8 @@ describe("cluster fault suite: NATS nodes fail under load", { timeout: 1_200_000
     const leader = await topology.streamLeader(stream);
     await leader.kill();
     const killedAt = Date.now();
-    const next = await waitFor(async () => (await topology.streamLeader(stream)).name !== leader.name, {
-      what: `a new leader of ${stream} after ${leader.name} died`,
-      timeoutMs: 30_000,
-      intervalMs: 100,
-    });
-    assert.ok(next);
-    const electedAt = Date.now();
-    electionMs = electedAt - killedAt;
+    const electedAt = await topology.waitForLeaders([stream], { notOn: leader.name });
+    natsRecoveryMs = electedAt - killedAt;
     await load.answered(16);
     await leader.restart();
     await topology.waitForStreamHealthy(stream);
@@ -60,12 +64,12 @@ describe("cluster fault suite: NATS nodes fail under load", { timeout: 1_200_000
 
   test("SIGKILL the BL_REQUESTS stream leader node, then restart it", async (t) => {
     const { figures } = await suite.scenario((load) => killLeader(StreamNames.requests, load));
-    t.diagnostic(JSON.stringify({ ...figures, electionMs }));
+    t.diagnostic(JSON.stringify({ ...figures, natsRecoveryMs }));
   });
 
   test("SIGKILL the leader node of the bl_quota KV bucket, then restart it", async (t) => {
     const { figures } = await suite.scenario((load) => killLeader(`KV_${KvBuckets.quota}`, load));
-    t.diagnostic(JSON.stringify({ ...figures, electionMs }));
+    t.diagnostic(JSON.stringify({ ...figures, natsRecoveryMs }));
   });
 
   test("[long] SIGSTOP a NATS node for 10 s, then SIGCONT", async (t) => {
@@ -86,15 +90,27 @@ describe("cluster fault suite: NATS nodes fail under load", { timeout: 1_200_000
 
   test("[long] all NATS nodes down for 10 s, then back", async (t) => {
     const { nodes } = suite.topology.cluster;
-    const { figures } = await suite.scenario(
+    let restartedAt = 0;
+    const { figures, faultEndedAt } = await suite.scenario(
       async () => {
         await Promise.all(nodes.map((node: NatsServer) => node.kill()));
         await sleep(OUTAGE_MS);
         await Promise.all(nodes.map((node: NatsServer) => node.restart()));
-        return Date.now();
+        restartedAt = Date.now();
+        // As after a leader kill, the fault ends when NATS serves again: a restarted cluster
+        // elects its meta leader, then a leader for every stream and consumer, before any write
+        // or delivery can be answered. nats-server's part is reported beside Beamline's.
+        return suite.topology.waitForLeaders(requestPath.streams, { consumers: requestPath.consumers });
       },
       { afterFault: 32 },
     );
-    t.diagnostic(JSON.stringify(figures));
+    natsRecoveryMs = faultEndedAt - restartedAt;
+    t.diagnostic(
+      JSON.stringify({
+        ...figures,
+        natsRecoveryMs,
+        slowestAfterRestartMs: figures.slowestAfterFaultMs + natsRecoveryMs,
+      }),
+    );
   });
 });

@@ -49,22 +49,15 @@ export async function assertClusterConsistent(
 ): Promise<ClusterFigures> {
   const { nc } = topology;
   const answerWithinMs = options.answerWithinMs ?? 5_000;
-
-  // Clients first: the bar a user sees.
-  const unclear = answers.filter((answer) => answer.outcome === "unclear" || answer.outcome === "deadline");
-  assert.deepEqual(unclear, [], "every client got a success or an error with a BL code");
-  const connectionErrors = answers.filter((answer) => answer.outcome === "connection-error");
-  const allowed = options.connectionErrorAllowed ?? (() => false);
-  assert.deepEqual(
-    connectionErrors.filter((answer) => !allowed(answer)),
-    [],
-    "connection errors only for clients whose gateway went away",
-  );
-  const inFlightAtFaultEnd = answers.filter((answer) => answer.startedAt <= options.faultEndedAt);
-  const slowestAfterFaultMs = Math.max(
-    0,
-    ...inFlightAtFaultEnd.map((answer) => answer.endedAt - options.faultEndedAt),
-  );
+  // Every check runs and reports; a failure then names the requests involved with their stored
+  // timelines and the processes' warnings, so one run says where the time or the event went.
+  const problems: string[] = [];
+  const suspects = new Set<string>();
+  const check = (ok: boolean, problem: string, requestId?: string) => {
+    if (ok) return;
+    problems.push(problem);
+    if (requestId) suspects.add(requestId);
+  };
 
   // The log, once every consumer has processed everything.
   for (const [stream, consumer] of [
@@ -73,9 +66,42 @@ export async function assertClusterConsistent(
     [StreamNames.usage, ConsumerNames.spendProjector],
     [StreamNames.quota, ConsumerNames.quotaProjector],
   ] as const) {
-    await waitForConsumerCaughtUp(nc, stream, consumer, 60_000);
+    await waitForConsumerCaughtUp(nc, stream, consumer, 60_000).catch((error: Error) =>
+      check(false, error.message),
+    );
   }
   const requestEvents = await readAll(StreamNames.requests, `${SubjectRoots.requests}.>`);
+  const faultEndedAt = options.faultEndedAt;
+  const afterFault = (ms: number) => ms - faultEndedAt;
+
+  // Clients: the bar a user sees.
+  for (const answer of answers) {
+    const id = answer.requestId ?? "(no request id)";
+    check(
+      answer.outcome !== "unclear" && answer.outcome !== "deadline",
+      `client got ${answer.outcome} (status ${answer.status ?? "none"}) for ${id}, not a success or a BL code`,
+      answer.requestId,
+    );
+  }
+  const allowed = options.connectionErrorAllowed ?? (() => false);
+  const connectionErrors = answers.filter((answer) => answer.outcome === "connection-error");
+  for (const answer of connectionErrors) {
+    check(
+      allowed(answer),
+      `connection error for ${answer.requestId ?? "(no request id)"}, whose gateway stayed up`,
+      answer.requestId,
+    );
+  }
+  const inFlightAtFaultEnd = answers.filter((answer) => answer.startedAt <= faultEndedAt);
+  const slowestAfterFaultMs = Math.max(0, ...inFlightAtFaultEnd.map((answer) => afterFault(answer.endedAt)));
+  for (const answer of inFlightAtFaultEnd) {
+    check(
+      afterFault(answer.endedAt) <= answerWithinMs,
+      `${answer.requestId ?? "(no request id)"} answered ${afterFault(answer.endedAt)} ms after the fault ended (bar ${answerWithinMs} ms)`,
+      answer.requestId,
+    );
+  }
+
   const accepted = new Set(
     requestEvents.filter((event) => isEvent(event, "request.accepted")).map((event) => event.requestId),
   );
@@ -85,32 +111,33 @@ export async function assertClusterConsistent(
     terminals.set(event.requestId, [...(terminals.get(event.requestId) ?? []), event as TerminalEvent]);
   }
   for (const requestId of accepted) {
-    assert.equal(terminals.get(requestId)?.length, 1, `terminal events of accepted request ${requestId}`);
+    const count = terminals.get(requestId)?.length ?? 0;
+    check(count === 1, `accepted request ${requestId} has ${count} terminal events`, requestId);
   }
   for (const requestId of terminals.keys())
-    assert.ok(accepted.has(requestId), `${requestId} ended but was never accepted`);
+    check(accepted.has(requestId), `${requestId} ended but was never accepted`, requestId);
 
   const usage = await readAll(StreamNames.usage, `${SubjectRoots.usage}.>`);
   const usageCount = new Map<string, number>();
   for (const event of usage) usageCount.set(event.requestId, (usageCount.get(event.requestId) ?? 0) + 1);
   for (const [requestId, [terminal]] of terminals) {
     const expected = isBillable(terminal!) ? 1 : 0;
-    assert.equal(
-      usageCount.get(requestId) ?? 0,
-      expected,
-      `usage records of ${requestId} (${terminal!.type})`,
+    const count = usageCount.get(requestId) ?? 0;
+    check(
+      count === expected,
+      `${requestId} (${terminal!.type}) has ${count} usage records, not ${expected}`,
+      requestId,
     );
   }
   for (const requestId of usageCount.keys())
-    assert.ok(terminals.has(requestId), `usage for ${requestId}, which has no terminal`);
+    check(terminals.has(requestId), `usage for ${requestId}, which has no terminal`, requestId);
 
   for (const answer of answers.filter((candidate) => candidate.outcome === "ok")) {
-    assert.ok(answer.requestId, "a 2xx answer names its request");
-    const stored = terminals.get(answer.requestId!);
-    assert.equal(
-      stored?.[0]?.type,
-      "request.completed",
-      `2xx answer ${answer.requestId} has a stored completion`,
+    const stored = answer.requestId ? terminals.get(answer.requestId)?.[0]?.type : undefined;
+    check(
+      stored === "request.completed",
+      `2xx answer ${answer.requestId ?? "(no request id)"} has a stored ${stored ?? "nothing"}, not a completion`,
+      answer.requestId,
     );
   }
 
@@ -121,29 +148,57 @@ export async function assertClusterConsistent(
         cappedSpentNano += event.data.costNanoUsd;
       }
     }
-    assert.ok(
+    check(
       cappedSpentNano <= usdToNano(options.capped.budgetUsd),
       `${options.capped.tenant} spent ${cappedSpentNano} nano-USD of a ${usdToNano(options.capped.budgetUsd)} budget`,
     );
   }
 
   const projections = await verifyProjections(nc);
-  assert.deepEqual(
-    projections
-      .filter((check) => check.differing.length > 0)
-      .map((check) => `${check.name}: ${check.differing.join(", ")}`),
-    [],
-    "rebuilt projections equal the live ones",
-  );
-  await assertBillingReconciles(topology.natsUrl);
+  for (const projection of projections) {
+    check(
+      projection.differing.length === 0,
+      `rebuilt ${projection.name} differs from the live one: ${projection.differing.join(", ")}`,
+    );
+  }
+  await assertBillingReconciles(topology.natsUrl).catch((error: Error) => check(false, error.message));
   // One `audit verify` run over a cluster-sized log takes ~15 s on a loaded 2-core machine.
-  await assertAuditVerifies(topology.natsUrl, topology.notaryDataDir, 180_000);
-
-  // Last, so a miss of the time bar still reports whether the log held.
-  assert.ok(
-    slowestAfterFaultMs <= answerWithinMs,
-    `the slowest client got its answer ${slowestAfterFaultMs} ms after the fault ended (bar ${answerWithinMs} ms); the log checks passed`,
+  await assertAuditVerifies(topology.natsUrl, topology.notaryDataDir, 180_000).catch((error: Error) =>
+    check(false, error.message),
   );
+
+  if (problems.length > 0) {
+    const timelines = [...suspects].slice(0, 8).map((requestId) => {
+      const stored = requestEvents
+        .filter((event) => event.requestId === requestId)
+        .map((event) => `${event.type}@${afterFault(Date.parse(event.time))}`)
+        .join(" ");
+      const answer = answers.find((candidate) => candidate.requestId === requestId);
+      const client = answer
+        ? `${answer.tenant} ${answer.stream ? "stream" : "plain"} via gateway ${answer.gateway}, sent@${afterFault(answer.startedAt)} ended@${afterFault(answer.endedAt)}`
+        : "no client answer";
+      return `  ${requestId}: ${client}; stored: ${stored || "nothing"}`;
+    });
+    const roles = [...topology.gateways, ...topology.workers, topology.billing, topology.projector];
+    const warnings = roles.flatMap((role) =>
+      role.process
+        .output()
+        .split("\n")
+        .filter((line) => /"level":(40|50|60)/.test(line))
+        .slice(-6)
+        .map((line) => `  ${role.name}: ${line.slice(0, 400)}`),
+    );
+    assert.fail(
+      [
+        `${problems.length} problem(s); times in ms after the fault ended (${new Date(faultEndedAt).toISOString()}):`,
+        ...problems.slice(0, 20).map((problem) => `- ${problem}`),
+        "requests involved:",
+        ...timelines,
+        "last warnings of each process:",
+        ...warnings,
+      ].join("\n"),
+    );
+  }
   const blErrors: Record<string, number> = {};
   for (const answer of answers) {
     if (answer.outcome === "bl-error") blErrors[answer.code!] = (blErrors[answer.code!] ?? 0) + 1;

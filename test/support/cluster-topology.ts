@@ -106,6 +106,40 @@ export class RoleProcess {
   }
 }
 
+/**
+ * Launches `check` every 100 ms without waiting for the previous one (a request that reached a
+ * node mid-election hangs until its timeout) and resolves with the time the first one that
+ * returned something truthy was sent: the earliest moment known to have it, so the time
+ * after it that a test charges to Beamline is not shortened by polling.
+ */
+function firstSuccessAt(check: () => Promise<unknown>, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (outcome: () => void) => {
+      if (done) return;
+      done = true;
+      clearInterval(ticker);
+      clearTimeout(giveUp);
+      outcome();
+    };
+    const launch = () => {
+      const sentAt = Date.now();
+      check().then(
+        (value) => {
+          if (value) finish(() => resolve(sentAt));
+        },
+        () => undefined,
+      );
+    };
+    const ticker = setInterval(launch, 100);
+    const giveUp = setTimeout(
+      () => finish(() => reject(new Error(`no leader after ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    launch();
+  });
+}
+
 /** Options of {@link startClusterTopology}. */
 export interface ClusterTopologyOptions {
   /** Environment for every Beamline process, on top of the topology's own. */
@@ -136,6 +170,16 @@ export interface ClusterTopology {
   streamLeader(stream: string): Promise<NatsServer>;
   /** The node that leads KV `bucket` now. */
   kvLeader(bucket: string): Promise<NatsServer>;
+  /**
+   * Waits until every one of `streams` (and each `[stream, consumer]`) has a leader (other than
+   * node `notOn`, when given), polling
+   * each every 100 ms with a 1 s API timeout (a poll that reaches a node mid-election would
+   * otherwise wait out the default 5 s), and resolves with the time the last one had one.
+   */
+  waitForLeaders(
+    streams: string[],
+    options?: { consumers?: Array<[string, string]>; notOn?: string; timeoutMs?: number },
+  ): Promise<number>;
   /** Waits until `stream` has a leader and all its replicas are current. */
   waitForStreamHealthy(stream: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -198,6 +242,8 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
       );
     }
     const jsm = await jetstreamManager(nc);
+    // Short API timeouts for polls during elections; created now, while the cluster answers.
+    const pollJsm = await jetstreamManager(nc, { timeout: 1_000 });
     const nodeNamed = (name: string | undefined) => {
       const node = cluster.nodes.find((candidate) => candidate.name === name);
       if (!node) throw new Error(`no node named ${name}`);
@@ -217,6 +263,19 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
       notaryDataDir,
       streamLeader,
       kvLeader: (bucket) => streamLeader(`KV_${bucket}`),
+      async waitForLeaders(streams, { consumers = [], notOn, timeoutMs = 60_000 } = {}) {
+        const led = (leader: string | undefined) => leader !== undefined && leader !== notOn;
+        const checks = [
+          ...streams.map((stream) => async () => led((await pollJsm.streams.info(stream)).cluster?.leader)),
+          ...consumers.map(
+            ([stream, consumer]) =>
+              async () =>
+                led((await pollJsm.consumers.info(stream, consumer)).cluster?.leader),
+          ),
+        ];
+        const ledAt = await Promise.all(checks.map((check) => firstSuccessAt(check, timeoutMs)));
+        return Math.max(...ledAt);
+      },
       async waitForStreamHealthy(stream, timeoutMs = 30_000) {
         await waitFor(
           async () => {
