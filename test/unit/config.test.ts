@@ -51,6 +51,26 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("refuses a retention shorter than the duplicate window, naming both (JetStream would refuse the stream)", () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          ...minimal,
+          requestRetentionDays: 0.002,
+          duplicateWindowMs: 600_000,
+          usageRetentionDays: 1,
+        }),
+      (error) =>
+        isBeamlineError(error, "BL_CONFIG_INVALID") &&
+        /requestRetentionDays: 0\.002 days \(172800 ms\) is shorter than the duplicate window \(BEAMLINE_DUPLICATE_WINDOW_MS, 600000 ms\)/.test(
+          error.message,
+        ) &&
+        !error.message.includes("usageRetentionDays"),
+    );
+    const short = loadConfig({ ...minimal, requestRetentionDays: 0.002, duplicateWindowMs: 60_000 });
+    assert.equal(short.requestRetentionDays, 0.002);
+  });
+
   it("never echoes a secret it refuses", () => {
     const secret = "sk-short-secret";
     assert.throws(
