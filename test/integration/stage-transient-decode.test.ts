@@ -3,14 +3,14 @@ import { after, before, describe, it } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, TimeoutError } from "@nats-io/transport-node";
 import type { BeamlineError } from "../../src/errors/index.js";
-import { type BeamlineEvent, configSubject, makeEvent } from "../../src/events/index.js";
+import type { BeamlineEvent } from "../../src/events/index.js";
 import { type RunningStage, runStage } from "../../src/nats/consumer-runner.js";
 import type { EventStore } from "../../src/nats/index.js";
 import { ConsumerNames, StreamNames } from "../../src/nats/names.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
-import { signedStore } from "../support/signing.js";
+import { createTestTenant, signedStore } from "../support/signing.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
 /**
@@ -85,16 +85,10 @@ describe("a stage whose event cannot be decoded for a transient NATS failure", (
     return { handled, gaveUp };
   }
 
+  /** Records a tenant as created and returns its event's id (what the stage sees). */
   async function appendTenant(tenant: string): Promise<string> {
-    const event = makeEvent(
-      "tenant.created",
-      `tenant.created:${tenant}`,
-      { tenant, requestId: "", correlationId: `tenant:${tenant}` },
-      { name: tenant },
-      new Date(),
-    );
-    await store.append(configSubject("tenant", tenant), event, { once: true });
-    return event.id;
+    await createTestTenant(store, tenant);
+    return `tenant.created:${tenant}`;
   }
 
   async function deadLetterCode(): Promise<string | undefined> {
