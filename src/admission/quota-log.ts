@@ -1,4 +1,12 @@
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  JetStreamError,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { reduceQuota } from "../../projections/index.js";
 import { BeamlineError } from "../errors/index.js";
@@ -165,8 +173,16 @@ export class QuotaLog {
   }
 }
 
+/** Status code of a direct-get batch that found nothing (nats.js's status error carries it). */
+const NO_RESULTS_STATUS = 404;
+
+/**
+ * Whether a direct-get batch found no message after the sequence asked for: the API refusal
+ * "no message found", or the 404 status that ends a batch. Recognised by class and code.
+ */
 function isNoMessages(error: unknown): boolean {
-  return error instanceof Error && /no message|not found|404/i.test(error.message);
+  if (error instanceof JetStreamApiError) return error.code === JetStreamApiCodes.NoMessageFound;
+  return error instanceof JetStreamError && (error as { code?: unknown }).code === NO_RESULTS_STATUS;
 }
 
 /**
