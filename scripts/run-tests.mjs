@@ -67,8 +67,13 @@ try {
 }
 
 let current;
+/** Set by SIGINT/SIGTERM: the runner in progress is told, and no later phase starts. */
+let interrupted = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.on(signal, () => current?.kill(signal));
+  process.on(signal, () => {
+    interrupted = true;
+    current?.kill(signal);
+  });
 }
 
 /** Runs one test runner over `list` and resolves with its exit code. */
@@ -96,7 +101,7 @@ function runTests(list, runnerFlags) {
 // five minutes on a quiet 2-core machine).
 let code = 0;
 if (files.length > 0) code = await runTests(files, ["--test-concurrency=2", "--test-timeout=240000"]);
-if (aloneFiles.length > 0) {
+if (aloneFiles.length > 0 && !interrupted) {
   const aloneCode = await runTests(aloneFiles, ["--test-concurrency=1", "--test-timeout=1200000"]);
   code ||= aloneCode;
 }
