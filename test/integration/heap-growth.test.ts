@@ -9,7 +9,9 @@ const module = new URL("../../src/runtime/heap-growth.ts", import.meta.url).href
 /**
  * Peak heap in use (MB) of a child process that holds ~30 MB live and churns garbage that
  * survives young-generation collections (so it reaches the old generation), after
- * `applyHeapGrowth(percent)`. Bounded: 200 rounds of 5,000 objects.
+ * `applyHeapGrowth(percent)`. Bounded: 400 rounds of 5,000 objects, the last 9 rounds kept. With
+ * 20 rounds kept the two peaks were 74 and 101 MB, a ratio at the assertion's 0.75 that a busy
+ * machine crossed; with 9, about 69 and 112–122 MB.
  */
 async function peakHeapMb(percent: number): Promise<number> {
   const code = `
@@ -18,9 +20,9 @@ async function peakHeapMb(percent: number): Promise<number> {
     const live = Array.from({ length: 300_000 }, (_, i) => ({ i, s: "live-" + i }));
     const window = [];
     let peak = 0;
-    for (let round = 0; round < 200; round++) {
+    for (let round = 0; round < 400; round++) {
       window.push(Array.from({ length: 5_000 }, (_, i) => ({ round, i, s: "g-" + round + "-" + i })));
-      if (window.length > 20) window.shift();
+      if (window.length > 8) window.shift();
       peak = Math.max(peak, process.memoryUsage().heapUsed);
     }
     process.stdout.write(String(peak / 2 ** 20) + " " + live.length);`;
@@ -31,9 +33,12 @@ async function peakHeapMb(percent: number): Promise<number> {
 }
 
 describe("applyHeapGrowth", () => {
-  it("keeps the old generation near the live heap instead of V8's up-to-4× growth", async () => {
+  it("keeps the old generation near the live heap instead of V8's up-to-4× growth", async (t) => {
     const v8Default = await peakHeapMb(0);
     const bounded = await peakHeapMb(10);
+    t.diagnostic(
+      `peak heap: ${bounded.toFixed(1)} MB with 10 % growth, ${v8Default.toFixed(1)} MB with V8's rule`,
+    );
     assert.ok(
       bounded < v8Default * 0.75,
       `peak heap with 10 % growth ${bounded.toFixed(0)} MB, with V8's rule ${v8Default.toFixed(0)} MB`,

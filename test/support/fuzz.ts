@@ -294,13 +294,19 @@ function runRawCase(fuzzCase: RawCase, baseUrl: string): Promise<Outcome> {
       const outcome = judgeReceived();
       if (outcome) finish(outcome);
     });
+    // Only line breaks: no request has begun (HTTP lets a server skip empty lines before the
+    // request line), so the server rightly waits for one. The client then ends its side, and
+    // a close without an answer is the right outcome; an answer is judged as any other.
+    const noRequest = /^[\r\n]*$/.test(Buffer.from(fuzzCase.bytes).toString("latin1"));
     socket.on("close", () => {
       const outcome = received.length === 0 ? undefined : judgeReceived();
+      if (!outcome && noRequest && received.length === 0) return finish({ status: "no request" });
       finish(outcome ?? { status: "closed", problem: "the connection closed without an answer" });
     });
     // A reset after the answer was read is fine; before it, `close` reports what was missing.
     socket.on("error", () => undefined);
     socket.write(fuzzCase.bytes);
+    if (noRequest) socket.end();
   });
 }
 
