@@ -85,7 +85,7 @@ export interface RunningStage {
  * elected in the cluster fault suite; 2 s finds the new leader within about 2 s, for one
  * small pull request every 2 s per idle consumer.
  */
-export const PULL_EXPIRES_MS = 2_000;
+const PULL_EXPIRES_MS = 2_000;
 
 /** Redelivery delay after a failure: grows with the delivery count, capped at 10 s. */
 export function retryDelayMs(deliveryCount: number): number {
@@ -147,7 +147,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
       metrics.stageMessages.inc({ stage: handler.name, outcome: "ok" });
     } catch (thrown) {
       const error = toBeamlineError(thrown);
-      const lastTry = deliveryCount >= options.maxDeliver;
+      const lastTry = isLastTry(msg, error);
       log.warn(
         {
           stage: handler.name,
@@ -159,18 +159,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
         },
         lastTry ? "stage gave up on a message" : "stage failed on a message; it will be retried",
       );
-      if (lastTry || error.handling === "terminate") {
-        try {
-          await handler.giveUp?.(event, error);
-        } catch (giveUpError) {
-          log.error({ stage: handler.name, err: giveUpError }, "could not end the request after giving up");
-        }
-        await deadLetter(msg, error);
-        metrics.stageMessages.inc({ stage: handler.name, outcome: "dead" });
-      } else {
-        msg.nak(error.retryAfterMs ?? retryDelayMs(deliveryCount));
-        metrics.stageMessages.inc({ stage: handler.name, outcome: "retry" });
-      }
+      await retryOrGiveUp(msg, error, () => handler.giveUp?.(event, error));
     } finally {
       clearInterval(heartbeat);
       metrics.stageDuration.observe({ stage: handler.name }, (performance.now() - started) / 1000);
@@ -183,30 +172,46 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
    * without opening content) before dead-lettering it, so no client waits forever.
    */
   const notOpenedYet = async (msg: JsMsg, error: BeamlineError): Promise<void> => {
-    const deliveryCount = msg.info.deliveryCount;
-    const lastTry = deliveryCount >= options.maxDeliver;
     log.warn(
       {
         stage: handler.name,
         subject: msg.subject,
         seq: msg.seq,
         code: error.code,
-        deliveryCount,
+        deliveryCount: msg.info.deliveryCount,
         err: error,
       },
-      lastTry
+      isLastTry(msg, error)
         ? "stage gave up on a message it could not read"
         : "could not read a message yet; it will be retried",
     );
-    if (!lastTry) {
-      msg.nak(retryDelayMs(deliveryCount));
+    await retryOrGiveUp(msg, error, async () => {
+      const { event, trust } = await store.decodeStored(storedMessage(msg), { open: false });
+      const trusted = !handler.requiresSignature?.(event) || trust === "signed" || trust === "history";
+      if (trusted) await handler.giveUp?.(event, error);
+    });
+  };
+
+  /** The message's last chance: its deliveries are spent, or the error says retrying cannot help. */
+  const isLastTry = (msg: JsMsg, error: BeamlineError): boolean =>
+    msg.info.deliveryCount >= options.maxDeliver || error.handling === "terminate";
+
+  /**
+   * A failed delivery comes back after a growing delay; the last one first ends the request
+   * (`endRequest`, so no client waits forever), then is dead-lettered.
+   */
+  const retryOrGiveUp = async (
+    msg: JsMsg,
+    error: BeamlineError,
+    endRequest: () => Promise<void> | undefined,
+  ): Promise<void> => {
+    if (!isLastTry(msg, error)) {
+      msg.nak(error.retryAfterMs ?? retryDelayMs(msg.info.deliveryCount));
       metrics.stageMessages.inc({ stage: handler.name, outcome: "retry" });
       return;
     }
     try {
-      const { event, trust } = await store.decodeStored(storedMessage(msg), { open: false });
-      const trusted = !handler.requiresSignature?.(event) || trust === "signed" || trust === "history";
-      if (trusted) await handler.giveUp?.(event, error);
+      await endRequest();
     } catch (giveUpError) {
       log.error({ stage: handler.name, err: giveUpError }, "could not end the request after giving up");
     }
