@@ -15,6 +15,7 @@ import {
 } from "@nats-io/jwt";
 import { z } from "zod";
 import { BeamlineError } from "../errors/index.js";
+import { withNativeEd25519 } from "./native-keys.js";
 import type { SubjectPermissions } from "./permissions.js";
 
 /**
@@ -141,7 +142,7 @@ async function mintUser(
   name: string,
   permissions: SubjectPermissions | undefined,
 ): Promise<{ publicKey: string; creds: string }> {
-  const user = createUser();
+  const user = withNativeEd25519(createUser());
   const jwt = await encodeUser(
     name,
     user,
@@ -161,7 +162,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function readSeed(dir: string, file: string): Promise<KeyPair> {
-  return fromSeed(encoder.encode((await readFile(join(dir, file), "utf8")).trim()));
+  return withNativeEd25519(fromSeed(encoder.encode((await readFile(join(dir, file), "utf8")).trim())));
 }
 
 /** Whether `dataDir` holds a NATS authority (Beamline's own auth runs this deployment's NATS). */
@@ -213,9 +214,9 @@ export async function openAuthority(
 async function createAuthority(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const operator = createOperator();
-  const systemAccount = createAccount();
-  const account = createAccount();
+  const operator = withNativeEd25519(createOperator());
+  const systemAccount = withNativeEd25519(createAccount());
+  const account = withNativeEd25519(createAccount());
   const operatorJwt = await encodeOperator("beamline", operator, {
     system_account: systemAccount.getPublicKey(),
   });

@@ -1,12 +1,12 @@
 import { readFile } from "node:fs/promises";
-import { parseCreds } from "@nats-io/jwt";
+import { fromSeed, parseCreds } from "@nats-io/jwt";
 import {
   type Authenticator,
-  credsAuthenticator,
   tokenAuthenticator,
   usernamePasswordAuthenticator,
 } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
+import { withNativeEd25519 } from "./native-keys.js";
 
 /** How a process authenticates to NATS, and the inbox prefix its credential allows. */
 export interface ConnectionAuth {
@@ -31,18 +31,35 @@ const OWN_INBOX = /^(_INBOX_[A-Za-z0-9_-]+)\.>$/;
  * permissions and used for every reply; other creds keep the default inbox.
  */
 export async function authFromCreds(creds: string): Promise<ConnectionAuth> {
-  const bytes = new TextEncoder().encode(creds);
-  let allowed: string[] = [];
+  const encoder = new TextEncoder();
+  let parsed: Awaited<ReturnType<typeof parseCreds>>;
+  let authenticator: Authenticator;
   try {
-    const parsed = await parseCreds(bytes);
-    allowed = parsed.uc.nats.sub?.allow ?? [];
+    parsed = await parseCreds(encoder.encode(creds));
+    authenticator = signedJwtAuthenticator(parsed.jwt, encoder.encode(parsed.key));
   } catch (error) {
     throw new BeamlineError("BL_NATS_AUTH", "the NATS creds file is not a valid user credential", {
       cause: error,
     });
   }
+  const allowed = parsed.uc.nats.sub?.allow ?? [];
   const own = allowed.map((s) => OWN_INBOX.exec(s)?.[1]).find(Boolean);
-  return { authenticator: credsAuthenticator(bytes), ...(own ? { inboxPrefix: own } : {}) };
+  return { authenticator, ...(own ? { inboxPrefix: own } : {}) };
+}
+
+/**
+ * What nats.js's `credsAuthenticator` sends on each (re)connect — the JWT, the user's public
+ * key and its signature of the server's nonce — with the key pair derived once and signing
+ * native (see native-keys.ts), instead of derived in pure JS on every connect.
+ */
+function signedJwtAuthenticator(jwt: string, seed: Uint8Array): Authenticator {
+  const user = withNativeEd25519(fromSeed(seed));
+  const nkey = user.getPublicKey();
+  return (nonce?: string) => ({
+    jwt,
+    nkey,
+    sig: nonce ? Buffer.from(user.sign(new TextEncoder().encode(nonce))).toString("base64") : "",
+  });
 }
 
 /** Authentication from a creds file on disk. */
