@@ -138,6 +138,12 @@ export const requestAcceptedV1 = z.object({
   /** Core NATS subject where the waiting client gets chunks and the terminal event. */
   replyTo: z.string().optional(),
   /**
+   * The waiting client reads `bl-live: chunks` messages (several chunks in one). Set by gateways
+   * that do, so a worker never batches for a client that would drop them: an older gateway
+   * during a rolling upgrade, or a producer (the ingress does not copy it).
+   */
+  batchedChunks: z.literal(true).optional(),
+  /**
    * Responses API requests only (metadata, no content): how many leading messages of `request`
    * are its `instructions`, which a follow-up through `previous_response_id` leaves out, and
    * whether the client asked not to keep the response for follow-ups (`store: false`).

@@ -204,6 +204,7 @@ async function acceptAndAwaitOnce(
     stream,
     apiKeyId: principal.apiKeyId,
     replyTo: deps.waiters.replySubject(requestId),
+    ...(stream ? { batchedChunks: true as const } : {}),
     ...(input.responses ? { responses: input.responses } : {}),
   };
   if (input.cacheControl !== undefined) data.cacheControl = input.cacheControl;

@@ -26,6 +26,7 @@ export class SseResponse {
   /** Whether anything was written since the last keep-alive tick. */
   private wroteSinceTick = false;
   private openHeaders: (() => Record<string, string>) | undefined;
+  private corked = false;
 
   /** `requestIdHeaders` name the response headers that carry `requestId`. */
   constructor(
@@ -60,11 +61,24 @@ export class SseResponse {
     if (!this.started) this.openHeaders = compute;
   }
 
-  /** Writes bytes of the stream, sending the headers first if they are not out yet. */
+  /**
+   * Writes bytes of the stream, sending the headers first if they are not out yet. Writes made
+   * in one synchronous run (the chunks of one live message, or of one socket read) leave in one
+   * socket write: the socket is corked until the run ends.
+   */
   write(data: string | Uint8Array): void {
     this.start();
     this.wroteSinceTick = true;
-    this.reply.raw.write(data);
+    const raw = this.reply.raw;
+    if (!this.corked) {
+      this.corked = true;
+      raw.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        raw.uncork();
+      });
+    }
+    raw.write(data);
   }
 
   end(): void {

@@ -243,10 +243,14 @@ export class WaiterRegistry {
     if (!entry) return;
     entry.lastActivity = Date.now();
     const kind = msg.headers?.get(LiveHeaders.kind);
-    if (kind === LiveKinds.chunk) {
+    if (kind === LiveKinds.chunk || kind === LiveKinds.chunks) {
       const generation = msg.headers?.get(LiveHeaders.generation) ?? "";
-      this.trackSequence(entry, generation, Number(msg.headers?.get(LiveHeaders.sequence) ?? Number.NaN));
-      entry.waiter.onChunk?.(msg.data, generation);
+      const first = Number(msg.headers?.get(LiveHeaders.sequence) ?? Number.NaN);
+      const chunks = kind === LiveKinds.chunk ? [msg.data] : splitLines(msg.data);
+      chunks.forEach((chunk, index) => {
+        this.trackSequence(entry, generation, first + index);
+        entry.waiter.onChunk?.(chunk, generation);
+      });
     } else if (kind === LiveKinds.cache) {
       entry.waiter.onCacheStatus?.(msg.headers?.get(LiveHeaders.cache) ?? "");
     } else if (kind === LiveKinds.rateLimits) {
@@ -283,6 +287,18 @@ export class WaiterRegistry {
     const streamGap = entry.chunks > 0 && (entry.gapSeen || entry.gapSuspected || source === "log");
     entry.waiter.onTerminal(event, { source, streamGap });
   }
+}
+
+/** The newline-separated parts of a `chunks` message (views into it, not copies). */
+function splitLines(data: Uint8Array): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  let start = 0;
+  for (let end = data.indexOf(0x0a); end !== -1; end = data.indexOf(0x0a, start)) {
+    parts.push(data.subarray(start, end));
+    start = end + 1;
+  }
+  parts.push(data.subarray(start));
+  return parts;
 }
 
 function parseJson(data: Uint8Array): unknown {

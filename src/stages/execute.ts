@@ -214,6 +214,8 @@ function sendChunk(
  */
 async function recordAttempt(run: ExecuteRun, record: AttemptRecord): Promise<AttemptRecord> {
   if (record.type === "attempt.succeeded" && hasPostSteps(run)) await postProcess(run, record);
+  // The attempt's last chunks reach the client before anything its outcome leads to.
+  run.live.flush();
   traceAttempt(run, record);
   const winner = await storeAttempt(run, record);
   if (winner) return winner;
@@ -376,28 +378,53 @@ export async function readStoredAttempts(deps: WorkerDeps, decided: DecidedEvent
 
 interface LiveSender {
   send(chunk: ChatCompletionChunk, attempt: number, model: string): void;
+  /** Publishes the chunks still held, before anything that must follow them. */
+  flush(): void;
 }
 
 /**
  * Publishes streamed chunks to the waiting client as they arrive, rewritten to Beamline's ids.
  * The generation (`<delivery>.<attempt>`) lets the gateway refuse to splice two answers.
+ *
+ * Chunks that arrive in the same turn of the event loop (a provider often writes several SSE
+ * events in one packet) leave as one message, newline-separated, at the end of that turn: a
+ * NATS message costs far more than a chunk (bench/RESULTS.md, "Streaming"). A lone chunk still
+ * leaves as a plain `chunk` message, so a paced stream sees no change; a client that did not
+ * ask for batches (`batchedChunks`) gets every chunk on its own.
  */
 function liveSender(deps: WorkerDeps, accepted: AcceptedEvent, delivery: Delivery): LiveSender {
   const replyTo = accepted.data.stream ? accepted.data.replyTo : undefined;
+  const batches = accepted.data.batchedChunks === true;
   const sequences = new Map<number, number>();
+  let held: { attempt: number; firstSequence: number; chunks: string[] } | undefined;
+  let scheduled: NodeJS.Immediate | undefined;
+  const flush = () => {
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = undefined;
+    if (!replyTo || !held) return;
+    const { attempt, firstSequence, chunks } = held;
+    held = undefined;
+    const h = natsHeaders();
+    h.set(LiveHeaders.kind, chunks.length === 1 ? LiveKinds.chunk : LiveKinds.chunks);
+    h.set(LiveHeaders.generation, `${delivery.deliveryCount}.${attempt}`);
+    h.set(LiveHeaders.sequence, String(firstSequence));
+    deps.nc.publish(replyTo, encoder.encode(chunks.join("\n")), { headers: h });
+  };
   return {
     send(chunk: ChatCompletionChunk, attempt: number, model: string) {
       if (!replyTo || chunk.choices.length === 0) return;
       chunk.id = accepted.requestId;
       chunk.model = model;
+      if (held && held.attempt !== attempt) flush();
       const sequence = (sequences.get(attempt) ?? 0) + 1;
       sequences.set(attempt, sequence);
-      const h = natsHeaders();
-      h.set(LiveHeaders.kind, LiveKinds.chunk);
-      h.set(LiveHeaders.generation, `${delivery.deliveryCount}.${attempt}`);
-      h.set(LiveHeaders.sequence, String(sequence));
-      deps.nc.publish(replyTo, encoder.encode(JSON.stringify(chunk)), { headers: h });
+      // JSON.stringify never writes a raw line break, so one separates chunks unambiguously.
+      if (held) held.chunks.push(JSON.stringify(chunk));
+      else held = { attempt, firstSequence: sequence, chunks: [JSON.stringify(chunk)] };
+      if (batches) scheduled ??= setImmediate(flush);
+      else flush();
     },
+    flush,
   };
 }
 

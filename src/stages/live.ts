@@ -15,6 +15,11 @@ export const LiveHeaders = {
 
 export const LiveKinds = {
   chunk: "chunk",
+  /**
+   * Several chunks of one generation in one message, newline-separated; `bl-seq` numbers the
+   * first, the others follow it.
+   */
+  chunks: "chunks",
   terminal: "terminal",
   /** The response cache's status for a request that goes to a provider (docs/caching.md). */
   cache: "cache",

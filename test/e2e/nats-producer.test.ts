@@ -117,6 +117,30 @@ describe("a producer publishing onto the NATS ingress", { timeout: 60_000 }, () 
     assert.equal(content, `Mock provider reply to: Hello over NATS, ${requestId}`);
   });
 
+  it("gets every chunk on its own even when its event asks for batches (the ingress drops the field)", async () => {
+    const requestId = newRequestId();
+    const { inbox, received } = listen();
+    const event = acceptedEvent(requestId, inbox, true);
+    (event.data as Record<string, unknown>)["batchedChunks"] = true;
+    const kinds: string[] = [];
+    const sub = beamline.nc.subscribe(inbox, {
+      callback: (_error, msg) => {
+        kinds.push(msg.headers?.get(LiveHeaders.kind) ?? "");
+      },
+    });
+    await js.publish(ingressSubject(TENANT, producerId, requestId), JSON.stringify(event), {
+      msgID: event.id,
+      headers: producerJsonHeaders(),
+    });
+    assert.equal((await received.terminal).type, "request.completed");
+    sub.unsubscribe();
+    assert.ok(received.chunks.length > 1, `${received.chunks.length} chunk(s) before the terminal`);
+    assert.deepEqual(
+      kinds.filter((kind) => kind !== LiveKinds.terminal),
+      received.chunks.map(() => LiveKinds.chunk),
+    );
+  });
+
   it("never runs a request twice when the producer publishes it again, with or without its message id", async () => {
     const requestId = newRequestId();
     const { inbox, received } = listen();

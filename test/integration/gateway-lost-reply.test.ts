@@ -114,6 +114,22 @@ describe("the gateway's live inbox recovers lost terminal notices", { timeout: 6
     await workerNc.flush();
   }
 
+  /** Several chunks in one `chunks` message, newline-separated, numbered from `first`. */
+  async function chunks(
+    waiters: WaiterRegistry,
+    requestId: string,
+    first: number,
+    count: number,
+  ): Promise<void> {
+    const h = natsHeaders();
+    h.set(LiveHeaders.kind, LiveKinds.chunks);
+    h.set(LiveHeaders.generation, "1.1");
+    h.set(LiveHeaders.sequence, String(first));
+    const body = Array.from({ length: count }, (_, i) => `{"n":${first + i}}`).join("\n");
+    workerNc.publish(waiters.replySubject(requestId), body, { headers: h });
+    await workerNc.flush();
+  }
+
   it("a terminal whose live notice never came is read from its slot once the request is quiet", async () => {
     const waiters = await registry({ quietMs: 300, sweepIntervalMs: 100 });
     const waiting = wait(waiters);
@@ -149,6 +165,30 @@ describe("the gateway's live inbox recovers lost terminal notices", { timeout: 6
     await finish(waiters, waiting.requestId, true);
     assert.deepEqual((await waiting.terminal).delivery, { source: "live", streamGap: false });
     assert.equal(waiting.chunks.length, 3);
+  });
+
+  it("batched chunks reach the client one by one, in order, and count in the sequence", async () => {
+    const waiters = await registry({ quietMs: 600_000, sweepIntervalMs: 600_000 });
+    const waiting = wait(waiters);
+    await chunk(waiters, waiting.requestId, 1);
+    await chunks(waiters, waiting.requestId, 2, 3);
+    await chunk(waiters, waiting.requestId, 5);
+    await finish(waiters, waiting.requestId, true);
+    assert.deepEqual((await waiting.terminal).delivery, { source: "live", streamGap: false });
+    assert.deepEqual(
+      waiting.chunks,
+      [1, 2, 3, 4, 5].map((n) => `{"n":${n}}`),
+    );
+  });
+
+  it("a batch that skips a number marks the stream as cut", async () => {
+    const waiters = await registry({ quietMs: 600_000, sweepIntervalMs: 600_000 });
+    const waiting = wait(waiters);
+    await chunks(waiters, waiting.requestId, 1, 2);
+    await chunks(waiters, waiting.requestId, 4, 2);
+    await finish(waiters, waiting.requestId, true);
+    assert.deepEqual((await waiting.terminal).delivery, { source: "live", streamGap: true });
+    assert.equal(waiting.chunks.length, 4);
   });
 
   it("a gap in the chunk sequence marks the stream as cut", async () => {
