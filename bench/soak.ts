@@ -257,6 +257,7 @@ async function main(): Promise<void> {
     };
     take(0, freshWindow(), 0);
     const cpuBefore = cpuTimes(router.child.pid);
+    const natsCpuBefore = natsPid === undefined ? undefined : cpuTimes(natsPid);
     const whole = await runFixedRate({
       targets,
       ratePerSecond: rate,
@@ -265,6 +266,7 @@ async function main(): Promise<void> {
       onSample: take,
     });
     const cpuAfter = cpuTimes(router.child.pid);
+    const natsCpuAfter = natsPid === undefined ? undefined : cpuTimes(natsPid);
     await Promise.all(taking);
     progress.stop();
     samples.sort((a, b) => a.t - b.t);
@@ -278,13 +280,15 @@ async function main(): Promise<void> {
     const goals = soakGoals(routerTrend, natsTrend);
     const plain = whole.plain.summarise(options.durationMs);
     const streamed = whole.streamed.summarise(options.durationMs);
-    // The router's CPU per completed request over the fixed-rate run (GC included): what a
-    // heap setting trades against memory.
+    // CPU per completed request over the fixed-rate run (GC included): what a heap setting
+    // (V8's growth rule, Go's GOGC / GOMEMLIMIT) trades against memory.
     const answered = plain.ok + streamed.ok;
-    const routerCpuMsPerRequest =
-      cpuBefore && cpuAfter && answered > 0
-        ? (cpuAfter.userMs + cpuAfter.systemMs - cpuBefore.userMs - cpuBefore.systemMs) / answered
+    const cpuMsPerRequest = (before: typeof cpuBefore, after: typeof cpuAfter) =>
+      before && after && answered > 0
+        ? (after.userMs + after.systemMs - before.userMs - before.systemMs) / answered
         : undefined;
+    const routerCpuMsPerRequest = cpuMsPerRequest(cpuBefore, cpuAfter);
+    const natsCpuMsPerRequest = cpuMsPerRequest(natsCpuBefore, natsCpuAfter);
     const report = {
       date: new Date().toISOString(),
       machine: { ...machine, natsServer: natsServerVersion },
@@ -297,6 +301,7 @@ async function main(): Promise<void> {
         streamed: latency(streamed),
         dropped: whole.dropped,
         routerCpuMsPerRequest,
+        natsCpuMsPerRequest,
       },
       memory: {
         router: routerTrend,
@@ -338,6 +343,8 @@ async function main(): Promise<void> {
     say(`  dropped   ${whole.dropped} (over 2,048 in flight)`);
     if (routerCpuMsPerRequest !== undefined)
       say(`  router CPU ${routerCpuMsPerRequest.toFixed(2)} ms per request`);
+    if (natsCpuMsPerRequest !== undefined)
+      say(`  nats-server CPU ${natsCpuMsPerRequest.toFixed(2)} ms per request`);
     say("Goals:");
     for (const g of goals) say(`  ${g.met ? "met   " : "MISSED"}  ${g.what} ${g.limit}: ${g.actual}`);
     say(`\nwrote ${base}.json and ${base}.csv`);

@@ -55,6 +55,11 @@ const settingsSchema = z.strictObject({
     doc: "port of the embedded nats-server; `0` picks a free one",
     unit: "port",
   }),
+  embeddedNatsGcPercent: setting(z.coerce.number().int().min(10).max(1000).default(60), {
+    env: "BEAMLINE_EMBEDDED_NATS_GOGC",
+    doc: "the embedded nats-server's Go `GOGC`: how far (percent) its heap may grow above the live heap before a collection; lower holds less memory for more collector CPU. A `GOGC` in the environment wins",
+    unit: "%",
+  }),
   dataDir: setting(z.string().min(1).default(".data"), {
     env: "BEAMLINE_DATA_DIR",
     doc: "local state: the embedded nats-server's storage, the dev key file",

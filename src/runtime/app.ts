@@ -206,6 +206,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
         port: config.embeddedNatsPort,
         log,
         configFile: auth.configFile,
+        gcPercent: config.embeddedNatsGcPercent,
       });
       cleanups.push(() => embedded!.stop());
     }

@@ -89,6 +89,8 @@ export async function startEmbeddedNats(options: {
   log: Logger;
   /** A nats-server configuration file to load (the generated auth: operator, accounts, resolver). */
   configFile?: string;
+  /** Go's GOGC for the server, unless the environment already sets one. */
+  gcPercent?: number;
 }): Promise<EmbeddedNats> {
   const binary = await resolveNatsServerBinary();
   const storeDir = resolve(options.dataDir, "nats");
@@ -102,10 +104,20 @@ export async function startEmbeddedNats(options: {
   }
 }
 
+/**
+ * The server's environment: this process's, with `GOGC` set from the setting when the
+ * operator has not set it (docs/operations.md, "Memory"). Go otherwise lets the heap reach
+ * twice the live heap before collecting.
+ */
+function serverEnvironment(gcPercent: number | undefined): NodeJS.ProcessEnv {
+  if (gcPercent === undefined || process.env["GOGC"] !== undefined) return process.env;
+  return { ...process.env, GOGC: String(gcPercent) };
+}
+
 async function spawnOnLockedStore(
   binary: string,
   storeDir: string,
-  options: { dataDir: string; port: number; log: Logger; configFile?: string },
+  options: { dataDir: string; port: number; log: Logger; configFile?: string; gcPercent?: number },
   lock: StoreLock,
 ): Promise<EmbeddedNats> {
   const port = options.port || (await freePort());
@@ -123,7 +135,7 @@ async function spawnOnLockedStore(
       "beamline-local",
       ...(options.configFile ? ["-c", options.configFile] : []),
     ],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    { stdio: ["ignore", "ignore", "pipe"], env: serverEnvironment(options.gcPercent) },
   );
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
