@@ -100,6 +100,18 @@ describe("one embedded nats-server per data folder", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  it("runs its nats-server with the configured GOGC unless the environment sets one", {
+    skip: process.platform !== "linux" && "reads the server's environment from /proc",
+  }, async () => {
+    const [natsPid] = await natsServersOnStore(storeDir);
+    assert.ok(natsPid !== undefined, "the embedded nats-server runs");
+    const environment = (await readFile(`/proc/${natsPid}/environ`, "utf8")).split("\0");
+    assert.ok(
+      environment.includes(`GOGC=${process.env["GOGC"] ?? "60"}`),
+      environment.filter((v) => v.startsWith("GO")).join(" "),
+    );
+  });
+
   it("refuses to start a second Beamline on a data folder in use, with BL_DATA_DIR_IN_USE", async () => {
     const serversBefore = await natsServersOnStore(storeDir);
     assert.equal(serversBefore.length, 1, "the running router has one nats-server");
