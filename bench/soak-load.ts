@@ -13,9 +13,14 @@ export function freshWindow(): LoadWindow {
   return { plain: new LatencyRecorder(), streamed: new LatencyRecorder(), dropped: 0 };
 }
 
-/** Whether call `index` is streamed: spreads `share` of the calls evenly (0.25 → every 4th). */
+/**
+ * Whether call `index` is streamed: spreads `share` of the calls evenly (0.25 → every 4th).
+ * The epsilon absorbs binary rounding (800 × 0.29 is 231.99999999999997), so the first `n`
+ * calls hold exactly ⌊n × share⌋ streams.
+ */
 export function isStreamed(index: number, share: number): boolean {
-  return Math.floor((index + 1) * share) > Math.floor(index * share);
+  const streamsBefore = (calls: number) => Math.floor(calls * share + 1e-9);
+  return streamsBefore(index + 1) > streamsBefore(index);
 }
 
 /** The two kinds of call a soak mixes. */
