@@ -116,13 +116,18 @@ describe("content at rest", { timeout: 120_000 }, () => {
     assert.deepEqual((attempt.data as { atRest?: unknown }).atRest, { mode: "none", fields: ["completion"] });
   });
 
-  /** Asks until a request is stored under `mode` (the worker's policy view follows the KV watch). */
+  /**
+   * Asks until a request's terminal is stored under `mode` (the policy view follows the KV watch),
+   * then asks once more. The mode is read per event, so the request that saw the change may have
+   * stored its attempt under the old mode and its terminal under the new one; the next request
+   * is wholly under the new mode.
+   */
   async function waitForMode(mode: string) {
     const deadline = Date.now() + 20_000;
     for (;;) {
       const asked = await ask();
       const terminal = decodeEvent((await stored(asked.requestId, RequestSlots.terminal)).data);
-      if ((terminal.data as { atRest?: { mode: string } }).atRest?.mode === mode) return asked;
+      if ((terminal.data as { atRest?: { mode: string } }).atRest?.mode === mode) return ask();
       assert.ok(Date.now() < deadline, `the worker to store content as ${mode}`);
     }
   }
