@@ -40,11 +40,14 @@ describe("cluster fault suite: NATS nodes fail under load", { timeout: 1_200_000
   };
 
   /**
-   * Kills the node leading `stream` and waits for another leader: the fault ends there. A
-   * stream has no leader for nats-server's Raft election timeout (4-9 s, fixed in the server),
-   * so no write to it can be answered before; the 5 s bar is what Beamline adds after the
-   * election, and the election time is reported beside it. Then waits for some answers and
-   * restarts the killed node.
+   * Kills the node leading `stream` and waits until `stream` and every stream and consumer on
+   * the request path have a leader on another node: the fault ends there. A group whose leader
+   * died has none for nats-server's Raft election timeout (4-9 s, fixed in the server), so
+   * nothing it serves can be answered before; the 5 s bar is what Beamline adds after the
+   * elections, and their time is reported beside it. The node leading `stream` often leads
+   * other groups too (the worker's consumer, say), each electing on its own clock, so waiting
+   * for `stream` alone could end the fault seconds before NATS serves the request path again.
+   * Then waits for some answers and restarts the killed node.
    */
   async function killLeader(
     stream: string,
@@ -54,7 +57,10 @@ describe("cluster fault suite: NATS nodes fail under load", { timeout: 1_200_000
     const leader = await topology.streamLeader(stream);
     await leader.kill();
     const killedAt = Date.now();
-    const electedAt = await topology.waitForLeaders([stream], { notOn: leader.name });
+    const electedAt = await topology.waitForLeaders([...new Set([stream, ...requestPath.streams])], {
+      consumers: requestPath.consumers,
+      notOn: leader.name,
+    });
     natsRecoveryMs = electedAt - killedAt;
     await load.answered(16);
     await leader.restart();
