@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { runClosedLoop, runOpenLoop } from "./load.js";
+import { positive } from "./options.js";
 import { cpuTimes } from "./processes.js";
 import { type Stack, startStack, stopStack } from "./stack.js";
 import { httpChatTarget, type Target } from "./targets.js";
@@ -62,11 +63,11 @@ function parseOptions(argv: string[]): Options {
     options: {
       a: { type: "string" },
       b: { type: "string" },
-      rate: { type: "string", default: "150" },
+      rate: { type: "string" },
       concurrency: { type: "string" },
-      seconds: { type: "string", default: "20" },
-      warmup: { type: "string", default: "3" },
-      rounds: { type: "string", default: "6" },
+      seconds: { type: "string" },
+      warmup: { type: "string" },
+      rounds: { type: "string" },
       json: { type: "boolean", default: false },
       pin: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -77,12 +78,6 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   if (!values.a || !values.b) throw new Error(`--a and --b are required\n\n${HELP}`);
-  const positive = (name: string, raw: string) => {
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0)
-      throw new Error(`--${name} must be a positive number, got ${raw}`);
-    return value;
-  };
   for (const build of ["a", "b"] as const) {
     const dir = resolve(values[build]!);
     for (const needed of ["bin/beamline.js", "dist", "node_modules"]) {
@@ -96,12 +91,14 @@ function parseOptions(argv: string[]): Options {
   return {
     a: resolve(values.a),
     b: resolve(values.b),
-    rate: positive("rate", values.rate),
+    rate: positive("rate", values.rate, 150),
     concurrency:
-      values.concurrency === undefined ? undefined : Math.round(positive("concurrency", values.concurrency)),
-    seconds: positive("seconds", values.seconds),
-    warmup: positive("warmup", values.warmup),
-    rounds: Math.round(positive("rounds", values.rounds)),
+      values.concurrency === undefined
+        ? undefined
+        : Math.round(positive("concurrency", values.concurrency, Number.NaN)),
+    seconds: positive("seconds", values.seconds, 20),
+    warmup: positive("warmup", values.warmup, 3),
+    rounds: Math.round(positive("rounds", values.rounds, 6)),
     json: values.json,
     pin: values.pin,
   };

@@ -69,7 +69,8 @@ const HELP = `Usage: npm run bench -- [options]
 
 Every option may also be given as an environment variable: BENCH_QUICK=1, BENCH_RATE=800, ...`;
 
-const positive = (name: string, raw: string | undefined, fallback: number): number => {
+/** `raw` as a positive number, `fallback` when absent; a clear error naming `--name` otherwise. */
+export const positive = (name: string, raw: string | undefined, fallback: number): number => {
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0)
