@@ -19,14 +19,20 @@ import {
   quotaSubject,
   tenantQuotaFilter,
 } from "../events/index.js";
-import { isTransientNatsError, isWrongLastSequence, StreamNames } from "../nats/index.js";
+import { isWrongLastSequence, StreamNames, TransientBackoff } from "../nats/index.js";
 import type { QuotaFact } from "../quotas/index.js";
 import { emptyQuotaState, type QuotaState } from "../quotas/index.js";
 
-/** Messages asked for per direct-get batch while catching up. */
 /** Longest wait for the next message of a catch-up read before it counts as failed. */
 const READ_STALL_MS = 10_000;
+/** Messages asked for per direct-get batch while catching up. */
 const CATCH_UP_BATCH = 256;
+/**
+ * How long a write waits out transient failures before it gives up: a stream leader election
+ * takes 4-9 s, and a write that gave up earlier would hand the request back to the consumer's
+ * redelivery backoff, which answers seconds after the log serves again.
+ */
+const RETRY_TRANSIENT_FOR_MS = 30_000;
 
 export interface StoredQuotaEvent {
   event: BeamlineEvent;
@@ -37,8 +43,8 @@ export type AppendOutcome =
   /** Stored at `sequence`, directly after the state's `seq` on the tenant's subjects. */
   | { stored: true; sequence: number }
   /**
-   * Another write came first, or the write's fate is unknown (`duplicate`: this very event
-   * was stored before): catch up and decide again.
+   * Another write came first, or (`duplicate`) this very event was stored before, possibly
+   * before writes this caller has not seen: catch up and decide again.
    */
   | { stored: false; duplicate: boolean };
 
@@ -85,12 +91,23 @@ export class QuotaLog {
   readonly js: JetStreamClient;
   private readonly jsm: Promise<JetStreamManager>;
 
-  constructor(nc: NatsConnection) {
+  constructor(
+    nc: NatsConnection,
+    /** How long a write or a catch-up read waits out transient failures. */
+    private readonly retryTransientForMs = RETRY_TRANSIENT_FOR_MS,
+  ) {
     this.js = jetstream(nc);
-    this.jsm = jetstreamManager(nc);
+    // No API check, as in EventStore: a failed check made now would poison every later read.
+    this.jsm = jetstreamManager(nc, { checkAPI: false });
   }
 
-  /** Appends one event iff the tenant's last quota sequence is still `expectedSeq`. */
+  /**
+   * Appends one event iff the tenant's last quota sequence is still `expectedSeq`. A transient
+   * failure (no stream leader while one is elected, a timeout) is tried again with the same
+   * message id and expectation every 50-250 ms for up to 30 s: a try whose earlier attempt was
+   * stored answers as a duplicate, and one that another writer overtook as a lost race, so
+   * retrying never writes twice. Only then does it fail with `BL_NATS_UNAVAILABLE`.
+   */
   async append(
     tenant: string,
     subject: string,
@@ -100,49 +117,57 @@ export class QuotaLog {
     const encoded = encodeEvent(event);
     const headers = natsHeaders();
     for (const [name, value] of Object.entries(encoded.headers)) headers.set(name, value);
-    try {
-      const ack = await this.js.publish(subject, encoded.payload, {
-        msgID: event.id,
-        headers,
-        expect: { lastSubjectSequence: expectedSeq, lastSubjectSequenceSubject: tenantQuotaFilter(tenant) },
-      });
-      // A duplicate was stored earlier, possibly after writes we have not seen: catch up.
-      return ack.duplicate ? { stored: false, duplicate: true } : { stored: true, sequence: ack.seq };
-    } catch (error) {
-      if (isWrongLastSequence(error)) return { stored: false, duplicate: false };
-      // Unknown fate (timeout, reconnect): catching up tells whether it was stored.
-      if (isTransientNatsError(error)) return { stored: false, duplicate: false };
-      throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} for tenant ${tenant}`, {
-        cause: error,
-      });
+    const backoff = new TransientBackoff(this.retryTransientForMs);
+    for (;;) {
+      try {
+        const ack = await this.js.publish(subject, encoded.payload, {
+          msgID: event.id,
+          headers,
+          expect: {
+            lastSubjectSequence: expectedSeq,
+            lastSubjectSequenceSubject: tenantQuotaFilter(tenant),
+          },
+        });
+        // A duplicate was stored earlier, possibly after writes we have not seen: catch up.
+        return ack.duplicate ? { stored: false, duplicate: true } : { stored: true, sequence: ack.seq };
+      } catch (error) {
+        if (isWrongLastSequence(error)) return { stored: false, duplicate: false };
+        if (await backoff.pausedAfter(error)) continue;
+        throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} for tenant ${tenant}`, {
+          cause: error,
+        });
+      }
     }
   }
 
-  /** The tenant's quota events stored after `afterSeq`, in order. */
+  /**
+   * The tenant's quota events stored after `afterSeq`, in order. A batch that fails transiently
+   * (no stream leader to answer a direct get during an election) is asked for again from the
+   * first message not yet yielded, for as long as a write waits; nothing is yielded twice.
+   */
   async *readAfter(tenant: string, afterSeq: number): AsyncGenerator<StoredQuotaEvent> {
     const jsm = await this.jsm;
+    const backoff = new TransientBackoff(this.retryTransientForMs);
     let from = afterSeq + 1;
     for (;;) {
       let count = 0;
-      let batch: AsyncIterable<{ seq: number; data: Uint8Array; header: { get(name: string): string } }>;
       try {
-        batch = await jsm.direct.getBatch(StreamNames.quota, {
+        const batch = await jsm.direct.getBatch(StreamNames.quota, {
           seq: from,
           next_by_subj: tenantQuotaFilter(tenant),
           batch: CATCH_UP_BATCH,
         });
-      } catch (error) {
-        if (isNoMessages(error)) return;
-        throw error;
-      }
-      try {
         for await (const message of withinDeadline(batch, READ_STALL_MS, tenant)) {
           count += 1;
           from = message.seq + 1;
           yield { event: decodeEvent(message.data, message.header), sequence: message.seq };
         }
       } catch (error) {
-        if (!isNoMessages(error)) throw error;
+        // "No message" ends a batch, or answers one that found nothing: the count decides below.
+        if (!isNoMessages(error)) {
+          if (await backoff.pausedAfter(error)) continue;
+          throw error;
+        }
       }
       if (count < CATCH_UP_BATCH) return;
     }
@@ -168,8 +193,17 @@ export class QuotaLog {
    */
   async lastSequence(tenant: string): Promise<number> {
     const jsm = await this.jsm;
-    const last = await jsm.direct.getMessage(StreamNames.quota, { last_by_subj: tenantQuotaFilter(tenant) });
-    return last?.seq ?? 0;
+    const backoff = new TransientBackoff(this.retryTransientForMs);
+    for (;;) {
+      try {
+        const last = await jsm.direct.getMessage(StreamNames.quota, {
+          last_by_subj: tenantQuotaFilter(tenant),
+        });
+        return last?.seq ?? 0;
+      } catch (error) {
+        if (!(await backoff.pausedAfter(error))) throw error;
+      }
+    }
   }
 }
 

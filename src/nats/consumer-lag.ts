@@ -20,7 +20,8 @@ export async function readConsumerLag(
   nc: NatsConnection,
   consumers: readonly { stream: string; durable_name: string }[],
 ): Promise<ConsumerLag[]> {
-  const jsm = await jetstreamManager(nc);
+  // No API check: it would double the requests of each sampling.
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
   const readings = await Promise.all(
     consumers.map(async ({ stream, durable_name }) => {
       try {

@@ -169,7 +169,9 @@ export class EventStore {
     this.signer = options.signer;
     this.codec = options.codec ?? plainCodec;
     this.js = jetstream(nc);
-    this.jsm = jetstreamManager(nc);
+    // No API check: it would be a request made now, and a transient failure of it would leave
+    // this store's manager rejected for ever (every later read failing). Calls fail on their own.
+    this.jsm = jetstreamManager(nc, { checkAPI: false });
     this.publisher = new JetStreamPublisher(nc, ACK_TIMEOUT_MS);
   }
 

@@ -42,5 +42,6 @@ export type { StoredEvent, StoredMessage } from "./read-events.js";
 export { readEvents, readStream } from "./read-events.js";
 export { retryTransientStart, type StartRetryOptions } from "./start-retry.js";
 export { isPermissionDenied, isTransientNatsError, isWrongLastSequence } from "./transient.js";
+export { TransientBackoff } from "./transient-backoff.js";
 export { compareVersions, MIN_NATS_SERVER_VERSION } from "./version.js";
 export { appendNextVersion, contentDigest, readLastWithSequence } from "./versioned-append.js";

@@ -1,4 +1,4 @@
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import {
   ClosedConnectionError,
   NoRespondersError,
@@ -23,6 +23,14 @@ const TRANSIENT_API_CODES: ReadonlySet<number> = new Set([
   10008,
 ]);
 
+function isStatusAnswer(error: Error): error is JetStreamError & { code: number } {
+  return (
+    error instanceof JetStreamError &&
+    !(error instanceof JetStreamApiError) &&
+    typeof (error as { code?: unknown }).code === "number"
+  );
+}
+
 /** A JetStream API error's code and status, from nats.js's class or from our publisher's. */
 function apiError(error: Error): { code: number; status: number } | undefined {
   if (error instanceof JetStreamPublishError) return { code: error.apiCode, status: error.apiStatus };
@@ -30,9 +38,15 @@ function apiError(error: Error): { code: number; status: number } | undefined {
   return undefined;
 }
 
+/** Status of a JetStream status answer (a direct get's) meaning "nobody serves this now". */
+const NO_RESPONDERS_STATUS = 503;
+
 function isTransientItself(error: Error): boolean {
   if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
   if (error instanceof RequestError && error.isNoResponders()) return true;
+  // A direct get answered by a status message (nats.js's JetStreamStatusError, not exported,
+  // recognised by its exported base class and code): 503 while the stream has no leader.
+  if (isStatusAnswer(error) && error.code === NO_RESPONDERS_STATUS) return true;
   const api = apiError(error);
   return api !== undefined && (api.status === 503 || TRANSIENT_API_CODES.has(api.code));
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { jserrors } from "@nats-io/jetstream/internal";
+import { JetStreamStatusError, jserrors } from "@nats-io/jetstream/internal";
 import {
   ClosedConnectionError,
   NoRespondersError,
@@ -46,6 +46,11 @@ describe("isTransientNatsError", () => {
     assert.ok(
       isTransientNatsError(new jserrors.JetStreamNotEnabled(forAccount.message, { cause: forAccount })),
     );
+  });
+
+  it("retries a direct get answered 503 (no stream leader), not one answered 404 (no message)", () => {
+    assert.ok(isTransientNatsError(new JetStreamStatusError("no responders", 503)));
+    assert.ok(!isTransientNatsError(new JetStreamStatusError("no message found", 404)));
   });
 
   it("retries the publisher's BL_NATS_UNAVAILABLE when nats.js's cause is transient", () => {
