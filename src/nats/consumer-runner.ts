@@ -79,13 +79,20 @@ export interface RunningStage {
 }
 
 /**
- * How long one pull request lives. nats.js re-pulls after two missed idle heartbeats of half
- * this each; a pull held by a consumer leader that died (SIGKILL, no goodbye) is only noticed
- * that way. nats.js's default, 30 s, left every request waiting 28 s after a new leader was
- * elected in the cluster fault suite; 2 s finds the new leader within about 2 s, for one
- * small pull request every 2 s per idle consumer.
+ * How long one pull request lives. nats.js's default, 30 s, left every request waiting 28 s
+ * after a new leader was elected in the cluster fault suite (see {@link IDLE_HEARTBEAT_MS});
+ * 2 s costs one small pull request every 2 s per idle consumer.
  */
 const PULL_EXPIRES_MS = 2_000;
+
+/**
+ * The server's heartbeat on an idle pull. A pull held by a consumer leader that died (SIGKILL,
+ * no goodbye) is only noticed by two missed heartbeats, after which nats.js pulls again and
+ * reaches the new leader. nats.js's default is half the expiry (1 s here, so 2 s unnoticed);
+ * 500 ms, its floor, notices within about 1 s, which the cluster fault suite's answer bar
+ * (5 s after the elections end) needs more than the server needs the saved heartbeat.
+ */
+const IDLE_HEARTBEAT_MS = 500;
 
 /** Redelivery delay after a failure: grows with the delivery count, capped at 10 s. */
 export function retryDelayMs(deliveryCount: number): number {
@@ -254,6 +261,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
   const messages: ConsumerMessages = await consumer.consume({
     max_messages: options.batchSize ?? 256,
     expires: PULL_EXPIRES_MS,
+    idle_heartbeat: IDLE_HEARTBEAT_MS,
     ...(handler.priorityGroup !== undefined ? { group: handler.priorityGroup } : {}),
     callback: (msg) => {
       const work = process(msg).catch((error) =>
