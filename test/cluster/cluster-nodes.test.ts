@@ -28,11 +28,12 @@ describe("cluster fault suite: NATS nodes fail under load", { timeout: 1_200_000
   let natsRecoveryMs = 0;
 
   /**
-   * What a request needs served again after an outage: the streams it is written to and the
-   * consumers that carry it (the KV buckets are streams too).
+   * What a request needs served again after an outage: the streams it is written to (the
+   * capped tenant's admissions write the quota log) and the consumers that carry it (the KV
+   * buckets are streams too).
    */
   const requestPath = {
-    streams: [StreamNames.requests, StreamNames.usage, `KV_${KvBuckets.quota}`],
+    streams: [StreamNames.requests, StreamNames.usage, StreamNames.quota, `KV_${KvBuckets.quota}`],
     consumers: [
       [StreamNames.requests, ConsumerNames.worker],
       [StreamNames.requests, ConsumerNames.billing],

@@ -116,7 +116,7 @@ export async function startTestBeamline(overrides: TestBeamlineOverrides = {}): 
 
 /** Messages stored in `stream` right now. */
 export async function streamMessageCount(nc: NatsConnection, stream: string): Promise<number> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
   return (await jsm.streams.info(stream)).state.messages;
 }
 
@@ -130,7 +130,7 @@ export async function waitForConsumerCaughtUp(
   consumer: string,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
   await waitFor(
     async () => {
       const info = await jsm.consumers.info(stream, consumer);

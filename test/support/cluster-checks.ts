@@ -20,6 +20,8 @@ export interface ClusterFigures {
   accepted: number;
   /** Slowest answer to a request that started before the fault ended, after the fault ended (ms). */
   slowestAfterFaultMs: number;
+  /** That slowest request's story (client and stored events, ms after the fault ended), to say where its time went. */
+  slowestTimeline: string;
   /** Tokens the capped tenant spent, against its budget (nano-USD). */
   cappedSpentNano: number;
 }
@@ -154,7 +156,12 @@ export async function assertClusterConsistent(
     );
   }
 
-  const projections = await verifyProjections(nc);
+  // Its reads may reach the node restarted moments ago, still catching up: a timeout is asked again.
+  const projections = await waitFor(() => verifyProjections(nc), {
+    what: "the projections to be rebuilt and compared",
+    timeoutMs: 60_000,
+    intervalMs: 500,
+  });
   for (const projection of projections) {
     check(
       projection.differing.length === 0,
@@ -167,18 +174,28 @@ export async function assertClusterConsistent(
     check(false, error.message),
   );
 
+  /** A request's story: what its client saw and its stored events, in ms after the fault ended. */
+  const timeline = (
+    requestId: string,
+    answer = answers.find((candidate) => candidate.requestId === requestId),
+  ) => {
+    const stored = requestEvents
+      .filter((event) => event.requestId === requestId)
+      .map((event) => `${event.type}@${afterFault(Date.parse(event.time))}`)
+      .join(" ");
+    const client = answer
+      ? `${answer.tenant} ${answer.stream ? "stream" : "plain"} via gateway ${answer.gateway}, sent@${afterFault(answer.startedAt)} ended@${afterFault(answer.endedAt)} ${answer.outcome}${answer.code ? ` ${answer.code}` : ""}`
+      : "no client answer";
+    return `${requestId}: ${client}; stored: ${stored || "nothing"}`;
+  };
+  const slowest = inFlightAtFaultEnd.reduce<ClientAnswer | undefined>(
+    (worst, answer) => (worst === undefined || answer.endedAt > worst.endedAt ? answer : worst),
+    undefined,
+  );
+  const slowestTimeline = slowest ? timeline(slowest.requestId ?? "(no request id)", slowest) : "none";
+
   if (problems.length > 0) {
-    const timelines = [...suspects].slice(0, 8).map((requestId) => {
-      const stored = requestEvents
-        .filter((event) => event.requestId === requestId)
-        .map((event) => `${event.type}@${afterFault(Date.parse(event.time))}`)
-        .join(" ");
-      const answer = answers.find((candidate) => candidate.requestId === requestId);
-      const client = answer
-        ? `${answer.tenant} ${answer.stream ? "stream" : "plain"} via gateway ${answer.gateway}, sent@${afterFault(answer.startedAt)} ended@${afterFault(answer.endedAt)}`
-        : "no client answer";
-      return `  ${requestId}: ${client}; stored: ${stored || "nothing"}`;
-    });
+    const timelines = [...suspects].slice(0, 8).map((requestId) => `  ${timeline(requestId)}`);
     const roles = [...topology.gateways, ...topology.workers, topology.billing, topology.projector];
     const warnings = roles.flatMap((role) =>
       role.process
@@ -210,6 +227,7 @@ export async function assertClusterConsistent(
     connectionErrors: connectionErrors.length,
     accepted: accepted.size,
     slowestAfterFaultMs,
+    slowestTimeline,
     cappedSpentNano,
   };
 

@@ -241,7 +241,7 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
         (await started(name, "gateway", { BEAMLINE_HTTP_PORT: "0", BEAMLINE_DEV_KEY: CLUSTER_DEV_KEY })).role,
       );
     }
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
     // Short API timeouts for polls during elections; created now, while the cluster answers.
     const pollJsm = await jetstreamManager(nc, { timeout: 1_000 });
     const nodeNamed = (name: string | undefined) => {
@@ -249,8 +249,15 @@ export async function startClusterTopology(options: ClusterTopologyOptions = {})
       if (!node) throw new Error(`no node named ${name}`);
       return node;
     };
+    // Asked again while the stream elects (a poll answered "no leader" or timed out).
     const streamLeader = async (stream: string) =>
-      nodeNamed((await jsm.streams.info(stream)).cluster?.leader);
+      nodeNamed(
+        await waitFor(async () => (await pollJsm.streams.info(stream)).cluster?.leader, {
+          what: `stream ${stream} to name its leader`,
+          timeoutMs: 30_000,
+          intervalMs: 100,
+        }),
+      );
     const topology: ClusterTopology = {
       cluster,
       natsUrl,

@@ -38,7 +38,7 @@ export async function requestEvidence(
     { what: `the terminal event of ${requestId}`, timeoutMs },
   );
   const terminalStored = history.find(({ event }) => isTerminal(event)) as StoredEvent;
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
   await waitFor(
     async () => {
       const info = await jsm.consumers.info(StreamNames.requests, ConsumerNames.billing);
