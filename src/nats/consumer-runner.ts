@@ -87,10 +87,11 @@ const PULL_EXPIRES_MS = 2_000;
 
 /**
  * The server's heartbeat on an idle pull. A pull held by a consumer leader that died (SIGKILL,
- * no goodbye) is only noticed by two missed heartbeats, after which nats.js pulls again and
- * reaches the new leader. nats.js's default is half the expiry (1 s here, so 2 s unnoticed);
- * 500 ms, its floor, notices within about 1 s, which the cluster fault suite's answer bar
- * (5 s after the elections end) needs more than the server needs the saved heartbeat.
+ * no goodbye) is only noticed by two missed heartbeats, after which nats.js pulls again, and
+ * at every missed heartbeat after until a new leader takes the pull. nats.js's default is
+ * half the expiry (1 s here, so 2 s unnoticed); 500 ms, its floor, notices within about 1 s,
+ * which the cluster fault suite's answer bar (5 s after the elections end) needs more than
+ * the server needs the saved heartbeat.
  */
 const IDLE_HEARTBEAT_MS = 500;
 
@@ -262,6 +263,12 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
     max_messages: options.batchSize ?? 256,
     expires: PULL_EXPIRES_MS,
     idle_heartbeat: IDLE_HEARTBEAT_MS,
+    // After missed heartbeats or a reconnect, pull again at once. Unbound, nats.js first asks
+    // for the consumer's info, which nobody answers while the consumer elects a leader: it
+    // waited out the 5 s API timeout and then the pull's 2 s expiry before pulling again, so a
+    // stage resumed up to 7 s after the election. The consumer was looked up at start, and
+    // the topology owns it: nothing here needs the check.
+    bind: true,
     ...(handler.priorityGroup !== undefined ? { group: handler.priorityGroup } : {}),
     callback: (msg) => {
       const work = process(msg).catch((error) =>
