@@ -22,6 +22,8 @@ export interface ClusterFigures {
   slowestAfterFaultMs: number;
   /** That slowest request's story (client and stored events, ms after the fault ended), to say where its time went. */
   slowestTimeline: string;
+  /** The processes' log lines that name that request (at most 12, shortened). */
+  slowestLogs: string[];
   /** Tokens the capped tenant spent, against its budget (nano-USD). */
   cappedSpentNano: number;
 }
@@ -193,10 +195,21 @@ export async function assertClusterConsistent(
     undefined,
   );
   const slowestTimeline = slowest ? timeline(slowest.requestId ?? "(no request id)", slowest) : "none";
+  const roles = [...topology.gateways, ...topology.workers, topology.billing, topology.projector];
+  const slowestLogs = slowest?.requestId
+    ? roles
+        .flatMap((role) =>
+          role.process
+            .output()
+            .split("\n")
+            .filter((line) => line.includes(slowest.requestId!))
+            .map((line) => `${role.name}: ${line.slice(0, 300)}`),
+        )
+        .slice(0, 12)
+    : [];
 
   if (problems.length > 0) {
     const timelines = [...suspects].slice(0, 8).map((requestId) => `  ${timeline(requestId)}`);
-    const roles = [...topology.gateways, ...topology.workers, topology.billing, topology.projector];
     const warnings = roles.flatMap((role) =>
       role.process
         .output()
@@ -228,6 +241,7 @@ export async function assertClusterConsistent(
     accepted: accepted.size,
     slowestAfterFaultMs,
     slowestTimeline,
+    slowestLogs,
     cappedSpentNano,
   };
 
