@@ -8,7 +8,8 @@
  * commit. Every round starts a whole stack per build (nats-server, mock, router, the way
  * `npm run bench` starts one), warms both up, then drives both with the same open-loop rate
  * at the same time and reads the CPU time each router and each nats-server used per completed
- * request. The figure of a round is B's CPU per request over A's. With `--concurrency` both are
+ * request, counted until its consumers have caught up after the load (a build whose projector
+ * falls behind does that work after the load; the time is reported as "drain"). The figure of a round is B's CPU per request over A's. With `--concurrency` both are
  * driven by a closed loop instead (saturated, as scenario 3 of `npm run bench`): they then
  * compete for the two cores, and the throughput each reaches is reported beside its CPU.
  *
@@ -24,7 +25,10 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { runClosedLoop, runOpenLoop } from "./load.js";
 import { positive } from "./options.js";
 import { cpuTimes } from "./processes.js";
@@ -106,6 +110,8 @@ function parseOptions(argv: string[]): Options {
 
 /** CPU per completed request of one build in one round, in microseconds. */
 interface BuildRound {
+  /** How long its consumers took after the load to process and acknowledge everything, ms. */
+  drainMs: number;
   completed: number;
   errors: number;
   throughput: number;
@@ -128,6 +134,38 @@ const cpuMs = (pid: number) => {
   return times.userMs + times.systemMs;
 };
 
+/** Longest wait for a build's consumers to catch up after the load. */
+const DRAIN_LIMIT_MS = 120_000;
+
+/**
+ * Waits until every durable consumer on the build's nats-server has processed and acknowledged
+ * everything, and returns how long that took. A projector that falls behind under load does
+ * part of its work after the load has stopped: counting the CPU only while the load runs would
+ * make a build that defers work look cheaper than one that keeps up.
+ */
+async function drained(natsUrl: string): Promise<number> {
+  const started = performance.now();
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    for (;;) {
+      let behind = 0;
+      for await (const stream of jsm.streams.list()) {
+        for await (const consumer of jsm.consumers.list(stream.config.name)) {
+          if (consumer.config.durable_name) behind += consumer.num_pending + consumer.num_ack_pending;
+        }
+      }
+      const elapsed = performance.now() - started;
+      if (behind === 0) return elapsed;
+      if (elapsed > DRAIN_LIMIT_MS)
+        throw new Error(`consumers still ${behind} messages behind after ${DRAIN_LIMIT_MS} ms`);
+      await sleep(50);
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
 async function measure(stack: Stack, target: Target, options: Options): Promise<BuildRound> {
   const router0 = cpuMs(stack.router.pid);
   const nats0 = cpuMs(stack.nats.pid);
@@ -135,9 +173,11 @@ async function measure(stack: Stack, target: Target, options: Options): Promise<
     options.concurrency === undefined
       ? await runOpenLoop(target.call, options.rate, options.seconds * 1000)
       : await runClosedLoop(target.call, options.concurrency, options.seconds * 1000);
+  const drainMs = await drained(stack.natsUrl);
   const completed = summary.ok;
   const per = (ms: number) => (completed > 0 ? (ms * 1000) / completed : Number.NaN);
   return {
+    drainMs,
     completed,
     errors: summary.errors,
     throughput: summary.throughput,
@@ -210,7 +250,7 @@ async function main(): Promise<void> {
       : `a closed loop of ${options.concurrency} in flight on each`;
   log(`A ${options.a}\nB ${options.b}\n${load} for ${options.seconds} s, ${options.rounds} rounds`);
   log(
-    "round  A router+nats µs/req   B router+nats µs/req   B/A    A req/s  B req/s  A p50/p99 ms     B p50/p99 ms",
+    "round  A router+nats µs/req   B router+nats µs/req   B/A    A req/s  B req/s  A p50/p99 ms     B p50/p99 ms     A/B drain ms",
   );
   try {
     for (let index = 0; index < options.rounds; index++) {
@@ -222,7 +262,7 @@ async function main(): Promise<void> {
         );
       const lat = (r: BuildRound) => `${r.p50Ms.toFixed(1)}/${r.p99Ms.toFixed(1)}`.padEnd(16);
       log(
-        `${String(index + 1).padStart(5)}  ${cell(result.a)} ${cell(result.b)} ${result.ratio.toFixed(3)}  ${result.a.throughput.toFixed(0).padStart(6)}   ${result.b.throughput.toFixed(0).padStart(6)}   ${lat(result.a)} ${lat(result.b)}` +
+        `${String(index + 1).padStart(5)}  ${cell(result.a)} ${cell(result.b)} ${result.ratio.toFixed(3)}  ${result.a.throughput.toFixed(0).padStart(6)}   ${result.b.throughput.toFixed(0).padStart(6)}   ${lat(result.a)} ${lat(result.b)} ${result.a.drainMs.toFixed(0)}/${result.b.drainMs.toFixed(0)}` +
           (result.a.errors + result.b.errors > 0
             ? `  errors A ${result.a.errors}, B ${result.b.errors}`
             : ""),
