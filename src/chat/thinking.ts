@@ -35,14 +35,23 @@ export const thinkingBlockDeltaSchema = z.looseObject({
 
 export type ThinkingBlockDelta = z.infer<typeof thinkingBlockDeltaSchema>;
 
+// Built once: a schema made per call cost a zod construction (and, for an absent field, a
+// failed parse with its error object) on every streamed chunk, 4 % of a streaming router's CPU.
+const thinkingBlocksSchema = z.array(thinkingBlockSchema);
+const thinkingDeltasSchema = z.array(thinkingBlockDeltaSchema);
+
 /** The thinking blocks a message carries, or none (a malformed field reads as none). */
 export function thinkingBlocksOf(message: Record<string, unknown> | undefined): ThinkingBlock[] {
-  const parsed = z.array(thinkingBlockSchema).safeParse(message?.[THINKING_BLOCKS_FIELD]);
+  const field = message?.[THINKING_BLOCKS_FIELD];
+  if (field === undefined) return [];
+  const parsed = thinkingBlocksSchema.safeParse(field);
   return parsed.success ? parsed.data : [];
 }
 
 /** The thinking fragments a chunk delta carries, or none. */
 export function thinkingDeltasOf(delta: Record<string, unknown> | undefined): ThinkingBlockDelta[] {
-  const parsed = z.array(thinkingBlockDeltaSchema).safeParse(delta?.[THINKING_BLOCKS_FIELD]);
+  const field = delta?.[THINKING_BLOCKS_FIELD];
+  if (field === undefined) return [];
+  const parsed = thinkingDeltasSchema.safeParse(field);
   return parsed.success ? parsed.data : [];
 }
