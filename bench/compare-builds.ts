@@ -2,7 +2,7 @@
  * Two builds of Beamline side by side, at the same time, on the same machine: is one of them
  * slower per request?
  *
- *   npm run bench:compare -- --a <checkout> --b <checkout> [--rate 150 | --concurrency 64] [--seconds 20] [--rounds 6]
+ *   npm run bench:compare -- --a <checkout> --b <checkout> [--rate 150 | --concurrency 64] [--stream] [--seconds 20] [--rounds 6]
  *
  * Each `<checkout>` is a built checkout (its own `dist/`), e.g. a `git worktree` of an older
  * commit. Every round starts a whole stack per build (nats-server, mock, router, the way
@@ -44,6 +44,7 @@ const HELP = `Usage: npm run bench:compare -- --a <checkout> --b <checkout> [opt
   --seconds <s>     measured seconds per round (default 20)
   --warmup <s>      closed-loop warm-up per build and round (default 3)
   --rounds <n>      rounds; each starts both stacks afresh (default 6)
+  --stream          ask for streamed answers (server-sent events) instead of plain ones
   --pin             pin both builds' routers and nats-servers to core 0 and both mocks to
                     core 1, as npm run bench pins one build: the two then share one core
   --json            print the result as JSON instead of a table`;
@@ -59,6 +60,7 @@ interface Options {
   rounds: number;
   json: boolean;
   pin: boolean;
+  stream: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -74,6 +76,7 @@ function parseOptions(argv: string[]): Options {
       rounds: { type: "string" },
       json: { type: "boolean", default: false },
       pin: { type: "boolean", default: false },
+      stream: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -105,6 +108,7 @@ function parseOptions(argv: string[]): Options {
     rounds: Math.round(positive("rounds", values.rounds, 6)),
     json: values.json,
     pin: values.pin,
+    stream: values.stream,
   };
 }
 
@@ -212,6 +216,7 @@ async function round(index: number, options: Options, workDir: string): Promise<
           path: "/v1/chat/completions",
           connections: Math.max(32, options.concurrency ?? 0),
           headers: { authorization: `Bearer ${devKey}` },
+          stream: options.stream,
         }),
       );
     }
@@ -244,10 +249,11 @@ async function main(): Promise<void> {
   const log = (line: string) => {
     if (!options.json) console.log(line);
   };
-  const load =
+  const load = `${
     options.concurrency === undefined
       ? `${options.rate} req/s to each`
-      : `a closed loop of ${options.concurrency} in flight on each`;
+      : `a closed loop of ${options.concurrency} in flight on each`
+  }${options.stream ? ", streamed" : ""}`;
   log(`A ${options.a}\nB ${options.b}\n${load} for ${options.seconds} s, ${options.rounds} rounds`);
   log(
     "round  A router+nats µs/req   B router+nats µs/req   B/A    A req/s  B req/s  A p50/p99 ms     B p50/p99 ms     A/B drain ms",
@@ -277,6 +283,7 @@ async function main(): Promise<void> {
     b: options.b,
     rate: options.concurrency === undefined ? options.rate : undefined,
     concurrency: options.concurrency,
+    stream: options.stream,
     seconds: options.seconds,
     rounds,
     medianRatio: median(ratios),

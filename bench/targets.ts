@@ -21,16 +21,26 @@ export const CHAT_BODY = JSON.stringify({
   messages: [{ role: "user", content: "Hello" }],
 });
 
+/** {@link CHAT_BODY} asking for a streamed answer (server-sent events). */
+const STREAM_CHAT_BODY = JSON.stringify({ ...JSON.parse(CHAT_BODY), stream: true });
+
 /**
- * Non-streaming `POST <path>` of {@link CHAT_BODY} over an undici pool of keep-alive
- * connections. A call succeeds on a 200 whose body is a chat completion.
+ * `POST <path>` of {@link CHAT_BODY} over an undici pool of keep-alive connections. A call
+ * succeeds on a 200 whose body is a chat completion, or with `stream`, a stream of chunks that
+ * ends with `[DONE]`.
  */
 export function httpChatTarget(options: {
   origin: string;
   path: string;
   connections: number;
   headers?: Record<string, string>;
+  stream?: boolean;
 }): Target {
+  const body = options.stream ? STREAM_CHAT_BODY : CHAT_BODY;
+  const answered = (text: string) =>
+    options.stream
+      ? text.includes('"chat.completion.chunk"') && text.trimEnd().endsWith("data: [DONE]")
+      : text.includes('"chat.completion"');
   const pool = new Pool(options.origin, {
     connections: options.connections,
     pipelining: 1,
@@ -42,9 +52,9 @@ export function httpChatTarget(options: {
   let completed = 0;
   return {
     async call() {
-      const response = await pool.request({ method: "POST", path: options.path, headers, body: CHAT_BODY });
+      const response = await pool.request({ method: "POST", path: options.path, headers, body });
       const text = await response.body.text();
-      if (response.statusCode !== 200 || !text.includes('"chat.completion"')) {
+      if (response.statusCode !== 200 || !answered(text)) {
         throw new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
       }
       completed += 1;
