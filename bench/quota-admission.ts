@@ -13,12 +13,12 @@ import { parseArgs } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { QuotaLedger } from "../src/admission/index.js";
-import { parseCatalog } from "../src/catalog/index.js";
 import { makeEvent } from "../src/events/index.js";
 import { systemClock } from "../src/execution/index.js";
 import { quotaLimitsSchema } from "../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../streams/index.js";
 import { startNatsServer } from "../test/support/nats-server.js";
+import { pricedCatalog } from "../test/support/test-catalog.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../test/support/topology.js";
 import { LatencyRecorder, type RunSummary } from "./stats.js";
 
@@ -35,17 +35,7 @@ const DEADLINE_MS = Number(values.seconds) * 1000;
 const CONNECTIONS = Number(values.connections);
 const IN_FLIGHT = Number(values["in-flight"]);
 
-const catalog = parseCatalog({
-  version: "bench-1",
-  models: [
-    {
-      id: "priced",
-      provider: "mock",
-      upstreamModel: "priced",
-      prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 },
-    },
-  ],
-});
+const catalog = pricedCatalog("bench-1");
 const model = catalog.resolve("priced")!;
 /** Limits set but wide: every admission checks them and reserves, none is refused. */
 const limits = {

@@ -3,7 +3,6 @@ import { after, before, describe, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { QuotaLedger, QuotaLog } from "../../src/admission/index.js";
-import { parseCatalog } from "../../src/catalog/index.js";
 import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
 import { StreamNames } from "../../src/nats/names.js";
 import { retryTransientStart } from "../../src/nats/start-retry.js";
@@ -11,6 +10,7 @@ import { createLogger } from "../../src/observability/index.js";
 import { quotaLimitsSchema } from "../../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsCluster, startNatsCluster } from "../support/index.js";
+import { pricedCatalog } from "../support/test-catalog.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
 /**
@@ -21,17 +21,7 @@ import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
  */
 
 const TENANT = "failover";
-const catalog = parseCatalog({
-  version: "test-1",
-  models: [
-    {
-      id: "priced",
-      provider: "mock",
-      upstreamModel: "priced",
-      prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 },
-    },
-  ],
-});
+const catalog = pricedCatalog("test-1");
 const model = catalog.resolve("priced")!;
 const limits = { tenant: quotaLimitsSchema.parse({ spendPerDayUsd: 10 }) };
 

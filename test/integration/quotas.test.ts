@@ -4,7 +4,7 @@ import type { KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { openQuotaKv, quotaProjector, readProjectedQuota } from "../../projections/index.js";
 import { QuotaLedger, QuotaLog } from "../../src/admission/index.js";
-import { type ModelCatalog, parseCatalog } from "../../src/catalog/index.js";
+import type { ModelCatalog } from "../../src/catalog/index.js";
 import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
 import { type RunningStage, runStage } from "../../src/nats/consumer-runner.js";
 import { createLogger, createMetrics } from "../../src/observability/index.js";
@@ -12,6 +12,7 @@ import { quotaLimitsSchema } from "../../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { signedStore } from "../support/signing.js";
+import { pricedCatalog } from "../support/test-catalog.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
 const TTL_MS = 60_000;
@@ -24,18 +25,7 @@ const BUDGET_NANO = 15_000_000;
 const PROMPT_TOKENS = 100;
 const MAX_TOKENS = 100;
 
-const catalog: ModelCatalog = parseCatalog({
-  version: "test-1",
-  models: [
-    {
-      id: "priced",
-      provider: "mock",
-      upstreamModel: "priced",
-      // 100 prompt + 100 max tokens → 300 000 nano-USD estimated.
-      prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 },
-    },
-  ],
-});
+const catalog: ModelCatalog = pricedCatalog("test-1");
 const model = catalog.resolve("priced")!;
 const limits = { tenant: quotaLimitsSchema.parse({ requestsPerMinute: RPM, spendPerDayUsd: BUDGET_USD }) };
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CatalogDocumentInput } from "../../src/catalog/index.js";
+import { type CatalogDocumentInput, type ModelCatalog, parseCatalog } from "../../src/catalog/index.js";
 
 /** One model of a test catalog: Beamline's id, the provider, and the name that provider knows. */
 export interface TestModel {
@@ -72,3 +72,22 @@ export const FAST_AND_SMART_CATALOG = {
     },
   ],
 } satisfies CatalogDocumentInput;
+
+/**
+ * A catalog of one model, `priced`, at 1 USD per million prompt tokens and 2 per million
+ * completion tokens (no cached price): 100 prompt + 100 max tokens estimate 300,000 nano-USD.
+ * For quota and spend arithmetic that a test or benchmark checks by hand.
+ */
+export function pricedCatalog(version = "test-1"): ModelCatalog {
+  return parseCatalog({
+    version,
+    models: [
+      {
+        id: "priced",
+        provider: "mock",
+        upstreamModel: "priced",
+        prices: { inputPerMTokUsd: 1, outputPerMTokUsd: 2 },
+      },
+    ],
+  });
+}
