@@ -9,9 +9,10 @@
  * `npm run bench` starts one), warms both up, then drives both with the same open-loop rate
  * at the same time and reads the CPU time each router and each nats-server used per completed
  * request, counted until its consumers have caught up after the load (a build whose projector
- * falls behind does that work after the load; the time is reported as "drain"). The figure of a round is B's CPU per request over A's. With `--concurrency` both are
- * driven by a closed loop instead (saturated, as scenario 3 of `npm run bench`): they then
- * compete for the two cores, and the throughput each reaches is reported beside its CPU.
+ * falls behind does that work after the load; the time is reported as "drain"). The figure of
+ * a round is B's CPU per request over A's. With `--concurrency` both are driven by a closed
+ * loop instead (saturated, as scenario 3 of `npm run bench`): they then compete for the two
+ * cores, and the throughput each reaches is reported beside its CPU.
  *
  * Why simultaneous: on a shared 2-core VM the same build measured twice a minute apart differs
  * by up to ±30 % (bench/RESULTS.md), far more than the differences worth finding. Two builds

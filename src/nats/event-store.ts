@@ -5,7 +5,8 @@ import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.
 import { type EventCodec, plainCodec } from "./event-codec.js";
 import { type EventSigner, type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
-import { isTransientNatsError, isWrongLastSequence } from "./transient.js";
+import { isWrongLastSequence } from "./transient.js";
+import { TransientBackoff } from "./transient-backoff.js";
 
 export interface AppendOptions {
   /**
@@ -33,10 +34,10 @@ export interface AppendResult {
 
 /** How long a write keeps retrying transient failures by default (a stream leader election takes 4-9 s). */
 const RETRY_FOR_MS = 30_000;
+/** Longest pause between two tries of a write that met a transient failure. */
+const MAX_RETRY_DELAY_MS = 1_000;
 /** The publisher's own ack timeout: one publish never waits longer than this. */
 const ACK_TIMEOUT_MS = 5_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** JetStream's publish headers: message id (de-duplication) and the write-once check. */
 const MSG_ID = "Nats-Msg-Id";
@@ -196,8 +197,9 @@ export class EventStore {
       encodedForStore,
     );
     assertWithinMaxPayload(this.nc, event, encoded);
-    const deadline = Date.now() + (options.timeoutMs ?? RETRY_FOR_MS);
-    let delayMs = 50;
+    const retryForMs = options.timeoutMs ?? RETRY_FOR_MS;
+    const deadline = Date.now() + retryForMs;
+    const backoff = new TransientBackoff(retryForMs, MAX_RETRY_DELAY_MS);
     for (;;) {
       try {
         const ackTimeoutMs = Math.max(1, Math.min(ACK_TIMEOUT_MS, deadline - Date.now()));
@@ -205,13 +207,10 @@ export class EventStore {
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
         if (options.once && isWrongLastSequence(error)) return { seq: undefined, duplicate: true };
-        if (!isTransientNatsError(error) || Date.now() + delayMs > deadline) {
-          throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} on ${subject}`, {
-            cause: error,
-          });
-        }
-        await sleep(delayMs);
-        delayMs = Math.min(delayMs * 2, 1000);
+        if (await backoff.pausedAfter(error)) continue;
+        throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} on ${subject}`, {
+          cause: error,
+        });
       }
     }
   }
