@@ -33,7 +33,10 @@ export async function readProjectedQuota(kv: KV, tenant: string): Promise<QuotaS
  * sequence into it (admission's QuotaLog provides it; the projector does not write the log).
  */
 export interface QuotaLogReader {
+  /** Direct reads: any replica answers, so a lagging one may end the read early. */
   catchUp(state: QuotaState): Promise<QuotaState>;
+  /** Reads on through the stream leader: ends only where the log ends. */
+  catchUpConfirmed(state: QuotaState): Promise<QuotaState>;
 }
 
 /**
@@ -55,7 +58,10 @@ export async function projectQuota(
         ? quotaStateSchema.parse(JSON.parse(decoder.decode(entry.value)))
         : emptyQuotaState(tenant);
     if (current.seq >= sequence) return;
-    const next = await log.catchUp(current);
+    let next = await log.catchUp(current);
+    // The delivered event is stored at `sequence`: a read that ended before it was answered by
+    // a lagging replica, and acknowledging now would leave the entry behind the log.
+    if (next.seq < sequence) next = await log.catchUpConfirmed(next);
     if (next.seq === current.seq) return;
     const payload = encoder.encode(JSON.stringify(next));
     try {

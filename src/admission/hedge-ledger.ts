@@ -58,12 +58,22 @@ export class HedgeLedger {
     hedge: EventData<"hedge.reserved">,
   ): Promise<HedgeGrant> {
     return this.#serialised(cause.tenant, async () => {
+      let confirmed = false;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const state = await this.#caughtUp(cause.tenant);
         if (state.hedges[hedgeKey(cause.requestId, hedge.attempt)]) return { granted: true };
         const now = this.#clock.now();
         const decision = decideHedgeBudget(caps, hedgeUsageAt(state, now), hedge.estimateNanoUsd);
-        if (!decision.allowed) return { granted: false, reason: decision.reason };
+        if (!decision.allowed) {
+          // A refusal writes nothing the server could check: give it only on the log as the
+          // stream leader has it (a lagging replica may lack settlements that freed budget).
+          if (!confirmed) {
+            await this.#caughtUp(cause.tenant, { confirmed: true });
+            confirmed = true;
+            continue;
+          }
+          return { granted: false, reason: decision.reason };
+        }
         const event = makeEvent(
           "hedge.reserved",
           `${cause.tenant}.${cause.requestId}:hedge.${hedge.attempt}.reserved`,
@@ -96,10 +106,16 @@ export class HedgeLedger {
     });
   }
 
-  /** The tenant's state with every later fact of its quota log folded in. */
-  async #caughtUp(tenant: string): Promise<HedgeBudgetState> {
+  /**
+   * The tenant's state with later facts of its quota log folded in: those a direct read sees,
+   * or with `confirmed` every one the stream leader holds.
+   */
+  async #caughtUp(tenant: string, { confirmed = false } = {}): Promise<HedgeBudgetState> {
     let state = this.#states.get(tenant) ?? emptyHedgeBudget(tenant);
-    for await (const { event, sequence } of this.#log.readAfter(tenant, state.seq)) {
+    const read = confirmed
+      ? this.#log.readAfterConfirmed(tenant, state.seq)
+      : this.#log.readAfter(tenant, state.seq);
+    for await (const { event, sequence } of read) {
       state = reduceHedgeBudget(state, event, sequence);
     }
     this.#states.set(tenant, state);

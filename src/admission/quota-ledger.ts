@@ -108,8 +108,7 @@ export class QuotaLedger {
       reservationTtlMs: this.options.reservationTtlMs,
     };
     return this.serialised(cause.tenant, async () => {
-      // Whether this call's state includes everything in the log (a write that lost a race
-      // catches up before it returns false).
+      // Whether this call's state was confirmed against the stream leader's copy of the log.
       let caughtUp = false;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const state = await this.stateOf(cause.tenant);
@@ -120,9 +119,10 @@ export class QuotaLedger {
         if (decision.kind === "reject") {
           // A refusal writes nothing, so no server check would ever correct a stale copy:
           // settlements and expiries other instances wrote since would go unseen, and this
-          // instance would keep refusing what the log allows. Refuse only on the caught-up log.
+          // instance would keep refusing what the log allows. Refuse only on the log as the
+          // stream leader has it (a lagging replica may not hold them yet either).
           if (!caughtUp) {
-            await this.resync(state);
+            await this.resync(state, { confirmed: true });
             caughtUp = true;
             continue;
           }
@@ -134,7 +134,6 @@ export class QuotaLedger {
         if (await this.write(cause.tenant, decision.facts, causedBy(cause), now)) {
           return { admitted: true, reservation: decision.reservation, rateLimits: decision.rateLimits };
         }
-        caughtUp = true;
       }
       throw new BeamlineError(
         "BL_NATS_UNAVAILABLE",
@@ -180,10 +179,13 @@ export class QuotaLedger {
       for (let round = 0; round < MAX_ROUNDS; round++) {
         let state = await this.stateOf(terminal.tenant);
         let fact = decideSettlement(state, terminal.requestId, actual, catalog.version);
-        if (!fact) {
-          // The reservation may have been made by another instance after this cache was
-          // filled: only the log, caught up, can say the request reserved nothing.
-          state = await this.resync(state);
+        // The reservation may have been made by another instance after this cache was filled:
+        // a direct read finds it at once (the common case); only the log as the stream leader
+        // has it can say the request reserved nothing, since a replica that lags answers
+        // direct reads too — concluding from one left a reservation never settled (issue 13).
+        for (const confirmed of [false, true]) {
+          if (fact) break;
+          state = await this.resync(state, { confirmed });
           fact = decideSettlement(state, terminal.requestId, actual, catalog.version);
         }
         if (!fact) return false;
@@ -232,7 +234,9 @@ export class QuotaLedger {
       const event = factEvent(tenant, fact, expiryContext, now);
       const outcome = await this.log.append(tenant, factAddress(tenant, fact).subject, event, state.seq);
       if (!outcome.stored) {
-        const resynced = await this.resync(state);
+        let resynced = await this.resync(state, { confirmed: false });
+        // Nothing newer on a replica: ask the leader, which refused the write for a reason.
+        if (resynced.seq === state.seq) resynced = await this.resync(state, { confirmed: true });
         if (outcome.duplicate && resynced.seq === state.seq) {
           // Stored once yet absent from the tenant's log: deciding again would loop forever.
           throw new BeamlineError(
@@ -248,10 +252,14 @@ export class QuotaLedger {
     return true;
   }
 
-  /** After a refused write: fold what others wrote; if nothing newer exists, old events aged out. */
-  private async resync(state: QuotaState): Promise<QuotaState> {
-    let next = await this.log.catchUp(state);
-    if (next.seq === state.seq) {
+  /**
+   * Folds in what others wrote. `confirmed` reads on through the stream leader, so the result
+   * holds everything stored; and if even the leader has nothing newer while its last sequence
+   * is below the state's, old events aged out and the next write must expect that sequence.
+   */
+  private async resync(state: QuotaState, { confirmed }: { confirmed: boolean }): Promise<QuotaState> {
+    let next = confirmed ? await this.log.catchUpConfirmed(state) : await this.log.catchUp(state);
+    if (confirmed && next.seq === state.seq) {
       const last = await this.log.lastSequence(state.tenant);
       if (last < state.seq) next = { ...next, seq: last };
     }

@@ -6,6 +6,8 @@ import {
   type JetStreamManager,
   jetstream,
   jetstreamManager,
+  type MsgRequest,
+  type StoredMsg,
 } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { reduceQuota } from "../../projections/index.js";
@@ -141,9 +143,15 @@ export class QuotaLog {
   }
 
   /**
-   * The tenant's quota events stored after `afterSeq`, in order. A batch that fails transiently
-   * (no stream leader to answer a direct get during an election) is asked for again from the
-   * first message not yet yielded, for as long as a write waits; nothing is yielded twice.
+   * The tenant's quota events stored after `afterSeq`, in order, read with direct gets. Any
+   * replica answers those, and a follower that lags (resumed after a stall, or restarted and
+   * enabled at 90 % synchronised) answers from what it has: the read may end early. Good for
+   * folding in what others wrote before deciding, since the server checks every write; not
+   * for concluding that something is absent — {@link readAfterConfirmed} is for that.
+   *
+   * A batch that fails transiently (no stream leader to answer during an election) is asked
+   * for again from the first message not yet yielded, for as long as a write waits; nothing
+   * is yielded twice.
    */
   async *readAfter(tenant: string, afterSeq: number): AsyncGenerator<StoredQuotaEvent> {
     const jsm = await this.jsm;
@@ -173,35 +181,81 @@ export class QuotaLog {
     }
   }
 
-  /** `state` with every later event of its tenant folded in. */
-  async catchUp(state: QuotaState): Promise<QuotaState> {
-    let next = state;
-    for await (const { event, sequence } of this.readAfter(state.tenant, state.seq)) {
-      next = reduceQuota(next, event, sequence);
+  /**
+   * Like {@link readAfter}, then on through the stream leader until it has nothing later: the
+   * read ends only where the leader's copy of the log ends, so its end proves that nothing
+   * more was stored. Costs one leader request when the direct read was complete.
+   */
+  async *readAfterConfirmed(tenant: string, afterSeq: number): AsyncGenerator<StoredQuotaEvent> {
+    let last = afterSeq;
+    for await (const stored of this.readAfter(tenant, afterSeq)) {
+      last = stored.sequence;
+      yield stored;
     }
-    return next;
+    for (;;) {
+      const message = await this.fromLeader(tenant, {
+        seq: last + 1,
+        next_by_subj: tenantQuotaFilter(tenant),
+      });
+      if (!message) return;
+      last = message.seq;
+      yield { event: decodeEvent(message.data, message.header), sequence: message.seq };
+    }
+  }
+
+  /** `state` with every later event of its tenant folded in, as far as a direct read sees. */
+  async catchUp(state: QuotaState): Promise<QuotaState> {
+    return this.foldAll(state, this.readAfter(state.tenant, state.seq));
+  }
+
+  /** `state` with every later event of its tenant folded in, up to the leader's last one. */
+  async catchUpConfirmed(state: QuotaState): Promise<QuotaState> {
+    return this.foldAll(state, this.readAfterConfirmed(state.tenant, state.seq));
   }
 
   /** The tenant's state folded from its whole quota history: the rebuild path. */
   async rebuild(tenant: string): Promise<QuotaState> {
-    return this.catchUp(emptyQuotaState(tenant));
+    return this.catchUpConfirmed(emptyQuotaState(tenant));
   }
 
   /**
-   * Sequence of the tenant's last stored quota event (0 when none). Needed only when old
-   * events have aged out of the stream, so the log's last sequence is below the state's.
+   * Sequence of the tenant's last stored quota event (0 when none), as the stream leader has
+   * it. Needed only when old events have aged out of the stream, so the log's last sequence
+   * is below the state's.
    */
   async lastSequence(tenant: string): Promise<number> {
+    const last = await this.fromLeader(tenant, { last_by_subj: tenantQuotaFilter(tenant) });
+    return last?.seq ?? 0;
+  }
+
+  private async foldAll(state: QuotaState, events: AsyncIterable<StoredQuotaEvent>): Promise<QuotaState> {
+    let next = state;
+    for await (const { event, sequence } of events) next = reduceQuota(next, event, sequence);
+    return next;
+  }
+
+  /**
+   * One message through the stream leader's message-get API (only the leader answers it,
+   * unlike direct gets), or null when there is none; transient failures are waited out as
+   * a write waits them out.
+   */
+  private async fromLeader(
+    tenant: string,
+    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+  ): Promise<StoredMsg | null> {
     const jsm = await this.jsm;
     const backoff = new TransientBackoff(this.retryTransientForMs);
     for (;;) {
       try {
-        const last = await jsm.direct.getMessage(StreamNames.quota, {
-          last_by_subj: tenantQuotaFilter(tenant),
-        });
-        return last?.seq ?? 0;
+        // nats.js types the non-direct get without `next_by_subj`; the server accepts it.
+        return await jsm.streams.getMessage(StreamNames.quota, query as MsgRequest);
       } catch (error) {
-        if (!(await backoff.pausedAfter(error))) throw error;
+        if (await backoff.pausedAfter(error)) continue;
+        throw new BeamlineError(
+          "BL_NATS_UNAVAILABLE",
+          `could not read the quota log of tenant ${tenant} from its stream leader`,
+          { cause: error },
+        );
       }
     }
   }

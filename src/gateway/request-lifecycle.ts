@@ -268,7 +268,7 @@ async function acceptAndAwaitOnce(
     }
     let storedBefore: Promise<TerminalEvent | undefined> | undefined;
     if (duplicate && input.idempotencyKey !== undefined) {
-      const original = await deps.store.readLast(StreamNames.requests, acceptedSubject);
+      const original = await deps.store.readLast(StreamNames.requests, acceptedSubject, { fromLeader: true });
       const originalData =
         original?.type === "request.accepted" ? (original.data as EventData<"request.accepted">) : undefined;
       const originalRequest = originalData?.request ?? originalData?.embeddings;

@@ -269,10 +269,22 @@ export class EventStore {
     return trust === "signed" || trust === "history" ? event : undefined;
   }
 
-  /** The event stored on an exact subject (a `once` slot), or undefined. */
-  async readLast(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+  /**
+   * The event stored on an exact subject (a `once` slot), or undefined. Read with a direct
+   * get, which any replica answers — one that lags may not hold the event yet. `fromLeader`
+   * asks the stream leader instead: for a slot known to be written (its write was refused as
+   * a duplicate), where "undefined" would be wrong and the caller would go on with its own
+   * event in place of the stored one.
+   */
+  async readLast(
+    stream: string,
+    subject: string,
+    { fromLeader = false }: { fromLeader?: boolean } = {},
+  ): Promise<BeamlineEvent | undefined> {
     const jsm = await this.jsm;
-    const stored = await jsm.direct.getMessage(stream, { last_by_subj: subject });
+    const stored = fromLeader
+      ? await jsm.streams.getMessage(stream, { last_by_subj: subject })
+      : await jsm.direct.getMessage(stream, { last_by_subj: subject });
     if (!stored) return undefined;
     return this.codec.decode(stored.data, stored.header);
   }

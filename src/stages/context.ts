@@ -94,7 +94,8 @@ export async function endRequest(
     notifyTerminal(deps.nc, accepted, terminal);
     return terminal;
   }
-  const stored = ((await deps.store.readLast(StreamNames.requests, subject)) ?? terminal) as TerminalEvent;
+  const stored = ((await deps.store.readLast(StreamNames.requests, subject, { fromLeader: true })) ??
+    terminal) as TerminalEvent;
   notifyTerminal(deps.nc, accepted, stored);
   return stored;
 }

@@ -242,7 +242,7 @@ async function storeAttempt(run: ExecuteRun, record: AttemptRecord): Promise<Att
   const subject = attemptSubject(decided.tenant, decided.requestId, n);
   const result = await deps.store.append(subject, event, { once: true });
   if (result.duplicate) {
-    const first = await deps.store.readLast(StreamNames.requests, subject);
+    const first = await deps.store.readLast(StreamNames.requests, subject, { fromLeader: true });
     if (first && (isEvent(first, "attempt.succeeded") || isEvent(first, "attempt.failed"))) {
       run.events.set(n, first);
       return { type: first.type, data: first.data } as AttemptRecord;
