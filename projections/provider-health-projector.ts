@@ -13,17 +13,18 @@ import {
 } from "../src/events/index.js";
 import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
 import {
+  ackFloorReached,
   ConsumerNames,
-  compareVersions,
-  HEALTH_FOLD_GROUP,
   HEALTH_KEY_FILTER,
   healthKey,
   healthSubject,
   isRevisionConflict,
   KvBuckets,
+  ORDERED_FOLD_GROUP,
+  resetToAckFloorIfHeld,
   StreamNames,
 } from "../src/nats/index.js";
-import { createHealthWindow, type FoldKey, type WindowedEvent } from "./health-window.js";
+import { createFoldWindow, type FoldKey, type WindowedEvent } from "./fold-window.js";
 import {
   type BreakerTransition,
   type HealthPolicy,
@@ -151,10 +152,8 @@ export interface HealthProjectorOptions {
  * only once the write that covers it is stored.
  *
  * The fold needs stream order per key. Within a process windows are written one at a time in
- * delivery order; across a crash, the messages the dead process held would be redelivered only
- * after the ack wait, behind newer ones. So at start, when the consumer has unacknowledged
- * messages, it is reset to its ack floor: delivery starts again, in order, from the first
- * message not yet covered by a stored record (events already folded are no-ops by sequence).
+ * delivery order; across a crash, the consumer is reset to its ack floor at start and each
+ * window waits until the events below it are acknowledged (src/nats/ordered-fold.ts).
  */
 export async function providerHealthProjector(
   store: EventStore,
@@ -163,32 +162,18 @@ export async function providerHealthProjector(
 ): Promise<StageHandler> {
   const kv = await new Kvm(store.nc).open(KvBuckets.health);
   const jsm = await jetstreamManager(store.nc);
-  const info = await jsm.consumers.info(StreamNames.requests, ConsumerNames.healthProjector);
-  // Consumer reset needs nats-server 2.14; on an older server (the floor is 2.12.10) the
-  // order check below still holds the windows until the dead instance's messages come back,
-  // after the ack wait, so the fold stays exact and only its lag after a crash is longer.
-  if (info.num_ack_pending > 0 && compareVersions(store.nc.info?.version ?? "0.0.0", "2.14.0") >= 0)
-    await jsm.consumers.reset(StreamNames.requests, ConsumerNames.healthProjector);
-  const window = createHealthWindow({
+  await resetToAckFloorIfHeld(store.nc, jsm, StreamNames.requests, ConsumerNames.healthProjector);
+  const window = createFoldWindow({
     windowMs: options.windowMs ?? HEALTH_FOLD_WINDOW_MS,
     foldKey: createHealthFold(kv, store, policy),
-    inOrder: async (lowest) => {
-      const { ack_floor } = await jsm.consumers.info(StreamNames.requests, ConsumerNames.healthProjector);
-      if (ack_floor.stream_seq + 1 >= lowest) return true;
-      // The first attempt event after the ack floor: ours (the window's lowest) or one held elsewhere.
-      const next = await jsm.direct.getMessage(StreamNames.requests, {
-        seq: ack_floor.stream_seq + 1,
-        next_by_subj: ATTEMPT_FILTER,
-      });
-      return !next || next.seq >= lowest;
-    },
+    inOrder: ackFloorReached(jsm, StreamNames.requests, ConsumerNames.healthProjector, ATTEMPT_FILTER),
     ...(options.onRetry ? { onRetry: options.onRetry } : {}),
   });
   return {
     name: ConsumerNames.healthProjector,
     spanName: `beamline.projector ${ConsumerNames.healthProjector}`,
     stream: StreamNames.requests,
-    priorityGroup: HEALTH_FOLD_GROUP,
+    priorityGroup: ORDERED_FOLD_GROUP,
     async handle(event: BeamlineEvent, delivery: Delivery) {
       const target = healthTarget(event);
       const key = target ? healthKey(target.provider, target.model) : undefined;

@@ -1,17 +1,22 @@
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { BeamlineEvent } from "../src/events/index.js";
+import { type BeamlineEvent, SubjectRoots } from "../src/events/index.js";
 import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
 import {
+  ackFloorReached,
   ConsumerNames,
   createKvFolder,
   decodeRecord,
   foldIntoKv,
   KvBuckets,
   type KvFolder,
+  ORDERED_FOLD_GROUP,
+  resetToAckFloorIfHeld,
   StreamNames,
 } from "../src/nats/index.js";
+import { createFoldWindow } from "./fold-window.js";
 import { reduceSpend, type SpendRecord, spendDayFilter, spendKvKey, spendTenantFilter } from "./spend.js";
 
 /** KV bucket `bl_spend`: tenant × day × key × model cells (see projections/spend.ts). */
@@ -27,19 +32,52 @@ export async function projectSpendEvent(kv: KV, event: BeamlineEvent, sequence: 
 }
 
 /**
- * The live projector: BL_USAGE → KV `bl_spend`, one message at a time in stream order. It
- * remembers the cells it wrote with their revisions, so a usage record costs one KV write and
- * no read (a cell is read again only after another instance wrote it).
+ * How long usage records are gathered before the spend cells they change are written, ms: a
+ * busy cell is written ten times a second instead of once per request. Spend is a report
+ * (budgets are enforced from the quota log), so 100 ms of lag costs no correctness.
  */
-export async function spendProjector(store: EventStore): Promise<StageHandler> {
+export const SPEND_FOLD_WINDOW_MS = 100;
+
+export interface SpendProjectorOptions {
+  /** See {@link SPEND_FOLD_WINDOW_MS}. */
+  windowMs?: number;
+  /** Told when a window's write failed and is being retried. */
+  onRetry?: (error: unknown, tries: number) => void;
+}
+
+/**
+ * The live projector: BL_USAGE → KV `bl_spend`, an ordered fold (src/nats/ordered-fold.ts) with
+ * one KV write per changed cell per window. A message is acknowledged only once the write that
+ * covers it is stored. It remembers the cells it wrote with their revisions, so a write needs no
+ * read (a cell is read again only after another instance wrote it).
+ */
+export async function spendProjector(
+  store: EventStore,
+  options: SpendProjectorOptions = {},
+): Promise<StageHandler> {
   const fold: KvFolder<SpendRecord> = createKvFolder(await openSpendKv(store.nc), "spend");
+  const jsm = await jetstreamManager(store.nc);
+  const consumer = ConsumerNames.spendProjector;
+  await resetToAckFloorIfHeld(store.nc, jsm, StreamNames.usage, consumer);
+  const window = createFoldWindow({
+    windowMs: options.windowMs ?? SPEND_FOLD_WINDOW_MS,
+    foldKey: (key, events) =>
+      fold(key, (current) =>
+        events.reduce<SpendRecord | undefined>(
+          (record, { event, sequence }) => reduceSpend(record, event, sequence),
+          current,
+        ),
+      ),
+    inOrder: ackFloorReached(jsm, StreamNames.usage, consumer, `${SubjectRoots.usage}.>`),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
   return {
-    name: ConsumerNames.spendProjector,
-    spanName: `beamline.projector ${ConsumerNames.spendProjector}`,
+    name: consumer,
+    spanName: `beamline.projector ${consumer}`,
     stream: StreamNames.usage,
+    priorityGroup: ORDERED_FOLD_GROUP,
     async handle(event: BeamlineEvent, delivery: Delivery) {
-      const key = spendKvKey(event);
-      if (key) await fold(key, (current) => reduceSpend(current, event, delivery.streamSequence));
+      await window.add(spendKvKey(event), event, delivery.streamSequence);
     },
   };
 }

@@ -38,8 +38,9 @@ export interface SpendRecord {
   costNanoUsd: number;
   /**
    * Highest BL_USAGE stream sequence folded in. The idempotency guard: a record at or below it
-   * is already counted. It holds because the projector's consumer delivers one message at a
-   * time in stream order (max_ack_pending 1) and a rebuild folds in stream order.
+   * is already counted. It holds because the projector folds in stream order (an ordered fold:
+   * windows folded per cell in sequence order, one instance at a time, the consumer reset to
+   * its ack floor after a crash; src/nats/ordered-fold.ts) and a rebuild folds in stream order.
    */
   lastSequence: number;
 }

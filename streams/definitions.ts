@@ -3,11 +3,11 @@ import { AUDIT_SUBJECT_ROOT } from "../src/audit/index.js";
 import { RequestSlots, SubjectRoots, slotFilter } from "../src/events/index.js";
 import {
   ConsumerNames,
-  HEALTH_FOLD_GROUP,
-  HEALTH_FOLD_MAX_PENDING,
-  HEALTH_FOLD_PIN_TIMEOUT_MS,
   HEALTH_SUBJECT_ROOT,
   KvBuckets,
+  ORDERED_FOLD_GROUP,
+  ORDERED_FOLD_MAX_PENDING,
+  ORDERED_FOLD_PIN_TIMEOUT_MS,
   StreamNames,
 } from "../src/nats/index.js";
 
@@ -79,6 +79,22 @@ export interface Topology {
 
 const MS_NS = 1_000_000;
 const DAY_MS = 86_400_000;
+
+/**
+ * The consumer settings of an ordered KV fold (provider health, spend): a window's worth of
+ * messages in flight, folded per key in stream order and acknowledged after the one KV write
+ * that covers them (projections/fold-window.ts); one instance folds at a time (the others
+ * stand by), so windows never interleave (src/nats/ordered-fold.ts).
+ */
+const orderedFold: Pick<
+  ConsumerSpec,
+  "max_ack_pending" | "priority_groups" | "priority_policy" | "priority_timeout"
+> = {
+  max_ack_pending: ORDERED_FOLD_MAX_PENDING,
+  priority_groups: [ORDERED_FOLD_GROUP],
+  priority_policy: "pinned_client",
+  priority_timeout: ORDERED_FOLD_PIN_TIMEOUT_MS * MS_NS,
+};
 
 /**
  * Every stream, durable consumer and KV bucket Beamline needs, derived from the settings.
@@ -193,14 +209,7 @@ export function beamlineTopology(s: TopologySettings): Topology {
           "provider health projection into KV",
           [slotFilter(`${RequestSlots.attempt}.*`)],
         ),
-        // A window's worth of messages in flight: the projector folds them per key in stream
-        // order and acknowledges them after the one KV write that covers them
-        // (projections/provider-health-projector.ts). Bounds the events a window holds.
-        max_ack_pending: HEALTH_FOLD_MAX_PENDING,
-        // One instance folds at a time (the others stand by), so windows never interleave.
-        priority_groups: [HEALTH_FOLD_GROUP],
-        priority_policy: "pinned_client",
-        priority_timeout: HEALTH_FOLD_PIN_TIMEOUT_MS * MS_NS,
+        ...orderedFold,
       },
       consumer(
         StreamNames.ingress,
@@ -227,9 +236,9 @@ export function beamlineTopology(s: TopologySettings): Topology {
         ...consumer(StreamNames.usage, ConsumerNames.spendProjector, "spend projection into KV", [
           `${SubjectRoots.usage}.>`,
         ]),
-        // One message in flight: a spend cell guards against double counting by the highest
-        // sequence folded in, which needs stream order (see projections/spend.ts).
-        max_ack_pending: 1,
+        // A spend cell guards against double counting by the highest sequence folded in, which
+        // needs stream order (see projections/spend.ts): an ordered fold, as health's.
+        ...orderedFold,
       },
     ],
     kv: [

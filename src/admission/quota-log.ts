@@ -6,7 +6,6 @@ import {
   type JetStreamManager,
   jetstream,
   jetstreamManager,
-  type MsgRequest,
   type StoredMsg,
 } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
@@ -21,7 +20,7 @@ import {
   quotaSubject,
   tenantQuotaFilter,
 } from "../events/index.js";
-import { isWrongLastSequence, StreamNames, TransientBackoff } from "../nats/index.js";
+import { isWrongLastSequence, nextFromLeader, StreamNames, TransientBackoff } from "../nats/index.js";
 import type { QuotaFact } from "../quotas/index.js";
 import { emptyQuotaState, type QuotaState } from "../quotas/index.js";
 
@@ -193,10 +192,10 @@ export class QuotaLog {
       yield stored;
     }
     for (;;) {
-      const message = await this.fromLeader(tenant, {
-        seq: last + 1,
-        next_by_subj: tenantQuotaFilter(tenant),
-      });
+      const from = last + 1;
+      const message = await this.fromLeader(tenant, (jsm) =>
+        nextFromLeader(jsm, StreamNames.quota, from, tenantQuotaFilter(tenant)),
+      );
       if (!message) return;
       last = message.seq;
       yield { event: decodeEvent(message.data, message.header), sequence: message.seq };
@@ -224,7 +223,9 @@ export class QuotaLog {
    * is below the state's.
    */
   async lastSequence(tenant: string): Promise<number> {
-    const last = await this.fromLeader(tenant, { last_by_subj: tenantQuotaFilter(tenant) });
+    const last = await this.fromLeader(tenant, (jsm) =>
+      jsm.streams.getMessage(StreamNames.quota, { last_by_subj: tenantQuotaFilter(tenant) }),
+    );
     return last?.seq ?? 0;
   }
 
@@ -241,14 +242,13 @@ export class QuotaLog {
    */
   private async fromLeader(
     tenant: string,
-    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
+    get: (jsm: JetStreamManager) => Promise<StoredMsg | null>,
   ): Promise<StoredMsg | null> {
     const jsm = await this.jsm;
     const backoff = new TransientBackoff(this.retryTransientForMs);
     for (;;) {
       try {
-        // nats.js types the non-direct get without `next_by_subj`; the server accepts it.
-        return await jsm.streams.getMessage(StreamNames.quota, query as MsgRequest);
+        return await get(jsm);
       } catch (error) {
         if (await backoff.pausedAfter(error)) continue;
         throw new BeamlineError(

@@ -47,20 +47,3 @@ export function probeKey(provider: string, model: string): string {
 export function healthSubject(provider: string, model: string): string {
   return `${HEALTH_SUBJECT_ROOT}.${healthToken(provider)}.${healthToken(model)}`;
 }
-
-/**
- * `max_ack_pending` of the health projector's consumer: the most attempt events one fold
- * window holds unacknowledged. At 100 ms windows it allows 10,000 attempts a second before
- * the window, not the consumer, sets the pace.
- */
-export const HEALTH_FOLD_MAX_PENDING = 1_000;
-
-/**
- * Priority group of the health projector's consumer. The consumer pins it to one client
- * (`pinned_client`): one instance folds at a time, so windows from two instances never
- * interleave; the pin moves when that instance stops pulling for {@link HEALTH_FOLD_PIN_TIMEOUT_MS}.
- */
-export const HEALTH_FOLD_GROUP = "fold";
-
-/** How long the pinned health projector may go without pulling before another takes over, ms. */
-export const HEALTH_FOLD_PIN_TIMEOUT_MS = 10_000;

@@ -18,9 +18,6 @@ export { decodeStoredEvent, EventStore, prepareAppend } from "./event-store.js";
 export { failpoint } from "./failpoints.js";
 export {
   fromHealthToken,
-  HEALTH_FOLD_GROUP,
-  HEALTH_FOLD_MAX_PENDING,
-  HEALTH_FOLD_PIN_TIMEOUT_MS,
   HEALTH_KEY_FILTER,
   HEALTH_SUBJECT_ROOT,
   healthKey,
@@ -37,7 +34,15 @@ export {
 } from "./kv-fold.js";
 export type { FollowedKvWatch, FollowKvWatchOptions, KvView } from "./kv-view.js";
 export { followKvWatch, jsonValue, watchKvView } from "./kv-view.js";
+export { nextFromLeader } from "./leader-reads.js";
 export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
+export {
+  ackFloorReached,
+  ORDERED_FOLD_GROUP,
+  ORDERED_FOLD_MAX_PENDING,
+  ORDERED_FOLD_PIN_TIMEOUT_MS,
+  resetToAckFloorIfHeld,
+} from "./ordered-fold.js";
 export type { StoredEvent, StoredMessage } from "./read-events.js";
 export { readEvents, readStream } from "./read-events.js";
 export { retryTransientStart, type StartRetryOptions } from "./start-retry.js";

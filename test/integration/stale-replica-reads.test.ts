@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { openQuotaKv, projectQuota, readProjectedQuota } from "../../projections/index.js";
 import { QuotaLedger, QuotaLog } from "../../src/admission/index.js";
@@ -10,11 +11,12 @@ import {
   RequestSlots,
   requestSubject,
   SubjectRoots,
+  usageSubject,
 } from "../../src/events/index.js";
-import { EventStore, StreamNames } from "../../src/nats/index.js";
+import { ackFloorReached, EventStore, StreamNames } from "../../src/nats/index.js";
 import { emptyQuotaState, quotaLimitsSchema } from "../../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
-import { type NatsServer, startNatsServer } from "../support/index.js";
+import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { addLaggingDirectReplica } from "../support/lagging-replica.js";
 import { pricedCatalog } from "../support/test-catalog.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
@@ -82,6 +84,15 @@ describe("conclusions from absence while a replica lags behind direct gets", () 
       holds: `${SubjectRoots.quota}.*.*.settled`,
       seed: async () => {
         await nc.request(quotaSubject("seed", "seed", "settled"), new Uint8Array([1]));
+      },
+    });
+    // The usage replica holds one seed record and nothing else.
+    const seedUsage = usageSubject("seed", "seed");
+    await addLaggingDirectReplica(nc, {
+      stream: StreamNames.usage,
+      holds: seedUsage,
+      seed: async () => {
+        await nc.request(seedUsage, new Uint8Array([1]));
       },
     });
     // The request replica holds one seed slot and nothing else.
@@ -153,6 +164,48 @@ describe("conclusions from absence while a replica lags behind direct gets", () 
       const projected = await readProjectedQuota(kv, TENANT);
       assert.equal(projected?.seq, sequence, `the projection reached sequence ${sequence}`);
     }
+  });
+
+  test("an ordered fold's window waits for an event held elsewhere", async () => {
+    const jsm = await jetstreamManager(nc);
+    const filter = `${SubjectRoots.usage}.${TENANT}.>`;
+    await jsm.consumers.add(StreamNames.usage, {
+      durable_name: "held-elsewhere",
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: filter,
+    });
+    const js = jetstream(nc);
+    await js.publish(usageSubject(TENANT, "held"), new Uint8Array([1]));
+    const later = await js.publish(usageSubject(TENANT, "later"), new Uint8Array([2]));
+    // One instance holds the first record (unacknowledged); this one has folded the second.
+    const delivered = await (await js.consumers.get(StreamNames.usage, "held-elsewhere")).fetch({
+      max_messages: 2,
+    });
+    const messages = [];
+    for await (const message of delivered) messages.push(message);
+    assert.equal(messages.length, 2);
+    messages[1]!.ack();
+    await nc.flush();
+    const inOrder = ackFloorReached(jsm, StreamNames.usage, "held-elsewhere", filter);
+    let directMisses = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      assert.equal(await inOrder(later.seq), false, "a window above a held event waits for it");
+      const { ack_floor } = await jsm.consumers.info(StreamNames.usage, "held-elsewhere");
+      const direct = await jsm.direct.getMessage(StreamNames.usage, {
+        seq: ack_floor.stream_seq + 1,
+        next_by_subj: filter,
+      });
+      if (!direct) directMisses += 1;
+    }
+    assert.ok(
+      directMisses > 0,
+      "the lagging replica answered some direct reads (else this test proves nothing)",
+    );
+    messages[0]!.ack();
+    await nc.flush();
+    await waitFor(async () => inOrder(later.seq), {
+      what: "the window to be in order once the held event is acknowledged",
+    });
   });
 
   test("a slot known to be written is read from the stream leader", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createHealthWindow, type WindowedEvent } from "../../projections/health-window.js";
+import { createFoldWindow, type WindowedEvent } from "../../projections/fold-window.js";
 import { type BeamlineEvent, makeEvent } from "../../src/events/index.js";
 
 function attempt(n: number): BeamlineEvent {
@@ -33,10 +33,10 @@ function recorder() {
   return { calls, foldKey };
 }
 
-describe("health fold window", () => {
+describe("ordered fold window", () => {
   it("folds a window's events with one call per key, each key's events in stream order", async () => {
     const { calls, foldKey } = recorder();
-    const window = createHealthWindow({ windowMs: 20, foldKey });
+    const window = createFoldWindow({ windowMs: 20, foldKey });
     // Delivered out of order within the window (a redelivery may overtake): folded sorted.
     await Promise.all([
       window.add("a", attempt(3), 3),
@@ -58,7 +58,7 @@ describe("health fold window", () => {
     const stored = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const window = createHealthWindow({ windowMs: 5, foldKey: () => stored });
+    const window = createFoldWindow({ windowMs: 5, foldKey: () => stored });
     let acked = false;
     const done = window.add("a", attempt(1), 1).then(() => {
       acked = true;
@@ -73,7 +73,7 @@ describe("health fold window", () => {
   it("retries a failed write in place, and an event delivered meanwhile waits for the next window", async () => {
     const calls: Array<[string, number[]]> = [];
     let failures = 1;
-    const window = createHealthWindow({
+    const window = createFoldWindow({
       windowMs: 5,
       retryDelayMs: () => 30,
       foldKey: async (key, events) => {
@@ -95,7 +95,7 @@ describe("health fold window", () => {
   it("holds a window while an earlier event is held elsewhere, and folds it in order once it arrives", async () => {
     const { calls, foldKey } = recorder();
     let missingArrived = false;
-    const window = createHealthWindow({
+    const window = createFoldWindow({
       windowMs: 5,
       foldKey,
       inOrder: async (lowest) => missingArrived || lowest <= 5,
@@ -110,7 +110,7 @@ describe("health fold window", () => {
 
   it("a redelivery of an event still in the window joins it instead of folding twice", async () => {
     const { calls, foldKey } = recorder();
-    const window = createHealthWindow({ windowMs: 10, foldKey });
+    const window = createFoldWindow({ windowMs: 10, foldKey });
     await Promise.all([window.add("a", attempt(1), 1), window.add("a", attempt(1), 1)]);
     assert.deepEqual(calls, [["a", [1]]]);
   });

@@ -1,6 +1,6 @@
 import type { BeamlineEvent } from "../src/events/index.js";
 
-/** One attempt event waiting in a window, with its stream sequence. */
+/** One event waiting in a window, with its stream sequence. */
 export interface WindowedEvent {
   event: BeamlineEvent;
   sequence: number;
@@ -9,7 +9,7 @@ export interface WindowedEvent {
 /** Folds one key's events, in stream order, and stores the result once. */
 export type FoldKey = (key: string, events: readonly WindowedEvent[]) => Promise<void>;
 
-export interface HealthWindowOptions {
+export interface FoldWindowOptions {
   /** How long the first event of a window waits for others before the window is written, ms. */
   windowMs: number;
   foldKey: FoldKey;
@@ -25,8 +25,8 @@ export interface HealthWindowOptions {
   retryDelayMs?: (tries: number) => number;
 }
 
-/** Collects attempt events into windows; see {@link createHealthWindow}. */
-export interface HealthWindow {
+/** Collects events into windows; see {@link createFoldWindow}. */
+export interface FoldWindow {
   /**
    * Resolves once a KV write covers the event: only then may its message be acknowledged.
    * `key` is undefined for an event that changes no record; it still waits for its window,
@@ -36,21 +36,21 @@ export interface HealthWindow {
 }
 
 interface Pending {
-  /** Undefined for an attempt with no health signal: it only keeps its place in the ack order. */
+  /** Undefined for an event that changes no record: it only keeps its place in the ack order. */
   key: string | undefined;
   event: BeamlineEvent;
   waiters: Array<() => void>;
 }
 
 /**
- * Batches the health fold: events are held for one window, then folded per key in stream
- * sequence order and written with one KV write per changed key. Windows are written one after
+ * Batches an ordered KV fold (provider health, spend): events are held for one window, then
+ * folded per key in stream sequence order and written with one KV write per changed key. Windows are written one after
  * the other, never two at once, so a key's events are folded in the order they were delivered.
  * A window whose write fails is retried in place (never handed back to the consumer, which
  * would let later events overtake it) until it succeeds; its messages stay unacknowledged,
  * kept alive by the stage runner's heartbeats, and a crash redelivers them.
  */
-export function createHealthWindow(options: HealthWindowOptions): HealthWindow {
+export function createFoldWindow(options: FoldWindowOptions): FoldWindow {
   const retryDelayMs = options.retryDelayMs ?? ((tries: number) => Math.min(5_000, 100 * 2 ** (tries - 1)));
   let pending = new Map<number, Pending>();
   let timer: NodeJS.Timeout | undefined;
