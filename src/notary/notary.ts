@@ -51,7 +51,9 @@ export async function readLastCheckpoint(
   stream: string,
 ): Promise<{ checkpoint: SignedCheckpoint; auditSeq: number } | undefined> {
   const jsm = await jetstreamManager(nc);
-  const stored = await jsm.direct.getMessage(StreamNames.audit, { last_by_subj: auditSubject(stream) });
+  // From the stream leader: a lagging replica answering a direct get would hand the notary an
+  // older checkpoint, and every write continuing it would be refused until the replica caught up.
+  const stored = await jsm.streams.getMessage(StreamNames.audit, { last_by_subj: auditSubject(stream) });
   if (!stored) return undefined;
   const parsed = signedCheckpointSchema.safeParse(stored.json());
   if (!parsed.success) {
