@@ -35,7 +35,7 @@ export interface BenchOptions {
   build: boolean;
   /** Scenarios to run (1, 2, 3, 4). */
   scenarios: number[];
-  /** Targets to measure, by their labels: a (mock direct), b (via Beamline), c1, c2 (JetStream). */
+  /** Targets to measure, by their labels: a (mock direct), b (via Beamline), c1, c2 (JetStream), c3 (skeleton). */
   targets: string[];
   /** Where the JSON result (and profiles) go. */
   outDir: string;
@@ -58,7 +58,7 @@ const HELP = `Usage: npm run bench -- [options]
   --warmup-seconds <s>      warm-up per target before each measured run (default 2)
   --payload-bytes <n>       raw JetStream message size (default 700)
   --scenarios <list>        which scenarios to run, e.g. 1,3 (default 1,2,3,4)
-  --targets <list>          which targets to measure: a, b, c1, c2 (default all; scenario 4: a, b)
+  --targets <list>          which targets to measure: a, b, c1, c2, c3 (default all; scenario 4: a, b)
   --no-pin                  do not pin processes with taskset
   --router-cpu <n>          core of the router and its nats-server (default 0)
   --load-cpu <n>            core of the load generator and the mock (default 1)
@@ -144,10 +144,10 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
       throw new Error(`--${String(name)} must be a whole number of milliseconds, got ${raw}`);
     return value;
   };
-  const targets = (flag("targets", "BENCH_TARGETS") ?? "a,b,c1,c2").split(",").map((t) => t.trim());
-  const unknown = targets.filter((t) => !["a", "b", "c1", "c2"].includes(t));
+  const targets = (flag("targets", "BENCH_TARGETS") ?? "a,b,c1,c2,c3").split(",").map((t) => t.trim());
+  const unknown = targets.filter((t) => !["a", "b", "c1", "c2", "c3"].includes(t));
   if (unknown.length > 0 || targets.length === 0)
-    throw new Error(`--targets takes a, b, c1, c2; got ${unknown.join(", ")}`);
+    throw new Error(`--targets takes a, b, c1, c2, c3; got ${unknown.join(", ")}`);
 
   return {
     quick,

@@ -7,6 +7,7 @@ export const TargetNames = {
   router: "b  via Beamline",
   jsPublish: "c1 JetStream publish",
   jsChain: "c2 JetStream 4-hop chain",
+  skeleton: "c3 Beamline's I/O, no logic",
 } as const;
 export type TargetKey = keyof typeof TargetNames;
 
@@ -16,6 +17,7 @@ export const TargetLabels: Record<TargetKey, string> = {
   router: "b",
   jsPublish: "c1",
   jsChain: "c2",
+  skeleton: "c3",
 };
 
 /** Peak RSS and CPU share of each process during one run, by process name. */
@@ -81,7 +83,7 @@ export interface ScenarioResult {
 const MB = 1024 * 1024;
 
 /** Which sampled process runs on which side: the router's core, or the load generator's. */
-export const ROUTER_CORE_PROCESSES = ["router", "nats-server", "chain worker"] as const;
+export const ROUTER_CORE_PROCESSES = ["router", "nats-server", "chain worker", "skeleton"] as const;
 export const LOAD_CORE_PROCESSES = ["load", "mock"] as const;
 
 /** CPU time (microseconds) the given processes spent per successful call of a run. */

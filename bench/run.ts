@@ -77,17 +77,22 @@ async function main(): Promise<void> {
     const nc = await connect({ servers: stack.natsUrl, name: "bench-load", noAsyncTraces: true });
     natsServerVersion = nc.info?.version ?? "unknown";
     let chainWorker: Child | undefined;
+    let skeleton: { child: Child; url: string } | undefined;
     const whole = new ResourceSampler({ router: stack.router.pid });
     whole.start(100);
     try {
       await createBenchStream(nc);
       chainWorker = await startChainWorker(stack.natsUrl, routerCpu);
+      if (options.targets.includes(TargetLabels.skeleton)) {
+        skeleton = await startSkeleton(stack.natsUrl, stack.mockUrl, routerCpu, options.payloadBytes);
+      }
       const jsm = await jetstreamManager(nc);
       const sampler = new ResourceSampler({
         router: stack.router.pid,
         "nats-server": stack.nats.pid,
         mock: stack.mock.pid,
         "chain worker": chainWorker.pid,
+        ...(skeleton ? { skeleton: skeleton.child.pid } : {}),
         load: process.pid,
       });
       const mockUrl = new URL(stack.mockUrl);
@@ -129,6 +134,12 @@ async function main(): Promise<void> {
             }),
           jsPublish: () => jetStreamPublishTarget(nc, options.payloadBytes),
           jsChain: () => jetStreamChainTarget(nc, options.payloadBytes),
+          skeleton: () =>
+            httpChatTarget({
+              origin: skeleton!.url,
+              path: "/v1/chat/completions",
+              connections: spec.connections,
+            }),
         };
         const keys = (Object.keys(makers) as TargetKey[]).filter((key) =>
           options.targets.includes(TargetLabels[key]),
@@ -167,6 +178,7 @@ async function main(): Promise<void> {
       );
       await nc.drain().catch(() => undefined);
       await chainWorker?.stop();
+      await skeleton?.child.stop();
       routerOutput = await stopStack(stack);
       await rm(workDir, { recursive: true, force: true });
     }
@@ -236,6 +248,35 @@ async function startChainWorker(natsUrl: string, cpu: number | undefined): Promi
   });
   await waitUntil(child, "the chain worker's consumers", () => (ready ? true : undefined), 30_000);
   return child;
+}
+
+/** The skeleton baseline (c3) on the router's core; see bench/skeleton-router.ts. */
+async function startSkeleton(
+  natsUrl: string,
+  mockUrl: string,
+  cpu: number | undefined,
+  payloadBytes: number,
+): Promise<{ child: Child; url: string }> {
+  let url: string | undefined;
+  const [command, args] = pinned(cpu, process.execPath, [
+    "--import",
+    "tsx",
+    join(repoRoot, "bench/skeleton-router.ts"),
+  ]);
+  const child = startChild("skeleton", command, args, {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      BENCH_NATS_URL: natsUrl,
+      BENCH_MOCK_URL: mockUrl,
+      BENCH_PAYLOAD_BYTES: String(payloadBytes),
+    },
+    onLine: (line) => {
+      const listening = /^listening (\S+)/.exec(line.trim());
+      if (listening) url = listening[1];
+    },
+  });
+  return { child, url: await waitUntil(child, "the skeleton to listen", () => url, 30_000) };
 }
 
 try {
