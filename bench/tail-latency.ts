@@ -1,0 +1,93 @@
+/**
+ * Where the tail of one-in-flight latency comes from: sequential chat completions through
+ * the router (router and nats-server on core 0, mock and this script on core 1, as
+ * `npm run bench` pins them), each call's start time and latency recorded, then the slow ones
+ * (above p95) examined for a period: their start phase within 100 ms, 500 ms and 1 s (a
+ * periodic task in the router shows as a phase that slow calls share), and gaps between them.
+ *
+ *   taskset -c 1 node --import tsx bench/tail-latency.ts [--requests 3000] [--json]
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Pool } from "undici";
+import { startMock, startNats, startRouter } from "./stack.js";
+
+const { values } = parseArgs({
+  options: { requests: { type: "string", default: "3000" }, json: { type: "boolean", default: false } },
+});
+const requests = Number(values.requests);
+if (!Number.isInteger(requests) || requests < 100 || requests > 100_000) {
+  throw new Error("--requests must be a whole number from 100 to 100000");
+}
+
+const workDir = await mkdtemp(join(tmpdir(), "beamline-tail-"));
+const repoRoot = process.cwd();
+const devKey = `tail-${Date.now().toString(36)}-dev-key`;
+const place = { repoRoot, workDir, devKey, routerCpu: 0, loadCpu: 1, profileDir: undefined };
+const nats = await startNats(join(workDir, "nats"), 0);
+const mock = await startMock(repoRoot, 1);
+const router = await startRouter({ ...place, routerNodeFlags: [] }, nats.url, mock.url);
+const pool = new Pool(router.url, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
+const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Hello" }] });
+
+async function call(): Promise<void> {
+  const response = await pool.request({
+    method: "POST",
+    path: "/v1/chat/completions",
+    headers: { authorization: `Bearer ${devKey}`, "content-type": "application/json" },
+    body,
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`the router answered ${response.statusCode}: ${text}`);
+}
+
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+try {
+  for (let i = 0; i < 50; i++) await call();
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const calls: Array<{ at: number; ms: number }> = [];
+  const origin = performance.now();
+  for (let i = 0; i < requests; i++) {
+    const at = performance.now();
+    await call();
+    calls.push({ at: at - origin, ms: performance.now() - at });
+  }
+  const sorted = calls.map((c) => c.ms).sort((a, b) => a - b);
+  const p50 = quantile(sorted, 0.5);
+  const p95 = quantile(sorted, 0.95);
+  const p99 = quantile(sorted, 0.99);
+  const slow = calls.filter((c) => c.ms > p95);
+  /** How unevenly slow calls' start phases fall into 10 bins of `periodMs` (1 = even). */
+  const phaseSkew = (periodMs: number) => {
+    const bins = new Array<number>(10).fill(0);
+    for (const c of slow) bins[Math.floor(((c.at % periodMs) / periodMs) * 10)]! += 1;
+    return { periodMs, bins, maxOverMean: Math.max(...bins) / (slow.length / 10) };
+  };
+  const gaps = slow
+    .slice(1)
+    .map((c, i) => c.at - slow[i]!.at)
+    .sort((a, b) => a - b);
+  const result = {
+    requests,
+    p50,
+    p90: quantile(sorted, 0.9),
+    p95,
+    p99,
+    max: sorted[sorted.length - 1],
+    slowCalls: slow.length,
+    /** Share of all latency above p50 that the slow calls hold. */
+    slowShareOfExcess:
+      slow.reduce((s, c) => s + (c.ms - p50), 0) / calls.reduce((s, c) => s + Math.max(0, c.ms - p50), 0),
+    phases: [100, 250, 500, 1_000, 2_000].map(phaseSkew),
+    gapBetweenSlowMs: { p10: quantile(gaps, 0.1), p50: quantile(gaps, 0.5), p90: quantile(gaps, 0.9) },
+  };
+  process.stdout.write(`${JSON.stringify(values.json ? { ...result, calls } : result, null, 2)}\n`);
+} finally {
+  await pool.close();
+  for (const child of [router.child, mock.child, nats.child]) await child.stop();
+  await rm(workDir, { recursive: true, force: true });
+}
