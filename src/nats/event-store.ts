@@ -5,6 +5,7 @@ import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.
 import { type EventCodec, plainCodec } from "./event-codec.js";
 import { type EventSigner, type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
+import { nextFromLeader } from "./leader-reads.js";
 import { isWrongLastSequence } from "./transient.js";
 import { TransientBackoff } from "./transient-backoff.js";
 
@@ -215,10 +216,19 @@ export class EventStore {
     }
   }
 
-  /** The first event stored on an exact subject (e.g. the `once` event that opened it), or undefined. */
-  async readFirst(stream: string, subject: string): Promise<BeamlineEvent | undefined> {
+  /**
+   * The first event stored on a subject (e.g. the `once` event that opened it), or undefined.
+   * `fromLeader` as for {@link readLast}: where "undefined" decides something.
+   */
+  async readFirst(
+    stream: string,
+    subject: string,
+    { fromLeader = false }: { fromLeader?: boolean } = {},
+  ): Promise<BeamlineEvent | undefined> {
     const jsm = await this.jsm;
-    const stored = await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
+    const stored = fromLeader
+      ? await nextFromLeader(jsm, stream, 1, subject)
+      : await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
     if (!stored) return undefined;
     return this.codec.decode(stored.data, stored.header);
   }
@@ -252,13 +262,21 @@ export class EventStore {
     return this.readTrusted(stream, { last_by_subj: subject });
   }
 
+  /**
+   * Read from the stream leader: every caller decides from absence (a key, tenant or producer
+   * unknown to a view that has not caught up) or from the last event (a revocation), and a
+   * lagging replica answering a direct get would refuse a real key or miss a revocation.
+   */
   private async readTrusted(
     stream: string,
     query: { seq: number; next_by_subj: string } | { last_by_subj: string },
   ): Promise<BeamlineEvent | undefined> {
     if (!this.signer) return undefined;
     const jsm = await this.jsm;
-    const stored = await jsm.direct.getMessage(stream, query);
+    const stored =
+      "last_by_subj" in query
+        ? await jsm.streams.getMessage(stream, query)
+        : await nextFromLeader(jsm, stream, query.seq, query.next_by_subj);
     if (!stored) return undefined;
     const { event, trust } = await this.decodeStored({
       subject: stored.subject,

@@ -321,7 +321,7 @@ export class TenancyAdmin {
   private async assertTenantExists(tenant: string): Promise<void> {
     if (
       !isSafeToken(tenant) ||
-      !(await this.store.readLast(StreamNames.config, configSubject("tenant", tenant)))
+      !(await this.store.readLast(StreamNames.config, configSubject("tenant", tenant), { fromLeader: true }))
     ) {
       throw new BeamlineError("BL_TENANT_NOT_FOUND", `No tenant with id ${tenant}; create it first.`);
     }
@@ -361,8 +361,8 @@ async function readAll<R>(kv: KV, decode: (value: Uint8Array) => R): Promise<R[]
  */
 async function readIssued(store: EventStore, keyId: string): Promise<BeamlineEvent | undefined> {
   return (
-    (await store.readFirst(StreamNames.config, legacyApiKeySubject(keyId))) ??
-    (await store.readFirst(StreamNames.config, apiKeyIdFilter(keyId)))
+    (await store.readFirst(StreamNames.config, legacyApiKeySubject(keyId), { fromLeader: true })) ??
+    (await store.readFirst(StreamNames.config, apiKeyIdFilter(keyId), { fromLeader: true }))
   );
 }
 

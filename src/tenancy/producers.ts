@@ -197,7 +197,9 @@ export async function openProducerAdmin(store: EventStore, now?: () => Date): Pr
 }
 
 async function assertTenantExists(store: EventStore, tenant: string): Promise<void> {
-  if (!isSafeToken(tenant) || !(await store.readLast(StreamNames.config, configSubject("tenant", tenant)))) {
+  const subject = configSubject("tenant", tenant);
+  // From the leader: a tenant created a moment ago may not be on a lagging replica yet.
+  if (!isSafeToken(tenant) || !(await store.readLast(StreamNames.config, subject, { fromLeader: true }))) {
     throw new BeamlineError("BL_TENANT_NOT_FOUND", `No tenant with id ${tenant}; create it first.`);
   }
 }

@@ -6,6 +6,7 @@ import { openQuotaKv, projectQuota, readProjectedQuota } from "../../projections
 import { QuotaLedger, QuotaLog } from "../../src/admission/index.js";
 import {
   type BeamlineEvent,
+  configSubject,
   makeEvent,
   quotaSubject,
   RequestSlots,
@@ -18,6 +19,7 @@ import { emptyQuotaState, quotaLimitsSchema } from "../../src/quotas/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { addLaggingDirectReplica } from "../support/lagging-replica.js";
+import { createTestTenant, signedStore } from "../support/signing.js";
 import { pricedCatalog } from "../support/test-catalog.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 
@@ -93,6 +95,15 @@ describe("conclusions from absence while a replica lags behind direct gets", () 
       holds: seedUsage,
       seed: async () => {
         await nc.request(seedUsage, new Uint8Array([1]));
+      },
+    });
+    // The configuration replica holds one seed tenant and nothing else.
+    const seedConfig = configSubject("tenant", "seed");
+    await addLaggingDirectReplica(nc, {
+      stream: StreamNames.config,
+      holds: seedConfig,
+      seed: async () => {
+        await nc.request(seedConfig, new Uint8Array([1]));
       },
     });
     // The request replica holds one seed slot and nothing else.
@@ -206,6 +217,26 @@ describe("conclusions from absence while a replica lags behind direct gets", () 
     await waitFor(async () => inOrder(later.seq), {
       what: "the window to be in order once the held event is acknowledged",
     });
+  });
+
+  test("a tenant created a moment ago is known to the checks that decide from the log", async () => {
+    const store = signedStore(nc);
+    let directMisses = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      const tenant = `fresh-${i}`;
+      await createTestTenant(store, tenant);
+      const subject = configSubject("tenant", tenant);
+      if (!(await store.readFirst(StreamNames.config, subject))) directMisses += 1;
+      // The worker's envelope check, when its tenant view has not caught up yet.
+      assert.equal((await store.readFirstTrusted(StreamNames.config, subject))?.tenant, tenant);
+      // The admin API's "create it first" check.
+      assert.ok(await store.readLast(StreamNames.config, subject, { fromLeader: true }));
+    }
+    assert.ok(
+      directMisses > 0,
+      "the lagging replica answered some direct reads (else this test proves nothing)",
+    );
+    store.close();
   });
 
   test("a slot known to be written is read from the stream leader", async () => {
