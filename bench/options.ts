@@ -58,7 +58,7 @@ const HELP = `Usage: npm run bench -- [options]
   --warmup-seconds <s>      warm-up per target before each measured run (default 2)
   --payload-bytes <n>       raw JetStream message size (default 700)
   --scenarios <list>        which scenarios to run, e.g. 1,3 (default 1,2,3,4)
-  --targets <list>          which targets to measure: a, b, c1, c2, c3 (default all; scenario 4: a, b)
+  --targets <list>          which targets to measure: a, b, c1, c2, c3 (default all; scenario 4: a, b, c3)
   --no-pin                  do not pin processes with taskset
   --router-cpu <n>          core of the router and its nats-server (default 0)
   --load-cpu <n>            core of the load generator and the mock (default 1)

@@ -29,7 +29,7 @@ import {
 } from "./report.js";
 import { GOALS, scenarioGoals, scenarioSpecs } from "./scenarios.js";
 import { ensureBuilt, machineNote, reexecPinned } from "./setup.js";
-import { startStack, stopStack } from "./stack.js";
+import { startSkeleton, startStack, stopStack } from "./stack.js";
 import { runStreamingScenario } from "./streaming.js";
 import {
   createBenchStream,
@@ -84,7 +84,13 @@ async function main(): Promise<void> {
       await createBenchStream(nc);
       chainWorker = await startChainWorker(stack.natsUrl, routerCpu);
       if (options.targets.includes(TargetLabels.skeleton)) {
-        skeleton = await startSkeleton(stack.natsUrl, stack.mockUrl, routerCpu, options.payloadBytes);
+        skeleton = await startSkeleton(
+          repoRoot,
+          stack.natsUrl,
+          stack.mockUrl,
+          routerCpu,
+          options.payloadBytes,
+        );
       }
       const jsm = await jetstreamManager(nc);
       const sampler = new ResourceSampler({
@@ -248,35 +254,6 @@ async function startChainWorker(natsUrl: string, cpu: number | undefined): Promi
   });
   await waitUntil(child, "the chain worker's consumers", () => (ready ? true : undefined), 30_000);
   return child;
-}
-
-/** The skeleton baseline (c3) on the router's core; see bench/skeleton-router.ts. */
-async function startSkeleton(
-  natsUrl: string,
-  mockUrl: string,
-  cpu: number | undefined,
-  payloadBytes: number,
-): Promise<{ child: Child; url: string }> {
-  let url: string | undefined;
-  const [command, args] = pinned(cpu, process.execPath, [
-    "--import",
-    "tsx",
-    join(repoRoot, "bench/skeleton-router.ts"),
-  ]);
-  const child = startChild("skeleton", command, args, {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      BENCH_NATS_URL: natsUrl,
-      BENCH_MOCK_URL: mockUrl,
-      BENCH_PAYLOAD_BYTES: String(payloadBytes),
-    },
-    onLine: (line) => {
-      const listening = /^listening (\S+)/.exec(line.trim());
-      if (listening) url = listening[1];
-    },
-  });
-  return { child, url: await waitUntil(child, "the skeleton to listen", () => url, 30_000) };
 }
 
 try {

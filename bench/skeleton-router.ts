@@ -9,6 +9,10 @@
  * - the worker consumer gets `accepted`, stores `decided`, calls the mock over HTTP (undici,
  *   as Beamline's providers do), stores `attempt` and `terminal`, sends the live notice on core
  *   NATS, acknowledges; the HTTP answer is the mock's body, sent when the notice arrives;
+ * - a streamed request (`"stream": true`) relays the mock's server-sent events as they come:
+ *   the bytes read in one loop turn go to the gateway as one core-NATS message (as Beamline
+ *   batches chunks), which writes them to the client; `attempt` and `terminal` are stored when
+ *   the provider's stream ends, and the notice after them ends the client's stream;
  * - billing gets `terminal` and stores the usage record; the health and spend folds get the
  *   attempt and the usage record and acknowledge them; the notary reads every stored message
  *   in order and hashes it.
@@ -68,7 +72,8 @@ for (const [name, subject] of [
 }
 
 const mock = new URL(mockUrl);
-const provider = new Pool(mock.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+// Enough connections for the streaming scenario's 1,000 streams in flight.
+const provider = new Pool(mock.origin, { connections: 1_024, pipelining: 1, keepAliveTimeout: 60_000 });
 
 /** Stores one event the way Beamline appends one: its own subject, written once. */
 async function store(subject: string, id: string): Promise<void> {
@@ -78,36 +83,66 @@ async function store(subject: string, id: string): Promise<void> {
 const slot = (id: string, name: string) => `${ROOT}.${id}.${name}`;
 const idOf = (subject: string, root: string) => subject.slice(root.length + 1, subject.lastIndexOf("."));
 
-/** Answers waiting on a live notice, by request id: the mock's body to send back. */
-const answers = new Map<string, { body: Buffer; respond: (body: Buffer) => void }>();
+/** A request the gateway holds: its body, and how the live messages reach its client. */
+interface Waiting {
+  body: Buffer;
+  stream: boolean;
+  chunk: (bytes: Uint8Array) => void;
+  done: (body: Buffer | undefined) => void;
+}
+const waiting = new Map<string, Waiting>();
 /** Mock answers held between the attempt and the notice (the terminal event carries it in b). */
 const completions = new Map<string, Buffer>();
 
 const LIVE_ROOT = `${ROOT}-live`;
-nc.subscribe(`${LIVE_ROOT}.*`, {
+nc.subscribe(`${LIVE_ROOT}.>`, {
   callback: (_error, msg) => {
-    const id = msg.subject.slice(LIVE_ROOT.length + 1);
-    const waiting = answers.get(id);
-    const body = completions.get(id);
-    completions.delete(id);
-    if (waiting && body) waiting.respond(body);
+    const [kind, id] = msg.subject.slice(LIVE_ROOT.length + 1).split(".") as [string, string];
+    const request = waiting.get(id);
+    if (kind === "chunk") request?.chunk(msg.data);
+    else {
+      const body = completions.get(id);
+      completions.delete(id);
+      request?.done(body);
+    }
   },
 });
 
+/** Relays a streamed answer: the bytes of one loop turn become one live message. */
+async function relay(id: string, body: AsyncIterable<Buffer>): Promise<void> {
+  let pending: Buffer[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    nc.publish(`${LIVE_ROOT}.chunk.${id}`, Buffer.concat(pending));
+    pending = [];
+  };
+  for await (const bytes of body) {
+    pending.push(bytes);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  }
+  flush();
+}
+
 async function work(msg: JsMsg): Promise<void> {
   const id = idOf(msg.subject, ROOT);
+  const request = waiting.get(id);
   await store(slot(id, "decided"), id);
   const response = await provider.request({
     method: "POST",
     path: `${mock.pathname}/chat/completions`,
     headers: { "content-type": "application/json" },
-    body: answers.get(id)?.body ?? "{}",
+    body: request?.body ?? "{}",
   });
-  const body = Buffer.from(await response.body.arrayBuffer());
+  if (request?.stream) await relay(id, response.body);
+  else completions.set(id, Buffer.from(await response.body.arrayBuffer()));
   await store(slot(id, "attempt.1"), id);
   await store(slot(id, "terminal"), id);
-  completions.set(id, body);
-  nc.publish(`${LIVE_ROOT}.${id}`);
+  nc.publish(`${LIVE_ROOT}.done.${id}`);
   msg.ack();
 }
 
@@ -173,16 +208,34 @@ const server = createServer((request: IncomingMessage, response: ServerResponse)
   request.on("data", (chunk: Buffer) => chunks.push(chunk));
   request.on("end", () => {
     const id = `${run}-${next++}`;
-    answers.set(id, {
-      body: Buffer.concat(chunks),
-      respond: (body) => {
-        answers.delete(id);
-        response.writeHead(200, { "content-type": "application/json", "content-length": body.length });
-        response.end(body);
+    const body = Buffer.concat(chunks);
+    // The one look at the body the gateway needs here: whether to answer as a stream.
+    const stream = (JSON.parse(body.toString("utf8")) as { stream?: unknown }).stream === true;
+    let started = false;
+    waiting.set(id, {
+      body,
+      stream,
+      chunk: (bytes) => {
+        if (!started) {
+          started = true;
+          response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+        }
+        response.write(bytes);
+      },
+      done: (answer) => {
+        waiting.delete(id);
+        if (stream) {
+          if (!started) response.writeHead(200, { "content-type": "text/event-stream" });
+          response.end();
+          return;
+        }
+        const bytes = answer ?? Buffer.from("{}");
+        response.writeHead(200, { "content-type": "application/json", "content-length": bytes.length });
+        response.end(bytes);
       },
     });
     store(slot(id, "accepted"), id).catch((error: Error) => {
-      answers.delete(id);
+      waiting.delete(id);
       response.writeHead(503, { "content-type": "text/plain" });
       response.end(error.message);
     });

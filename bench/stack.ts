@@ -227,3 +227,33 @@ export async function stopStack(stack: Stack): Promise<string[]> {
   await stack.nats.stop();
   return routerOutput;
 }
+
+/** The skeleton baseline (c3) on the router's core; see bench/skeleton-router.ts. */
+export async function startSkeleton(
+  repoRoot: string,
+  natsUrl: string,
+  mockUrl: string,
+  cpu: number | undefined,
+  payloadBytes: number,
+): Promise<{ child: Child; url: string }> {
+  let url: string | undefined;
+  const [command, args] = pinned(cpu, process.execPath, [
+    "--import",
+    "tsx",
+    join(repoRoot, "bench/skeleton-router.ts"),
+  ]);
+  const child = startChild("skeleton", command, args, {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      BENCH_NATS_URL: natsUrl,
+      BENCH_MOCK_URL: mockUrl,
+      BENCH_PAYLOAD_BYTES: String(payloadBytes),
+    },
+    onLine: (line) => {
+      const listening = /^listening (\S+)/.exec(line.trim());
+      if (listening) url = listening[1];
+    },
+  });
+  return { child, url: await waitUntil(child, "the skeleton to listen", () => url, 30_000) };
+}

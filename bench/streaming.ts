@@ -12,11 +12,11 @@ import { runClosedLoop } from "./load.js";
 import { measureTargetRun } from "./measure.js";
 import type { BenchOptions } from "./options.js";
 import { persistedCounts } from "./persistence.js";
-import { ResourceSampler } from "./processes.js";
+import { type Child, ResourceSampler } from "./processes.js";
 import { compare, type ScenarioResult, type TargetKey, TargetLabels, TargetNames } from "./report.js";
 import { scenarioGoals } from "./scenarios.js";
 import { type StreamTarget, sseChatTarget } from "./sse-target.js";
-import { startStack, stopStack } from "./stack.js";
+import { startSkeleton, startStack, stopStack } from "./stack.js";
 
 export interface StreamingContext {
   repoRoot: string;
@@ -105,14 +105,25 @@ export async function runStreamingScenario(
   let routerOutput: string[] = [];
   let natsServerVersion = "unknown";
   let nc: NatsConnection | undefined;
+  let skeleton: { child: Child; url: string } | undefined;
   try {
     nc = await connect({ servers: stack.natsUrl, name: "bench-streams", noAsyncTraces: true });
     natsServerVersion = nc.info?.version ?? natsServerVersion;
     const jsm = await jetstreamManager(nc);
+    if (opts.targets.includes(TargetLabels.skeleton)) {
+      skeleton = await startSkeleton(
+        ctx.repoRoot,
+        stack.natsUrl,
+        stack.mockUrl,
+        ctx.routerCpu,
+        opts.payloadBytes,
+      );
+    }
     const sampler = new ResourceSampler({
       router: stack.router.pid,
       "nats-server": stack.nats.pid,
       mock: stack.mock.pid,
+      ...(skeleton ? { skeleton: skeleton.child.pid } : {}),
       load: process.pid,
     });
     const mockUrl = new URL(stack.mockUrl);
@@ -131,6 +142,16 @@ export async function runStreamingScenario(
           connections: opts.streams,
           headers: { authorization: `Bearer ${ctx.devKey}` },
         }),
+      ...(skeleton
+        ? {
+            skeleton: () =>
+              sseChatTarget({
+                origin: skeleton!.url,
+                path: "/v1/chat/completions",
+                connections: opts.streams,
+              }),
+          }
+        : {}),
     };
     for (const [key, make] of Object.entries(makers) as [TargetKey, () => StreamTarget][]) {
       if (!opts.targets.includes(TargetLabels[key])) continue;
@@ -161,6 +182,7 @@ export async function runStreamingScenario(
     result.goals = scenarioGoals(result);
   } finally {
     await nc?.drain().catch(() => undefined);
+    await skeleton?.child.stop();
     routerPeakRssBytes = whole.stop()["router"]?.peakRssBytes ?? 0;
     routerOutput = await stopStack(stack);
   }
