@@ -8,15 +8,9 @@
  *
  * Environment: BENCH_NATS_URL. Prints `ready` once consuming; stops on SIGTERM/SIGINT.
  */
-import {
-  AckPolicy,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JsMsg,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+import { type ConsumerMessages, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { consumeDurable } from "./durable-consumer.js";
 import { BENCH_STREAM, CHAIN_HOPS, CHAIN_SUBJECT_ROOT } from "./targets.js";
 
 const url = process.env["BENCH_NATS_URL"];
@@ -47,27 +41,14 @@ const handle = async (hop: number, msg: JsMsg): Promise<void> => {
 
 const running: ConsumerMessages[] = [];
 for (let hop = 1; hop <= CHAIN_HOPS; hop++) {
-  const name = `chain-h${hop}`;
-  await jsm.consumers.add(BENCH_STREAM, {
-    durable_name: name,
-    filter_subjects: [`${CHAIN_SUBJECT_ROOT}.*.h${hop}`],
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: 30_000_000_000,
-    max_ack_pending: 4096,
-  });
-  const consumer = await js.consumers.get(BENCH_STREAM, name);
-  running.push(
-    await consumer.consume({
-      max_messages: 256,
-      callback: (msg) => {
-        handle(hop, msg).catch((error: Error) => {
-          process.stderr.write(`chain-worker: hop ${hop}: ${error.message}\n`);
-          msg.nak(250);
-        });
-      },
-    }),
-  );
+  const options = {
+    stream: BENCH_STREAM,
+    name: `chain-h${hop}`,
+    filter: `${CHAIN_SUBJECT_ROOT}.*.h${hop}`,
+    maxAckPending: 4096,
+    label: `chain-worker: hop ${hop}`,
+  };
+  running.push(await consumeDurable(js, jsm, options, (msg) => handle(hop, msg)));
 }
 process.stdout.write("ready\n");
 

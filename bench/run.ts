@@ -14,7 +14,7 @@ import { runClosedLoop } from "./load.js";
 import { measureTargetRun } from "./measure.js";
 import { parseBenchOptions } from "./options.js";
 import { persistedCounts } from "./persistence.js";
-import { type Child, pinned, ResourceSampler, startChild, waitUntil } from "./processes.js";
+import { type Child, ResourceSampler } from "./processes.js";
 import { formatProfile, type ProfileSummary, summariseLatestProfile } from "./profile.js";
 import {
   compare,
@@ -29,7 +29,7 @@ import {
 } from "./report.js";
 import { GOALS, scenarioGoals, scenarioSpecs } from "./scenarios.js";
 import { ensureBuilt, machineNote, reexecPinned } from "./setup.js";
-import { startSkeleton, startStack, stopStack } from "./stack.js";
+import { startChainWorker, startSkeleton, startStack, stopStack } from "./stack.js";
 import { runStreamingScenario } from "./streaming.js";
 import {
   createBenchStream,
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     whole.start(100);
     try {
       await createBenchStream(nc);
-      chainWorker = await startChainWorker(stack.natsUrl, routerCpu);
+      chainWorker = await startChainWorker(repoRoot, stack.natsUrl, routerCpu);
       if (options.targets.includes(TargetLabels.skeleton)) {
         skeleton = await startSkeleton(
           repoRoot,
@@ -235,25 +235,6 @@ async function main(): Promise<void> {
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(outDir, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
   say(`\nwrote ${file}`);
-}
-
-/** The chain baseline's worker process, on the router's core as Beamline's stages are. */
-async function startChainWorker(natsUrl: string, cpu: number | undefined): Promise<Child> {
-  let ready = false;
-  const [command, args] = pinned(cpu, process.execPath, [
-    "--import",
-    "tsx",
-    join(repoRoot, "bench/chain-worker.ts"),
-  ]);
-  const child = startChild("chain worker", command, args, {
-    cwd: repoRoot,
-    env: { ...process.env, BENCH_NATS_URL: natsUrl },
-    onLine: (line) => {
-      if (line.trim() === "ready") ready = true;
-    },
-  });
-  await waitUntil(child, "the chain worker's consumers", () => (ready ? true : undefined), 30_000);
-  return child;
 }
 
 try {

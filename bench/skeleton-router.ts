@@ -27,16 +27,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import {
-  AckPolicy,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JsMsg,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+import { type ConsumerMessages, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { Pool } from "undici";
+import { consumeDurable } from "./durable-consumer.js";
 import { eventLikeHeaders } from "./targets.js";
 
 const natsUrl = process.env["BENCH_NATS_URL"];
@@ -156,33 +150,15 @@ async function bill(msg: JsMsg): Promise<void> {
 }
 
 const running: ConsumerMessages[] = [];
-async function consume(
+const consume = async (
   stream: string,
   name: string,
   filter: string,
   handle: (msg: JsMsg) => Promise<void>,
-): Promise<void> {
-  await jsm.consumers.add(stream, {
-    durable_name: name,
-    filter_subjects: [filter],
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: 30_000_000_000,
-    max_ack_pending: 1_000,
-  });
-  const consumer = await js.consumers.get(stream, name);
-  running.push(
-    await consumer.consume({
-      max_messages: 256,
-      callback: (msg) => {
-        handle(msg).catch((error: Error) => {
-          process.stderr.write(`skeleton-router: ${name}: ${error.message}\n`);
-          msg.nak(250);
-        });
-      },
-    }),
-  );
-}
+) => {
+  const options = { stream, name, filter, maxAckPending: 1_000, label: `skeleton-router: ${name}` };
+  running.push(await consumeDurable(js, jsm, options, handle));
+};
 await consume(REQUESTS_STREAM, "worker", `${ROOT}.*.accepted`, work);
 await consume(REQUESTS_STREAM, "billing", `${ROOT}.*.terminal`, bill);
 await consume(REQUESTS_STREAM, "health", `${ROOT}.*.attempt.*`, async (msg) => msg.ack());

@@ -228,6 +228,42 @@ export async function stopStack(stack: Stack): Promise<string[]> {
   return routerOutput;
 }
 
+/**
+ * A baseline's process (`bench/<script>`, run with tsx) on `cpu`, ready once `ready` finds
+ * what it waits for in a line of its output.
+ */
+async function startBaseline<T>(
+  repoRoot: string,
+  options: { name: string; script: string; cpu: number | undefined; env: Record<string, string> },
+  ready: (line: string) => T | undefined,
+): Promise<{ child: Child; found: T }> {
+  let found: T | undefined;
+  const [command, args] = pinned(options.cpu, process.execPath, [
+    "--import",
+    "tsx",
+    join(repoRoot, "bench", options.script),
+  ]);
+  const child = startChild(options.name, command, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...options.env },
+    onLine: (line) => {
+      found ??= ready(line.trim());
+    },
+  });
+  return { child, found: await waitUntil(child, `the ${options.name} to be ready`, () => found, 30_000) };
+}
+
+/** The chain baseline's worker (c2) on the router's core, as Beamline's stages are. */
+export async function startChainWorker(
+  repoRoot: string,
+  natsUrl: string,
+  cpu: number | undefined,
+): Promise<Child> {
+  const env = { BENCH_NATS_URL: natsUrl };
+  const options = { name: "chain worker", script: "chain-worker.ts", cpu, env };
+  return (await startBaseline(repoRoot, options, (line) => (line === "ready" ? true : undefined))).child;
+}
+
 /** The skeleton baseline (c3) on the router's core; see bench/skeleton-router.ts. */
 export async function startSkeleton(
   repoRoot: string,
@@ -236,24 +272,12 @@ export async function startSkeleton(
   cpu: number | undefined,
   payloadBytes: number,
 ): Promise<{ child: Child; url: string }> {
-  let url: string | undefined;
-  const [command, args] = pinned(cpu, process.execPath, [
-    "--import",
-    "tsx",
-    join(repoRoot, "bench/skeleton-router.ts"),
-  ]);
-  const child = startChild("skeleton", command, args, {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      BENCH_NATS_URL: natsUrl,
-      BENCH_MOCK_URL: mockUrl,
-      BENCH_PAYLOAD_BYTES: String(payloadBytes),
-    },
-    onLine: (line) => {
-      const listening = /^listening (\S+)/.exec(line.trim());
-      if (listening) url = listening[1];
-    },
-  });
-  return { child, url: await waitUntil(child, "the skeleton to listen", () => url, 30_000) };
+  const env = { BENCH_NATS_URL: natsUrl, BENCH_MOCK_URL: mockUrl, BENCH_PAYLOAD_BYTES: String(payloadBytes) };
+  const options = { name: "skeleton", script: "skeleton-router.ts", cpu, env };
+  const { child, found } = await startBaseline(
+    repoRoot,
+    options,
+    (line) => /^listening (\S+)/.exec(line)?.[1],
+  );
+  return { child, url: found };
 }
