@@ -6,6 +6,7 @@
  * periodic task in the router shows as a phase that slow calls share), and gaps between them.
  *
  *   taskset -c 1 node --import tsx bench/tail-latency.ts [--requests 3000] [--json]
+ *     [--router-node-flags "<node and V8 flags for the router>"]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,7 +16,12 @@ import { Pool } from "undici";
 import { startMock, startNats, startRouter } from "./stack.js";
 
 const { values } = parseArgs({
-  options: { requests: { type: "string", default: "3000" }, json: { type: "boolean", default: false } },
+  options: {
+    requests: { type: "string", default: "3000" },
+    json: { type: "boolean", default: false },
+    /** Node/V8 flags for the router process, space-separated (e.g. "--single-threaded-gc"). */
+    "router-node-flags": { type: "string", default: "" },
+  },
 });
 const requests = Number(values.requests);
 if (!Number.isInteger(requests) || requests < 100 || requests > 100_000) {
@@ -28,7 +34,8 @@ const devKey = `tail-${Date.now().toString(36)}-dev-key`;
 const place = { repoRoot, workDir, devKey, routerCpu: 0, loadCpu: 1, profileDir: undefined };
 const nats = await startNats(join(workDir, "nats"), 0);
 const mock = await startMock(repoRoot, 1);
-const router = await startRouter({ ...place, routerNodeFlags: [] }, nats.url, mock.url);
+const routerNodeFlags = values["router-node-flags"].split(" ").filter((flag) => flag !== "");
+const router = await startRouter({ ...place, routerNodeFlags }, nats.url, mock.url);
 const pool = new Pool(router.url, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Hello" }] });
 
