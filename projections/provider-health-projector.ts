@@ -11,20 +11,18 @@ import {
   RequestSlots,
   slotFilter,
 } from "../src/events/index.js";
-import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
+import type { EventStore, StageHandler } from "../src/nats/index.js";
 import {
-  ackFloorReached,
   ConsumerNames,
   HEALTH_KEY_FILTER,
   healthKey,
   healthSubject,
   isRevisionConflict,
   KvBuckets,
-  ORDERED_FOLD_GROUP,
-  resetToAckFloorIfHeld,
   StreamNames,
 } from "../src/nats/index.js";
-import { createFoldWindow, type FoldKey, type WindowedEvent } from "./fold-window.js";
+import type { FoldKey, WindowedEvent } from "./fold-window.js";
+import { type OrderedFoldOptions, orderedFoldStage } from "./ordered-fold-stage.js";
 import {
   type BreakerTransition,
   type HealthPolicy,
@@ -139,47 +137,31 @@ export function createHealthProjection(kv: KV, store: EventStore, policy: Health
  */
 export const HEALTH_FOLD_WINDOW_MS = 100;
 
-export interface HealthProjectorOptions {
-  /** See {@link HEALTH_FOLD_WINDOW_MS}. */
-  windowMs?: number;
-  /** Told when a window's write failed and is being retried. */
-  onRetry?: (error: unknown, tries: number) => void;
-}
-
 /**
  * The live projector: attempt events of BL_REQUESTS → KV `bl_health` and BL_HEALTH
  * transitions, one KV write per changed provider/model per window. A message is acknowledged
  * only once the write that covers it is stored.
  *
- * The fold needs stream order per key. Within a process windows are written one at a time in
- * delivery order; across a crash, the consumer is reset to its ack floor at start and each
- * window waits until the events below it are acknowledged (src/nats/ordered-fold.ts).
+ * The fold needs stream order per key: an ordered fold (projections/ordered-fold-stage.ts).
  */
 export async function providerHealthProjector(
   store: EventStore,
   policy: HealthPolicy,
-  options: HealthProjectorOptions = {},
+  options: OrderedFoldOptions = {},
 ): Promise<StageHandler> {
   const kv = await new Kvm(store.nc).open(KvBuckets.health);
-  const jsm = await jetstreamManager(store.nc);
-  await resetToAckFloorIfHeld(store.nc, jsm, StreamNames.requests, ConsumerNames.healthProjector);
-  const window = createFoldWindow({
+  return orderedFoldStage(store.nc, {
+    stream: StreamNames.requests,
+    consumer: ConsumerNames.healthProjector,
+    filter: ATTEMPT_FILTER,
     windowMs: options.windowMs ?? HEALTH_FOLD_WINDOW_MS,
     foldKey: createHealthFold(kv, store, policy),
-    inOrder: ackFloorReached(jsm, StreamNames.requests, ConsumerNames.healthProjector, ATTEMPT_FILTER),
-    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
-  });
-  return {
-    name: ConsumerNames.healthProjector,
-    spanName: `beamline.projector ${ConsumerNames.healthProjector}`,
-    stream: StreamNames.requests,
-    priorityGroup: ORDERED_FOLD_GROUP,
-    async handle(event: BeamlineEvent, delivery: Delivery) {
+    keyOf: (event) => {
       const target = healthTarget(event);
-      const key = target ? healthKey(target.provider, target.model) : undefined;
-      await window.add(key, event, delivery.streamSequence);
+      return target ? healthKey(target.provider, target.model) : undefined;
     },
-  };
+    onRetry: options.onRetry,
+  });
 }
 
 /**

@@ -1,22 +1,18 @@
-import { jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineEvent, SubjectRoots } from "../src/events/index.js";
-import type { Delivery, EventStore, StageHandler } from "../src/nats/index.js";
+import type { EventStore, StageHandler } from "../src/nats/index.js";
 import {
-  ackFloorReached,
   ConsumerNames,
   createKvFolder,
   decodeRecord,
   foldIntoKv,
   KvBuckets,
   type KvFolder,
-  ORDERED_FOLD_GROUP,
-  resetToAckFloorIfHeld,
   StreamNames,
 } from "../src/nats/index.js";
-import { createFoldWindow } from "./fold-window.js";
+import { type OrderedFoldOptions, orderedFoldStage } from "./ordered-fold-stage.js";
 import { reduceSpend, type SpendRecord, spendDayFilter, spendKvKey, spendTenantFilter } from "./spend.js";
 
 /** KV bucket `bl_spend`: tenant × day × key × model cells (see projections/spend.ts). */
@@ -38,13 +34,6 @@ export async function projectSpendEvent(kv: KV, event: BeamlineEvent, sequence: 
  */
 export const SPEND_FOLD_WINDOW_MS = 100;
 
-export interface SpendProjectorOptions {
-  /** See {@link SPEND_FOLD_WINDOW_MS}. */
-  windowMs?: number;
-  /** Told when a window's write failed and is being retried. */
-  onRetry?: (error: unknown, tries: number) => void;
-}
-
 /**
  * The live projector: BL_USAGE → KV `bl_spend`, an ordered fold (src/nats/ordered-fold.ts) with
  * one KV write per changed cell per window. A message is acknowledged only once the write that
@@ -53,13 +42,13 @@ export interface SpendProjectorOptions {
  */
 export async function spendProjector(
   store: EventStore,
-  options: SpendProjectorOptions = {},
+  options: OrderedFoldOptions = {},
 ): Promise<StageHandler> {
   const fold: KvFolder<SpendRecord> = createKvFolder(await openSpendKv(store.nc), "spend");
-  const jsm = await jetstreamManager(store.nc);
-  const consumer = ConsumerNames.spendProjector;
-  await resetToAckFloorIfHeld(store.nc, jsm, StreamNames.usage, consumer);
-  const window = createFoldWindow({
+  return orderedFoldStage(store.nc, {
+    stream: StreamNames.usage,
+    consumer: ConsumerNames.spendProjector,
+    filter: `${SubjectRoots.usage}.>`,
     windowMs: options.windowMs ?? SPEND_FOLD_WINDOW_MS,
     foldKey: (key, events) =>
       fold(key, (current) =>
@@ -68,18 +57,9 @@ export async function spendProjector(
           current,
         ),
       ),
-    inOrder: ackFloorReached(jsm, StreamNames.usage, consumer, `${SubjectRoots.usage}.>`),
-    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+    keyOf: spendKvKey,
+    onRetry: options.onRetry,
   });
-  return {
-    name: consumer,
-    spanName: `beamline.projector ${consumer}`,
-    stream: StreamNames.usage,
-    priorityGroup: ORDERED_FOLD_GROUP,
-    async handle(event: BeamlineEvent, delivery: Delivery) {
-      await window.add(spendKvKey(event), event, delivery.streamSequence);
-    },
-  };
 }
 
 /** The longest range read day by day; a longer one reads the tenant's prefix and skips days. */

@@ -20,7 +20,13 @@ import {
   quotaSubject,
   tenantQuotaFilter,
 } from "../events/index.js";
-import { isWrongLastSequence, nextFromLeader, StreamNames, TransientBackoff } from "../nats/index.js";
+import {
+  getFromLeader,
+  isWrongLastSequence,
+  type StoredMessageQuery,
+  StreamNames,
+  TransientBackoff,
+} from "../nats/index.js";
 import type { QuotaFact } from "../quotas/index.js";
 import { emptyQuotaState, type QuotaState } from "../quotas/index.js";
 
@@ -192,10 +198,10 @@ export class QuotaLog {
       yield stored;
     }
     for (;;) {
-      const from = last + 1;
-      const message = await this.fromLeader(tenant, (jsm) =>
-        nextFromLeader(jsm, StreamNames.quota, from, tenantQuotaFilter(tenant)),
-      );
+      const message = await this.fromLeader(tenant, {
+        seq: last + 1,
+        next_by_subj: tenantQuotaFilter(tenant),
+      });
       if (!message) return;
       last = message.seq;
       yield { event: decodeEvent(message.data, message.header), sequence: message.seq };
@@ -223,9 +229,7 @@ export class QuotaLog {
    * is below the state's.
    */
   async lastSequence(tenant: string): Promise<number> {
-    const last = await this.fromLeader(tenant, (jsm) =>
-      jsm.streams.getMessage(StreamNames.quota, { last_by_subj: tenantQuotaFilter(tenant) }),
-    );
+    const last = await this.fromLeader(tenant, { last_by_subj: tenantQuotaFilter(tenant) });
     return last?.seq ?? 0;
   }
 
@@ -240,15 +244,12 @@ export class QuotaLog {
    * unlike direct gets), or null when there is none; transient failures are waited out as
    * a write waits them out.
    */
-  private async fromLeader(
-    tenant: string,
-    get: (jsm: JetStreamManager) => Promise<StoredMsg | null>,
-  ): Promise<StoredMsg | null> {
+  private async fromLeader(tenant: string, query: StoredMessageQuery): Promise<StoredMsg | null> {
     const jsm = await this.jsm;
     const backoff = new TransientBackoff(this.retryTransientForMs);
     for (;;) {
       try {
-        return await get(jsm);
+        return await getFromLeader(jsm, StreamNames.quota, query);
       } catch (error) {
         if (await backoff.pausedAfter(error)) continue;
         throw new BeamlineError(

@@ -5,7 +5,7 @@ import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.
 import { type EventCodec, plainCodec } from "./event-codec.js";
 import { type EventSigner, type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
-import { nextFromLeader } from "./leader-reads.js";
+import { getFromLeader, type StoredMessageQuery } from "./leader-reads.js";
 import { isWrongLastSequence } from "./transient.js";
 import { TransientBackoff } from "./transient-backoff.js";
 
@@ -225,10 +225,7 @@ export class EventStore {
     subject: string,
     { fromLeader = false }: { fromLeader?: boolean } = {},
   ): Promise<BeamlineEvent | undefined> {
-    const jsm = await this.jsm;
-    const stored = fromLeader
-      ? await nextFromLeader(jsm, stream, 1, subject)
-      : await jsm.direct.getMessage(stream, { seq: 1, next_by_subj: subject });
+    const stored = await this.getStored(stream, { seq: 1, next_by_subj: subject }, fromLeader);
     if (!stored) return undefined;
     return this.codec.decode(stored.data, stored.header);
   }
@@ -267,16 +264,9 @@ export class EventStore {
    * unknown to a view that has not caught up) or from the last event (a revocation), and a
    * lagging replica answering a direct get would refuse a real key or miss a revocation.
    */
-  private async readTrusted(
-    stream: string,
-    query: { seq: number; next_by_subj: string } | { last_by_subj: string },
-  ): Promise<BeamlineEvent | undefined> {
+  private async readTrusted(stream: string, query: StoredMessageQuery): Promise<BeamlineEvent | undefined> {
     if (!this.signer) return undefined;
-    const jsm = await this.jsm;
-    const stored =
-      "last_by_subj" in query
-        ? await jsm.streams.getMessage(stream, query)
-        : await nextFromLeader(jsm, stream, query.seq, query.next_by_subj);
+    const stored = await this.getStored(stream, query, true);
     if (!stored) return undefined;
     const { event, trust } = await this.decodeStored({
       subject: stored.subject,
@@ -299,11 +289,14 @@ export class EventStore {
     subject: string,
     { fromLeader = false }: { fromLeader?: boolean } = {},
   ): Promise<BeamlineEvent | undefined> {
-    const jsm = await this.jsm;
-    const stored = fromLeader
-      ? await jsm.streams.getMessage(stream, { last_by_subj: subject })
-      : await jsm.direct.getMessage(stream, { last_by_subj: subject });
+    const stored = await this.getStored(stream, { last_by_subj: subject }, fromLeader);
     if (!stored) return undefined;
     return this.codec.decode(stored.data, stored.header);
+  }
+
+  /** A stored message by direct get (any replica answers), or from the stream leader. */
+  private async getStored(stream: string, query: StoredMessageQuery, fromLeader: boolean) {
+    const jsm = await this.jsm;
+    return fromLeader ? getFromLeader(jsm, stream, query) : jsm.direct.getMessage(stream, query);
   }
 }

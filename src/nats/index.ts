@@ -34,7 +34,7 @@ export {
 } from "./kv-fold.js";
 export type { FollowedKvWatch, FollowKvWatchOptions, KvView } from "./kv-view.js";
 export { followKvWatch, jsonValue, watchKvView } from "./kv-view.js";
-export { nextFromLeader } from "./leader-reads.js";
+export { getFromLeader, type StoredMessageQuery } from "./leader-reads.js";
 export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
 export {
   ackFloorReached,

@@ -1,6 +1,6 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { nextFromLeader } from "./leader-reads.js";
+import { getFromLeader } from "./leader-reads.js";
 import { compareVersions } from "./version.js";
 
 /**
@@ -66,7 +66,7 @@ export function ackFloorReached(
     // Asked of the stream leader: a direct get may be answered by a replica that lags and lacks
     // the held event, and "none" would let the window overtake it — the held event, redelivered
     // later, would then be at or below its cell's lastSequence and never counted.
-    const next = await nextFromLeader(jsm, stream, ack_floor.stream_seq + 1, filter);
+    const next = await getFromLeader(jsm, stream, { seq: ack_floor.stream_seq + 1, next_by_subj: filter });
     return !next || next.seq >= lowest;
   };
 }

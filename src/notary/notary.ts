@@ -11,7 +11,7 @@ import {
   signedCheckpointSchema,
 } from "../audit/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { isWrongLastSequence, readStream, StreamNames } from "../nats/index.js";
+import { getFromLeader, isWrongLastSequence, readStream, StreamNames } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 import type { NotaryKey } from "./key.js";
 import { notarisedOf } from "./messages.js";
@@ -53,7 +53,7 @@ export async function readLastCheckpoint(
   const jsm = await jetstreamManager(nc);
   // From the stream leader: a lagging replica answering a direct get would hand the notary an
   // older checkpoint, and every write continuing it would be refused until the replica caught up.
-  const stored = await jsm.streams.getMessage(StreamNames.audit, { last_by_subj: auditSubject(stream) });
+  const stored = await getFromLeader(jsm, StreamNames.audit, { last_by_subj: auditSubject(stream) });
   if (!stored) return undefined;
   const parsed = signedCheckpointSchema.safeParse(stored.json());
   if (!parsed.success) {

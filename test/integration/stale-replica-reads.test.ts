@@ -80,41 +80,21 @@ describe("conclusions from absence while a replica lags behind direct gets", () 
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
     await applyTopology(nc, beamlineTopology(SHORT_LIVED_TOPOLOGY_SETTINGS));
-    // The quota replica holds settlements only: reservations are "not there yet" on it.
-    await addLaggingDirectReplica(nc, {
-      stream: StreamNames.quota,
-      holds: `${SubjectRoots.quota}.*.*.settled`,
-      seed: async () => {
-        await nc.request(quotaSubject("seed", "seed", "settled"), new Uint8Array([1]));
+    // Each stream gets a replica that holds only what `holds` names: settlements of the quota
+    // log (reservations are "not there yet"), one seed message of the others.
+    const replicas = [
+      {
+        stream: StreamNames.quota,
+        holds: `${SubjectRoots.quota}.*.*.settled`,
+        seed: quotaSubject("seed", "seed", "settled"),
       },
-    });
-    // The usage replica holds one seed record and nothing else.
-    const seedUsage = usageSubject("seed", "seed");
-    await addLaggingDirectReplica(nc, {
-      stream: StreamNames.usage,
-      holds: seedUsage,
-      seed: async () => {
-        await nc.request(seedUsage, new Uint8Array([1]));
-      },
-    });
-    // The configuration replica holds one seed tenant and nothing else.
-    const seedConfig = configSubject("tenant", "seed");
-    await addLaggingDirectReplica(nc, {
-      stream: StreamNames.config,
-      holds: seedConfig,
-      seed: async () => {
-        await nc.request(seedConfig, new Uint8Array([1]));
-      },
-    });
-    // The request replica holds one seed slot and nothing else.
-    const seedSlot = requestSubject("seed", "seed", RequestSlots.accepted);
-    await addLaggingDirectReplica(nc, {
-      stream: StreamNames.requests,
-      holds: seedSlot,
-      seed: async () => {
-        await nc.request(seedSlot, new Uint8Array([1]));
-      },
-    });
+      { stream: StreamNames.usage, seed: usageSubject("seed", "seed") },
+      { stream: StreamNames.config, seed: configSubject("tenant", "seed") },
+      { stream: StreamNames.requests, seed: requestSubject("seed", "seed", RequestSlots.accepted) },
+    ];
+    for (const { stream, holds, seed } of replicas) {
+      await addLaggingDirectReplica(nc, { stream, holds: holds ?? seed, seed });
+    }
   });
   after(async () => {
     await nc?.close();

@@ -10,12 +10,13 @@ import { waitFor } from "./wait.js";
  * (nats-server serves direct gets from both), with the newest messages not there yet — as
  * long as the reader's subject has nothing on `holds` newer than what it asks about.
  *
- * Once this returns, the mirror has received `seed` (published on a subject within `holds`),
- * which is when nats-server lets it answer direct gets.
+ * Once this returns, the mirror holds one seed message, stored on `seed` (a subject within
+ * `holds` and the stream's subjects): nats-server lets a mirror answer direct gets only once it
+ * has received a message.
  */
 export async function addLaggingDirectReplica(
   nc: NatsConnection,
-  options: { stream: string; holds: string; seed: () => Promise<void> },
+  options: { stream: string; holds: string; seed: string },
 ): Promise<{ name: string }> {
   const jsm = await jetstreamManager(nc);
   const name = `LAGGING_${options.stream}`;
@@ -24,7 +25,7 @@ export async function addLaggingDirectReplica(
     mirror: { name: options.stream, filter_subject: options.holds },
     mirror_direct: true,
   });
-  await options.seed();
+  await nc.request(options.seed, new Uint8Array([1]));
   await waitFor(async () => (await jsm.streams.info(name)).state.messages > 0, {
     timeoutMs: 10_000,
     what: `the lagging replica ${name} to receive its seed`,
