@@ -21,6 +21,12 @@ export interface BenchOptions {
   streamChunks: number;
   /** Closed-loop warm-up before every measured run, per target. */
   warmupMs: number;
+  /**
+   * Calls each target gets once, before the first of scenarios 1–3: V8 optimises the router's
+   * per-request code only after a few thousand requests (its CPU per request halves over the
+   * first ~2,000), so without them scenario 1 measured a router still warming up.
+   */
+  warmupCalls: number;
   /** Payload of the raw JetStream baseline, in bytes (about a Beamline event's size). */
   payloadBytes: number;
   /** Pin router + nats-server and the load generator + mock to different cores with `taskset`. */
@@ -56,6 +62,7 @@ const HELP = `Usage: npm run bench -- [options]
   --stream-chunk-delay-ms <ms>  scenario 4: the mock's gap between chunks (default 25)
   --stream-chunks <n>       scenario 4: pieces the mock streams the content in (default 32)
   --warmup-seconds <s>      warm-up per target before each measured run (default 2)
+  --warmup-calls <n>        calls per target once, before scenarios 1–3 (default 5000; 0: none)
   --payload-bytes <n>       raw JetStream message size (default 700)
   --scenarios <list>        which scenarios to run, e.g. 1,3 (default 1,2,3,4)
   --targets <list>          which targets to measure: a, b, c1, c2, c3 (default all; scenario 4: a, b, c3)
@@ -96,6 +103,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
       "stream-chunk-delay-ms": { type: "string" },
       "stream-chunks": { type: "string" },
       "warmup-seconds": { type: "string" },
+      "warmup-calls": { type: "string" },
       "payload-bytes": { type: "string" },
       scenarios: { type: "string" },
       targets: { type: "string" },
@@ -165,6 +173,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     streamChunkDelayMs: millis("stream-chunk-delay-ms", "BENCH_STREAM_CHUNK_DELAY_MS", 25),
     streamChunks: count("stream-chunks", "BENCH_STREAM_CHUNKS", 32),
     warmupMs: seconds("warmup-seconds", "BENCH_WARMUP_SECONDS", 2, 0.3),
+    warmupCalls: millis("warmup-calls", "BENCH_WARMUP_CALLS", quick ? 200 : 5000),
     payloadBytes: Math.round(positive("payload-bytes", flag("payload-bytes", "BENCH_PAYLOAD_BYTES"), 700)),
     pin: !on("no-pin", "BENCH_NO_PIN"),
     routerCpu: cpu("router-cpu", "BENCH_ROUTER_CPU", 0),

@@ -30,7 +30,9 @@ interface CpuProfileNode {
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
+  /** Monotonic clock, µs: the same clock as `process.hrtime` in every process of the machine. */
+  startTime: number;
   nodes: CpuProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -55,8 +57,23 @@ function shortUrl(url: string): string {
   return url;
 }
 
-/** Self time per function and per group, from a `.cpuprofile` written by `node --cpu-prof`. */
-export function summariseProfile(profile: CpuProfile, file: string, top = 25): ProfileSummary {
+/** A span of the monotonic clock, µs (`process.hrtime.bigint() / 1000n`). */
+export interface ClockWindow {
+  fromUs: number;
+  toUs: number;
+}
+
+/**
+ * Self time per function and per group, from a `.cpuprofile` written by `node --cpu-prof`;
+ * with `windows` (sorted, not overlapping), only the samples taken inside them, e.g. during
+ * the slowest calls of a benchmark.
+ */
+export function summariseProfile(
+  profile: CpuProfile,
+  file: string,
+  top = 25,
+  windows?: ClockWindow[],
+): ProfileSummary {
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const parents = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
@@ -69,8 +86,15 @@ export function summariseProfile(profile: CpuProfile, file: string, top = 25): P
   const byGroup = new Map<string, number>();
   let idleUs = 0;
   let totalUs = 0;
+  let sampledAtUs = profile.startTime;
+  let window = 0;
   profile.samples.forEach((id, index) => {
     const deltaUs = profile.timeDeltas[index] ?? 0;
+    sampledAtUs += deltaUs;
+    if (windows) {
+      while (window < windows.length && windows[window]!.toUs < sampledAtUs) window++;
+      if (window >= windows.length || windows[window]!.fromUs > sampledAtUs) return;
+    }
     const frame = nodes.get(id)?.callFrame;
     if (!frame) return;
     totalUs += deltaUs;

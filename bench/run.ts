@@ -42,6 +42,10 @@ import {
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const options = parseBenchOptions(process.argv.slice(2), process.env);
 
+/** The once-per-target warm-up: enough calls in flight to be quick, bounded in time. */
+const WARMUP_CONCURRENCY = 8;
+const WARMUP_LIMIT_MS = 120_000;
+
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
 async function main(): Promise<void> {
@@ -115,6 +119,45 @@ async function main(): Promise<void> {
           )
           .join("; ")}\n`,
       );
+
+      // Once per target, before any scenario: the router's code is optimised only after a few
+      // thousand requests, and scenario 1 would otherwise measure it warming up.
+      if (options.warmupCalls > 0) {
+        const warmTargets = [
+          [TargetLabels.direct, `${stack.mockUrl}/chat/completions`, {}],
+          [
+            TargetLabels.router,
+            `${stack.routerUrl}/v1/chat/completions`,
+            { authorization: `Bearer ${devKey}` },
+          ],
+          ...(skeleton ? [[TargetLabels.skeleton, `${skeleton.url}/v1/chat/completions`, {}] as const] : []),
+        ] as const;
+        for (const [label, url, headers] of warmTargets) {
+          if (!options.targets.includes(label)) continue;
+          const parsed = new URL(url);
+          const target = httpChatTarget({
+            origin: parsed.origin,
+            path: parsed.pathname,
+            connections: WARMUP_CONCURRENCY,
+            headers,
+          });
+          try {
+            const warm = await runClosedLoop(
+              target.call,
+              WARMUP_CONCURRENCY,
+              WARMUP_LIMIT_MS,
+              options.warmupCalls,
+            );
+            say(
+              `warm-up ${label}: ${warm.ok} calls in ${(warm.elapsedMs / 1000).toFixed(1)} s` +
+                (warm.errors > 0 ? `, ${warm.errors} errors` : ""),
+            );
+          } finally {
+            await target.close();
+          }
+        }
+        say("");
+      }
 
       for (const spec of requestSpecs) {
         const result: ScenarioResult = {

@@ -4,23 +4,33 @@
  * `npm run bench` pins them), each call's start time and latency recorded, then the slow ones
  * (above p95) examined for a period: their start phase within 100 ms, 500 ms and 1 s (a
  * periodic task in the router shows as a phase that slow calls share), and gaps between them.
+ * With `--profile` the router runs under `--cpu-prof`, and its samples taken during the slow
+ * calls are set beside those taken during the typical ones (at or under p50): what the router
+ * was doing while a call was slow.
  *
- *   taskset -c 1 node --import tsx bench/tail-latency.ts [--requests 3000] [--json]
- *     [--router-node-flags "<node and V8 flags for the router>"]
+ *   taskset -c 1 node --import tsx bench/tail-latency.ts [--requests 3000] [--warmup 5000]
+ *     [--profile] [--json] [--router-node-flags "<node and V8 flags for the router>"]
+ *     [--router-env "NAME=value ..."]
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
+import { type ClockWindow, type CpuProfile, formatProfile, summariseProfile } from "./profile.js";
 import { startMock, startNats, startRouter } from "./stack.js";
 
 const { values } = parseArgs({
   options: {
     requests: { type: "string", default: "3000" },
+    /** Calls before the measured ones: the router's code is optimised by V8 only after a few thousand. */
+    warmup: { type: "string", default: "5000" },
+    profile: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     /** Node/V8 flags for the router process, space-separated (e.g. "--single-threaded-gc"). */
     "router-node-flags": { type: "string", default: "" },
+    /** Extra environment of the router, space-separated NAME=value pairs (e.g. operator settings). */
+    "router-env": { type: "string", default: "" },
   },
 });
 const requests = Number(values.requests);
@@ -28,14 +38,30 @@ if (!Number.isInteger(requests) || requests < 100 || requests > 100_000) {
   throw new Error("--requests must be a whole number from 100 to 100000");
 }
 
+const warmup = Number(values.warmup);
+if (!Number.isInteger(warmup) || warmup < 0 || warmup > 100_000) {
+  throw new Error("--warmup must be a whole number from 0 to 100000");
+}
+
 const workDir = await mkdtemp(join(tmpdir(), "beamline-tail-"));
 const repoRoot = process.cwd();
 const devKey = `tail-${Date.now().toString(36)}-dev-key`;
-const place = { repoRoot, workDir, devKey, routerCpu: 0, loadCpu: 1, profileDir: undefined };
+const profileDir = values.profile ? join(workDir, "profile") : undefined;
+const place = { repoRoot, workDir, devKey, routerCpu: 0, loadCpu: 1, profileDir };
 const nats = await startNats(join(workDir, "nats"), 0);
 const mock = await startMock(repoRoot, 1);
 const routerNodeFlags = values["router-node-flags"].split(" ").filter((flag) => flag !== "");
-const router = await startRouter({ ...place, routerNodeFlags }, nats.url, mock.url);
+const routerEnv = Object.fromEntries(
+  values["router-env"]
+    .split(" ")
+    .filter((pair) => pair !== "")
+    .map((pair) => {
+      const at = pair.indexOf("=");
+      if (at <= 0) throw new Error(`--router-env takes NAME=value pairs, got ${JSON.stringify(pair)}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+);
+const router = await startRouter({ ...place, routerNodeFlags, routerEnv }, nats.url, mock.url);
 const pool = new Pool(router.url, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Hello" }] });
 
@@ -54,14 +80,15 @@ const quantile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
 try {
-  for (let i = 0; i < 50; i++) await call();
+  for (let i = 0; i < warmup; i++) await call();
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  const calls: Array<{ at: number; ms: number }> = [];
+  const calls: Array<{ at: number; ms: number; monoUs: number }> = [];
   const origin = performance.now();
   for (let i = 0; i < requests; i++) {
     const at = performance.now();
+    const monoUs = Number(process.hrtime.bigint() / 1000n);
     await call();
-    calls.push({ at: at - origin, ms: performance.now() - at });
+    calls.push({ at: at - origin, ms: performance.now() - at, monoUs });
   }
   const sorted = calls.map((c) => c.ms).sort((a, b) => a - b);
   const p50 = quantile(sorted, 0.5);
@@ -93,6 +120,25 @@ try {
     gapBetweenSlowMs: { p10: quantile(gaps, 0.1), p50: quantile(gaps, 0.5), p90: quantile(gaps, 0.9) },
   };
   process.stdout.write(`${JSON.stringify(values.json ? { ...result, calls } : result, null, 2)}\n`);
+  if (profileDir) {
+    await router.child.stop(); // the profile is written when the router exits
+    const [file] = (await readdir(profileDir)).filter((name) => name.endsWith(".cpuprofile"));
+    if (!file) throw new Error(`the router wrote no CPU profile into ${profileDir}`);
+    const profile = JSON.parse(await readFile(join(profileDir, file), "utf8")) as CpuProfile;
+    const windowsOf = (selected: typeof calls): ClockWindow[] =>
+      selected.map((c) => ({ fromUs: c.monoUs, toUs: c.monoUs + c.ms * 1000 }));
+    const views: Array<[string, typeof calls]> = [
+      [`the ${slow.length} calls above p95`, slow],
+      ["the calls at or under p50", calls.filter((c) => c.ms <= p50)],
+    ];
+    for (const [what, selected] of views) {
+      const summary = summariseProfile(profile, file, 15, windowsOf(selected));
+      const wallMs = selected.reduce((sum, c) => sum + c.ms, 0);
+      process.stdout.write(
+        `\nDuring ${what} (${wallMs.toFixed(0)} ms of wall time):\n` + `${formatProfile(summary, 15)}\n`,
+      );
+    }
+  }
 } finally {
   await pool.close();
   for (const child of [router.child, mock.child, nats.child]) await child.stop();
