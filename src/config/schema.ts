@@ -323,7 +323,7 @@ const settingsSchema = z.strictObject({
       }),
       pollIntervalMs: setting(positiveMs.default(1_000), {
         env: "BEAMLINE_NOTARY_POLL_INTERVAL_MS",
-        doc: "how often a caught-up notary looks for new messages",
+        doc: "how often the notary checks the age of an open checkpoint, and its pause before following a stream again after a failed read",
       }),
       key: setting(z.string().min(1).optional(), {
         env: "BEAMLINE_NOTARY_KEY",

@@ -44,7 +44,7 @@ export {
   resetToAckFloorIfHeld,
 } from "./ordered-fold.js";
 export type { StoredEvent, StoredMessage } from "./read-events.js";
-export { readEvents, readStream } from "./read-events.js";
+export { readEvents, readStream, storedMessage } from "./read-events.js";
 export { retryTransientStart, type StartRetryOptions } from "./start-retry.js";
 export { isPermissionDenied, isTransientNatsError, isWrongLastSequence } from "./transient.js";
 export { TransientBackoff } from "./transient-backoff.js";

@@ -243,7 +243,8 @@ async function* readOneFilter(
   }
 }
 
-function storedMessage(stream: string, msg: JsMsg): StoredMessage {
+/** A delivered JetStream message as a {@link StoredMessage} of `stream`. */
+export function storedMessage(stream: string, msg: JsMsg): StoredMessage {
   return {
     stream,
     seq: msg.seq,

@@ -1,4 +1,5 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type ConsumerMessages, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   auditSubject,
@@ -11,7 +12,7 @@ import {
   signedCheckpointSchema,
 } from "../audit/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { getFromLeader, isWrongLastSequence, readStream, StreamNames } from "../nats/index.js";
+import { getFromLeader, isWrongLastSequence, StreamNames, storedMessage } from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 import type { NotaryKey } from "./key.js";
 import { notarisedOf } from "./messages.js";
@@ -25,6 +26,11 @@ export const NOTARISED_STREAMS: readonly string[] = Object.values(StreamNames).f
   (s) => s !== StreamNames.audit && s !== StreamNames.ingress,
 );
 
+/** Messages one pull of a notary's read asks for. */
+const FOLLOW_BATCH = 256;
+/** Messages hashed between two turns given back to the event loop while a backlog is read. */
+const YIELD_EVERY = 64;
+
 export interface NotaryOptions {
   nc: NatsConnection;
   log: Logger;
@@ -34,7 +40,10 @@ export interface NotaryOptions {
   checkpointIntervalMs: number;
   /** ...or once it holds this many messages. */
   checkpointMaxMessages: number;
-  /** Pause between rounds once caught up (ms). */
+  /**
+   * How often the age of an open checkpoint is checked (ms), and the pause before a read
+   * that failed is started again.
+   */
   pollIntervalMs: number;
   /** Streams to follow; all of Beamline's by default. */
   streams?: readonly string[];
@@ -74,6 +83,8 @@ interface StreamState {
   builder: CheckpointBuilder;
   /** When the oldest message of the open checkpoint was folded (epoch ms). */
   openedAt: number | undefined;
+  /** The checkpoint write in flight, if any: nothing is folded meanwhile. */
+  writing?: Promise<boolean> | undefined;
 }
 
 /**
@@ -87,7 +98,6 @@ interface StreamState {
 export async function startNotary(options: NotaryOptions): Promise<RunningNotary> {
   const { nc, log, key, now } = options;
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
   const states = new Map<string, StreamState>();
 
   const resync = async (stream: string): Promise<StreamState> => {
@@ -142,58 +152,106 @@ export async function startNotary(options: NotaryOptions): Promise<RunningNotary
     state.openedAt !== undefined && now().getTime() - state.openedAt >= options.checkpointIntervalMs;
 
   let stopping = false;
-  const follow = async (stream: string): Promise<void> => {
+  /** Each stream's running read, stopped to end it (on stop, or to re-read after a lost race). */
+  const reading = new Map<string, ConsumerMessages>();
+
+  /**
+   * Writes the open checkpoint, one write per stream at a time: the read loop adds nothing
+   * while a write it or the timer started is in flight. After a lost race the stream's read is
+   * stopped, to be followed again from the winner's checkpoint.
+   */
+  const checkpoint = async (stream: string): Promise<void> => {
     let state = states.get(stream)!;
-    const info = await jsm.streams.info(stream);
-    if (info.state.last_seq >= state.builder.nextSeq && info.state.messages > 0) {
-      for await (const message of readStream(nc, {
-        stream,
-        filters: info.config.subjects ?? [">"],
-        fromSequence: state.builder.nextSeq,
-      })) {
-        state.builder.add(notarisedOf(message), message.storedAt);
-        state.openedAt ??= now().getTime();
-        if (state.builder.count >= options.checkpointMaxMessages || dueByTime(state)) {
-          if (!(await write(state))) return;
-          state = states.get(stream)!;
-        }
-        if (stopping) break;
-      }
+    while (state.writing) {
+      await state.writing;
+      state = states.get(stream)!;
     }
-    if (dueByTime(state)) await write(state);
+    const writing = write(state);
+    state.writing = writing;
+    try {
+      if (!(await writing)) reading.get(stream)?.stop();
+    } finally {
+      state.writing = undefined;
+    }
   };
 
-  let wake: (() => void) | undefined;
-  const loop = (async () => {
-    while (!stopping) {
-      for (const stream of states.keys()) {
+  /**
+   * Follows one stream live, from the open checkpoint's next sequence, with one ordered
+   * consumer that lives as long as the read: each message is hashed shortly after it is
+   * stored, so the work is spread evenly instead of arriving in a burst once a poll (a burst
+   * of a second's messages held the event loop for milliseconds, the slow calls of
+   * bench/tail-latency.ts). Ends when stopped, or when a lost race moved the chain.
+   */
+  const followOnce = async (stream: string): Promise<void> => {
+    const origin = states.get(stream)!;
+    const consumer = await js.consumers.get(stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: origin.builder.nextSeq,
+    });
+    const messages = await consumer.consume({ max_messages: FOLLOW_BATCH });
+    reading.set(stream, messages);
+    // A checkpoint also closes by age when no message comes to close it.
+    const timer = setInterval(() => {
+      const state = states.get(stream)!;
+      if (state === origin && !state.writing && dueByTime(state)) {
+        checkpoint(stream).catch((error) =>
+          log.warn({ err: error, stream }, "notary checkpoint failed; retrying at the next check"),
+        );
+      }
+    }, options.pollIntervalMs);
+    try {
+      let sinceYield = 0;
+      for await (const msg of messages) {
         if (stopping) break;
-        try {
-          await follow(stream);
-        } catch (error) {
-          log.warn({ err: error, stream }, "notary round failed; retrying next round");
+        while (origin.writing) await origin.writing;
+        if (states.get(stream) !== origin) break; // a lost race: follow again from the winner's checkpoint
+        if (msg.seq < origin.builder.nextSeq) continue;
+        const stored = storedMessage(stream, msg);
+        origin.builder.add(notarisedOf(stored), stored.storedAt);
+        origin.openedAt ??= now().getTime();
+        if (origin.builder.count >= options.checkpointMaxMessages) await checkpoint(stream);
+        // A backlog (after a restart) arrives faster than it is hashed: let other work run.
+        if (++sinceYield >= YIELD_EVERY) {
+          sinceYield = 0;
+          await new Promise((resolve) => setImmediate(resolve));
         }
       }
-      if (stopping) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.pollIntervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+    } finally {
+      clearInterval(timer);
+      reading.delete(stream);
+      messages.stop();
+      await consumer.delete().catch(() => false);
     }
-  })();
+  };
+
+  const follow = async (stream: string): Promise<void> => {
+    while (!stopping) {
+      const origin = states.get(stream)!;
+      try {
+        await followOnce(stream);
+      } catch (error) {
+        if (!stopping) log.warn({ err: error, stream }, "notary read failed; following again shortly");
+      }
+      // After a lost race the winner's checkpoint is followed at once; a read that ended by
+      // itself (NATS away, the consumer gone) starts again after a pause.
+      if (!stopping && states.get(stream) === origin) {
+        await sleep(options.pollIntervalMs, undefined, { signal: stopped.signal }).catch(() => undefined);
+      }
+    }
+  };
+  const stopped = new AbortController();
+  const loops = [...states.keys()].map((stream) => follow(stream));
 
   log.info({ keyId: key.keyId, keySource: key.source, streams: [...states.keys()] }, "notary started");
   return {
     async stop() {
       stopping = true;
-      wake?.();
-      await loop;
-      for (const state of states.values()) {
-        await write(state).catch((error) =>
-          log.warn({ err: error, stream: state.stream }, "notary could not write its last checkpoint"),
+      stopped.abort();
+      for (const messages of reading.values()) messages.stop();
+      await Promise.all(loops);
+      for (const stream of states.keys()) {
+        await checkpoint(stream).catch((error) =>
+          log.warn({ err: error, stream }, "notary could not write its last checkpoint"),
         );
       }
     },
