@@ -190,6 +190,7 @@ export async function startNotary(options: NotaryOptions): Promise<RunningNotary
     });
     const messages = await consumer.consume({ max_messages: FOLLOW_BATCH });
     reading.set(stream, messages);
+    if (stopping) messages.stop(); // stop() came while this read was being set up
     // A checkpoint also closes by age when no message comes to close it.
     const timer = setInterval(() => {
       const state = states.get(stream)!;
