@@ -42,6 +42,12 @@ describe("the notary follows its streams live", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** A notary on one stream with these timings. */
+  const notaryOn = (
+    stream: string,
+    timing: { checkpointIntervalMs: number; checkpointMaxMessages: number; pollIntervalMs: number },
+  ) => startNotary({ nc, log: SILENT, key, now: () => new Date(), ...timing, streams: [stream] });
+
   const publish = async (subject: string, count: number): Promise<number> => {
     const js = jetstream(nc);
     let last = 0;
@@ -63,15 +69,10 @@ describe("the notary follows its streams live", () => {
     const lastSeq = await publish("bl.health.mock.backlog", 20_000);
     const delay = monitorEventLoopDelay({ resolution: 5 });
     delay.enable();
-    const notary = await startNotary({
-      nc,
-      log: SILENT,
-      key,
-      now: () => new Date(),
+    const notary = await notaryOn("BL_HEALTH", {
       checkpointIntervalMs: 60_000,
       checkpointMaxMessages: 5_000,
       pollIntervalMs: 100,
-      streams: ["BL_HEALTH"],
     });
     try {
       await waitFor(
@@ -107,15 +108,10 @@ describe("the notary follows its streams live", () => {
       },
     });
     await nc.flush();
-    const notary = await startNotary({
-      nc,
-      log: SILENT,
-      key,
-      now: () => new Date(),
+    const notary = await notaryOn("BL_USAGE", {
       checkpointIntervalMs: 200,
       checkpointMaxMessages: 10_000,
       pollIntervalMs: 50,
-      streams: ["BL_USAGE"],
     });
     let seq = 0;
     try {
@@ -141,15 +137,10 @@ describe("the notary follows its streams live", () => {
   });
 
   it("folds a new message as it is stored and closes its checkpoint by age, with nothing after it", async () => {
-    const notary = await startNotary({
-      nc,
-      log: SILENT,
-      key,
-      now: () => new Date(),
+    const notary = await notaryOn("BL_CONFIG", {
       checkpointIntervalMs: 300,
       checkpointMaxMessages: 10_000,
       pollIntervalMs: 50,
-      streams: ["BL_CONFIG"],
     });
     try {
       for (let round = 0; round < 3; round++) {
