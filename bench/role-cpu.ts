@@ -5,7 +5,10 @@
  * system time is read from /proc before and after each round, once the background work after
  * the last answer (billing, folds, notary) has gone quiet, so every role's share is counted.
  *
- *   node --import tsx bench/role-cpu.ts [--requests 1000] [--rounds 3] [--json]
+ *   node --import tsx bench/role-cpu.ts [--requests 1000] [--rounds 3] [--json] [--profile <role>]
+ *
+ * `--profile <role>` runs that role's process under `node --cpu-prof` and prints where its
+ * time went (warm-up included).
  *
  * Split into processes, each role also pays its own connection and wake-ups, so the sum is a
  * little above one all-roles process's figure (`bench/sequential-cpu.ts`); the split says which
@@ -17,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Child, cpuTimes, freePort, pinned, startChild, waitUntil } from "./processes.js";
+import { formatProfile, summariseLatestProfile } from "./profile.js";
 import { startMock, startNats } from "./stack.js";
 
 const ROLES = ["gateway", "worker", "billing", "projector", "notary"] as const;
@@ -29,6 +33,7 @@ const { values } = parseArgs({
     "router-cpu": { type: "string", default: "0" },
     "load-cpu": { type: "string", default: "1" },
     json: { type: "boolean", default: false },
+    profile: { type: "string" },
   },
 });
 const requests = Number(values.requests);
@@ -38,6 +43,10 @@ if (!Number.isInteger(requests) || requests < 1 || requests > 100_000) {
 }
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error("--rounds must be 1 to 20");
 const routerCpu = Number(values["router-cpu"]);
+const profiled = values.profile;
+if (profiled !== undefined && !(ROLES as readonly string[]).includes(profiled)) {
+  throw new Error(`--profile takes a role: ${ROLES.join(", ")}`);
+}
 const loadCpu = Number(values["load-cpu"]);
 
 const repoRoot = process.cwd();
@@ -46,6 +55,7 @@ const devKey = `rolecpu-${Date.now().toString(36)}-dev-key`;
 // One deployment: every process signs and checks events with the same key.
 const signingKey = randomBytes(32).toString("base64url");
 const started: Child[] = [];
+const profileDir = join(workDir, "profile");
 
 /** One role's process; resolves once its metrics listener's `/readyz` (or the gateway's) answers 200. */
 async function startRole(
@@ -59,6 +69,7 @@ async function startRole(
   const dataDir = join(workDir, "router");
   await mkdir(dataDir, { recursive: true });
   const [command, args] = pinned(routerCpu, process.execPath, [
+    ...(role === profiled ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
     join(repoRoot, "bin/beamline.js"),
     "start",
     "--roles",
@@ -171,6 +182,12 @@ try {
       );
     }
     process.stdout.write(`  ${"total".padEnd(12)} ${total.toFixed(0).padStart(6)}\n`);
+  }
+  if (profiled) {
+    await roles.get(profiled)!.stop(); // the profile is written when the process exits
+    const summary = await summariseLatestProfile(profileDir);
+    if (!summary) throw new Error(`the ${profiled} process wrote no CPU profile`);
+    process.stdout.write(`\n${profiled}: ${formatProfile(summary)}\n`);
   }
 } finally {
   for (const child of started.reverse()) await child.stop();
