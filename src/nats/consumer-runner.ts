@@ -95,6 +95,12 @@ const PULL_EXPIRES_MS = 2_000;
  */
 const IDLE_HEARTBEAT_MS = 500;
 
+/**
+ * The pull timing of every long-lived read (stages, the notary): a pull held by a consumer
+ * leader that died is noticed within about a second, not after nats.js's default 2 × 15 s.
+ */
+export const LIVE_PULL_TIMING = { expires: PULL_EXPIRES_MS, idle_heartbeat: IDLE_HEARTBEAT_MS } as const;
+
 /** Redelivery delay after a failure: grows with the delivery count, capped at 10 s. */
 export function retryDelayMs(deliveryCount: number): number {
   return Math.min(10_000, 250 * 2 ** Math.max(0, deliveryCount - 1));
@@ -261,8 +267,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
 
   const messages: ConsumerMessages = await consumer.consume({
     max_messages: options.batchSize ?? 256,
-    expires: PULL_EXPIRES_MS,
-    idle_heartbeat: IDLE_HEARTBEAT_MS,
+    ...LIVE_PULL_TIMING,
     // After missed heartbeats or a reconnect, pull again at once. Unbound, nats.js first asks
     // for the consumer's info, which nobody answers while the consumer elects a leader: it
     // waited out the 5 s API timeout and then the pull's 2 s expiry before pulling again, so a

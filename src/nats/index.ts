@@ -8,7 +8,7 @@ export { coalesceWrites, connectNats, inboxFor } from "./connect.js";
 export { type ConnectionPhase, ConnectionState } from "./connection-state.js";
 export { type ConsumerLag, readConsumerLag } from "./consumer-lag.js";
 export type { Delivery, RunningStage, StageHandler } from "./consumer-runner.js";
-export { runStage } from "./consumer-runner.js";
+export { LIVE_PULL_TIMING, runStage } from "./consumer-runner.js";
 export type { EventCodec } from "./event-codec.js";
 export { plainCodec } from "./event-codec.js";
 export type { EventSigningKey, EventSigningSettings, EventTrust, SignedMessage } from "./event-signing.js";

@@ -12,7 +12,13 @@ import {
   signedCheckpointSchema,
 } from "../audit/index.js";
 import { BeamlineError } from "../errors/index.js";
-import { getFromLeader, isWrongLastSequence, StreamNames, storedMessage } from "../nats/index.js";
+import {
+  getFromLeader,
+  isWrongLastSequence,
+  LIVE_PULL_TIMING,
+  StreamNames,
+  storedMessage,
+} from "../nats/index.js";
 import type { Logger } from "../observability/index.js";
 import type { NotaryKey } from "./key.js";
 import { notarisedOf } from "./messages.js";
@@ -188,7 +194,9 @@ export async function startNotary(options: NotaryOptions): Promise<RunningNotary
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: origin.builder.nextSeq,
     });
-    const messages = await consumer.consume({ max_messages: FOLLOW_BATCH });
+    // The stages' pull timing: after a node dies the read resumes within about a second of the
+    // new leader; nats.js's default heartbeat (15 s, two missed) held it for half a minute.
+    const messages = await consumer.consume({ max_messages: FOLLOW_BATCH, ...LIVE_PULL_TIMING });
     reading.set(stream, messages);
     if (stopping) messages.stop(); // stop() came while this read was being set up
     // A checkpoint also closes by age when no message comes to close it.
