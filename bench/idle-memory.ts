@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { envPairs } from "./options.js";
 import { type Child, rssBytes } from "./processes.js";
 import { readRouterMemory } from "./router-metrics.js";
 import { ensureBuilt } from "./setup.js";
@@ -27,12 +28,7 @@ const { values } = parseArgs({
   },
 });
 const MB = 2 ** 20;
-const routerEnv: Record<string, string> = {};
-for (const pair of values["router-env"] ?? []) {
-  const at = pair.indexOf("=");
-  if (at <= 0) throw new Error(`--router-env takes KEY=VALUE, got ${pair}`);
-  routerEnv[pair.slice(0, at)] = pair.slice(at + 1);
-}
+const routerEnv = envPairs(values["router-env"]);
 
 async function once(mockUrl: string): Promise<{ rss: number; peak: number; heapUsed: number }> {
   const workDir = await mkdtemp(join(tmpdir(), "beamline-idle-"));

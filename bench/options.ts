@@ -76,6 +76,17 @@ const HELP = `Usage: npm run bench -- [options]
 
 Every option may also be given as an environment variable: BENCH_QUICK=1, BENCH_RATE=800, ...`;
 
+/** Repeated `--router-env NAME=value` flags as an environment; a clear error for a malformed one. */
+export function envPairs(pairs: readonly string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new Error(`--router-env takes NAME=value, got ${JSON.stringify(pair)}`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return env;
+}
+
 /** `raw` as a positive number, `fallback` when absent; a clear error naming `--name` otherwise. */
 export const positive = (name: string, raw: string | undefined, fallback: number): number => {
   if (raw === undefined || raw === "") return fallback;

@@ -129,15 +129,23 @@ export function summariseProfile(
   };
 }
 
-/** Summarises the newest `.cpuprofile` in a folder, if there is one. */
-export async function summariseLatestProfile(dir: string): Promise<ProfileSummary | undefined> {
+/** The newest `.cpuprofile` in a folder and its path, if there is one. */
+export async function readLatestProfile(
+  dir: string,
+): Promise<{ profile: CpuProfile; path: string } | undefined> {
   const files = (await readdir(dir).catch(() => [] as string[]))
     .filter((f) => f.endsWith(".cpuprofile"))
     .sort();
   const latest = files.at(-1);
   if (!latest) return undefined;
   const path = join(dir, latest);
-  return summariseProfile(JSON.parse(await readFile(path, "utf8")) as CpuProfile, path);
+  return { profile: JSON.parse(await readFile(path, "utf8")) as CpuProfile, path };
+}
+
+/** Summarises the newest `.cpuprofile` in a folder, if there is one. */
+export async function summariseLatestProfile(dir: string): Promise<ProfileSummary | undefined> {
+  const latest = await readLatestProfile(dir);
+  return latest && summariseProfile(latest.profile, latest.path);
 }
 
 /** The summary as indented text lines. */

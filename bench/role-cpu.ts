@@ -10,21 +10,20 @@
  * `--profile <role>` runs that role's process under `node --cpu-prof` and prints where its
  * time went (warm-up included).
  *
- * Split into processes, each role also pays its own connection and wake-ups, so the sum is a
- * little above one all-roles process's figure (`bench/sequential-cpu.ts`); the split says which
+ * Split into processes, each role also pays its own connection and wake-ups, so the sum is
+ * above one all-roles process's figure (`bench/sequential-cpu.ts`); the split says which
  * role's work is worth cutting. The router runs from `dist/` (run `npm run build` first).
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Child, cpuTimes, freePort, pinned, startChild, waitUntil } from "./processes.js";
+import { type Child, cpuTimes } from "./processes.js";
 import { formatProfile, summariseLatestProfile } from "./profile.js";
-import { startMock, startNats } from "./stack.js";
+import { startMock, startNats, startRouter } from "./stack.js";
 
 const ROLES = ["gateway", "worker", "billing", "projector", "notary"] as const;
-const HOST = "127.0.0.1";
 
 const { values } = parseArgs({
   options: {
@@ -57,49 +56,28 @@ const signingKey = randomBytes(32).toString("base64url");
 const started: Child[] = [];
 const profileDir = join(workDir, "profile");
 
-/** One role's process; resolves once its metrics listener's `/readyz` (or the gateway's) answers 200. */
+/**
+ * One role's process, started as `npm run bench` starts the router; every role shares the data
+ * folder (it holds the deployment's content key) and the event signing key.
+ */
 async function startRole(
   role: (typeof ROLES)[number],
   natsUrl: string,
   mockUrl: string,
 ): Promise<{ child: Child; url: string }> {
-  const httpPort = await freePort();
-  const metricsPort = await freePort();
-  // One data folder for all: it holds the deployment's content key, which every role shares.
-  const dataDir = join(workDir, "router");
-  await mkdir(dataDir, { recursive: true });
-  const [command, args] = pinned(routerCpu, process.execPath, [
-    ...(role === profiled ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
-    join(repoRoot, "bin/beamline.js"),
-    "start",
-    "--roles",
-    role,
-  ]);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NATS_URL: natsUrl,
-    BEAMLINE_MOCK_URL: mockUrl,
-    BEAMLINE_DEV_KEY: devKey,
-    BEAMLINE_EVENT_SIGNING_KEY: signingKey,
-    BEAMLINE_HTTP_PORT: String(httpPort),
-    BEAMLINE_HTTP_HOST: HOST,
-    BEAMLINE_METRICS_HOST: HOST,
-    BEAMLINE_METRICS_PORT: String(metricsPort),
-    BEAMLINE_DATA_DIR: dataDir,
-    BEAMLINE_REQUEST_TIMEOUT_MS: "10000",
-    LOG_LEVEL: "warn",
-  };
-  delete env["OPENAI_API_KEY"];
-  delete env["OPENAI_BASE_URL"];
-  const child = startChild(role, command, args, { env, cwd: repoRoot });
+  const place = { repoRoot, workDir, devKey, routerCpu, loadCpu, routerNodeFlags: [] };
+  const { child, url } = await startRouter(
+    {
+      ...place,
+      roles: role,
+      profileDir: role === profiled ? profileDir : undefined,
+      routerEnv: { BEAMLINE_EVENT_SIGNING_KEY: signingKey, BEAMLINE_REQUEST_TIMEOUT_MS: "10000" },
+    },
+    natsUrl,
+    mockUrl,
+  );
   started.push(child);
-  const probe = role === "gateway" ? `http://${HOST}:${httpPort}` : `http://${HOST}:${metricsPort}`;
-  await waitUntil(child, `${role} to answer /readyz`, async () => {
-    const response = await fetch(`${probe}/readyz`, { signal: AbortSignal.timeout(1_000) });
-    await response.body?.cancel();
-    return response.ok ? true : undefined;
-  });
-  return { child, url: `http://${HOST}:${httpPort}` };
+  return { child, url };
 }
 
 function cpuMs(child: Child): number {

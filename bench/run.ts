@@ -120,27 +120,36 @@ async function main(): Promise<void> {
           .join("; ")}\n`,
       );
 
-      // Once per target, before any scenario: the router's code is optimised only after a few
-      // thousand requests, and scenario 1 would otherwise measure it warming up.
+      const mockChat = `${mockUrl.pathname}/chat/completions`;
+      /** A target's calls over `connections` keep-alive connections (the HTTP ones). */
+      const makeTarget = (key: TargetKey, connections: number): Target => {
+        switch (key) {
+          case "direct":
+            return httpChatTarget({ origin: mockUrl.origin, path: mockChat, connections });
+          case "router":
+            return httpChatTarget({
+              origin: stack.routerUrl,
+              path: "/v1/chat/completions",
+              connections,
+              headers: { authorization: `Bearer ${devKey}` },
+            });
+          case "jsPublish":
+            return jetStreamPublishTarget(nc, options.payloadBytes);
+          case "jsChain":
+            return jetStreamChainTarget(nc, options.payloadBytes);
+          case "skeleton":
+            return httpChatTarget({ origin: skeleton!.url, path: "/v1/chat/completions", connections });
+        }
+      };
+      const keys = (Object.keys(TargetLabels) as TargetKey[]).filter((key) =>
+        options.targets.includes(TargetLabels[key]),
+      );
+
+      // Once per HTTP target, before any scenario: the router's code is optimised only after a
+      // few thousand requests, and scenario 1 would otherwise measure it warming up.
       if (options.warmupCalls > 0) {
-        const warmTargets = [
-          [TargetLabels.direct, `${stack.mockUrl}/chat/completions`, {}],
-          [
-            TargetLabels.router,
-            `${stack.routerUrl}/v1/chat/completions`,
-            { authorization: `Bearer ${devKey}` },
-          ],
-          ...(skeleton ? [[TargetLabels.skeleton, `${skeleton.url}/v1/chat/completions`, {}] as const] : []),
-        ] as const;
-        for (const [label, url, headers] of warmTargets) {
-          if (!options.targets.includes(label)) continue;
-          const parsed = new URL(url);
-          const target = httpChatTarget({
-            origin: parsed.origin,
-            path: parsed.pathname,
-            connections: WARMUP_CONCURRENCY,
-            headers,
-          });
+        for (const key of keys.filter((candidate) => ["direct", "router", "skeleton"].includes(candidate))) {
+          const target = makeTarget(key, WARMUP_CONCURRENCY);
           try {
             const warm = await runClosedLoop(
               target.call,
@@ -149,7 +158,7 @@ async function main(): Promise<void> {
               options.warmupCalls,
             );
             say(
-              `warm-up ${label}: ${warm.ok} calls in ${(warm.elapsedMs / 1000).toFixed(1)} s` +
+              `warm-up ${TargetLabels[key]}: ${warm.ok} calls in ${(warm.elapsedMs / 1000).toFixed(1)} s` +
                 (warm.errors > 0 ? `, ${warm.errors} errors` : ""),
             );
           } finally {
@@ -167,34 +176,8 @@ async function main(): Promise<void> {
           runs: {},
           goals: [],
         };
-        const makers: Record<TargetKey, () => Target> = {
-          direct: () =>
-            httpChatTarget({
-              origin: mockUrl.origin,
-              path: `${mockUrl.pathname}/chat/completions`,
-              connections: spec.connections,
-            }),
-          router: () =>
-            httpChatTarget({
-              origin: stack.routerUrl,
-              path: "/v1/chat/completions",
-              connections: spec.connections,
-              headers: { authorization: `Bearer ${devKey}` },
-            }),
-          jsPublish: () => jetStreamPublishTarget(nc, options.payloadBytes),
-          jsChain: () => jetStreamChainTarget(nc, options.payloadBytes),
-          skeleton: () =>
-            httpChatTarget({
-              origin: skeleton!.url,
-              path: "/v1/chat/completions",
-              connections: spec.connections,
-            }),
-        };
-        const keys = (Object.keys(makers) as TargetKey[]).filter((key) =>
-          options.targets.includes(TargetLabels[key]),
-        );
         for (const key of keys) {
-          const target = makers[key]();
+          const target = makeTarget(key, spec.connections);
           const before = key === "router" ? await persistedCounts(jsm) : undefined;
           try {
             await runClosedLoop(target.call, spec.warmConcurrency, options.warmupMs);

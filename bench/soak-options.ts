@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { envPairs, positive } from "./options.js";
 
 /** Everything a soak run can be told, after defaults. Durations in milliseconds. */
 export interface SoakOptions {
@@ -61,14 +62,6 @@ plain and streamed requests, and records the RSS of both every 10 s.
   --build                   rebuild dist/ even if it is newer than the sources
   --out <dir>               output folder for the CSV and JSON series (default bench/out)`;
 
-function positive(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`--${name} must be a positive number, got ${raw}`);
-  return value;
-}
-
 function fraction(name: string, raw: string | undefined, fallback: number): number {
   const value = raw === undefined ? fallback : Number(raw);
   if (!Number.isFinite(value) || value < 0 || value > 1)
@@ -113,12 +106,7 @@ export function parseSoakOptions(argv: string[]): SoakOptions {
     process.exit(0);
   }
   const minutes = positive("minutes", values.minutes, 15);
-  const routerEnv: Record<string, string> = {};
-  for (const pair of values["router-env"] ?? []) {
-    const at = pair.indexOf("=");
-    if (at <= 0) throw new Error(`--router-env takes KEY=VALUE, got ${pair}`);
-    routerEnv[pair.slice(0, at)] = pair.slice(at + 1);
-  }
+  const routerEnv = envPairs(values["router-env"]);
   const warmupMinutes = positive("warmup-minutes", values["warmup-minutes"], Math.min(2, minutes / 3));
   if (warmupMinutes >= minutes) throw new Error("--warmup-minutes must be shorter than --minutes");
   return {

@@ -32,6 +32,8 @@ export interface StackOptions {
   routerNodeFlags: string[];
   /** Extra environment of the router (operator settings a scenario needs, e.g. pool sizes). */
   routerEnv?: Record<string, string>;
+  /** Comma-separated roles of the router process (`--roles`); absent, all of them. */
+  roles?: string;
   /** Provider timing of the mock; absent, it answers at once (scenarios 1–3). */
   mockTiming?: MockTiming;
 }
@@ -156,6 +158,7 @@ export async function startRouter(
     ...nodeFlags,
     join(options.repoRoot, "bin/beamline.js"),
     "start",
+    ...(options.roles ? ["--roles", options.roles] : []),
   ]);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -174,14 +177,18 @@ export async function startRouter(
   // A real provider key in the caller's environment must not turn the benchmark into real traffic.
   delete env["OPENAI_API_KEY"];
   delete env["OPENAI_BASE_URL"];
-  const child = startChild("router", command, args, { env, cwd: options.repoRoot });
+  const name = options.roles ?? "router";
+  const child = startChild(name, command, args, { env, cwd: options.repoRoot });
   const url = `http://${HOST}:${port}`;
-  await waitUntil(child, `the router's /readyz on ${url}`, async () => {
-    const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1_000) });
+  const metricsUrl = `http://${HOST}:${metricsPort}`;
+  // A process without the gateway serves /readyz on its metrics listener only.
+  const probe = !options.roles || options.roles.split(",").includes("gateway") ? url : metricsUrl;
+  await waitUntil(child, `${name}'s /readyz on ${probe}`, async () => {
+    const response = await fetch(`${probe}/readyz`, { signal: AbortSignal.timeout(1_000) });
     await response.body?.cancel();
     return response.ok ? true : undefined;
   });
-  return { child, url, metricsUrl: `http://${HOST}:${metricsPort}` };
+  return { child, url, metricsUrl };
 }
 
 /** Starts nats-server, mock and router in that order; stops what started if a later step fails. */

@@ -10,14 +10,15 @@
  *
  *   taskset -c 1 node --import tsx bench/tail-latency.ts [--requests 3000] [--warmup 5000]
  *     [--profile] [--json] [--router-node-flags "<node and V8 flags for the router>"]
- *     [--router-env "NAME=value ..."]
+ *     [--router-env NAME=value]…
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
-import { type ClockWindow, type CpuProfile, formatProfile, summariseProfile } from "./profile.js";
+import { envPairs } from "./options.js";
+import { type ClockWindow, formatProfile, readLatestProfile, summariseProfile } from "./profile.js";
 import { startMock, startNats, startRouter } from "./stack.js";
 
 const { values } = parseArgs({
@@ -29,8 +30,8 @@ const { values } = parseArgs({
     json: { type: "boolean", default: false },
     /** Node/V8 flags for the router process, space-separated (e.g. "--single-threaded-gc"). */
     "router-node-flags": { type: "string", default: "" },
-    /** Extra environment of the router, space-separated NAME=value pairs (e.g. operator settings). */
-    "router-env": { type: "string", default: "" },
+    /** Extra environment of the router, NAME=value, repeatable (e.g. operator settings). */
+    "router-env": { type: "string", multiple: true },
   },
 });
 const requests = Number(values.requests);
@@ -51,16 +52,7 @@ const place = { repoRoot, workDir, devKey, routerCpu: 0, loadCpu: 1, profileDir 
 const nats = await startNats(join(workDir, "nats"), 0);
 const mock = await startMock(repoRoot, 1);
 const routerNodeFlags = values["router-node-flags"].split(" ").filter((flag) => flag !== "");
-const routerEnv = Object.fromEntries(
-  values["router-env"]
-    .split(" ")
-    .filter((pair) => pair !== "")
-    .map((pair) => {
-      const at = pair.indexOf("=");
-      if (at <= 0) throw new Error(`--router-env takes NAME=value pairs, got ${JSON.stringify(pair)}`);
-      return [pair.slice(0, at), pair.slice(at + 1)];
-    }),
-);
+const routerEnv = envPairs(values["router-env"]);
 const router = await startRouter({ ...place, routerNodeFlags, routerEnv }, nats.url, mock.url);
 const pool = new Pool(router.url, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Hello" }] });
@@ -122,9 +114,8 @@ try {
   process.stdout.write(`${JSON.stringify(values.json ? { ...result, calls } : result, null, 2)}\n`);
   if (profileDir) {
     await router.child.stop(); // the profile is written when the router exits
-    const [file] = (await readdir(profileDir)).filter((name) => name.endsWith(".cpuprofile"));
-    if (!file) throw new Error(`the router wrote no CPU profile into ${profileDir}`);
-    const profile = JSON.parse(await readFile(join(profileDir, file), "utf8")) as CpuProfile;
+    const latest = await readLatestProfile(profileDir);
+    if (!latest) throw new Error(`the router wrote no CPU profile into ${profileDir}`);
     const windowsOf = (selected: typeof calls): ClockWindow[] =>
       selected.map((c) => ({ fromUs: c.monoUs, toUs: c.monoUs + c.ms * 1000 }));
     const views: Array<[string, typeof calls]> = [
@@ -132,7 +123,7 @@ try {
       ["the calls at or under p50", calls.filter((c) => c.ms <= p50)],
     ];
     for (const [what, selected] of views) {
-      const summary = summariseProfile(profile, file, 15, windowsOf(selected));
+      const summary = summariseProfile(latest.profile, latest.path, 15, windowsOf(selected));
       const wallMs = selected.reduce((sum, c) => sum + c.ms, 0);
       process.stdout.write(
         `\nDuring ${what} (${wallMs.toFixed(0)} ms of wall time):\n` + `${formatProfile(summary, 15)}\n`,
