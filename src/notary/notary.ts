@@ -157,7 +157,8 @@ export async function startNotary(options: NotaryOptions): Promise<RunningNotary
   const dueByTime = (state: StreamState) =>
     state.openedAt !== undefined && now().getTime() - state.openedAt >= options.checkpointIntervalMs;
 
-  let stopping = false;
+  const stopped = new AbortController();
+  const stopping = () => stopped.signal.aborted;
   /** Each stream's running read, stopped to end it (on stop, or to re-read after a lost race). */
   const reading = new Map<string, ConsumerMessages>();
 
@@ -198,7 +199,7 @@ export async function startNotary(options: NotaryOptions): Promise<RunningNotary
     // new leader; nats.js's default heartbeat (15 s, two missed) held it for half a minute.
     const messages = await consumer.consume({ max_messages: FOLLOW_BATCH, ...LIVE_PULL_TIMING });
     reading.set(stream, messages);
-    if (stopping) messages.stop(); // stop() came while this read was being set up
+    if (stopping()) messages.stop(); // stop() came while this read was being set up
     // A checkpoint also closes by age when no message comes to close it.
     const timer = setInterval(() => {
       const state = states.get(stream)!;
@@ -211,7 +212,7 @@ export async function startNotary(options: NotaryOptions): Promise<RunningNotary
     try {
       let sinceYield = 0;
       for await (const msg of messages) {
-        if (stopping) break;
+        if (stopping()) break;
         while (origin.writing) await origin.writing;
         if (states.get(stream) !== origin) break; // a lost race: follow again from the winner's checkpoint
         if (msg.seq < origin.builder.nextSeq) continue;
@@ -234,27 +235,25 @@ export async function startNotary(options: NotaryOptions): Promise<RunningNotary
   };
 
   const follow = async (stream: string): Promise<void> => {
-    while (!stopping) {
+    while (!stopping()) {
       const origin = states.get(stream)!;
       try {
         await followOnce(stream);
       } catch (error) {
-        if (!stopping) log.warn({ err: error, stream }, "notary read failed; following again shortly");
+        if (!stopping()) log.warn({ err: error, stream }, "notary read failed; following again shortly");
       }
       // After a lost race the winner's checkpoint is followed at once; a read that ended by
       // itself (NATS away, the consumer gone) starts again after a pause.
-      if (!stopping && states.get(stream) === origin) {
+      if (!stopping() && states.get(stream) === origin) {
         await sleep(options.pollIntervalMs, undefined, { signal: stopped.signal }).catch(() => undefined);
       }
     }
   };
-  const stopped = new AbortController();
   const loops = [...states.keys()].map((stream) => follow(stream));
 
   log.info({ keyId: key.keyId, keySource: key.source, streams: [...states.keys()] }, "notary started");
   return {
     async stop() {
-      stopping = true;
       stopped.abort();
       for (const messages of reading.values()) messages.stop();
       await Promise.all(loops);

@@ -47,6 +47,13 @@ describe("the notary follows its streams live", () => {
     timing: { checkpointIntervalMs: number; checkpointMaxMessages: number; pollIntervalMs: number },
   ) => startNotary({ nc, log: SILENT, key, now: () => new Date(), ...timing, streams: [stream] });
 
+  /** Waits until the stream's last checkpoint covers `seq`. */
+  const checkpointedTo = (stream: string, seq: number, timeoutMs: number) =>
+    waitFor(async () => ((await readLastCheckpoint(nc, stream))?.checkpoint.lastSeq ?? 0) >= seq, {
+      what: `${stream} to be checkpointed up to sequence ${seq}`,
+      timeoutMs,
+    });
+
   const publish = async (subject: string, count: number): Promise<number> => {
     const js = jetstream(nc);
     let last = 0;
@@ -72,13 +79,7 @@ describe("the notary follows its streams live", () => {
       pollIntervalMs: 100,
     });
     try {
-      await waitFor(
-        async () => ((await readLastCheckpoint(nc, "BL_HEALTH"))?.checkpoint.lastSeq ?? 0) >= lastSeq,
-        {
-          what: "the backlog to be checkpointed",
-          timeoutMs: 60_000,
-        },
-      );
+      await checkpointedTo("BL_HEALTH", lastSeq, 60_000);
     } finally {
       await notary.stop();
     }
@@ -113,13 +114,7 @@ describe("the notary follows its streams live", () => {
         seq = await publish(`bl.usage.acme.r${i}`, 1);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
-      await waitFor(
-        async () => ((await readLastCheckpoint(nc, "BL_USAGE"))?.checkpoint.lastSeq ?? 0) >= seq,
-        {
-          what: "the messages to be checkpointed",
-          timeoutMs: 5_000,
-        },
-      );
+      await checkpointedTo("BL_USAGE", seq, 5_000);
     } finally {
       await notary.stop();
       await nc.flush();
@@ -140,13 +135,7 @@ describe("the notary follows its streams live", () => {
       for (let round = 0; round < 3; round++) {
         const seq = await publish(`bl.cfg.test.live${round}`, 1);
         const written = Date.now();
-        await waitFor(
-          async () => ((await readLastCheckpoint(nc, "BL_CONFIG"))?.checkpoint.lastSeq ?? 0) >= seq,
-          {
-            what: `sequence ${seq} to be checkpointed`,
-            timeoutMs: 5_000,
-          },
-        );
+        await checkpointedTo("BL_CONFIG", seq, 5_000);
         // Closed by the age check (300 ms) soon after, not at the next poll of a snapshot read.
         const tookMs = Date.now() - written;
         assert.ok(tookMs < 3_000, `the checkpoint came ${tookMs} ms after the message`);
