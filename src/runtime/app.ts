@@ -191,11 +191,6 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
   };
   try {
     const seedCatalog = await loadCatalogFile(config.catalogFile);
-    // The gateway and the request worker count prompt tokens per request. Loading an encoding
-    // parses its merge table synchronously (0.25–0.55 s); done before any NATS connection
-    // exists, it cannot stall a request in flight or a heartbeat. Only the encodings the
-    // catalog's models count with are loaded: each holds 33–57 MB for the life of the process.
-    if (roles.has("worker") || roles.has("gateway")) loadEncodingsFor(seedCatalog.models);
     let embedded: EmbeddedNats | undefined;
     // Auth is on by default: the embedded server runs with the data directory's NATS authority,
     // and this process connects as a user holding exactly its roles' permissions.
@@ -273,6 +268,14 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
     cleanups.push(() => providers.close());
     const available = new Set(providers.registry.names());
     if (!available.has("mock")) available.add("mock");
+    // The gateway and the request worker count prompt tokens per request. Loading an encoding
+    // parses its merge table synchronously (0.25–0.55 s); done before any consumer or listener
+    // serves traffic, it cannot stall a request in flight. Only the encodings of models this
+    // process can route to are loaded (each holds 33–57 MB for the life of the process): the
+    // seed catalog lists gpt-4o for every install, but without an OpenAI key no request reaches
+    // it, and o200k would be the largest single thing in the router's memory.
+    if (roles.has("worker") || roles.has("gateway"))
+      loadEncodingsFor(seedCatalog.models.filter((model) => available.has(model.provider)));
     // The gateway and the dev bootstrap take the time as a Date, read from the one clock.
     const now = () => new Date(systemClock.now());
     // The live catalog and tenant policies: published changes apply without a restart.
