@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /**
  * The hash chain the notary keeps over each stream (docs/audit.md, "Tamper evidence"). Each
@@ -41,7 +41,9 @@ export function canonicalHeaders(headers: NotarisedMessage["headers"]): Array<[s
   for (const [name, values] of headers) {
     const lower = name.toLowerCase();
     if (!isNotarisedHeader(lower)) continue;
-    merged.set(lower, [...(merged.get(lower) ?? []), ...values]);
+    const known = merged.get(lower);
+    if (known) known.push(...values);
+    else merged.set(lower, [...values]);
   }
   return [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -49,11 +51,8 @@ export function canonicalHeaders(headers: NotarisedMessage["headers"]): Array<[s
 const LEAF_PREFIX = "bl-notary-leaf-v1\n";
 const GENESIS_PREFIX = "bl-notary-genesis-v1\n";
 
-function sha256(...parts: Array<string | Uint8Array>): Buffer {
-  const hash = createHash("sha256");
-  for (const part of parts) hash.update(part);
-  return hash.digest();
-}
+// One-shot digests: the notary hashes three times per stored message, and a Hash object per
+// digest cost it twice the time of the digest itself (bench/RESULTS.md, "Session 13").
 
 /**
  * The leaf digest of one message (32 bytes). A JSON array is an unambiguous encoding of the
@@ -65,19 +64,19 @@ export function leafDigest(message: NotarisedMessage): Buffer {
     message.seq,
     message.subject,
     canonicalHeaders(message.headers),
-    sha256(message.payload).toString("hex"),
+    hash("sha256", message.payload, "hex"),
   ];
-  return sha256(LEAF_PREFIX, JSON.stringify(fields));
+  return hash("sha256", LEAF_PREFIX + JSON.stringify(fields), "buffer");
 }
 
 /** The running hash before a stream's first message: bound to the stream's name. */
 export function genesisHash(stream: string): Buffer {
-  return sha256(GENESIS_PREFIX, stream);
+  return hash("sha256", GENESIS_PREFIX + stream, "buffer");
 }
 
 /** One step of the chain. */
 export function chainStep(running: Uint8Array, leaf: Uint8Array): Buffer {
-  return sha256(running, leaf);
+  return hash("sha256", Buffer.concat([running, leaf]), "buffer");
 }
 
 /**

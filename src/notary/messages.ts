@@ -8,7 +8,8 @@ export function notarisedOf(message: StoredMessage): NotarisedMessage {
     stream: message.stream,
     seq: message.seq,
     subject: message.subject,
-    headers: headers ? headers.keys().map((name) => [name, headers.values(name)] as const) : [],
+    // Iterated, not read by name: nats.js's `values(name)` rescans every name for each one.
+    headers: headers ? [...headers] : [],
     payload: message.data,
   };
 }
