@@ -7,7 +7,7 @@ import {
   requestSubject,
   SubjectRoots,
 } from "../events/index.js";
-import { type EventStore, StreamNames } from "../nats/index.js";
+import { type EventStore, headersOf, StreamNames } from "../nats/index.js";
 import type { TerminalEvent } from "../stages/index.js";
 import { LiveHeaders, LiveKinds } from "../stages/index.js";
 
@@ -242,23 +242,24 @@ export class WaiterRegistry {
     const entry = this.waiters.get(requestId);
     if (!entry) return;
     entry.lastActivity = Date.now();
-    const kind = msg.headers?.get(LiveHeaders.kind);
+    const headers = headersOf(msg);
+    const kind = headers?.get(LiveHeaders.kind);
     if (kind === LiveKinds.chunk || kind === LiveKinds.chunks) {
-      const generation = msg.headers?.get(LiveHeaders.generation) ?? "";
-      const first = Number(msg.headers?.get(LiveHeaders.sequence) ?? Number.NaN);
+      const generation = headers?.get(LiveHeaders.generation) ?? "";
+      const first = Number(headers?.get(LiveHeaders.sequence) ?? Number.NaN);
       const chunks = kind === LiveKinds.chunk ? [msg.data] : splitLines(msg.data);
       chunks.forEach((chunk, index) => {
         this.trackSequence(entry, generation, first + index);
         entry.waiter.onChunk?.(chunk, generation);
       });
     } else if (kind === LiveKinds.cache) {
-      entry.waiter.onCacheStatus?.(msg.headers?.get(LiveHeaders.cache) ?? "");
+      entry.waiter.onCacheStatus?.(headers?.get(LiveHeaders.cache) ?? "");
     } else if (kind === LiveKinds.rateLimits) {
       // A notice that does not parse costs the stream its rate-limit headers, nothing more.
       const limits = rateLimitsSchema.safeParse(parseJson(msg.data));
       if (limits.success) entry.waiter.onRateLimits?.(limits.data);
     } else if (kind === LiveKinds.terminal) {
-      const event = decodeEvent(msg.data, msg.headers);
+      const event = decodeEvent(msg.data, headers);
       if (event.type === "request.completed" || event.type === "request.failed")
         this.deliver(requestId, entry, event as TerminalEvent, "live");
     }

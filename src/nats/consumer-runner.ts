@@ -12,6 +12,7 @@ import {
 import type { EventTrust } from "./event-signing.js";
 import type { EventStore, StoredEventMessage } from "./event-store.js";
 import { failpoint } from "./failpoints.js";
+import { headersOf } from "./message-headers.js";
 import { StreamNames } from "./names.js";
 import { isTransientNatsError } from "./transient.js";
 
@@ -237,7 +238,7 @@ export async function runStage(options: StageRunnerOptions): Promise<RunningStag
   const storedMessage = (msg: JsMsg): StoredEventMessage => ({
     subject: msg.subject,
     payload: msg.data,
-    headers: msg.headers,
+    headers: headersOf(msg),
     storedAt: new Date(Math.floor(msg.info.timestampNanos / 1e6)),
   });
 

@@ -1,7 +1,8 @@
 import { type Consumer, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { type BeamlineEvent, decodeEvent } from "../events/index.js";
 import type { EventCodec } from "./event-codec.js";
+import { headersOf, type MessageHeaders } from "./message-headers.js";
 import { isPermissionDenied } from "./transient.js";
 
 /** One stored event with its place in the stream. */
@@ -18,7 +19,7 @@ export interface StoredMessage {
   subject: string;
   /** When the server stored it (ISO-8601, from the message's nanosecond timestamp). */
   storedAt: string;
-  headers: MsgHdrs | undefined;
+  headers: MessageHeaders | undefined;
   data: Uint8Array;
 }
 
@@ -250,7 +251,7 @@ export function storedMessage(stream: string, msg: JsMsg): StoredMessage {
     seq: msg.seq,
     subject: msg.subject,
     storedAt: nanosToIso(msg.info.timestampNanos),
-    headers: msg.headers,
+    headers: headersOf(msg),
     data: msg.data,
   };
 }

@@ -49,6 +49,14 @@ function verifyCli(natsUrl: string, args: string[]): Promise<CliResult> {
   });
 }
 
+/** Headers as read back, to publish again as they were. */
+function asNatsHeaders(read: StoredMessage["headers"]) {
+  if (!read) return undefined;
+  const h = natsHeaders();
+  for (const [name, values] of read) for (const value of values) h.append(name, value);
+  return h;
+}
+
 describe("tamper evidence over a real nats-server", () => {
   let server: NatsServer;
   let nc: NatsConnection;
@@ -199,7 +207,7 @@ describe("tamper evidence over a real nats-server", () => {
     for (let seq = 1; seq <= info.state.last_seq; seq++) {
       const message = forge(seq, history.get(seq));
       const ack = message
-        ? await js.publish(message.subject, message.data, { headers: message.headers })
+        ? await js.publish(message.subject, message.data, { headers: asNatsHeaders(message.headers) })
         : await js.publish(info.config.subjects![0]!.replace(">", "filler"), "x");
       assert.equal(ack.seq, seq, "the rewrite keeps every sequence number");
       if (!message) await jsm.streams.deleteMessage(stream, seq);
