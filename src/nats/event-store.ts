@@ -1,11 +1,12 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.js";
 import { type EventCodec, plainCodec } from "./event-codec.js";
 import { type EventSigner, type EventTrust, SIGNATURE_HEADER } from "./event-signing.js";
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { getFromLeader, type StoredMessageQuery } from "./leader-reads.js";
+import { outgoingHeaders } from "./outgoing-headers.js";
 import { isWrongLastSequence } from "./transient.js";
 import { TransientBackoff } from "./transient-backoff.js";
 
@@ -44,16 +45,16 @@ const ACK_TIMEOUT_MS = 5_000;
 const MSG_ID = "Nats-Msg-Id";
 const EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence";
 
-/**
- * The publish headers. `append`, not `set`: every name is new, and nats.js's `set` first scans
- * the headers for the name to delete (half the cost of building them, bench/event-codec.ts).
- */
-function toHeaders(entries: Record<string, string>, msgId: string, once: boolean): MsgHdrs {
-  const h = natsHeaders();
-  for (const name in entries) h.append(name, entries[name]!);
-  if (once) h.append(EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
-  else h.append(MSG_ID, msgId);
-  return h;
+/** The publish headers: the event's own, then the write-once check or the message id. */
+function publishHeaders(
+  entries: Record<string, string>,
+  msgId: string,
+  once: boolean,
+): Record<string, string> {
+  const headers = { ...entries };
+  if (once) headers[EXPECTED_LAST_SUBJECT_SEQUENCE] = "0";
+  else headers[MSG_ID] = msgId;
+  return headers;
 }
 
 /** Header bytes beyond the event's own headers: the write-once check or message id, the signature. */
@@ -98,9 +99,9 @@ export async function prepareAppend(
   encodedForStore?: EncodedEvent,
 ): Promise<PreparedAppend> {
   const encoded = encodedForStore ?? (await codec.encode(event));
-  const headers = toHeaders(encoded.headers, event.id, once);
-  if (signer) headers.append(SIGNATURE_HEADER, signer.sign(subject, encoded.payload));
-  return { encoded, headers };
+  const headers = publishHeaders(encoded.headers, event.id, once);
+  if (signer) headers[SIGNATURE_HEADER] = signer.sign(subject, encoded.payload);
+  return { encoded, headers: outgoingHeaders(headers) };
 }
 
 /** One stored message as a consumer or a direct get delivers it. */

@@ -44,6 +44,7 @@ export {
   ORDERED_FOLD_PIN_TIMEOUT_MS,
   resetToAckFloorIfHeld,
 } from "./ordered-fold.js";
+export { outgoingHeaders } from "./outgoing-headers.js";
 export type { StoredEvent, StoredMessage } from "./read-events.js";
 export { readEvents, readStream, storedMessage } from "./read-events.js";
 export { retryTransientStart, type StartRetryOptions } from "./start-retry.js";

@@ -18,6 +18,12 @@ export interface MessageHeaders extends Iterable<[string, string[]]> {
 interface CoreMessageInternals {
   _rdata?: unknown;
   _msg?: { hdr?: unknown };
+  /** Headers nats.js has already decoded (it reads a pinned consumer's from every message). */
+  _headers?: unknown;
+}
+
+function coreOf(msg: Msg | JsMsg): CoreMessageInternals {
+  return ((msg as { msg?: unknown }).msg ?? msg) as CoreMessageInternals;
 }
 
 /** "NATS/1.0", the first bytes of every header block. */
@@ -29,7 +35,7 @@ const utf8 = new TextDecoder();
  * `undefined` when nats.js does not keep them where this expects (then nothing here is used).
  */
 export function rawHeaderBlock(msg: Msg | JsMsg): Uint8Array | null | undefined {
-  const core = ((msg as { msg?: unknown }).msg ?? msg) as CoreMessageInternals;
+  const core = coreOf(msg);
   const bytes = core._rdata;
   const length = core._msg?.hdr;
   if (!(bytes instanceof Uint8Array) || typeof length !== "number") return undefined;
@@ -48,6 +54,9 @@ export function rawHeaderBlock(msg: Msg | JsMsg): Uint8Array | null | undefined 
  * are not what {@link rawHeaderBlock} expects.
  */
 export function headersOf(msg: Msg | JsMsg): MessageHeaders | undefined {
+  const decoded = coreOf(msg)._headers;
+  if (typeof (decoded as Partial<MessageHeaders> | undefined)?.get === "function")
+    return decoded as MessageHeaders;
   const block = rawHeaderBlock(msg);
   if (block === undefined) return msg.headers;
   if (block === null) return undefined;

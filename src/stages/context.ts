@@ -1,4 +1,4 @@
-import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { HedgeLedger, QuotaLedger } from "../admission/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
 import {
@@ -13,7 +13,7 @@ import type { ConcurrencyPools, ExecutionPolicy, LatencySamples } from "../execu
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
 import type { EventStore } from "../nats/index.js";
-import { StreamNames } from "../nats/index.js";
+import { outgoingHeaders, StreamNames } from "../nats/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -109,8 +109,6 @@ export function notifyTerminal(
 ): void {
   const replyTo = accepted.data.replyTo;
   if (!replyTo) return;
-  const h = natsHeaders();
-  for (const [k, v] of Object.entries(encoded.headers)) h.set(k, v);
-  h.set(LiveHeaders.kind, LiveKinds.terminal);
-  nc.publish(replyTo, encoded.payload, { headers: h });
+  const headers = outgoingHeaders({ ...encoded.headers, [LiveHeaders.kind]: LiveKinds.terminal });
+  nc.publish(replyTo, encoded.payload, { headers });
 }

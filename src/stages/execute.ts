@@ -1,4 +1,3 @@
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { Span } from "@opentelemetry/api";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
 import {
@@ -19,7 +18,7 @@ import {
   type StepOutcome,
 } from "../extensions/index.js";
 import type { Delivery } from "../nats/index.js";
-import { failpoint, StreamNames } from "../nats/index.js";
+import { failpoint, outgoingHeaders, StreamNames } from "../nats/index.js";
 import { endSpan } from "../observability/index.js";
 import { createChunkAssembler } from "../providers/index.js";
 import type { HedgePolicy } from "../routing/index.js";
@@ -404,11 +403,12 @@ function liveSender(deps: WorkerDeps, accepted: AcceptedEvent, delivery: Deliver
     if (!replyTo || !held) return;
     const { attempt, firstSequence, chunks } = held;
     held = undefined;
-    const h = natsHeaders();
-    h.set(LiveHeaders.kind, chunks.length === 1 ? LiveKinds.chunk : LiveKinds.chunks);
-    h.set(LiveHeaders.generation, `${delivery.deliveryCount}.${attempt}`);
-    h.set(LiveHeaders.sequence, String(firstSequence));
-    deps.nc.publish(replyTo, encoder.encode(chunks.join("\n")), { headers: h });
+    const headers = outgoingHeaders({
+      [LiveHeaders.kind]: chunks.length === 1 ? LiveKinds.chunk : LiveKinds.chunks,
+      [LiveHeaders.generation]: `${delivery.deliveryCount}.${attempt}`,
+      [LiveHeaders.sequence]: String(firstSequence),
+    });
+    deps.nc.publish(replyTo, encoder.encode(chunks.join("\n")), { headers });
   };
   return {
     send(chunk: ChatCompletionChunk, attempt: number, model: string) {
