@@ -164,7 +164,7 @@ export function sampleRequests(count: number, seed: number): ChatRequest[] {
 // ---------------------------------------------------------------- "provider-reported" counts
 
 function bpe(kind: "o200k_base" | "cl100k_base", value: string): number {
-  return encoding(kind).encode(value, { disallowedSpecial: new Set() }).length;
+  return encoding(kind).count(value);
 }
 
 /** OpenAI's cookbook formula for tool definitions (flat parameters, enums). */

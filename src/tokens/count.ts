@@ -49,8 +49,8 @@ export interface Prompt {
 }
 
 const IMAGE_PART_TYPES = new Set(["image_url", "input_image", "image"]);
-/** Text containing `<|endoftext|>` and the like is counted as plain text, as providers bill it. */
-const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+// Text containing `<|endoftext|>` and the like is counted as plain text, as providers bill it:
+// the encodings here have no special tokens at all.
 
 function scale(kind: TokenizerKind, tokens: number): number {
   return kind === TokenizerKinds.approximate ? Math.ceil(tokens * APPROXIMATION_FACTOR) : tokens;
@@ -71,18 +71,18 @@ function bpeCount(kind: TokenizerKind, text: string): number {
   const bpe = encoding(encodingNameOf(kind));
   // split with a capturing group: even entries are ordinary text, odd ones the long runs.
   const parts = text.split(LONG_RUNS);
-  if (parts.length === 1) return bpe.encode(text, AS_PLAIN_TEXT).length;
+  if (parts.length === 1) return bpe.count(text);
   let tokens = 0;
   for (const [i, part] of parts.entries()) {
     if (i % 2 === 0) {
-      if (part.length > 0) tokens += bpe.encode(part, AS_PLAIN_TEXT).length;
+      if (part.length > 0) tokens += bpe.count(part);
       continue;
     }
     for (let start = 0; start < part.length; ) {
       let end = Math.min(part.length, start + MAX_BPE_RUN);
       // Never cut a surrogate pair: half a character would count as a replacement character.
       if (end < part.length && /[\uDC00-\uDFFF]/.test(part[end]!)) end++;
-      tokens += bpe.encode(part.slice(start, end), AS_PLAIN_TEXT).length;
+      tokens += bpe.count(part.slice(start, end));
       start = end;
     }
   }
@@ -171,7 +171,7 @@ export function promptTokenCounter(prompt: Prompt): (kind: TokenizerKind) => num
  */
 export function truncateToTokens(kind: TokenizerKind, text: string, maxTokens: number): string {
   const bpe = encoding(encodingNameOf(kind));
-  const tokens = bpe.encode(text, AS_PLAIN_TEXT);
+  const tokens = bpe.encode(text);
   // ceil(k × factor) ≤ max  ⇔  k ≤ max / factor, for the approximation.
   const keep =
     kind === TokenizerKinds.approximate
