@@ -27,7 +27,7 @@ import {
   TargetLabels,
   TargetNames,
 } from "./report.js";
-import { GOALS, scenarioGoals, scenarioSpecs } from "./scenarios.js";
+import { fixedCostGoal, GOALS, scenarioGoals, scenarioSpecs } from "./scenarios.js";
 import { ensureBuilt, machineNote, reexecPinned } from "./setup.js";
 import { startChainWorker, startSkeleton, startStack, stopStack } from "./stack.js";
 import { runStreamingScenario } from "./streaming.js";
@@ -240,6 +240,8 @@ async function main(): Promise<void> {
 
   if (routerOutput.length > 0)
     say(`Router log lines (warn and above), last ${routerOutput.length}:\n${routerOutput.join("\n")}\n`);
+  const fixedCost = fixedCostGoal(scenarios);
+  if (fixedCost) overall.push(fixedCost);
   const goals = [...scenarios.flatMap((s) => s.goals.map((g) => ({ scenario: s.id, ...g }))), ...overall];
   say("Goals:");
   for (const g of goals) say(`  ${g.met ? "met   " : "MISSED"}  ${g.what} ${g.limit}: ${g.actual}`);
