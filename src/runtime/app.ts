@@ -269,11 +269,10 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
     const available = new Set(providers.registry.names());
     if (!available.has("mock")) available.add("mock");
     // The gateway and the request worker count prompt tokens per request. Loading an encoding
-    // parses its merge table synchronously (0.25–0.55 s); done before any consumer or listener
+    // reads its ranks file synchronously (0.08–0.13 s); done before any consumer or listener
     // serves traffic, it cannot stall a request in flight. Only the encodings of models this
-    // process can route to are loaded (each holds 33–57 MB for the life of the process): the
-    // seed catalog lists gpt-4o for every install, but without an OpenAI key no request reaches
-    // it, and o200k would be the largest single thing in the router's memory.
+    // process can route to are loaded (each is held for the life of the process): the seed
+    // catalog lists gpt-4o for every install, but without an OpenAI key no request reaches it.
     if (roles.has("worker") || roles.has("gateway"))
       loadEncodingsFor(seedCatalog.models.filter((model) => available.has(model.provider)));
     // The gateway and the dev bootstrap take the time as a Date, read from the one clock.

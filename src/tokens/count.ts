@@ -49,8 +49,6 @@ export interface Prompt {
 }
 
 const IMAGE_PART_TYPES = new Set(["image_url", "input_image", "image"]);
-// Text containing `<|endoftext|>` and the like is counted as plain text, as providers bill it:
-// the encodings here have no special tokens at all.
 
 function scale(kind: TokenizerKind, tokens: number): number {
   return kind === TokenizerKinds.approximate ? Math.ceil(tokens * APPROXIMATION_FACTOR) : tokens;
