@@ -1,11 +1,12 @@
 import { performance } from "node:perf_hooks";
-import { type Dispatcher, Pool } from "undici";
+import type { Dispatcher } from "undici";
 import { z } from "zod";
 import type { ChatCompletion } from "../../chat/index.js";
 import { ProviderError } from "../provider-error.js";
 import { type ProviderCall, ProviderErrorClass, type ProviderResult, type ProviderUsage } from "../types.js";
 import { createRedactor, type ErrorAnswer, type Redactor } from "./errors.js";
 import { CallbackFailure, type ChunkSink, createChunkSink, providerUsageOf } from "./stream.js";
+import { createPool } from "./undici-pool.js";
 
 /** Connection options every HTTP provider adapter takes. */
 export interface HttpAdapterOptions {
@@ -114,7 +115,7 @@ export function createHttpTransport(
 ): HttpTransport {
   const { providerName, advice } = wire;
   const redact = createRedactor(config.apiKey);
-  const pool = new Pool(origin, {
+  const pool = createPool(origin, {
     connections: config.maxConnections,
     connectTimeout: config.connectTimeoutMs,
     headersTimeout: config.headersTimeoutMs,
