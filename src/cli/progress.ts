@@ -1,4 +1,9 @@
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type CliProgress from "cli-progress";
+
+// Loaded on the first bar, not with the module: every command imports this file, `start`
+// included, and a router never draws a bar (docs/architecture.md, "Router memory").
+const require = createRequire(import.meta.url);
 
 /** A progress display for a long read: a bar on a terminal, nothing when output is piped. */
 export interface Progress {
@@ -17,6 +22,7 @@ const QUIET: Progress = { update() {}, stop() {} };
  */
 export function startProgress(label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) return QUIET;
+  const cliProgress = require("cli-progress") as typeof CliProgress;
   const bar = new cliProgress.SingleBar(
     {
       stream,
