@@ -231,6 +231,9 @@ export function formatScenario(scenario: ScenarioResult): string {
       );
     }
   }
+  // The memory floor: the same I/O in a process with none of Beamline's code or state.
+  const skeleton = scenario.runs.skeleton?.resources["skeleton"];
+  if (skeleton) lines.push(`during c3: skeleton peak RSS ${f(skeleton.peakRssBytes / MB, 1)} MB`);
   const errors = Object.entries(scenario.runs).flatMap(([key, run]) =>
     run && run.errorSamples.length > 0 ? [`errors of ${key}: ${run.errorSamples.join(" | ")}`] : [],
   );

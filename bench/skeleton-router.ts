@@ -27,6 +27,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setFlagsFromString } from "node:v8";
 import { type ConsumerMessages, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { Pool } from "undici";
@@ -40,6 +41,9 @@ if (!natsUrl || !mockUrl) {
   process.exit(1);
 }
 const payload = randomBytes(Number(process.env["BENCH_PAYLOAD_BYTES"] ?? "700"));
+// The router's default heap growth (BEAMLINE_HEAP_GROWING_PERCENT, 25), so that the skeleton's
+// memory is a floor for the router's, not V8's looser default rule.
+setFlagsFromString("--heap-growing-percent=25");
 
 /** The skeleton's streams: its request events and its usage records, as BL_REQUESTS and BL_USAGE. */
 const REQUESTS_STREAM = "BENCH_SKELETON";

@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { natsServerBinary } from "../test/support/nats-server.js";
+import { buildBaseline } from "./baseline-build.js";
 import { type Child, freePort, pinned, startChild, waitUntil } from "./processes.js";
 
 /** The processes under test: nats-server and router on one core, the mock on the other. */
@@ -236,8 +237,8 @@ export async function stopStack(stack: Stack): Promise<string[]> {
 }
 
 /**
- * A baseline's process (`bench/<script>`, run with tsx) on `cpu`, ready once `ready` finds
- * what it waits for in a line of its output.
+ * A baseline's process (`bench/<script>`, compiled to plain JavaScript) on `cpu`, ready once
+ * `ready` finds what it waits for in a line of its output.
  */
 async function startBaseline<T>(
   repoRoot: string,
@@ -245,11 +246,7 @@ async function startBaseline<T>(
   ready: (line: string) => T | undefined,
 ): Promise<{ child: Child; found: T }> {
   let found: T | undefined;
-  const [command, args] = pinned(options.cpu, process.execPath, [
-    "--import",
-    "tsx",
-    join(repoRoot, "bench", options.script),
-  ]);
+  const [command, args] = pinned(options.cpu, process.execPath, [buildBaseline(repoRoot, options.script)]);
   const child = startChild(options.name, command, args, {
     cwd: repoRoot,
     env: { ...process.env, ...options.env },
