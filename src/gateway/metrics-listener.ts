@@ -3,6 +3,7 @@ import { BeamlineError } from "../errors/index.js";
 import type { BeamlineMetrics } from "../observability/index.js";
 import { fromHttpFrameworkError, openAiErrorBody } from "./error-body.js";
 import { AuthFailureLimiter, type AuthFailureLimits, checkOperatorToken } from "./operator-auth.js";
+import { zodOnlySchemas } from "./zod-only-schemas.js";
 
 export interface MetricsListenerDeps {
   metrics: BeamlineMetrics;
@@ -24,7 +25,7 @@ export interface MetricsListenerDeps {
  * per address like the admin API's.
  */
 export function buildMetricsListener(deps: MetricsListenerDeps): FastifyInstance {
-  const app = Fastify({ logger: false, return503OnClosing: true });
+  const app = Fastify({ logger: false, return503OnClosing: true, schemaController: zodOnlySchemas });
   const limiter = new AuthFailureLimiter(deps.operatorAuth, deps.now);
   const { token } = deps;
 

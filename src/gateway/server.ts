@@ -30,6 +30,7 @@ import { AuthFailureLimiter, type AuthFailureLimits } from "./operator-auth.js";
 import { nextRequestId, type RequestOutcome } from "./request-lifecycle.js";
 import { registerResponsesRoute } from "./responses.js";
 import type { WaiterRegistry } from "./waiters.js";
+import { zodOnlySchemas } from "./zod-only-schemas.js";
 
 export interface GatewayDeps {
   store: EventStore;
@@ -106,6 +107,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     genReqId: () => nextRequestId(deps),
     requestIdHeader: false,
     return503OnClosing: true,
+    schemaController: zodOnlySchemas,
     // close() comes after the drain (GatewayDrain): whatever is still open then has outlived
     // the drain timeout and is cut, so a hung stream cannot hold the process.
     forceCloseConnections: true,
