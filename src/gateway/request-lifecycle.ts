@@ -3,7 +3,7 @@ import type { ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResult }
 import { BeamlineError, isBeamlineError } from "../errors/index.js";
 import type { EventData } from "../events/index.js";
 import { makeEvent, RequestSlots, requestSubject, requireContent } from "../events/index.js";
-import type { EventStore } from "../nats/index.js";
+import type { EventStore, OnceResult } from "../nats/index.js";
 import { StreamNames } from "../nats/index.js";
 import {
   type BeamlineMetrics,
@@ -256,24 +256,24 @@ async function acceptAndAwaitOnce(
     // hear "unavailable" about a request that then runs. Hand it nothing instead.
     if (deps.connection && !deps.connection.connected) return unavailable("no");
     const acceptedSubject = requestSubject(principal.tenant, requestId, RequestSlots.accepted);
-    let duplicate: boolean;
+    let appended: OnceResult;
     try {
-      ({ duplicate } = await deps.store.append(acceptedSubject, accepted, {
+      appended = await deps.store.append(acceptedSubject, accepted, {
         once: true,
         timeoutMs: appendTimeoutMs,
-      }));
+      });
     } catch (error) {
       if (isBeamlineError(error, "BL_NATS_UNAVAILABLE")) return unavailable("maybe", error);
       throw error;
     }
     let storedBefore: Promise<TerminalEvent | undefined> | undefined;
-    if (duplicate && input.idempotencyKey !== undefined) {
-      const original = await deps.store.readLast(StreamNames.requests, acceptedSubject, { fromLeader: true });
+    if (appended.duplicate && input.idempotencyKey !== undefined) {
+      const original = appended.stored;
       const originalData =
-        original?.type === "request.accepted" ? (original.data as EventData<"request.accepted">) : undefined;
+        original.type === "request.accepted" ? (original.data as EventData<"request.accepted">) : undefined;
       const originalRequest = originalData?.request ?? originalData?.embeddings;
       // Without readable content (an erased tenant's) there is no body to compare.
-      if (original && originalRequest) {
+      if (originalRequest) {
         checkIdempotentRetry({
           requestId,
           retry: input.embeddings ?? chat,

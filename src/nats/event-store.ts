@@ -1,4 +1,11 @@
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type StoredMsg,
+} from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../errors/index.js";
 import type { BeamlineEvent, EncodedEvent, HeaderReader } from "../events/index.js";
@@ -7,6 +14,7 @@ import { type EventSigner, type EventTrust, SIGNATURE_HEADER } from "./event-sig
 import { JetStreamPublisher } from "./jetstream-publisher.js";
 import { getFromLeader, type StoredMessageQuery } from "./leader-reads.js";
 import { outgoingHeaders } from "./outgoing-headers.js";
+import { streamStoring } from "./subject-streams.js";
 import { isWrongLastSequence } from "./transient.js";
 import { TransientBackoff } from "./transient-backoff.js";
 
@@ -34,12 +42,23 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
+/**
+ * What a write-once append did: stored the event, or found the slot taken — and then what the
+ * slot holds, as the stream's leader has it. A "taken" answer is never passed on unconfirmed
+ * (docs/architecture.md, "Slots known to be written").
+ */
+export type OnceResult =
+  | { duplicate: false; seq: number }
+  | { duplicate: true; seq: number; stored: BeamlineEvent };
+
 /** How long a write keeps retrying transient failures by default (a stream leader election takes 4-9 s). */
 const RETRY_FOR_MS = 30_000;
 /** Longest pause between two tries of a write that met a transient failure. */
 const MAX_RETRY_DELAY_MS = 1_000;
 /** The publisher's own ack timeout: one publish never waits longer than this. */
 const ACK_TIMEOUT_MS = 5_000;
+/** First pause before writing again a write-once slot the stream called taken but its leader cannot show. */
+const FIRST_UNCONFIRMED_PAUSE_MS = 100;
 
 /** JetStream's publish headers: message id (de-duplication) and the write-once check. */
 const MSG_ID = "Nats-Msg-Id";
@@ -147,6 +166,9 @@ export async function decodeStoredEvent(
   return { event, trust };
 }
 
+/** What the store publishes through: JetStream's acks, or the API error a refused write carries. */
+export type StorePublisher = Pick<JetStreamPublisher, "publish" | "close">;
+
 /**
  * Appends and reads events. A `once` slot is guarded by a per-subject sequence check, which
  * holds forever; any other write carries the event id as its JetStream message id, so a
@@ -155,7 +177,7 @@ export async function decodeStoredEvent(
 export class EventStore {
   readonly js: JetStreamClient;
   readonly jsm: Promise<JetStreamManager>;
-  private readonly publisher: JetStreamPublisher;
+  private readonly publisher: StorePublisher;
   /**
    * Signs every append (`bl-sig`), and is what stage runners on this store judge stored
    * events with. Absent: appends are unsigned and signature-checking stages refuse everything.
@@ -167,7 +189,15 @@ export class EventStore {
 
   constructor(
     readonly nc: NatsConnection,
-    options: { signer?: EventSigner | undefined; codec?: EventCodec } = {},
+    options: {
+      signer?: EventSigner | undefined;
+      codec?: EventCodec;
+      /**
+       * How appends reach the stream; by default a {@link JetStreamPublisher} on `nc`. Tests
+       * put a node's stale answers in front of it.
+       */
+      publisher?: StorePublisher;
+    } = {},
   ) {
     this.signer = options.signer;
     this.codec = options.codec ?? plainCodec;
@@ -175,7 +205,7 @@ export class EventStore {
     // No API check: it would be a request made now, and a transient failure of it would leave
     // this store's manager rejected for ever (every later read failing). Calls fail on their own.
     this.jsm = jetstreamManager(nc, { checkAPI: false });
-    this.publisher = new JetStreamPublisher(nc, ACK_TIMEOUT_MS);
+    this.publisher = options.publisher ?? new JetStreamPublisher(nc, ACK_TIMEOUT_MS);
   }
 
   /** Stops waiting for acks (pending appends fail); the connection itself is the caller's. */
@@ -183,37 +213,93 @@ export class EventStore {
     this.publisher.close();
   }
 
+  /**
+   * Stores `event` on `subject`, retrying transient failures until `options.timeoutMs`. With
+   * `once`, a slot already taken is confirmed by reading it from the stream leader, and its
+   * event returned; a "taken" answer the leader cannot confirm is written again.
+   */
+  append(
+    subject: string,
+    event: BeamlineEvent,
+    options: AppendOptions & { once: true },
+    encodedForStore?: EncodedEvent,
+  ): Promise<OnceResult>;
+  append(
+    subject: string,
+    event: BeamlineEvent,
+    options?: AppendOptions,
+    encodedForStore?: EncodedEvent,
+  ): Promise<AppendResult>;
   async append(
     subject: string,
     event: BeamlineEvent,
     options: AppendOptions = {},
     /** The event already encoded for storage; by default the store's codec encodes it. */
     encodedForStore?: EncodedEvent,
-  ): Promise<AppendResult> {
+  ): Promise<AppendResult | OnceResult> {
+    const once = options.once === true;
+    const slotStream = once ? streamStoring(subject) : undefined;
+    if (once && slotStream === undefined) {
+      throw new BeamlineError(
+        "BL_INTERNAL",
+        `no Beamline stream stores ${subject}: it cannot be a write-once slot`,
+      );
+    }
     const { encoded, headers } = await prepareAppend(
       this.codec,
       this.signer,
       subject,
       event,
-      options.once === true,
+      once,
       encodedForStore,
     );
     assertWithinMaxPayload(this.nc, event, encoded);
     const retryForMs = options.timeoutMs ?? RETRY_FOR_MS;
     const deadline = Date.now() + retryForMs;
     const backoff = new TransientBackoff(retryForMs, MAX_RETRY_DELAY_MS);
+    let unconfirmedPauseMs = FIRST_UNCONFIRMED_PAUSE_MS;
     for (;;) {
+      let failure: unknown;
       try {
         const ackTimeoutMs = Math.max(1, Math.min(ACK_TIMEOUT_MS, deadline - Date.now()));
         const ack = await this.publisher.publish(subject, encoded.payload, headers, ackTimeoutMs);
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
-        if (options.once && isWrongLastSequence(error)) return { seq: undefined, duplicate: true };
-        if (await backoff.pausedAfter(error)) continue;
-        throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} on ${subject}`, {
-          cause: error,
-        });
+        failure = error;
       }
+      if (slotStream !== undefined && isWrongLastSequence(failure)) {
+        let stored: StoredMsg | null;
+        try {
+          stored = await this.getStored(slotStream, { last_by_subj: subject }, true);
+        } catch (error) {
+          if (await backoff.pausedAfter(error)) continue;
+          throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not read back ${subject}`, { cause: error });
+        }
+        if (stored) {
+          return {
+            seq: stored.seq,
+            duplicate: true,
+            stored: await this.codec.decode(stored.data, stored.header),
+          };
+        }
+        // "Taken", yet the leader holds nothing: the answer of a node that has just lost the lead,
+        // about a write it never committed (seen in the cluster fault suite right after a paused
+        // leader resumed). Passing it on would let the caller act on an event no replica kept.
+        if (Date.now() + unconfirmedPauseMs <= deadline) {
+          await sleep(unconfirmedPauseMs);
+          unconfirmedPauseMs = Math.min(unconfirmedPauseMs * 2, MAX_RETRY_DELAY_MS);
+          continue;
+        }
+        throw new BeamlineError(
+          "BL_NATS_UNAVAILABLE",
+          `${event.type} on ${subject}: the stream reports the slot taken, but its leader holds nothing`,
+          { cause: failure },
+        );
+      }
+      if (await backoff.pausedAfter(failure)) continue;
+      throw new BeamlineError("BL_NATS_UNAVAILABLE", `could not store ${event.type} on ${subject}`, {
+        cause: failure,
+      });
     }
   }
 

@@ -13,7 +13,14 @@ export type { EventCodec } from "./event-codec.js";
 export { plainCodec } from "./event-codec.js";
 export type { EventSigningKey, EventSigningSettings, EventTrust, SignedMessage } from "./event-signing.js";
 export { EventSigner, eventSigningKeyFile, loadEventSigningKey, SIGNATURE_HEADER } from "./event-signing.js";
-export type { DecodedStoredEvent, PreparedAppend, StoredEventMessage } from "./event-store.js";
+export type {
+  AppendResult,
+  DecodedStoredEvent,
+  OnceResult,
+  PreparedAppend,
+  StoredEventMessage,
+  StorePublisher,
+} from "./event-store.js";
 export { decodeStoredEvent, EventStore, prepareAppend } from "./event-store.js";
 export { failpoint } from "./failpoints.js";
 export {

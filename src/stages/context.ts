@@ -1,8 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { HedgeLedger, QuotaLedger } from "../admission/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
-import { BeamlineError } from "../errors/index.js";
 import {
   type BeamlineEvent,
   type Clock,
@@ -15,7 +13,7 @@ import type { ConcurrencyPools, ExecutionPolicy, LatencySamples } from "../execu
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
 import type { EventStore } from "../nats/index.js";
-import { outgoingHeaders, StreamNames } from "../nats/index.js";
+import { outgoingHeaders } from "../nats/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -80,17 +78,10 @@ export type AcceptedEvent = BeamlineEvent<"request.accepted">;
 export type TerminalEvent = BeamlineEvent<"request.completed"> | BeamlineEvent<"request.failed">;
 
 /**
- * How often a terminal the stream calls already stored, but whose leader holds none, is
- * written again before the delivery is left to a redelivery; and the pause before each.
- */
-const UNCONFIRMED_SLOT_REWRITES = 3;
-const UNCONFIRMED_SLOT_PAUSE_MS = 250;
-
-/**
  * Stores the request's terminal event — at most one ever, whoever writes it — and tells the
  * waiting client. When a terminal already exists (a redelivery, a race) the stored one wins
  * and is what the client is told, so the client and the log never disagree. The client is
- * told only of a terminal the stream's leader holds.
+ * told only of a terminal the stream's leader holds: the store confirms a taken slot.
  */
 export async function endRequest(
   deps: StageDeps,
@@ -98,32 +89,11 @@ export async function endRequest(
   terminal: TerminalEvent,
 ): Promise<TerminalEvent> {
   const subject = requestSubject(terminal.tenant, terminal.requestId, RequestSlots.terminal);
-  for (let rewrite = 0; ; rewrite++) {
-    // Stored through the store's codec (content sealed); the waiting client gets it in the clear.
-    const result = await deps.store.append(subject, terminal, { once: true });
-    if (!result.duplicate) {
-      notifyTerminal(deps.nc, accepted, terminal);
-      return terminal;
-    }
-    const stored = (await deps.store.readLast(StreamNames.requests, subject, { fromLeader: true })) as
-      | TerminalEvent
-      | undefined;
-    if (stored) {
-      notifyTerminal(deps.nc, accepted, stored);
-      return stored;
-    }
-    // "Already stored", yet the leader holds nothing: the answer of a node that had just lost
-    // the lead, about a write it never committed (the cluster fault suite saw it right after a
-    // paused leader resumed, and the client was told of a terminal no replica kept). Write again;
-    // past a few tries, a redelivery does.
-    if (rewrite >= UNCONFIRMED_SLOT_REWRITES) {
-      throw new BeamlineError(
-        "BL_NATS_UNAVAILABLE",
-        `${terminal.type} on ${subject}: the stream reports it stored, but its leader holds none`,
-      );
-    }
-    await sleep(UNCONFIRMED_SLOT_PAUSE_MS);
-  }
+  // Stored through the store's codec (content sealed); the waiting client gets it in the clear.
+  const result = await deps.store.append(subject, terminal, { once: true });
+  const told = result.duplicate ? (result.stored as TerminalEvent) : terminal;
+  notifyTerminal(deps.nc, accepted, told);
+  return told;
 }
 
 /** Sends the terminal event to the client waiting on the request's reply subject, if any. */

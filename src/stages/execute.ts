@@ -1,5 +1,6 @@
 import type { Span } from "@opentelemetry/api";
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbeddingsRequest } from "../chat/index.js";
+import { BeamlineError } from "../errors/index.js";
 import {
   attemptSubject,
   type BeamlineEvent,
@@ -240,15 +241,16 @@ async function storeAttempt(run: ExecuteRun, record: AttemptRecord): Promise<Att
   await run.decisionStored;
   const subject = attemptSubject(decided.tenant, decided.requestId, n);
   const result = await deps.store.append(subject, event, { once: true });
-  if (result.duplicate) {
-    const first = await deps.store.readLast(StreamNames.requests, subject, { fromLeader: true });
-    if (first && (isEvent(first, "attempt.succeeded") || isEvent(first, "attempt.failed"))) {
-      run.events.set(n, first);
-      return { type: first.type, data: first.data } as AttemptRecord;
-    }
+  if (!result.duplicate) {
+    run.events.set(n, event);
+    return undefined;
   }
-  run.events.set(n, event);
-  return undefined;
+  const first = result.stored;
+  if (!isEvent(first, "attempt.succeeded") && !isEvent(first, "attempt.failed")) {
+    throw new BeamlineError("BL_INTERNAL", `${subject} holds a ${first.type}, not an attempt`);
+  }
+  run.events.set(n, first);
+  return { type: first.type, data: first.data } as AttemptRecord;
 }
 
 /** Metrics for a stored attempt, and a warning when it failed. */

@@ -221,9 +221,7 @@ async function storeDecision(deps: WorkerDeps, decided: DecidedEvent): Promise<v
   const subject = requestSubject(decided.tenant, decided.requestId, RequestSlots.decided);
   const result = await deps.store.append(subject, decided, { once: true });
   failpoint("worker.after-decided");
-  if (!result.duplicate) return;
-  const stored = await deps.store.readLast(StreamNames.requests, subject, { fromLeader: true });
-  if (stored && JSON.stringify(stored.data) !== JSON.stringify(decided.data)) {
+  if (result.duplicate && JSON.stringify(result.stored.data) !== JSON.stringify(decided.data)) {
     throw new BeamlineError(
       "BL_DELIVERY_OVERLAP",
       `another delivery of ${decided.requestId} decided differently; resuming from its decision`,

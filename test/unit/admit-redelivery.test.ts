@@ -29,7 +29,8 @@ function memoryStore() {
     slots,
     reads: () => reads,
     async append(subject: string, event: BeamlineEvent) {
-      if (slots.has(subject)) return { duplicate: true };
+      const stored = slots.get(subject);
+      if (stored) return { duplicate: true, seq: 1, stored };
       slots.set(subject, event);
       return { duplicate: false };
     },

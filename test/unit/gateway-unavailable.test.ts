@@ -232,7 +232,7 @@ describe("gateway: Idempotency-Key", () => {
       NOW,
     );
     const { app } = harness({
-      append: async () => ({ duplicate: true, seq: undefined }),
+      append: async () => ({ duplicate: true, seq: 1, stored: original }),
       stored: { accepted: original, terminal: completed(requestId) },
     });
     const retry = await post(app, "/v1/chat/completions", body("original"), "k-3");
