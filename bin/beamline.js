@@ -10,4 +10,10 @@ if (!existsSync(fileURLToPath(entry))) {
   );
   process.exit(1);
 }
+// Before the router's modules load, which would grow V8's young generation to its full size for
+// good; `start` lets it grow to its configured cap, every other command to V8's own rule.
+const { holdYoungGeneration } = await import(
+  new URL("../dist/src/runtime/young-generation.js", import.meta.url).href
+);
+holdYoungGeneration();
 await import(entry.href);

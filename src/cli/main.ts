@@ -4,7 +4,7 @@ import { loadConfigFromEnv, ROLES, type Role } from "../config/index.js";
 import { isBeamlineError } from "../errors/index.js";
 import { startTracing } from "../observability/index.js";
 import { startMockProvider } from "../providers/index.js";
-import { startBeamline, topologyOf } from "../runtime/index.js";
+import { capYoungGeneration, startBeamline, topologyOf } from "../runtime/index.js";
 import { registerAuditExportCommands } from "./commands/audit-export.js";
 import { registerAuditTamperCommands } from "./commands/audit-tamper.js";
 import { registerBillingCommands } from "./commands/billing.js";
@@ -25,7 +25,7 @@ const program = new Command("beamline")
   .description("Beamline Router: an event-sourced AI request router on NATS JetStream")
   .showHelpAfterError();
 
-program
+const start = program
   .command("start")
   .description("run the router (all roles by default); starts a local nats-server when NATS_URL is unset")
   .addOption(new Option("--roles <roles>", `comma-separated roles to run (${ROLES.join(", ")})`))
@@ -139,6 +139,12 @@ registerCatalogCommands(program);
 registerReplayCommands(program);
 registerBillingCommands(program);
 registerAuditTamperCommands(program);
+
+// The entry held V8's young generation while the modules loaded: `start` caps it from its
+// configuration, every other command (a replay, an export) gets V8's own rule back.
+program.hook("preAction", (_program, action) => {
+  if (action !== start) capYoungGeneration(0);
+});
 
 try {
   registerExtensionsCommands(program);
