@@ -211,13 +211,14 @@ const settingsSchema = z.strictObject({
     unit: "%",
   }),
   /**
-   * V8 grows the young generation to 32 MB under load and keeps it: with a cap of 8 MB the
-   * router's peak RSS was 21-27 MB lower for 3-14 % more CPU at saturation (docs/architecture.md,
-   * "Router memory").
+   * V8 grows the young generation to 32 MB under load and keeps it. A cap of 8 MB held the
+   * router's peak RSS 21-27 MB lower, under 150 MB, for 12-19 % more CPU per request at
+   * saturation, which at 500 req/s on one core tipped the router into a backlog: so it is the
+   * operator's choice, not the default (docs/architecture.md, "Router memory").
    */
-  youngGenerationMb: setting(z.coerce.number().int().min(0).max(64).default(8), {
+  youngGenerationMb: setting(z.coerce.number().int().min(0).max(64).default(0), {
     env: "BEAMLINE_YOUNG_GENERATION_MB",
-    doc: "the most V8's young generation (both semi-spaces) may grow to; lower holds less memory and collects young objects more often; 0 keeps V8's own rule (up to 32 MB)",
+    doc: "the most V8's young generation (both semi-spaces) may grow to under load; 8 holds the router's peak memory about 25 MB lower for 12-19 % more CPU per request; 0 keeps V8's own rule (up to 32 MB)",
     unit: "MB",
   }),
   logLevel: setting(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"), {
