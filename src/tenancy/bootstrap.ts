@@ -46,8 +46,9 @@ export async function bootstrapDevTenant(
       options.now,
     );
     // A key issued before key events were tenant-scoped stays issued: its write-once slot is
-    // the legacy subject, which the new one cannot guard.
-    if (await store.readFirst(StreamNames.config, legacyApiKeySubject(keyId))) {
+    // the legacy subject, which the new one cannot guard. Read from the leader: a lagging
+    // replica's "none" would issue the key a second time on the new subject.
+    if (await store.readFirst(StreamNames.config, legacyApiKeySubject(keyId), { fromLeader: true })) {
       return { seq: undefined, duplicate: true };
     }
     return store.append(apiKeySubject(DEV_TENANT, keyId), event, { once: true });
