@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   type JetStreamClient,
   type JetStreamManager,
@@ -257,7 +256,7 @@ export class EventStore {
     const retryForMs = options.timeoutMs ?? RETRY_FOR_MS;
     const deadline = Date.now() + retryForMs;
     const backoff = new TransientBackoff(retryForMs, MAX_RETRY_DELAY_MS);
-    let unconfirmedPauseMs = FIRST_UNCONFIRMED_PAUSE_MS;
+    const unconfirmed = new TransientBackoff(retryForMs, MAX_RETRY_DELAY_MS, FIRST_UNCONFIRMED_PAUSE_MS);
     for (;;) {
       let failure: unknown;
       try {
@@ -285,11 +284,7 @@ export class EventStore {
         // "Taken", yet the leader holds nothing: the answer of a node that has just lost the lead,
         // about a write it never committed (seen in the cluster fault suite right after a paused
         // leader resumed). Passing it on would let the caller act on an event no replica kept.
-        if (Date.now() + unconfirmedPauseMs <= deadline) {
-          await sleep(unconfirmedPauseMs);
-          unconfirmedPauseMs = Math.min(unconfirmedPauseMs * 2, MAX_RETRY_DELAY_MS);
-          continue;
-        }
+        if (await unconfirmed.paused()) continue;
         throw new BeamlineError(
           "BL_NATS_UNAVAILABLE",
           `${event.type} on ${subject}: the stream reports the slot taken, but its leader holds nothing`,

@@ -23,7 +23,12 @@ export class TransientBackoff {
 
   /** Pauses and returns true when `error` is transient and time is left for another try; else false. */
   async pausedAfter(error: unknown): Promise<boolean> {
-    if (!isTransientNatsError(error) || Date.now() + this.#delayMs > this.#deadline) return false;
+    return isTransientNatsError(error) && this.paused();
+  }
+
+  /** Pauses and returns true when time is left for another try; else false. */
+  async paused(): Promise<boolean> {
+    if (Date.now() + this.#delayMs > this.#deadline) return false;
     await sleep(this.#delayMs);
     this.#delayMs = Math.min(this.#delayMs * 2, this.maxDelayMs);
     return true;

@@ -4,4 +4,4 @@ export type { ContentAtRest } from "./content.js";
 export { contentOpener, openContentAtRest } from "./content.js";
 export type { EmbeddedNats } from "./embedded-nats.js";
 export { resolveNatsServerBinary, runningEmbeddedNatsUrl, startEmbeddedNats } from "./embedded-nats.js";
-export { capYoungGeneration, holdYoungGeneration, youngGenerationBytes } from "./young-generation.js";
+export { capYoungGeneration } from "./young-generation.js";
