@@ -3,14 +3,16 @@
  * nats-server, an external mock), writes a V8 heap snapshot when idle and another after a
  * closed loop of plain requests, and prints the live heap grouped by constructor (self size
  * and count), idle against loaded. A snapshot collects garbage first, so it shows what is
- * retained, not the garbage awaiting collection.
+ * retained, not the garbage awaiting collection. With `--during`, the second snapshot is taken
+ * halfway through the loop instead, with its requests in flight: what a router holds at its peak.
  *
- *   node --import tsx bench/heap-snapshot.ts [--seconds 20] [--concurrency 128] [--top 30] [--keep]
+ *   node --import tsx bench/heap-snapshot.ts [--seconds 20] [--concurrency 128] [--top 30] [--during] [--keep]
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { runClosedLoop } from "./load.js";
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "20" },
     concurrency: { type: "string", default: "128" },
     top: { type: "string", default: "30" },
+    during: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
   },
 });
@@ -131,19 +134,28 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssBytes(router.child.pid) ?? 0);
     }, 100);
-    const run = await runClosedLoop(
+    const running = runClosedLoop(
       target.call,
       Number(values.concurrency),
       Number(values.seconds) * 1000,
       200_000,
     );
+    let loaded: Map<string, Group> | undefined;
+    if (values.during) {
+      await sleep((Number(values.seconds) * 1000) / 2);
+      loaded = groupSnapshot(await snapshot(router.child, workDir));
+      console.log(`during load: live heap ${(total(loaded) / MB).toFixed(1)} MB, RSS ${rss()} MB`);
+    }
+    const run = await running;
     clearInterval(sampler);
     await target.close();
     console.log(
       `closed loop: ${run.ok} ok, ${run.errors} errors, ${run.throughput.toFixed(0)} req/s; peak RSS ${(peak / MB).toFixed(0)} MB, RSS now ${rss()} MB`,
     );
-    const loaded = groupSnapshot(await snapshot(router.child, workDir));
-    console.log(`after load: live heap ${(total(loaded) / MB).toFixed(1)} MB, RSS ${rss()} MB\n`);
+    if (!loaded) {
+      loaded = groupSnapshot(await snapshot(router.child, workDir));
+      console.log(`after load: live heap ${(total(loaded) / MB).toFixed(1)} MB, RSS ${rss()} MB\n`);
+    }
 
     const rows = [...loaded.entries()].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, Number(values.top));
     console.log(

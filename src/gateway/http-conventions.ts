@@ -1,7 +1,6 @@
-import { constants as zlibConstants } from "node:zlib";
-import fastifyCompress from "@fastify/compress";
 import fastifyCors, { type FastifyCorsOptions } from "@fastify/cors";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { registerCompression } from "./compression.js";
 
 /**
  * The HTTP conventions every front door follows, as root hooks and plugins so that a route
@@ -142,14 +141,6 @@ export function registerHttpConventions(app: FastifyInstance, conventions: HttpC
       return payload;
     });
   }
-  app.register(fastifyCompress, {
-    threshold: conventions.compressMinBytes,
-    // gzip first: on a 4 KB completion it is as small as brotli at quality 4 and ~3× faster;
-    // brotli (quality 4: 11, its default, costs ~25× the CPU for 18 % less) only for a client
-    // that accepts nothing else (docs/architecture.md, "HTTP conventions as root hooks").
-    encodings: ["gzip", "br"],
-    brotliOptions: { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 4 } },
-    // Request bodies stay plain JSON (a 415 otherwise), as before: only answers are compressed.
-    globalDecompression: false,
-  });
+  // Request bodies stay plain JSON (a 415 otherwise): only answers are compressed.
+  registerCompression(app, { minBytes: conventions.compressMinBytes });
 }

@@ -7,7 +7,7 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { formatTraceparent, parseTraceparent } from "./trace-context.js";
 
 /**
  * OpenTelemetry traces across every NATS hop. The trace context travels in each event's
@@ -19,23 +19,11 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
  * passes through Beamline's events unchanged even with tracing off.
  */
 const tracer = trace.getTracer("beamline-router");
-// The envelope's field is W3C `traceparent` whatever propagators the operator configured.
-const w3c = new W3CTraceContextPropagator();
-
-const headerGetter = {
-  get: (carrier: Record<string, string>, key: string) => carrier[key],
-  keys: (carrier: Record<string, string>) => Object.keys(carrier),
-};
-const headerSetter = {
-  set: (carrier: Record<string, string>, key: string, value: string) => {
-    carrier[key] = value;
-  },
-};
 
 /** The context a `traceparent` value describes; the root context when absent or invalid. */
 export function contextFromTraceparent(traceparent: string | undefined): Context {
-  if (!traceparent) return ROOT_CONTEXT;
-  return w3c.extract(ROOT_CONTEXT, { traceparent }, headerGetter);
+  const remote = traceparent ? parseTraceparent(traceparent) : undefined;
+  return remote ? trace.setSpanContext(ROOT_CONTEXT, remote) : ROOT_CONTEXT;
 }
 
 /** The `traceparent` value naming `span` (for the events written on its behalf). */
@@ -50,9 +38,11 @@ export function traceparentOf(span: Span): string | undefined {
  * a span with an invalid context.
  */
 export function traceContextOf(span: Span): Record<string, string> {
-  const carrier: Record<string, string> = {};
-  w3c.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, headerSetter);
-  return carrier;
+  const context = span.spanContext();
+  const traceparent = formatTraceparent(context);
+  if (!traceparent) return {};
+  const tracestate = context.traceState?.serialize();
+  return tracestate ? { traceparent, tracestate } : { traceparent };
 }
 
 export type SpanKindName = "server" | "client" | "internal" | "consumer" | "producer";

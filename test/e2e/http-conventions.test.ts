@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { brotliDecompressSync, gunzipSync, gzipSync } from "node:zlib";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { RequestSlots, requestSubject } from "../../src/events/index.js";
@@ -31,7 +31,10 @@ interface RawAnswer {
 }
 
 /** One HTTP exchange with node:http, which (unlike fetch) leaves a compressed body as it came. */
-function raw(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+function raw(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+) {
   return new Promise<RawAnswer>((resolve, reject) => {
     const outgoing = httpRequest(url, { method: init.method ?? "GET", headers: init.headers }, (incoming) => {
       const chunks: Buffer[] = [];
@@ -227,6 +230,17 @@ describe("HTTP conventions on every front door", { timeout: 90_000 }, () => {
         assert.ok(answer.body.length < plain.body.length);
         assert.deepEqual(JSON.parse(decode(answer.body).toString("utf8")), json(plain));
       }
+    });
+
+    it("refuses a compressed request body with 415, saying why", async () => {
+      const answer = await raw(`${beamline.baseUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { ...auth(), "content-encoding": "gzip" },
+        body: gzipSync(JSON.stringify({ model: "mock-small", messages })),
+      });
+      assert.equal(answer.status, 415);
+      const error = json(answer)["error"] as { message: string; code: string };
+      assert.match(error.message, /Content-Encoding "gzip"; send it as plain JSON/);
     });
 
     it("never compresses an event stream, whatever the client accepts", async () => {
