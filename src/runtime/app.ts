@@ -77,7 +77,7 @@ import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { applyHeapGrowth } from "./heap-growth.js";
 import { externalAuth, prepareEmbeddedAuth } from "./nats-auth.js";
 import { setUpProviders } from "./providers.js";
-import { capYoungGeneration } from "./young-generation.js";
+import { capYoungGeneration, youngGenerationAdvice, youngGenerationFacts } from "./young-generation.js";
 
 export interface RunningBeamline {
   /** Base URL of the HTTP gateway, when this process runs it. */
@@ -138,6 +138,8 @@ export async function startBeamline(
   const log = options.log ?? createLogger({ level: config.logLevel });
   applyHeapGrowth(config.heapGrowingPercent);
   capYoungGeneration(config.youngGenerationMb);
+  const advice = youngGenerationAdvice(youngGenerationFacts());
+  if (advice) log.warn(advice);
   return retryTransientStart(() => startBeamlineOnce(config, log), {
     what: `beamline (roles ${config.roles.join(",")})`,
     windowMs: options.retryWindowMs ?? START_RETRY_WINDOW_MS,

@@ -1,3 +1,4 @@
+import { totalmem } from "node:os";
 import { PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 
@@ -56,4 +57,53 @@ export function capYoungGeneration(capMb: number): void {
   follow();
   watcher = new PerformanceObserver(follow);
   watcher.observe({ entryTypes: ["gc"] });
+}
+
+/** What decides V8's young-generation maximum, as a process can read it. */
+export interface YoungGenerationFacts {
+  /** `process.constrainedMemory()`: the container's (cgroup's) limit; huge or 0 when none. */
+  constrainedBytes: number | undefined;
+  /** `os.totalmem()`. */
+  totalBytes: number;
+  /** `process.execArgv` and `NODE_OPTIONS`, where a `--max-semi-space-size` would be. */
+  nodeFlags: readonly string[];
+}
+
+/**
+ * Below this much memory Node sizes V8's young generation under the 32 MB the router is measured
+ * and tuned with (measured with cgroup limits, Node 20: 3 GiB gives 32 MB; 2 GiB 16 MB; 1 GiB
+ * 8 MB; 512 MiB and less 2 MB).
+ */
+const FULL_YOUNG_GENERATION_BYTES = 3 * 2 ** 30;
+
+/**
+ * Node sizes V8's heap from the memory the process may use, the container's limit included, and
+ * with it the young generation's maximum, which code cannot raise. A router in a container of
+ * 512 MiB is held to 2 MB and then used 1.40× the CPU per request under load (docs/operations.md,
+ * "Router memory"). Returns the advice to log at start-up, or undefined when the maximum is V8's
+ * full one or an operator chose it with `--max-semi-space-size`.
+ */
+export function youngGenerationAdvice(facts: YoungGenerationFacts): string | undefined {
+  if (facts.nodeFlags.some((flag) => /^--max[-_]semi[-_]space[-_]size\b/.test(flag))) return undefined;
+  const limit =
+    facts.constrainedBytes && facts.constrainedBytes > 0
+      ? Math.min(facts.constrainedBytes, facts.totalBytes)
+      : facts.totalBytes;
+  if (limit >= FULL_YOUNG_GENERATION_BYTES) return undefined;
+  const mib = Math.round(limit / 2 ** 20);
+  return (
+    `this process may use ${mib} MiB, so Node gave V8 a young generation smaller than 32 MB; ` +
+    "under load that costs up to 1.4x the CPU per request. Start node with " +
+    "--max-semi-space-size=16 (e.g. NODE_OPTIONS=--max-semi-space-size=16) to keep it, for up to 30 MB more memory " +
+    '(docs/operations.md, "Router memory")'
+  );
+}
+
+/** The facts of this process. */
+export function youngGenerationFacts(): YoungGenerationFacts {
+  return {
+    constrainedBytes: process.constrainedMemory?.(),
+    totalBytes: totalmem(),
+    nodeFlags: [...process.execArgv, ...(process.env["NODE_OPTIONS"]?.split(/\s+/) ?? [])],
+  };
 }
