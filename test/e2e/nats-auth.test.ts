@@ -36,7 +36,7 @@ async function tempDir(): Promise<string> {
 /** Starts every role in this process with `input`, serves one chat request, stops. */
 async function serveOneRequest(input: BeamlineConfigInput): Promise<string> {
   const app = await startBeamline(
-    loadConfig({ httpPort: 0, devKey: DEV_KEY, logLevel: "silent", ...input }),
+    loadConfig({ httpPort: 0, metrics: { port: 0 }, devKey: DEV_KEY, logLevel: "silent", ...input }),
     {
       log: createLogger({ level: "silent" }),
     },
@@ -59,7 +59,7 @@ describe("NATS auth on by default", () => {
   it("runs the embedded nats-server with auth: an anonymous client is refused, the router serves", async () => {
     const dataDir = await tempDir();
     const app = await startBeamline(
-      loadConfig({ httpPort: 0, devKey: DEV_KEY, dataDir, logLevel: "silent" }),
+      loadConfig({ httpPort: 0, metrics: { port: 0 }, devKey: DEV_KEY, dataDir, logLevel: "silent" }),
       {
         log: createLogger({ level: "silent" }),
       },

@@ -36,6 +36,8 @@ describe("producer credentials with NATS auth on", { timeout: 120_000 }, () => {
     const app = await startBeamline(
       loadConfig({
         httpPort: 0,
+        // The default port would collide with another test's router running at the same time.
+        metrics: { port: 0 },
         devKey: DEV_KEY,
         dataDir,
         logLevel: "trace",

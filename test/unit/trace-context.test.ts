@@ -58,10 +58,10 @@ describe("traceparent (W3C Trace Context)", () => {
     assert.equal(formatTraceparent({ traceId: "0".repeat(32), spanId: SPAN_ID, traceFlags: 1 }), undefined);
   });
 
-  it("agrees with OpenTelemetry's propagator on any value made of traceparent's characters", () => {
+  it("agrees with OpenTelemetry's propagator on any value made of traceparent's characters", (t) => {
     // Mostly valid characters, so that valid values come up as often as near misses.
     const hexish = fc.oneof(
-      { weight: 40, arbitrary: fc.constantFrom(..."0123456789abcdef".split("")) },
+      { weight: 200, arbitrary: fc.constantFrom(..."0123456789abcdef".split("")) },
       { weight: 1, arbitrary: fc.constantFrom("0", "F", "-", " ", "g") },
     );
     const field = (length: number) =>
@@ -84,7 +84,7 @@ describe("traceparent (W3C Trace Context)", () => {
       );
     let valid = 0;
     fc.assert(
-      fc.property(fc.oneof(traceparent, fc.string({ maxLength: 70 })), (value) => {
+      fc.property(fc.oneof({ weight: 3, arbitrary: traceparent }, fc.string({ maxLength: 70 })), (value) => {
         const ours = parseTraceparent(value);
         // Ours takes any whitespace around the value; theirs one character on each side.
         const theirs = referenceParse(value.trim());
@@ -97,7 +97,9 @@ describe("traceparent (W3C Trace Context)", () => {
       }),
       { numRuns: 5_000 },
     );
-    assert.ok(valid > 250, `${valid} of 5,000 values were valid: the generator tests near misses only`);
+    t.diagnostic(`${valid} of 5,000 generated values were valid`);
+    // About 1,000 are expected; far fewer would mean the generator drifted to near misses only.
+    assert.ok(valid > 350, `${valid} of 5,000 values were valid: the generator tests near misses only`);
   });
 
   it("round-trips with OpenTelemetry's propagator", () => {
