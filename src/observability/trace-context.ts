@@ -11,8 +11,9 @@ const LOWER_HEX = /^[0-9a-f]+$/;
 /** A version-00 value's length; a later version may append fields after a dash at this offset. */
 const VERSION_00_LENGTH = 55;
 
-function isHex(text: string, length: number): boolean {
-  return text.length === length && LOWER_HEX.test(text) && !/^0+$/.test(text);
+/** Lowercase hex, not all zeros: what the spec asks of a trace id and a parent id. */
+function isNonZeroHex(text: string): boolean {
+  return LOWER_HEX.test(text) && !/^0+$/.test(text);
 }
 
 /**
@@ -29,9 +30,11 @@ export function parseTraceparent(value: string): SpanContext | undefined {
   if (text.length > VERSION_00_LENGTH && (version === "00" || text[VERSION_00_LENGTH] !== "-")) {
     return undefined;
   }
-  const [, traceId = "", spanId = "", flags = ""] = text.slice(0, VERSION_00_LENGTH).split("-");
   if (text[2] !== "-" || text[35] !== "-" || text[52] !== "-") return undefined;
-  if (!isHex(traceId, 32) || !isHex(spanId, 16) || !/^[0-9a-f]{2}$/.test(flags)) return undefined;
+  const traceId = text.slice(3, 35);
+  const spanId = text.slice(36, 52);
+  const flags = text.slice(53, VERSION_00_LENGTH);
+  if (!isNonZeroHex(traceId) || !isNonZeroHex(spanId) || !/^[0-9a-f]{2}$/.test(flags)) return undefined;
   return { traceId, spanId, traceFlags: Number.parseInt(flags, 16), isRemote: true };
 }
 

@@ -85,10 +85,8 @@ const FULL_YOUNG_GENERATION_BYTES = 3 * 2 ** 30;
  */
 export function youngGenerationAdvice(facts: YoungGenerationFacts): string | undefined {
   if (facts.nodeFlags.some((flag) => /^--max[-_]semi[-_]space[-_]size\b/.test(flag))) return undefined;
-  const limit =
-    facts.constrainedBytes && facts.constrainedBytes > 0
-      ? Math.min(facts.constrainedBytes, facts.totalBytes)
-      : facts.totalBytes;
+  // No limit reads as 0 (or undefined); a huge one is no limit either, so the smaller one counts.
+  const limit = Math.min(facts.constrainedBytes || Number.POSITIVE_INFINITY, facts.totalBytes);
   if (limit >= FULL_YOUNG_GENERATION_BYTES) return undefined;
   const mib = Math.round(limit / 2 ** 20);
   return (
