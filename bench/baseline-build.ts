@@ -3,8 +3,8 @@ import { dirname, join, relative } from "node:path";
 import ts from "typescript";
 
 /**
- * Compiles a baseline process's script (the chain worker, the skeleton) and the bench modules
- * it imports to plain JavaScript under `bench/out/baselines/`, so the baseline runs on bare
+ * Compiles a baseline process's script (the chain worker, the skeleton) and the modules it
+ * imports to plain JavaScript under `bench/out/baselines/`, so the baseline runs on bare
  * node as the router runs `dist/`. Run under tsx instead, a process carries tsx's loader and
  * its transform state: 45 MB more RSS for an empty script, which made the skeleton's memory
  * no floor for the router's. Type-checking is `npm run lint`'s job; this only strips types.
@@ -28,10 +28,12 @@ export function buildBaseline(repoRoot: string, script: string): string {
         verbatimModuleSyntax: true,
       },
     });
-    const target = join(outDir, relative(benchDir, source)).replace(/\.ts$/, ".js");
+    // Laid out as in the repository, so a bench module's import of a router module (`../src/…`)
+    // finds its compiled copy.
+    const target = join(outDir, relative(repoRoot, source)).replace(/\.ts$/, ".js");
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, output.outputText);
-    // Relative value imports are bench modules to compile too; `import type` lines are gone
+    // Relative value imports are modules to compile too; `import type` lines are gone
     // from the output, so only what runs is followed.
     for (const match of output.outputText.matchAll(
       /^\s*(?:import|export)\b[^'"]*?from\s+["'](\.[^"']+)\.js["']/gm,
@@ -39,5 +41,5 @@ export function buildBaseline(repoRoot: string, script: string): string {
       pending.push(join(dirname(source), `${match[1]}.ts`));
     }
   }
-  return join(outDir, script.replace(/\.ts$/, ".js"));
+  return join(outDir, "bench", script.replace(/\.ts$/, ".js"));
 }

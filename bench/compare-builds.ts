@@ -46,6 +46,9 @@ const HELP = `Usage: npm run bench:compare -- --a <checkout> --b <checkout> [opt
   --warmup <s>      closed-loop warm-up per build and round (default 3)
   --rounds <n>      rounds; each starts both stacks afresh (default 6)
   --stream          ask for streamed answers (server-sent events) instead of plain ones
+  --a-node-flags <f>, --b-node-flags <f>
+                    extra node and V8 flags for that build's router; with --a and --b the
+                    same checkout, this compares flags rather than builds
   --pin             pin both builds' routers and nats-servers to core 0 and both mocks to
                     core 1, as npm run bench pins one build: the two then share one core
   --json            print the result as JSON instead of a table`;
@@ -62,6 +65,8 @@ interface Options {
   json: boolean;
   pin: boolean;
   stream: boolean;
+  /** Extra node flags for each build's router. */
+  nodeFlags: { a: string[]; b: string[] };
 }
 
 function parseOptions(argv: string[]): Options {
@@ -78,6 +83,8 @@ function parseOptions(argv: string[]): Options {
       json: { type: "boolean", default: false },
       pin: { type: "boolean", default: false },
       stream: { type: "boolean", default: false },
+      "a-node-flags": { type: "string", default: "" },
+      "b-node-flags": { type: "string", default: "" },
       help: { type: "boolean", default: false },
     },
   });
@@ -110,6 +117,10 @@ function parseOptions(argv: string[]): Options {
     json: values.json,
     pin: values.pin,
     stream: values.stream,
+    nodeFlags: {
+      a: values["a-node-flags"].split(/\s+/).filter(Boolean),
+      b: values["b-node-flags"].split(/\s+/).filter(Boolean),
+    },
   };
 }
 
@@ -207,7 +218,7 @@ async function round(index: number, options: Options, workDir: string): Promise<
         routerCpu: options.pin ? 0 : undefined,
         loadCpu: options.pin ? 1 : undefined,
         profileDir: undefined,
-        routerNodeFlags: [],
+        routerNodeFlags: options.nodeFlags[build],
       });
       stacks.set(build, stack);
       targets.set(
@@ -282,6 +293,7 @@ async function main(): Promise<void> {
   const summary = {
     a: options.a,
     b: options.b,
+    nodeFlags: options.nodeFlags,
     rate: options.concurrency === undefined ? options.rate : undefined,
     concurrency: options.concurrency,
     stream: options.stream,

@@ -24,14 +24,16 @@
  * Environment: BENCH_NATS_URL, BENCH_MOCK_URL (the mock's `/v1` base), BENCH_PAYLOAD_BYTES.
  * Prints `listening <url>` once serving; stops on SIGTERM/SIGINT.
  */
+// First, so that the router's memory rules hold while the other modules load.
+import "./skeleton-flags.js";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setFlagsFromString } from "node:v8";
 import { type ConsumerMessages, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { Pool } from "undici";
+import { createPool } from "../src/providers/http/undici-pool.js";
 import { consumeDurable } from "./durable-consumer.js";
+import { releaseYoungGeneration } from "./skeleton-flags.js";
 import { eventLikeHeaders } from "./targets.js";
 
 const natsUrl = process.env["BENCH_NATS_URL"];
@@ -41,9 +43,6 @@ if (!natsUrl || !mockUrl) {
   process.exit(1);
 }
 const payload = randomBytes(Number(process.env["BENCH_PAYLOAD_BYTES"] ?? "700"));
-// The router's default heap growth (BEAMLINE_HEAP_GROWING_PERCENT, 25), so that the skeleton's
-// memory is a floor for the router's, not V8's looser default rule.
-setFlagsFromString("--heap-growing-percent=25");
 
 /** The skeleton's streams: its request events and its usage records, as BL_REQUESTS and BL_USAGE. */
 const REQUESTS_STREAM = "BENCH_SKELETON";
@@ -71,7 +70,9 @@ for (const [name, subject] of [
 
 const mock = new URL(mockUrl);
 // Enough connections for the streaming scenario's 1,000 streams in flight.
-const provider = new Pool(mock.origin, { connections: 1_024, pipelining: 1, keepAliveTimeout: 60_000 });
+// The router's own pool module: undici's pool and request API without its index (fetch,
+// WebSocket and the rest), which the router does not load either.
+const provider = createPool(mock.origin, { connections: 1_024, pipelining: 1, keepAliveTimeout: 60_000 });
 
 /** Stores one event the way Beamline appends one: its own subject, written once. */
 async function store(subject: string, id: string): Promise<void> {
@@ -222,6 +223,7 @@ const server = createServer((request: IncomingMessage, response: ServerResponse)
   });
 });
 server.keepAliveTimeout = 60_000;
+releaseYoungGeneration();
 server.listen(0, "127.0.0.1", () => {
   const { port } = server.address() as AddressInfo;
   process.stdout.write(`listening http://127.0.0.1:${port}\n`);
