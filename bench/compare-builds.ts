@@ -32,7 +32,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { runClosedLoop, runOpenLoop } from "./load.js";
 import { positive } from "./options.js";
-import { cpuTimes } from "./processes.js";
+import { cpuTimes, ResourceSampler } from "./processes.js";
 import { type Stack, startStack, stopStack } from "./stack.js";
 import { httpChatTarget, type Target } from "./targets.js";
 
@@ -135,6 +135,8 @@ interface BuildRound {
   natsUsPerRequest: number;
   p50Ms: number;
   p99Ms: number;
+  /** The router's largest RSS while the load ran (sampled every 100 ms), MB. */
+  routerPeakRssMb: number;
 }
 
 interface Round {
@@ -185,10 +187,13 @@ async function drained(natsUrl: string): Promise<number> {
 async function measure(stack: Stack, target: Target, options: Options): Promise<BuildRound> {
   const router0 = cpuMs(stack.router.pid);
   const nats0 = cpuMs(stack.nats.pid);
+  const memory = new ResourceSampler({ router: stack.router.pid });
+  memory.start();
   const summary =
     options.concurrency === undefined
       ? await runOpenLoop(target.call, options.rate, options.seconds * 1000)
       : await runClosedLoop(target.call, options.concurrency, options.seconds * 1000);
+  const routerPeakRssMb = (memory.stop()["router"]?.peakRssBytes ?? 0) / 2 ** 20;
   const drainMs = await drained(stack.natsUrl);
   const completed = summary.ok;
   const per = (ms: number) => (completed > 0 ? (ms * 1000) / completed : Number.NaN);
@@ -201,6 +206,7 @@ async function measure(stack: Stack, target: Target, options: Options): Promise<
     natsUsPerRequest: per(cpuMs(stack.nats.pid) - nats0),
     p50Ms: summary.p50,
     p99Ms: summary.p99,
+    routerPeakRssMb,
   };
 }
 
@@ -268,7 +274,7 @@ async function main(): Promise<void> {
   }${options.stream ? ", streamed" : ""}`;
   log(`A ${options.a}\nB ${options.b}\n${load} for ${options.seconds} s, ${options.rounds} rounds`);
   log(
-    "round  A router+nats µs/req   B router+nats µs/req   B/A    A req/s  B req/s  A p50/p99 ms     B p50/p99 ms     A/B drain ms",
+    "round  A router+nats µs/req   B router+nats µs/req   B/A    A req/s  B req/s  A p50/p99 ms     B p50/p99 ms     A/B drain ms  A/B router peak MB",
   );
   try {
     for (let index = 0; index < options.rounds; index++) {
@@ -280,7 +286,7 @@ async function main(): Promise<void> {
         );
       const lat = (r: BuildRound) => `${r.p50Ms.toFixed(1)}/${r.p99Ms.toFixed(1)}`.padEnd(16);
       log(
-        `${String(index + 1).padStart(5)}  ${cell(result.a)} ${cell(result.b)} ${result.ratio.toFixed(3)}  ${result.a.throughput.toFixed(0).padStart(6)}   ${result.b.throughput.toFixed(0).padStart(6)}   ${lat(result.a)} ${lat(result.b)} ${result.a.drainMs.toFixed(0)}/${result.b.drainMs.toFixed(0)}` +
+        `${String(index + 1).padStart(5)}  ${cell(result.a)} ${cell(result.b)} ${result.ratio.toFixed(3)}  ${result.a.throughput.toFixed(0).padStart(6)}   ${result.b.throughput.toFixed(0).padStart(6)}   ${lat(result.a)} ${lat(result.b)} ${`${result.a.drainMs.toFixed(0)}/${result.b.drainMs.toFixed(0)}`.padEnd(13)} ${result.a.routerPeakRssMb.toFixed(1)}/${result.b.routerPeakRssMb.toFixed(1)}` +
           (result.a.errors + result.b.errors > 0
             ? `  errors A ${result.a.errors}, B ${result.b.errors}`
             : ""),
@@ -304,11 +310,13 @@ async function main(): Promise<void> {
     maxRatio: Math.max(...ratios),
     bSlowerInRounds: ratios.filter((ratio) => ratio > 1).length,
     medianThroughputRatio: median(rounds.map((r) => r.b.throughput / r.a.throughput)),
+    /** B's router peak RSS minus A's, MB: median over the rounds. */
+    medianPeakRssDifferenceMb: median(rounds.map((r) => r.b.routerPeakRssMb - r.a.routerPeakRssMb)),
   };
   if (options.json) console.log(JSON.stringify(summary, null, 2));
   else
     console.log(
-      `B/A CPU per request: median ${summary.medianRatio.toFixed(3)} (range ${summary.minRatio.toFixed(3)}–${summary.maxRatio.toFixed(3)}); B used more in ${summary.bSlowerInRounds} of ${rounds.length} rounds; B/A throughput: median ${summary.medianThroughputRatio.toFixed(3)}`,
+      `B/A CPU per request: median ${summary.medianRatio.toFixed(3)} (range ${summary.minRatio.toFixed(3)}–${summary.maxRatio.toFixed(3)}); B used more in ${summary.bSlowerInRounds} of ${rounds.length} rounds; B/A throughput: median ${summary.medianThroughputRatio.toFixed(3)}; B − A router peak RSS: median ${summary.medianPeakRssDifferenceMb.toFixed(1)} MB`,
     );
 }
 
