@@ -33,10 +33,10 @@ export function buildBaseline(repoRoot: string, script: string): string {
     const target = join(outDir, relative(repoRoot, source)).replace(/\.ts$/, ".js");
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, output.outputText);
-    // Relative value imports are modules to compile too; `import type` lines are gone
-    // from the output, so only what runs is followed.
+    // Relative value imports (side-effect imports included) are modules to compile too;
+    // `import type` lines are gone from the output, so only what runs is followed.
     for (const match of output.outputText.matchAll(
-      /^\s*(?:import|export)\b[^'"]*?from\s+["'](\.[^"']+)\.js["']/gm,
+      /^\s*(?:import|export)\b[^'"]*?(?:from\s+)?["'](\.[^"']+)\.js["']/gm,
     )) {
       pending.push(join(dirname(source), `${match[1]}.ts`));
     }

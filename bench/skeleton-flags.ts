@@ -1,4 +1,5 @@
-import { setFlagsFromString } from "node:v8";
+import { applyHeapGrowth } from "../src/runtime/heap-growth.js";
+import { capYoungGeneration, holdYoungGeneration } from "../src/runtime/young-generation.js";
 
 /**
  * The router's memory rules for the skeleton (c3), imported before anything else it loads so
@@ -8,10 +9,10 @@ import { setFlagsFromString } from "node:v8";
  * loading the modules grows the young generation for good, and the skeleton's idle memory is
  * no floor for the router's.
  */
-setFlagsFromString("--heap-growing-percent=25");
-setFlagsFromString("--semi-space-growth-factor=1");
+applyHeapGrowth(25);
+holdYoungGeneration();
 
 /** V8's own growth rule again, once the modules are loaded (the router's default, cap 0). */
 export function releaseYoungGeneration(): void {
-  setFlagsFromString("--semi-space-growth-factor=2");
+  capYoungGeneration(0);
 }
