@@ -77,6 +77,7 @@ import { type EmbeddedNats, startEmbeddedNats } from "./embedded-nats.js";
 import { applyHeapGrowth } from "./heap-growth.js";
 import { externalAuth, prepareEmbeddedAuth } from "./nats-auth.js";
 import { setUpProviders } from "./providers.js";
+import { runShutdownSteps, type ShutdownStep } from "./shutdown-steps.js";
 import { capYoungGeneration, youngGenerationAdvice, youngGenerationFacts } from "./young-generation.js";
 
 export interface RunningBeamline {
@@ -102,6 +103,12 @@ export interface RunningBeamline {
  * balancer's probe timeout (typically 1–5 s), and a server that takes longer is not ready.
  */
 const READINESS_PROBE_TIMEOUT_MS = 1_000;
+/**
+ * How long a closing step may run past the drain's deadline before the stop goes on without it:
+ * long enough for a NATS drain to flush what it holds to a live server, short enough that a
+ * dead one cannot keep the process from exiting.
+ */
+const CLOSE_STEP_GRACE_MS = 10_000;
 
 /** Topology settings from the configuration. */
 export function topologyOf(config: BeamlineConfig) {
@@ -159,14 +166,14 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
       })
     : undefined;
   const metrics = createMetrics({ tenantLabel: await tenantLabellerOf(config) });
-  const cleanups: Array<() => Promise<void>> = [];
-  const stopAll = async () => {
-    for (const cleanup of cleanups.reverse())
-      await cleanup().catch((error) => log.warn({ err: error }, "shutdown step failed"));
-  };
+  const cleanups: ShutdownStep[] = [];
+  const onStop = (name: string, run: () => Promise<void>) => cleanups.push({ name, run });
   // The graceful stop's deadline: the gateway's requests, then the stages' messages, share it.
   let drainDeadline: number | undefined;
   const drainLeftMs = () => Math.max(0, (drainDeadline ?? Date.now() + 10_000) - Date.now());
+  // A closing step gets what is left of the drain (the stages use it) and a grace on top.
+  const stopAll = () =>
+    runShutdownSteps(cleanups, { stepTimeoutMs: () => drainLeftMs() + CLOSE_STEP_GRACE_MS, log });
   let drain: GatewayDrain | undefined;
   let stopping: Promise<void> | undefined;
   /**
@@ -207,7 +214,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
         configFile: auth.configFile,
         gcPercent: config.embeddedNatsGcPercent,
       });
-      cleanups.push(() => embedded!.stop());
+      onStop("embedded nats-server", () => embedded!.stop());
     }
     const natsUrl = config.natsUrl ?? embedded!.url;
     const credentials = auth ? auth.process : await externalAuth(config);
@@ -220,7 +227,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
       onWaiting: (error, waitedMs) =>
         log.warn({ natsUrl, waitedMs, reason: error.message }, "waiting for NATS"),
     });
-    cleanups.push(() => nc.drain());
+    onStop("NATS connection drain", () => nc.drain());
     const connection = new ConnectionState(nc);
     connection.onChange((phase) =>
       (phase === "connected" ? log.info : log.warn).call(log, { phase }, `NATS connection ${phase}`),
@@ -238,7 +245,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
       config.metrics.port,
       "BEAMLINE_METRICS_PORT",
     );
-    cleanups.push(() => metricsListener.close());
+    onStop("metrics listener", () => metricsListener.close());
     // Creating streams is the operator's right, not a role's: with the embedded server the
     // admin identity applies the topology; against an external NATS the process applies what
     // its credential allows (nothing to change needs only reads; see docs/security.md).
@@ -266,10 +273,10 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
       log,
     });
     const store = new EventStore(nc, { signer: new EventSigner(signingKey), codec: atRest.codec });
-    cleanups.push(async () => store.close());
+    onStop("event store", async () => store.close());
     const needsProviders = roles.has("worker");
     const providers = await setUpProviders(config, log, needsProviders || roles.has("gateway"), { nc });
-    cleanups.push(() => providers.close());
+    onStop("provider connections", () => providers.close());
     const available = new Set(providers.registry.names());
     if (!available.has("mock")) available.add("mock");
     // The gateway and the request worker count prompt tokens per request. Loading an encoding
@@ -283,7 +290,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
     const now = () => new Date(systemClock.now());
     // The live catalog and tenant policies: published changes apply without a restart.
     const views = await startConfigViews({ nc, store, log, seedCatalog, providers: available, now: now() });
-    cleanups.push(async () => views.stop());
+    onStop("config views", async () => views.stop());
     policyView = views.policies;
     const base: StageDeps = { nc, store, log, metrics, clock: systemClock };
     const healthPolicy = healthPolicyFromConfig(config);
@@ -300,7 +307,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
     const keysView = needsTenancy ? await watchApiKeys(nc, log) : undefined;
     const tenantsView = needsTenancy ? await watchTenants(nc, log) : undefined;
     const producersView = roles.has("worker") ? await watchProducers(nc, log) : undefined;
-    cleanups.push(async () => {
+    onStop("key, tenant and producer views", async () => {
       keysView?.stop();
       tenantsView?.stop();
       producersView?.stop();
@@ -310,10 +317,10 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
     const handlers: StageHandler[] = [];
     if (roles.has("worker")) {
       const health = await startHealthView({ nc, policy: healthPolicy, clock: systemClock });
-      cleanups.push(() => health.stop());
+      onStop("health view", () => health.stop());
       metrics.breakerState.sampleFrom(() => breakerStateSamples(health));
       const extensions = await watchExtensionRegistry(nc, log);
-      cleanups.push(async () => extensions.stop());
+      onStop("extension registry", async () => extensions.stop());
       await extensions.ready;
       const execution = executionFromConfig(config);
       const worker: WorkerDeps = {
@@ -353,7 +360,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
         consumers: topologyOf(config).consumers,
         intervalMs: config.metrics.lagIntervalMs,
       });
-      cleanups.push(() => lag.stop());
+      onStop("consumer lag sampler", () => lag.stop());
     }
     const running: RunningStage[] = [];
     for (const handler of handlers) {
@@ -368,14 +375,14 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
         }),
       );
     }
-    cleanups.push(async () => {
+    onStop("stages", async () => {
       await Promise.all(running.map((stage) => stage.stop(drainLeftMs())));
     });
     if (roles.has("notary")) {
       const { key, keyFile, ...timing } = config.notary;
       const notaryKey = await loadNotaryKey({ key, keyFile, dataDir: config.dataDir }, { create: true });
       const notary = await startNotary({ nc, log, key: notaryKey, now, ...timing });
-      cleanups.push(() => notary.stop());
+      onStop("notary", () => notary.stop());
     }
 
     let httpUrl: string | undefined;
@@ -396,7 +403,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
         (error) => log.error({ err: error }, "live inbox error"),
         { readTerminal: terminalSlotReader(store) },
       );
-      cleanups.push(async () => waiters.close());
+      onStop("live answer waiters", async () => waiters.close());
       drain = new GatewayDrain();
       const gateway = buildGateway({
         store,
@@ -432,7 +439,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
         }
       }
       httpUrl = await listenOn(gateway, config.httpHost, config.httpPort, "BEAMLINE_HTTP_PORT");
-      cleanups.push(() => gateway.close());
+      onStop("HTTP gateway", () => gateway.close());
     }
     log.info({ roles: [...roles], natsUrl, httpUrl, metricsUrl }, "Beamline is running");
     return { httpUrl, natsUrl, nc, devKey, metricsUrl, mockUrl: providers.mock?.url, metrics, stop };

@@ -26,6 +26,7 @@ import { type CountingUpstream, startCountingUpstream } from "../support/countin
 import { waitFor } from "../support/index.js";
 import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
 import { signedStore } from "../support/signing.js";
+import { tearDown } from "../support/teardown.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -192,13 +193,15 @@ describe("shared circuit breakers across two worker processes", () => {
     }
   });
 
-  after(async () => {
-    await Promise.all(workers.map((worker) => worker.stop()));
-    await beamline?.stop();
-    await Promise.all(upstreams.map((upstream) => upstream.close()));
-    await mock?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    tearDown(
+      () => Promise.all(workers.map((worker) => worker.stop())),
+      async () => beamline?.stop(),
+      () => Promise.all(upstreams.map((upstream) => upstream.close())),
+      async () => mock?.close(),
+      async () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   test("a failing provider opens its breaker on both instances, traffic fails over, a probe closes it", async () => {
     // 1. Outage: every request fails over from flaky to steady until the breaker opens.

@@ -13,6 +13,7 @@ import { type CountingUpstream, startCountingUpstream } from "../support/countin
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
 import { createTestTenant, signedStore } from "../support/signing.js";
+import { tearDown } from "../support/teardown.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -62,14 +63,16 @@ describe("a worker dies mid-call; another live instance retries the request", ()
     keeper = await startLogKeeper(server.url);
   });
 
-  after(async () => {
-    await keeper?.stop();
-    await Promise.all(workers.map((worker) => worker.stop()));
-    await Promise.all(upstreams.map((upstream) => upstream.close()));
-    await mock?.close();
-    await nc?.close();
-    await server?.stop();
-  });
+  after(() =>
+    tearDown(
+      async () => keeper?.stop(),
+      () => Promise.all(workers.map((worker) => worker.stop())),
+      () => Promise.all(upstreams.map((upstream) => upstream.close())),
+      async () => mock?.close(),
+      async () => nc?.close(),
+      async () => server?.stop(),
+    ),
+  );
 
   async function accept(marker: string): Promise<string> {
     // Write-once: the first call creates the tenant (the workers have applied the streams by then).

@@ -19,6 +19,7 @@ import { type CountingUpstream, startCountingUpstream } from "../support/countin
 import { type NatsServer, startNatsServer, waitFor } from "../support/index.js";
 import { assertLogIsTheRecord, type LogKeeper, startLogKeeper } from "../support/log-checks.js";
 import { createTestTenant, signedStore } from "../support/signing.js";
+import { tearDown } from "../support/teardown.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -103,15 +104,17 @@ describe("the hedging cap across two worker processes", { timeout: 240_000 }, ()
     });
   });
 
-  after(async () => {
-    await keeper?.stop();
-    await Promise.all(workers.map((worker) => worker.stop()));
-    await Promise.all(upstreams.map((upstream) => upstream.close()));
-    await mock?.close();
-    await nc?.close();
-    await server?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    tearDown(
+      async () => keeper?.stop(),
+      () => Promise.all(workers.map((worker) => worker.stop())),
+      () => Promise.all(upstreams.map((upstream) => upstream.close())),
+      async () => mock?.close(),
+      async () => nc?.close(),
+      async () => server?.stop(),
+      async () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   async function accept(marker: string): Promise<string> {
     const requestId = newRequestId();

@@ -7,6 +7,7 @@ import { StreamNames } from "../../src/nats/names.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 import { sseData, waitFor } from "../support/index.js";
 import { assertAuditVerifies, assertBillingReconciles } from "../support/log-checks.js";
+import { tearDown } from "../support/teardown.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
 
 /**
@@ -111,10 +112,12 @@ describe("NATS outage: bounded, truthful 503s and idempotent retries", { timeout
     });
   });
 
-  after(async () => {
-    await secondGateway?.stop();
-    await beamline?.stop();
-  });
+  after(() =>
+    tearDown(
+      async () => secondGateway?.stop(),
+      async () => beamline?.stop(),
+    ),
+  );
 
   test("a stalled NATS: 503 'may have been stored' within the append timeout; the keyed retry gets that request's outcome, billed once", async () => {
     const key = `stall-${Date.now()}`;

@@ -13,6 +13,7 @@ import { readLastCheckpoint } from "../../src/notary/index.js";
 import { applyTopology, beamlineTopology } from "../../streams/index.js";
 import { cleanEnv } from "../support/cli.js";
 import { type NatsServer, startNatsServer } from "../support/nats-server.js";
+import { tearDown } from "../support/teardown.js";
 import { SHORT_LIVED_TOPOLOGY_SETTINGS } from "../support/topology.js";
 import { waitFor } from "../support/wait.js";
 import { type BeamlineProcess, startBeamlineProcess } from "../support/worker-process.js";
@@ -39,12 +40,14 @@ describe("a notary killed mid-checkpoint resumes without a gap or a fork", { tim
     const { privateKey } = generateKeyPairSync("ed25519");
     await writeFile(keyFile, privateKey.export({ type: "pkcs8", format: "pem" }).toString(), { mode: 0o600 });
   });
-  after(async () => {
-    await Promise.all(processes.map((p) => p.stop()));
-    await nc?.close();
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    tearDown(
+      () => Promise.all(processes.map((p) => p.stop())),
+      async () => nc?.close(),
+      async () => server?.stop(),
+      () => rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   const env = () => ({
     NATS_URL: server.url,

@@ -4,6 +4,11 @@ import { cleanEnv } from "./cli.js";
 import { TEST_EVENT_SIGNING_KEY } from "./signing.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/**
+ * A stopping process drains for at most its drain timeout (30 s by default), then closes each
+ * part within a grace (src/runtime/shutdown-steps.ts): past this, something is stuck.
+ */
+const STOP_TIMEOUT_MS = 90_000;
 
 /** A `beamline start` running as its own process, as an operator would run a worker instance. */
 export interface BeamlineProcess {
@@ -14,8 +19,12 @@ export interface BeamlineProcess {
   output(): string;
   /** True once the process has exited, whatever the cause. */
   hasExited(): boolean;
-  /** SIGTERM, then waits for the exit; a no-op when it already exited. */
-  stop(): Promise<void>;
+  /**
+   * SIGTERM, then waits for the exit; a no-op when it already exited. A process still running
+   * `timeoutMs` later is killed and the stop rejects with its output, so a shutdown that hangs
+   * fails the test that saw it instead of keeping the test file from ever ending.
+   */
+  stop(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -50,10 +59,22 @@ export function startBeamlineProcess(roles: string, env: Record<string, string>)
     exited,
     output: () => output,
     hasExited,
-    async stop() {
+    async stop(timeoutMs = STOP_TIMEOUT_MS) {
       if (hasExited()) return;
       child.kill("SIGTERM");
+      let timer: NodeJS.Timeout | undefined;
+      const overran = new Promise<"overran">((resolve) => {
+        timer = setTimeout(() => resolve("overran"), timeoutMs);
+      });
+      const outcome = await Promise.race([exited, overran]);
+      clearTimeout(timer);
+      if (outcome !== "overran") return;
+      child.kill("SIGKILL");
       await exited;
+      throw new Error(
+        `beamline start --roles ${roles} was still running ${timeoutMs} ms after SIGTERM; killed. ` +
+          `Its last output:\n${output.slice(-4_000)}`,
+      );
     },
   };
 }
