@@ -7,11 +7,12 @@
  * Per request, as Beamline does it (docs/architecture.md, "One request, step by step"):
  * - HTTP `POST /v1/chat/completions` in; `accepted` stored (awaited);
  * - the worker consumer gets `accepted`, stores `decided`, calls the mock over HTTP (undici,
- *   as Beamline's providers do), stores `attempt` and `terminal`, sends the live notice on core
- *   NATS, acknowledges; the HTTP answer is the mock's body, sent when the notice arrives;
+ *   as Beamline's providers do), stores `attempt` and `terminal`, hands the live notice to the
+ *   gateway in-process (as Beamline does when the waiting gateway is in the same process),
+ *   acknowledges; the HTTP answer is the mock's body, sent when the notice arrives;
  * - a streamed request (`"stream": true`) relays the mock's server-sent events as they come:
- *   the bytes read in one loop turn go to the gateway as one core-NATS message (as Beamline
- *   batches chunks), which writes them to the client; `attempt` and `terminal` are stored when
+ *   the bytes read in one loop turn go to the gateway as one live notice (as Beamline batches
+ *   chunks), which writes them to the client; `attempt` and `terminal` are stored when
  *   the provider's stream ends, and the notice after them ends the client's stream;
  * - billing gets `terminal` and stores the usage record; the health and spend folds get the
  *   attempt and the usage record and acknowledge them; the notary reads every stored message
@@ -93,19 +94,18 @@ const waiting = new Map<string, Waiting>();
 /** Mock answers held between the attempt and the notice (the terminal event carries it in b). */
 const completions = new Map<string, Buffer>();
 
-const LIVE_ROOT = `${ROOT}-live`;
-nc.subscribe(`${LIVE_ROOT}.>`, {
-  callback: (_error, msg) => {
-    const [kind, id] = msg.subject.slice(LIVE_ROOT.length + 1).split(".") as [string, string];
+/** The live channel between worker and gateway of one process: a microtask, as in Beamline. */
+function notify(kind: "chunk" | "done", id: string, data?: Uint8Array): void {
+  queueMicrotask(() => {
     const request = waiting.get(id);
-    if (kind === "chunk") request?.chunk(msg.data);
+    if (kind === "chunk") request?.chunk(data!);
     else {
       const body = completions.get(id);
       completions.delete(id);
       request?.done(body);
     }
-  },
-});
+  });
+}
 
 /** Relays a streamed answer: the bytes of one loop turn become one live message. */
 async function relay(id: string, body: AsyncIterable<Buffer>): Promise<void> {
@@ -114,7 +114,7 @@ async function relay(id: string, body: AsyncIterable<Buffer>): Promise<void> {
   const flush = () => {
     scheduled = false;
     if (pending.length === 0) return;
-    nc.publish(`${LIVE_ROOT}.chunk.${id}`, Buffer.concat(pending));
+    notify("chunk", id, Buffer.concat(pending));
     pending = [];
   };
   for await (const bytes of body) {
@@ -141,7 +141,7 @@ async function work(msg: JsMsg): Promise<void> {
   else completions.set(id, Buffer.from(await response.body.arrayBuffer()));
   await store(slot(id, "attempt.1"), id);
   await store(slot(id, "terminal"), id);
-  nc.publish(`${LIVE_ROOT}.done.${id}`);
+  notify("done", id);
   msg.ack();
 }
 

@@ -1,13 +1,15 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
+  type BeamlineEvent,
   decodeEvent,
   type EventData,
   RequestSlots,
   rateLimitsSchema,
   requestSubject,
   SubjectRoots,
+  validateEvent,
 } from "../events/index.js";
-import { type EventStore, headersOf, StreamNames } from "../nats/index.js";
+import { type EventStore, headersOf, type LiveChannel, type LiveNotice, StreamNames } from "../nats/index.js";
 import type { TerminalEvent } from "../stages/index.js";
 import { LiveHeaders, LiveKinds } from "../stages/index.js";
 
@@ -98,6 +100,7 @@ interface Entry {
 export class WaiterRegistry {
   private readonly waiters = new Map<string, Entry>();
   private readonly subscription: Subscription;
+  private readonly detachLocal: (() => void) | undefined;
   private safetySweep: NodeJS.Timeout | undefined;
   private afterReconnect: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
@@ -112,18 +115,24 @@ export class WaiterRegistry {
     gatewayId: string,
     private readonly onError: (error: unknown) => void,
     private readonly recovery?: LostReplyRecovery,
+    /** The stages of this process send on it: their notices to this inbox skip NATS. */
+    live?: LiveChannel,
   ) {
     this.prefix = `${SubjectRoots.live}.${gatewayId}`;
+    const receive = (notice: LiveNotice) => {
+      try {
+        this.dispatch(notice);
+      } catch (dispatchError) {
+        onError(dispatchError);
+      }
+    };
     this.subscription = nc.subscribe(`${this.prefix}.*`, {
       callback: (error, msg) => {
         if (error) return onError(error);
-        try {
-          this.dispatch(msg);
-        } catch (dispatchError) {
-          onError(dispatchError);
-        }
+        receive({ subject: msg.subject, headers: headersOf(msg), data: () => msg.data });
       },
     });
+    this.detachLocal = live?.attach(this.prefix, receive);
     if (recovery) {
       void this.watchReconnects(nc);
       this.safetySweep = setInterval(() => void this.sweep(false), recovery.sweepIntervalMs ?? 1_000);
@@ -161,6 +170,7 @@ export class WaiterRegistry {
     this.closed = true;
     clearInterval(this.safetySweep);
     clearTimeout(this.afterReconnect);
+    this.detachLocal?.();
     this.subscription.unsubscribe();
   }
 
@@ -237,17 +247,18 @@ export class WaiterRegistry {
     }
   }
 
-  private dispatch(msg: Msg): void {
-    const requestId = msg.subject.slice(this.prefix.length + 1);
+  private dispatch(notice: LiveNotice): void {
+    const requestId = notice.subject.slice(this.prefix.length + 1);
     const entry = this.waiters.get(requestId);
     if (!entry) return;
     entry.lastActivity = Date.now();
-    const headers = headersOf(msg);
+    const headers = notice.headers;
     const kind = headers?.get(LiveHeaders.kind);
     if (kind === LiveKinds.chunk || kind === LiveKinds.chunks) {
       const generation = headers?.get(LiveHeaders.generation) ?? "";
       const first = Number(headers?.get(LiveHeaders.sequence) ?? Number.NaN);
-      const chunks = kind === LiveKinds.chunk ? [msg.data] : splitLines(msg.data);
+      const data = notice.data();
+      const chunks = kind === LiveKinds.chunk ? [data] : splitLines(data);
       chunks.forEach((chunk, index) => {
         this.trackSequence(entry, generation, first + index);
         entry.waiter.onChunk?.(chunk, generation);
@@ -256,10 +267,14 @@ export class WaiterRegistry {
       entry.waiter.onCacheStatus?.(headers?.get(LiveHeaders.cache) ?? "");
     } else if (kind === LiveKinds.rateLimits) {
       // A notice that does not parse costs the stream its rate-limit headers, nothing more.
-      const limits = rateLimitsSchema.safeParse(parseJson(msg.data));
+      const limits = rateLimitsSchema.safeParse(parseJson(notice.data()));
       if (limits.success) entry.waiter.onRateLimits?.(limits.data);
     } else if (kind === LiveKinds.terminal) {
-      const event = decodeEvent(msg.data, headers);
+      // In-process, the worker's own event (validated when it was made: the check is a lookup).
+      const event =
+        notice.value === undefined
+          ? decodeEvent(notice.data(), headers)
+          : validateEvent(notice.value as BeamlineEvent);
       if (event.type === "request.completed" || event.type === "request.failed")
         this.deliver(requestId, entry, event as TerminalEvent, "live");
     }

@@ -42,6 +42,7 @@ export {
 export type { FollowedKvWatch, FollowKvWatchOptions, KvView } from "./kv-view.js";
 export { followKvWatch, jsonValue, watchKvView } from "./kv-view.js";
 export { getFromLeader, type StoredMessageQuery } from "./leader-reads.js";
+export { LiveChannel, type LiveNotice, type LiveReceiver, type OutgoingNotice } from "./live-channel.js";
 export { headersOf, type MessageHeaders, parseHeaderBlock, rawHeaderBlock } from "./message-headers.js";
 export { ConsumerNames, KvBuckets, StreamNames } from "./names.js";
 export {

@@ -34,6 +34,7 @@ import {
   connectNats,
   EventSigner,
   EventStore,
+  LiveChannel,
   loadEventSigningKey,
   type RunningStage,
   retryTransientStart,
@@ -292,7 +293,9 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
     const views = await startConfigViews({ nc, store, log, seedCatalog, providers: available, now: now() });
     onStop("config views", async () => views.stop());
     policyView = views.policies;
-    const base: StageDeps = { nc, store, log, metrics, clock: systemClock };
+    // One live channel for the process: a worker's notices to this process's gateway stay in it.
+    const live = new LiveChannel(nc);
+    const base: StageDeps = { nc, live, store, log, metrics, clock: systemClock };
     const healthPolicy = healthPolicyFromConfig(config);
     const quotaKv = await openQuotaKv(nc);
     const quotas = new QuotaLedger({
@@ -402,6 +405,7 @@ async function startBeamlineOnce(config: BeamlineConfig, log: Logger): Promise<R
         `gw-${randomBytes(6).toString("hex")}`,
         (error) => log.error({ err: error }, "live inbox error"),
         { readTerminal: terminalSlotReader(store) },
+        live,
       );
       onStop("live answer waiters", async () => waiters.close());
       drain = new GatewayDrain();

@@ -1,4 +1,3 @@
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type CacheEntry, type CachePlan, cacheKey, hitDiscountPercent, planCache } from "../cache/index.js";
 import type { ChatRequest } from "../chat/index.js";
 import {
@@ -15,6 +14,9 @@ import { type AcceptedEvent, stageNow, type TerminalEvent, type WorkerDeps } fro
 import { LiveHeaders, LiveKinds } from "./live.js";
 import type { DecidedEvent } from "./route.js";
 import { terminalEventId } from "./terminal.js";
+
+/** A cache notice says everything in its headers. */
+const EMPTY = new Uint8Array(0);
 
 /** What the cache step found for one request. */
 export interface CacheLookup {
@@ -146,10 +148,10 @@ export function notifyCacheStatus(deps: WorkerDeps, accepted: AcceptedEvent, loo
   deps.metrics.cacheRequests.inc({ tenant: accepted.tenant, status: lookup.plan.status });
   const replyTo = accepted.data.replyTo;
   if (!replyTo) return;
-  const h = natsHeaders();
-  h.set(LiveHeaders.kind, LiveKinds.cache);
-  h.set(LiveHeaders.cache, lookup.plan.status);
-  deps.nc.publish(replyTo, new Uint8Array(0), { headers: h });
+  deps.live.send(replyTo, {
+    headers: { [LiveHeaders.kind]: LiveKinds.cache, [LiveHeaders.cache]: lookup.plan.status },
+    body: () => ({ payload: EMPTY }),
+  });
 }
 
 /**

@@ -4,7 +4,6 @@ import type { ModelCatalog } from "../catalog/index.js";
 import {
   type BeamlineEvent,
   type Clock,
-  type EncodedEvent,
   encodeEvent,
   RequestSlots,
   requestSubject,
@@ -12,8 +11,7 @@ import {
 import type { ConcurrencyPools, ExecutionPolicy, LatencySamples } from "../execution/index.js";
 import type { ExtensionResolver, ExternalExtensionCaller } from "../extensions/index.js";
 import type { HealthView } from "../health/index.js";
-import type { EventStore } from "../nats/index.js";
-import { outgoingHeaders } from "../nats/index.js";
+import type { EventStore, LiveChannel } from "../nats/index.js";
 import type { BeamlineMetrics, Logger } from "../observability/index.js";
 import type { PolicyView } from "../policies/index.js";
 import type { ProviderRegistry } from "../providers/index.js";
@@ -24,6 +22,8 @@ import type { ResponseCache } from "./response-cache.js";
 /** What every stage needs; built once per process and shared by its stages. */
 export interface StageDeps {
   nc: NatsConnection;
+  /** Where chunks and terminal notices go to the waiting client: in-process when it waits here. */
+  live: LiveChannel;
   store: EventStore;
   log: Logger;
   metrics: BeamlineMetrics;
@@ -92,19 +92,18 @@ export async function endRequest(
   // Stored through the store's codec (content sealed); the waiting client gets it in the clear.
   const result = await deps.store.append(subject, terminal, { once: true });
   const told = result.duplicate ? (result.stored as TerminalEvent) : terminal;
-  notifyTerminal(deps.nc, accepted, told);
+  notifyTerminal(deps.live, accepted, told);
   return told;
 }
 
 /** Sends the terminal event to the client waiting on the request's reply subject, if any. */
-export function notifyTerminal(
-  nc: NatsConnection,
-  accepted: AcceptedEvent,
-  terminal: TerminalEvent,
-  encoded: EncodedEvent = encodeEvent(terminal),
-): void {
+export function notifyTerminal(live: LiveChannel, accepted: AcceptedEvent, terminal: TerminalEvent): void {
   const replyTo = accepted.data.replyTo;
   if (!replyTo) return;
-  const headers = outgoingHeaders({ ...encoded.headers, [LiveHeaders.kind]: LiveKinds.terminal });
-  nc.publish(replyTo, encoded.payload, { headers });
+  live.send(replyTo, {
+    headers: { [LiveHeaders.kind]: LiveKinds.terminal },
+    // Encoded in the clear only for a gateway in another process: the log holds it sealed.
+    body: () => encodeEvent(terminal),
+    value: terminal,
+  });
 }

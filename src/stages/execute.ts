@@ -19,7 +19,7 @@ import {
   type StepOutcome,
 } from "../extensions/index.js";
 import type { Delivery } from "../nats/index.js";
-import { failpoint, outgoingHeaders, StreamNames } from "../nats/index.js";
+import { failpoint, StreamNames } from "../nats/index.js";
 import { endSpan } from "../observability/index.js";
 import { createChunkAssembler } from "../providers/index.js";
 import type { HedgePolicy } from "../routing/index.js";
@@ -405,12 +405,14 @@ function liveSender(deps: WorkerDeps, accepted: AcceptedEvent, delivery: Deliver
     if (!replyTo || !held) return;
     const { attempt, firstSequence, chunks } = held;
     held = undefined;
-    const headers = outgoingHeaders({
-      [LiveHeaders.kind]: chunks.length === 1 ? LiveKinds.chunk : LiveKinds.chunks,
-      [LiveHeaders.generation]: `${delivery.deliveryCount}.${attempt}`,
-      [LiveHeaders.sequence]: String(firstSequence),
+    deps.live.send(replyTo, {
+      headers: {
+        [LiveHeaders.kind]: chunks.length === 1 ? LiveKinds.chunk : LiveKinds.chunks,
+        [LiveHeaders.generation]: `${delivery.deliveryCount}.${attempt}`,
+        [LiveHeaders.sequence]: String(firstSequence),
+      },
+      body: () => ({ payload: encoder.encode(chunks.join("\n")) }),
     });
-    deps.nc.publish(replyTo, encoder.encode(chunks.join("\n")), { headers });
   };
   return {
     send(chunk: ChatCompletionChunk, attempt: number, model: string) {

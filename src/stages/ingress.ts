@@ -1,4 +1,3 @@
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { type ProducerRecord, reduceProducer } from "../../projections/index.js";
 import type { ModelCatalog } from "../catalog/index.js";
 import { isModelInScope } from "../catalog/index.js";
@@ -207,9 +206,9 @@ function answerRefusal(
     0,
     stageNow(deps),
   );
-  const encoded = encodeEvent(failed);
-  const h = natsHeaders();
-  for (const [name, value] of Object.entries(encoded.headers)) h.set(name, value);
-  h.set(LiveHeaders.kind, LiveKinds.terminal);
-  deps.nc.publish(replyTo, encoded.payload, { headers: h });
+  deps.live.send(replyTo, {
+    headers: { [LiveHeaders.kind]: LiveKinds.terminal },
+    body: () => encodeEvent(failed),
+    value: failed,
+  });
 }

@@ -1,4 +1,3 @@
-import { headers as natsHeaders } from "@nats-io/transport-node";
 import { hasAnyLimit } from "../admission/index.js";
 import type { CatalogModel } from "../catalog/index.js";
 import type { ChatRequest } from "../chat/index.js";
@@ -22,6 +21,7 @@ export type QuotaOutcome =
   | { admitted: false; error: QuotaExceededError | BeamlineError; headers: Record<string, string> };
 
 /** Output tokens reserved when neither the request nor the model names a maximum. */
+const utf8 = new TextEncoder();
 const DEFAULT_OUTPUT_TOKENS = 4_096;
 
 /**
@@ -131,9 +131,11 @@ export async function reserveQuota(
 export function notifyRateLimits(deps: WorkerDeps, accepted: AcceptedEvent, quota: QuotaOutcome): void {
   const replyTo = accepted.data.replyTo;
   if (!replyTo || !accepted.data.stream || !quota.admitted || !quota.rateLimits) return;
-  const h = natsHeaders();
-  h.set(LiveHeaders.kind, LiveKinds.rateLimits);
-  deps.nc.publish(replyTo, JSON.stringify(quota.rateLimits), { headers: h });
+  const limits = quota.rateLimits;
+  deps.live.send(replyTo, {
+    headers: { [LiveHeaders.kind]: LiveKinds.rateLimits },
+    body: () => ({ payload: utf8.encode(JSON.stringify(limits)) }),
+  });
 }
 
 /**

@@ -114,7 +114,7 @@ async function processRequest(
   // A first delivery has no history to read; only a redelivery pays for the look-up.
   const progress = delivery.deliveryCount > 1 ? await readProgress(deps, accepted) : undefined;
   if (progress?.terminal) {
-    notifyTerminal(deps.nc, accepted, progress.terminal);
+    notifyTerminal(deps.live, accepted, progress.terminal);
     return progress.terminal;
   }
   const policy = deps.policies.policyFor(accepted.tenant);

@@ -8,6 +8,7 @@ import {
   makeEvent,
   SubjectRoots,
 } from "../../src/events/index.js";
+import { LiveChannel } from "../../src/nats/index.js";
 import { type AcceptedEvent, notifyTerminal, type TerminalEvent } from "../../src/stages/index.js";
 import { startTestBeamline, type TestBeamline } from "../support/beamline.js";
 
@@ -52,7 +53,7 @@ describe("the gateway: failed requests' answers over NATS, and the policy admin 
           },
           new Date(),
         );
-        notifyTerminal(beamline.nc, request, failed as TerminalEvent);
+        notifyTerminal(new LiveChannel(beamline.nc), request, failed as TerminalEvent);
       },
     });
     await beamline.nc.flush();

@@ -11,6 +11,7 @@ import {
 import { newRequestId } from "../../src/gateway/request-id.js";
 import { connectNats } from "../../src/nats/connect.js";
 import { EventStore } from "../../src/nats/event-store.js";
+import { LiveChannel } from "../../src/nats/live-channel.js";
 import {
   type AcceptedEvent,
   LiveHeaders,
@@ -99,7 +100,7 @@ describe("the gateway's live inbox recovers lost terminal notices", { timeout: 6
     await store.append(requestSubject(TENANT, requestId, RequestSlots.terminal), event, { once: true });
     if (notify) {
       const accepted = { data: { replyTo: waiters.replySubject(requestId) } } as AcceptedEvent;
-      notifyTerminal(workerNc, accepted, event);
+      notifyTerminal(new LiveChannel(workerNc), accepted, event);
       await workerNc.flush();
     }
     return event;

@@ -4,6 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { BeamlineError } from "../../src/errors/index.js";
 import { makeEvent } from "../../src/events/index.js";
 import type { OnceResult } from "../../src/nats/event-store.js";
+import { LiveChannel } from "../../src/nats/live-channel.js";
 import { type AcceptedEvent, endRequest, type StageDeps } from "../../src/stages/context.js";
 import { failedEvent } from "../../src/stages/terminal.js";
 import { chat } from "./policy-fixtures.js";
@@ -34,7 +35,7 @@ function setUp(answer: OnceResult) {
     },
   };
   const nc = { publish: (subject: string) => notices.push(subject) } as unknown as NatsConnection;
-  return { deps: { store, nc } as unknown as StageDeps, appends, notices };
+  return { deps: { store, nc, live: new LiveChannel(nc) } as unknown as StageDeps, appends, notices };
 }
 
 describe("storing a request's terminal event and telling the client", () => {

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import { type EventData, makeEvent } from "../../src/events/index.js";
 import { WaiterRegistry } from "../../src/gateway/waiters.js";
+import { LiveChannel } from "../../src/nats/live-channel.js";
 import type { AcceptedEvent, WorkerDeps } from "../../src/stages/context.js";
 import { LiveHeaders, LiveKinds } from "../../src/stages/live.js";
 import { notifyRateLimits, type QuotaOutcome } from "../../src/stages/quota.js";
@@ -52,7 +53,15 @@ function setUp(stream: boolean) {
     { request: chat({ stream }), frontDoor: "openai", stream, replyTo: registry.replySubject("req_1") },
     new Date("2026-12-06T12:00:00Z"),
   ) as AcceptedEvent;
-  return { deps: { nc } as unknown as WorkerDeps, nc, accepted, registry, received, published, errors };
+  return {
+    deps: { nc, live: new LiveChannel(nc) } as unknown as WorkerDeps,
+    nc,
+    accepted,
+    registry,
+    received,
+    published,
+    errors,
+  };
 }
 
 describe("the rate-limit notice of a streamed answer", () => {
@@ -63,6 +72,21 @@ describe("the rate-limit notice of a streamed answer", () => {
       published.map((notice) => notice.kind),
       [LiveKinds.rateLimits],
     );
+    assert.deepEqual(received, [limits]);
+    assert.deepEqual(errors, []);
+  });
+
+  it("reaches a gateway of the same process in-process, with the same figures", async () => {
+    const { nc, accepted, published } = setUp(true);
+    const live = new LiveChannel(nc);
+    const errors: unknown[] = [];
+    const local = new WaiterRegistry(nc, "gw-2", (error) => errors.push(error), undefined, live);
+    const received: Limits[] = [];
+    local.register("req_1", { onTerminal: () => undefined, onRateLimits: (told) => received.push(told) });
+    const toLocal = { ...accepted, data: { ...accepted.data, replyTo: local.replySubject("req_1") } };
+    notifyRateLimits({ nc, live } as unknown as WorkerDeps, toLocal as AcceptedEvent, admitted);
+    await Promise.resolve();
+    assert.deepEqual(published, [], "nothing went through NATS");
     assert.deepEqual(received, [limits]);
     assert.deepEqual(errors, []);
   });
