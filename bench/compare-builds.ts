@@ -49,6 +49,9 @@ const HELP = `Usage: npm run bench:compare -- --a <checkout> --b <checkout> [opt
   --a-node-flags <f>, --b-node-flags <f>
                     extra node and V8 flags for that build's router; with --a and --b the
                     same checkout, this compares flags rather than builds
+  --a-env <NAME=value>, --b-env <NAME=value>
+                    a setting in that build's router environment (repeatable); with --a and
+                    --b the same checkout, this compares settings, e.g. a default to change
   --pin             pin both builds' routers and nats-servers to core 0 and both mocks to
                     core 1, as npm run bench pins one build: the two then share one core
   --json            print the result as JSON instead of a table`;
@@ -67,6 +70,19 @@ interface Options {
   stream: boolean;
   /** Extra node flags for each build's router. */
   nodeFlags: { a: string[]; b: string[] };
+  /** Extra environment for each build's router. */
+  env: { a: Record<string, string>; b: Record<string, string> };
+}
+
+/** `NAME=value` pairs as an environment; a malformed pair is refused. */
+function envOf(option: string, pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (!match) throw new Error(`--${option} takes NAME=value, got ${JSON.stringify(pair)}`);
+    env[match[1]!] = match[2]!;
+  }
+  return env;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -85,6 +101,8 @@ function parseOptions(argv: string[]): Options {
       stream: { type: "boolean", default: false },
       "a-node-flags": { type: "string", default: "" },
       "b-node-flags": { type: "string", default: "" },
+      "a-env": { type: "string", multiple: true, default: [] },
+      "b-env": { type: "string", multiple: true, default: [] },
       help: { type: "boolean", default: false },
     },
   });
@@ -121,6 +139,7 @@ function parseOptions(argv: string[]): Options {
       a: values["a-node-flags"].split(/\s+/).filter(Boolean),
       b: values["b-node-flags"].split(/\s+/).filter(Boolean),
     },
+    env: { a: envOf("a-env", values["a-env"]), b: envOf("b-env", values["b-env"]) },
   };
 }
 
@@ -225,6 +244,7 @@ async function round(index: number, options: Options, workDir: string): Promise<
         loadCpu: options.pin ? 1 : undefined,
         profileDir: undefined,
         routerNodeFlags: options.nodeFlags[build],
+        routerEnv: options.env[build],
       });
       stacks.set(build, stack);
       targets.set(

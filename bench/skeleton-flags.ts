@@ -1,5 +1,9 @@
 import { applyHeapGrowth } from "../src/runtime/heap-growth.js";
-import { capYoungGeneration, holdYoungGeneration } from "../src/runtime/young-generation.js";
+import {
+  capYoungGeneration,
+  holdYoungGeneration,
+  youngGenerationCapMb,
+} from "../src/runtime/young-generation.js";
 
 /**
  * The router's memory rules for the skeleton (c3), imported before anything else it loads so
@@ -12,7 +16,10 @@ import { capYoungGeneration, holdYoungGeneration } from "../src/runtime/young-ge
 applyHeapGrowth(25);
 holdYoungGeneration();
 
-/** V8's own growth rule again, once the modules are loaded (the router's default, cap 0). */
+/**
+ * Lets the young generation grow again once the modules are loaded, as the router's default
+ * (`auto`) does: to 16 MB on one core, by V8's own rule on more.
+ */
 export function releaseYoungGeneration(): void {
-  capYoungGeneration(0);
+  capYoungGeneration(youngGenerationCapMb("auto"));
 }

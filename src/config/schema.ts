@@ -211,16 +211,23 @@ const settingsSchema = z.strictObject({
     unit: "%",
   }),
   /**
-   * V8 grows the young generation to 32 MB under load and keeps it. A cap of 8 MB held the
-   * router's peak RSS 21-27 MB lower, under 150 MB, for 12-19 % more CPU per request at
-   * saturation, which at 500 req/s on one core tipped the router into a backlog: so it is the
-   * operator's choice, not the default (docs/architecture.md, "Router memory").
+   * V8 grows the young generation to 32 MB under load and keeps it. Capped at 16 MB the router
+   * peaks about 15 MB lower; on one core that costs no CPU this machine can measure, on two it
+   * costs 1.11x the CPU per request, so `auto` caps only a process held to one core
+   * (docs/architecture.md, "Router memory"). 8 MB holds about 25 MB for 12-20 % more CPU.
    */
-  youngGenerationMb: setting(z.coerce.number().int().min(0).max(64).default(0), {
-    env: "BEAMLINE_YOUNG_GENERATION_MB",
-    doc: "the most V8's young generation (both semi-spaces) may grow to under load; 8 holds the router's peak memory about 25 MB lower for 12-19 % more CPU per request; 0 keeps V8's own rule (up to 32 MB)",
-    unit: "MB",
-  }),
+  youngGenerationMb: setting(
+    z
+      .union([z.literal("auto"), z.coerce.number().int().min(0).max(64)], {
+        error: "must be auto or a whole number of MB from 0 to 64",
+      })
+      .default("auto"),
+    {
+      env: "BEAMLINE_YOUNG_GENERATION_MB",
+      doc: "the most V8's young generation (both semi-spaces) may grow to under load; auto: 16 when the process may run on one core only, else V8's own rule (up to 32 MB); 16 holds the router's peak memory about 15 MB lower, 8 about 25 MB for 12-20 % more CPU per request; 0 keeps V8's own rule",
+      unit: "MB",
+    },
+  ),
   logLevel: setting(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"), {
     env: "LOG_LEVEL",
     doc: "pino level",

@@ -79,7 +79,12 @@ import { applyHeapGrowth } from "./heap-growth.js";
 import { externalAuth, prepareEmbeddedAuth } from "./nats-auth.js";
 import { setUpProviders } from "./providers.js";
 import { runShutdownSteps, type ShutdownStep } from "./shutdown-steps.js";
-import { capYoungGeneration, youngGenerationAdvice, youngGenerationFacts } from "./young-generation.js";
+import {
+  capYoungGeneration,
+  youngGenerationAdvice,
+  youngGenerationCapMb,
+  youngGenerationFacts,
+} from "./young-generation.js";
 
 export interface RunningBeamline {
   /** Base URL of the HTTP gateway, when this process runs it. */
@@ -145,7 +150,9 @@ export async function startBeamline(
 ): Promise<RunningBeamline> {
   const log = options.log ?? createLogger({ level: config.logLevel });
   applyHeapGrowth(config.heapGrowingPercent);
-  capYoungGeneration(config.youngGenerationMb);
+  const youngGenerationMb = youngGenerationCapMb(config.youngGenerationMb);
+  capYoungGeneration(youngGenerationMb);
+  log.debug({ youngGenerationMb, setting: config.youngGenerationMb }, "young generation cap (0: V8's rule)");
   const advice = youngGenerationAdvice(youngGenerationFacts());
   if (advice) log.warn(advice);
   return retryTransientStart(() => startBeamlineOnce(config, log), {

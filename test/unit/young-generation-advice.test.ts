@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { youngGenerationAdvice } from "../../src/runtime/young-generation.js";
+import { loadConfigFromEnv } from "../../src/config/index.js";
+import { youngGenerationAdvice, youngGenerationCapMb } from "../../src/runtime/young-generation.js";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -60,6 +61,30 @@ describe("advice on V8's young generation at start-up", () => {
         totalBytes: 24 * GiB,
         nodeFlags: ["--max-old-space-size=200"],
       }),
+    );
+  });
+});
+
+describe("the young generation's cap from the setting", () => {
+  it("auto caps a process held to one core at 16 MB and leaves V8's rule on more cores", () => {
+    assert.equal(youngGenerationCapMb("auto", 1), 16);
+    assert.equal(youngGenerationCapMb("auto", 2), 0);
+    assert.equal(youngGenerationCapMb("auto", 64), 0);
+  });
+
+  it("takes a number as given, whatever the cores, 0 included", () => {
+    assert.equal(youngGenerationCapMb(8, 1), 8);
+    assert.equal(youngGenerationCapMb(0, 1), 0);
+    assert.equal(youngGenerationCapMb(24, 8), 24);
+  });
+
+  it("is auto by default, and reads a number or auto from the environment", () => {
+    assert.equal(loadConfigFromEnv({}).youngGenerationMb, "auto");
+    assert.equal(loadConfigFromEnv({ BEAMLINE_YOUNG_GENERATION_MB: "8" }).youngGenerationMb, 8);
+    assert.equal(loadConfigFromEnv({ BEAMLINE_YOUNG_GENERATION_MB: "auto" }).youngGenerationMb, "auto");
+    assert.throws(
+      () => loadConfigFromEnv({ BEAMLINE_YOUNG_GENERATION_MB: "big" }),
+      /youngGenerationMb: must be auto or a whole number of MB from 0 to 64/,
     );
   });
 });
