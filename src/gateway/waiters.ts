@@ -129,7 +129,14 @@ export class WaiterRegistry {
     this.subscription = nc.subscribe(`${this.prefix}.*`, {
       callback: (error, msg) => {
         if (error) return onError(error);
-        receive({ subject: msg.subject, headers: headersOf(msg), data: () => msg.data });
+        receive({
+          subject: msg.subject,
+          // Parsed only for a request still waiting here.
+          get headers() {
+            return headersOf(msg);
+          },
+          data: () => msg.data,
+        });
       },
     });
     this.detachLocal = live?.attach(this.prefix, receive);
