@@ -17,7 +17,7 @@ const V8_FACTOR = 2;
 let watcher: PerformanceObserver | undefined;
 
 /** The young generation's cap that `auto` chooses for a process held to one core, in MB. */
-export const ONE_CORE_YOUNG_GENERATION_MB = 16;
+const ONE_CORE_YOUNG_GENERATION_MB = 16;
 
 /**
  * The cap (MB, both semi-spaces; 0 = V8's own rule) for the `youngGenerationMb` setting: a
